@@ -1,0 +1,87 @@
+"""Exceptions raised by elfc.
+
+    ElfcError
+    ├── CompileError      a pipeline uses a construct the compiler cannot lower (carries diagnostics)
+    ├── ElfDefinitionError  an @elf or @task is declared in a way elfc cannot serve
+    ├── HandleMisuse      a task was called on a handle outside a pipeline
+    ├── BuildError        submission-time instantiation of a template failed
+    ├── RunFailed         a run ended with failed jobs (carries each failure)
+    ├── RunCancelled      a run was cancelled before it finished
+    └── MyceliumError     the mycelium cannot be reached, is of another schema, or refused a write
+
+Exceptions that a task raises on purpose stay outside this tree: they are stored as failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from elfc.compiler.diagnostics import Diagnostic
+
+
+class ElfcError(Exception):
+    """Something went wrong in elfc."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (type(self).__doc__ or "").strip())
+
+
+class CompileError(ElfcError):
+    """The pipeline cannot be compiled."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], message: str | None = None) -> None:
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        if message is None:
+            lines = [d.headline() for d in self.diagnostics] or ["the pipeline cannot be compiled"]
+            message = "\n".join(lines)
+        super().__init__(message)
+
+
+class ElfDefinitionError(ElfcError):
+    """An elf or task is declared in a way elfc cannot serve."""
+
+
+class HandleMisuse(ElfcError):
+    """A task was called on a handle outside a pipeline."""
+
+
+class BuildError(ElfcError):
+    """The pipeline's graph could not be instantiated with these arguments."""
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """One failed job of a run: where it ran and what it raised."""
+
+    job: str
+    elf: str
+    task: str
+    error_type: str
+    message: str
+    traceback: str
+
+
+class RunFailed(ElfcError):
+    """The run failed."""
+
+    def __init__(self, failures: Sequence[JobFailure], run_id: str | None = None) -> None:
+        self.failures: tuple[JobFailure, ...] = tuple(failures)
+        self.run_id = run_id
+        head = f"run {run_id} failed" if run_id else "run failed"
+        parts = [f"{head}: {len(self.failures)} failed job(s)"]
+        for f in self.failures:
+            parts.append(f"\n--- {f.job} ({f.elf}.{f.task}) raised {f.error_type}: {f.message}")
+            if f.traceback:
+                parts.append(f.traceback.rstrip())
+        super().__init__("\n".join(parts))
+
+
+class RunCancelled(ElfcError):
+    """The run was cancelled."""
+
+
+class MyceliumError(ElfcError):
+    """The mycelium cannot serve this request."""

@@ -1,0 +1,40 @@
+"""Checks for elfc: `nox` runs tests, typecheck, lint and examples."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests", "examples"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole pytest suite (examples included)."""
+    session.install("-e", ".[dev,arango]")
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package and on the examples."""
+    session.install("-e", ".[dev,arango]")
+    session.run("mypy", "--strict", "elfc")
+    session.run("mypy", "--strict", "examples")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def examples(session: nox.Session) -> None:
+    """Every example, end to end, as the README runs them."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", "-q", "tests/examples", *session.posargs)
