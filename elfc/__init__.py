@@ -1,0 +1,29 @@
+"""elfc: plain Python into arm's-length microservices.
+
+Elves are classes decorated with ``@elf`` whose ``@task`` methods do the work; pipelines are
+functions decorated with ``@pipeline`` whose bodies are compiled into graphs of jobs that run
+in the elves' own processes, through a mycelium (SQLite by default, or ArangoDB).
+"""
+
+from __future__ import annotations
+
+from elfc.decorators import Pipeline, elf, named, pipeline, task
+from elfc.errors import CompileError, ElfcError, MyceliumError, RunFailed
+from elfc.runtime.client import Mycelium, connect
+from elfc.runtime.run import Run
+
+__all__ = [
+    "CompileError",
+    "ElfcError",
+    "Mycelium",
+    "MyceliumError",
+    "Pipeline",
+    "Run",
+    "RunFailed",
+    "connect",
+    "elf",
+    "named",
+    "pipeline",
+    "task",
+]
+__version__ = "0.1.0"

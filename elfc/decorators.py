@@ -1,0 +1,269 @@
+"""The user-facing decorators: ``@elf``, ``@task``, ``named`` and ``@pipeline``.
+
+Decorating is cheap: nothing is parsed or hashed until a pipeline is compiled, checked, run or
+served. Metadata (source, docstring, signature, revision) is computed on first use and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
+
+import msgspec
+
+from elfc.errors import ElfDefinitionError, HandleMisuse
+
+if TYPE_CHECKING:
+    from elfc.compiler.compile import Compiled
+    from elfc.compiler.diagnostics import Diagnostic
+    from elfc.compiler.ir import BuiltRun, Template
+    from elfc.runtime.run import Run
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
+
+TASK_ATTR = "__elfc_task__"
+ELF_ATTR = "__elfc_elf__"
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """How a task's jobs are retried and bounded."""
+
+    retries: int = 0
+    retry_delay: float = 1.0
+    timeout: float | None = None
+
+
+@overload
+def task(fn: F, /) -> F: ...
+@overload
+def task(
+    *, retries: int = 0, retry_delay: float = 1.0, timeout: float | None = None
+) -> Callable[[F], F]: ...
+def task(
+    fn: F | None = None,
+    /,
+    *,
+    retries: int = 0,
+    retry_delay: float = 1.0,
+    timeout: float | None = None,
+) -> F | Callable[[F], F]:
+    """Mark a method of an ``@elf`` class as a task.
+
+    Usage: ``@task`` or ``@task(retries=3, retry_delay=0.5, timeout=30.0)``. The method stays an
+    ordinary method: on a real instance it is called directly, so elves are unit-tested by plain
+    calls. Every parameter and the return must be annotated with types that cross a process as
+    JSON.
+    """
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise ElfDefinitionError(f"@task(retries=...) takes an int >= 0, not {retries!r}")
+    if not isinstance(retry_delay, int | float) or retry_delay < 0:
+        raise ElfDefinitionError(f"@task(retry_delay=...) takes seconds >= 0, not {retry_delay!r}")
+    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+        raise ElfDefinitionError(f"@task(timeout=...) takes seconds > 0 or None, not {timeout!r}")
+    options = TaskOptions(retries, float(retry_delay), None if timeout is None else float(timeout))
+
+    def mark(f: F) -> F:
+        if not callable(f):
+            raise ElfDefinitionError(f"@task decorates a method, not {f!r}")
+        setattr(f, TASK_ATTR, options)
+        return f
+
+    return mark(fn) if fn is not None else mark
+
+
+def elf(cls: C) -> C:
+    """Mark a class as an elf: its ``@task`` methods become jobs that its named instances run.
+
+    Usage::
+
+        @elf
+        class Storage:
+            def __init__(self, path: str) -> None: ...
+            @task
+            def save(self, species: str, weight: int) -> int: ...
+    """
+    if not isinstance(cls, type):
+        raise ElfDefinitionError(f"@elf decorates a class, not {cls!r}")
+    setattr(cls, ELF_ATTR, True)
+    return cls
+
+
+def is_elf(cls: object) -> bool:
+    return isinstance(cls, type) and ELF_ATTR in cls.__dict__
+
+
+def task_names(cls: type) -> list[str]:
+    """Names of the ``@task`` methods of an elf class (inherited ones included)."""
+    names = []
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if hasattr(value, TASK_ATTR) and name not in names:
+                names.append(name)
+    return names
+
+
+def task_options(cls: type, name: str) -> TaskOptions | None:
+    fn = inspect.getattr_static(cls, name, None)
+    opts = getattr(fn, TASK_ATTR, None)
+    return opts if isinstance(opts, TaskOptions) else None
+
+
+class Handle:
+    """A module-level reference to a named elf instance; the instance itself lives in a worker."""
+
+    __slots__ = ("args", "cls", "config", "kwargs", "location", "name")
+
+    def __init__(
+        self, cls: type, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self.cls = cls
+        self.name = name
+        self.args = args
+        self.kwargs = kwargs
+        self.config = _config_json(args, kwargs)
+        self.location = _caller_location()
+
+    def build(self) -> Any:
+        """Construct the real elf instance (what a worker serves)."""
+        return self.cls(*self.args, **self.kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        cls = object.__getattribute__(self, "cls")
+        name = object.__getattribute__(self, "name")
+        if task_options(cls, attr) is not None:
+            return _misuse(cls, name, attr)
+        raise AttributeError(
+            f"handle {name!r} ({cls.__qualname__}) has no task {attr!r}; "
+            f"its tasks are: {', '.join(task_names(cls)) or '(none)'}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<elf handle {self.name!r}: {self.cls.__qualname__}>"
+
+
+def _misuse(cls: type, name: str, attr: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        raise HandleMisuse(
+            f"{name}.{attr}() is a task call on the handle {name!r}: it only means something "
+            f"inside a @pipeline, where it becomes a job. To run it here, build the elf and call "
+            f"the method: {cls.__qualname__}(...).{attr}(...), or call a pipeline that uses it."
+        )
+
+    return call
+
+
+def _config_json(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    try:
+        return msgspec.json.encode({"args": args, "kwargs": kwargs}, order="sorted").decode()
+    except (TypeError, msgspec.EncodeError):
+        return repr((args, sorted(kwargs.items())))
+
+
+def _caller_location() -> tuple[str, int]:
+    frame = inspect.currentframe()
+    # Skip Handle.__init__ and named(): report the user's line.
+    for _ in range(3):
+        if frame is None:
+            break
+        frame = frame.f_back
+    if frame is None:
+        return ("<unknown>", 0)
+    return (frame.f_code.co_filename, frame.f_lineno)
+
+
+HANDLES: dict[str, list[Handle]] = {}
+"""Every handle created in this process, by name (several when names collide)."""
+
+
+def named(cls: Callable[P, T], name: str, /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """A handle to the elf instance ``name`` of ``cls``, built in its worker with these arguments.
+
+    Usage: ``store = named(Storage, "store", path="animals.json")``. mypy checks the arguments
+    against ``Storage.__init__`` and types the handle as a ``Storage``, so pipelines type-check
+    as ordinary code; the real ``Storage(...)`` is only constructed where the elf runs.
+    """
+    if not is_elf(cls):
+        raise ElfDefinitionError(
+            f"named() takes an @elf class; {getattr(cls, '__qualname__', cls)!r} is not decorated "
+            f"with @elf"
+        )
+    if not isinstance(name, str) or not name or not name.replace("-", "_").isidentifier():
+        raise ElfDefinitionError(
+            f"an elf name is a non-empty identifier (letters, digits, _ and -), not {name!r}"
+        )
+    handle = Handle(cast(type, cls), name, tuple(args), dict(kwargs))
+    HANDLES.setdefault(name, []).append(handle)
+    return cast(T, handle)
+
+
+def as_handle(value: object) -> Handle | None:
+    return value if isinstance(value, Handle) else None
+
+
+class Pipeline(Generic[P, R]):
+    """A compiled pipeline. Call it to run in this process; ``.submit`` to run on a mycelium."""
+
+    def __init__(self, fn: Callable[P, R]) -> None:
+        self.fn = fn
+        self.name = f"{fn.__module__}:{fn.__qualname__}"
+        self._compiled: Compiled | None = None
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the whole graph in this process (elves built locally), e.g. ``census(rounds=3)``."""
+        from elfc.runtime.local import run_local
+
+        return cast(R, run_local(self, args, kwargs))
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> Run[R]:
+        """Submit a run to the default mycelium; workers pick it up. ``census.submit(rounds=3)``."""
+        from elfc.runtime.client import connect
+
+        return connect().submit(self, *args, **kwargs)
+
+    def compiled(self) -> Compiled:
+        """Compile on first use; later calls return the cached result."""
+        if self._compiled is None:
+            from elfc.compiler.compile import compile_pipeline
+
+            self._compiled = compile_pipeline(self)
+        return self._compiled
+
+    def graph(self) -> Template:
+        """The compiled graph template (raises ``CompileError`` if the pipeline is invalid)."""
+        return self.compiled().require().template
+
+    def check(self) -> list[Diagnostic]:
+        """Every diagnostic the compiler has for this pipeline (errors and warnings)."""
+        return list(self.compiled().diagnostics)
+
+    def build(self, *args: P.args, **kwargs: P.kwargs) -> BuiltRun:
+        """Instantiate the template with these arguments into the run's jobs (nothing runs)."""
+        return self.compiled().require().build(self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<pipeline {self.name}>"
+
+
+def pipeline(fn: Callable[P, R]) -> Pipeline[P, R]:
+    """Make ``fn`` a pipeline: its body is compiled into a graph of jobs, never traced.
+
+    Usage::
+
+        @pipeline
+        def census(rounds: int = 10) -> list[int]:
+            return [store.save(animals.measure()["weight"]) for _ in range(rounds)]
+    """
+    if isinstance(fn, Pipeline):
+        return fn
+    if not callable(fn):
+        raise TypeError(f"@pipeline decorates a function, not {fn!r}")
+    return Pipeline(fn)
