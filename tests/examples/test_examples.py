@@ -1,0 +1,249 @@
+"""Every example, end to end: its elves as plain classes, and its pipelines run in this process.
+
+Each example module is imported from its file (as ``elfc run examples/x/pipeline.py:name``
+would), once per test session, under a name of its own so that the three ``pipeline.py`` files
+do not collide. Expected values are recomputed here, independently of the pipelines: the elves
+are called directly on real instances built like the example's handles, and word counts are
+counted again with ``collections.Counter``.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import importlib.util
+import json
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from elfc import RunFailed
+from elfc.errors import HandleMisuse
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@functools.cache
+def load_example(name: str) -> ModuleType:
+    """Import ``examples/<name>/pipeline.py`` once, as the module ``elfc_examples_<name>``."""
+    path = EXAMPLES / name / "pipeline.py"
+    module_name = f"elfc_examples_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    # Registered before running it: msgspec resolves the module's annotations through sys.modules.
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def hello() -> ModuleType:
+    return load_example("hello")
+
+
+@pytest.fixture(scope="module")
+def animals() -> ModuleType:
+    return load_example("animals")
+
+
+@pytest.fixture(scope="module")
+def wordstats() -> ModuleType:
+    return load_example("wordstats")
+
+
+# --- hello -------------------------------------------------------------------------------------
+
+
+def test_hello_elves_are_plain_classes(
+    hello: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert hello.Sender().message("elves") == "Hello, elves!"
+    assert hello.Sender(greeting="Hi").message("you") == "Hi, you!"
+    assert hello.Printer().show("a message") == "a message"
+    assert capsys.readouterr().out == "a message\n"
+
+
+def test_hello_task_on_a_handle_outside_a_pipeline_says_what_to_do(hello: ModuleType) -> None:
+    with pytest.raises(HandleMisuse, match=r"Sender\(\.\.\.\)\.message"):
+        hello.sender.message("elves")
+
+
+def test_hello_runs_in_process(hello: ModuleType) -> None:
+    assert hello.hello(name="elves") == "Hello, elves!"
+    assert hello.hello() == "Hello, world!"
+
+
+# --- animals -----------------------------------------------------------------------------------
+
+
+def expected_measurements(animals: ModuleType, rounds: int) -> list[dict[str, Any]]:
+    """What the example's ``animals`` handle (``Animals(seed=42)``) measures in ``rounds``."""
+    source = animals.Animals(seed=42)
+    return [dict(source.measure()) for _ in range(rounds)]
+
+
+def test_animals_are_reproducible_and_plausible(animals: ModuleType) -> None:
+    first = expected_measurements(animals, 20)
+    assert first == expected_measurements(animals, 20)
+    assert first != [dict(m) for m in (animals.Animals(seed=7).measure() for _ in range(20))]
+    for m in first:
+        (w_lo, w_hi), (h_lo, h_hi) = animals.SIZES[m["species"]]
+        assert w_lo <= m["weight"] <= w_hi
+        assert h_lo <= m["height"] <= h_hi
+    only_cats = animals.Animals(seed=1, species=["cat"])
+    assert {only_cats.measure()["species"] for _ in range(5)} == {"cat"}
+    with pytest.raises(ValueError, match="unicorn"):
+        animals.Animals(species=["unicorn"])
+
+
+def test_storage_appends_to_its_json_file(animals: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "zoo.json"
+    store = animals.Storage(path=str(path))
+    cat = {"species": "cat", "weight": 4, "height": 25}
+    dog = {"species": "dog", "weight": 30, "height": 60}
+    assert store.save(cat) == 1
+    assert store.save(dog) == 2
+    assert json.loads(path.read_text(encoding="utf-8")) == [cat, dog]
+    assert animals.Storage(path=str(path)).load() == [cat, dog]
+
+
+def test_storage_default_path(
+    animals: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ELFC_EXAMPLE_DIR", str(tmp_path))
+    assert animals.Storage().path == tmp_path / "animals.json"
+    monkeypatch.delenv("ELFC_EXAMPLE_DIR")
+    assert animals.Storage().path == Path(tempfile.gettempdir()) / "animals.json"
+
+
+def test_stats(animals: ModuleType) -> None:
+    values = [4, 1, 7, 4]
+    assert animals.Stats("mean").compute(values) == 4.0
+    assert animals.Stats("min").compute(values) == 1.0
+    assert animals.Stats("max").compute(values) == 7.0
+    with pytest.raises(ValueError, match="no values"):
+        animals.Stats("mean").compute([])
+
+
+def test_formatter_prints_and_returns_the_report(
+    animals: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stats = {"mean": 2.5, "min": 1.0, "max": 4.0}
+    report = animals.Formatter(title="Zoo").report(rounds=4, stored=9, weight=stats, height=stats)
+    assert report.splitlines()[0] == "Zoo: 4 animals measured, 9 on file"
+    assert report.splitlines()[2].split() == ["weight", "kg", "2.5", "1.0", "4.0"]
+    assert report.splitlines()[3].split() == ["height", "cm", "2.5", "1.0", "4.0"]
+    assert capsys.readouterr().out == report + "\n"
+
+
+def test_census_runs_in_process(
+    animals: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ELFC_EXAMPLE_DIR", str(tmp_path))
+    measured = expected_measurements(animals, 3)
+    weights = [m["weight"] for m in measured]
+    heights = [m["height"] for m in measured]
+
+    report = animals.census(rounds=3)
+
+    def stats(values: list[int]) -> dict[str, float]:
+        return {k: animals.Stats(k).compute(values) for k in ("mean", "min", "max")}
+
+    formatter = animals.Formatter()
+    expected = formatter.report(rounds=3, stored=3, weight=stats(weights), height=stats(heights))
+    assert report == expected
+    # The storage elf wrote each measurement once, in the order they were measured.
+    stored = json.loads((tmp_path / "animals.json").read_text(encoding="utf-8"))
+    assert stored == measured
+
+
+def test_census_task_failure_raises_run_failed(
+    animals: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file where the storage directory should be: every save fails (after its retries).
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("", encoding="utf-8")
+    monkeypatch.setenv("ELFC_EXAMPLE_DIR", str(blocked))
+
+    with pytest.raises(RunFailed) as failed:
+        animals.census(rounds=2)
+
+    failures = failed.value.failures
+    assert failures
+    assert {f.task for f in failures} == {"save"}
+    assert all("FileExistsError" in f.error_type for f in failures)
+    assert all("mkdir" in f.traceback for f in failures)
+
+
+# --- wordstats ---------------------------------------------------------------------------------
+
+
+def words_of(text: str) -> list[str]:
+    """Words as the example defines them, found without its regular expression."""
+    found = []
+    for raw in text.lower().split():
+        word = "".join(ch for ch in raw if ch.isalpha() or ch == "'").strip("'")
+        if word:
+            found.append(word)
+    return found
+
+
+def expected_top(wordstats: ModuleType, n: int) -> list[tuple[str, int]]:
+    total: collections.Counter[str] = collections.Counter()
+    for path in sorted((EXAMPLES / "wordstats" / "texts").glob("*.txt")):
+        total.update(words_of(path.read_text(encoding="utf-8")))
+    for word in wordstats.STOP_WORDS:
+        del total[word]
+    return sorted(total.items(), key=lambda item: (-item[1], item[0]))[:n]
+
+
+def test_wordstats_ships_its_texts(wordstats: ModuleType) -> None:
+    names = wordstats.text_names()
+    assert 3 <= len(names) <= 5
+    assert names == sorted(names)
+    for name in names:
+        assert len(words_of(wordstats.Reader().read(name))) > 100
+
+
+def test_reader_reads_only_its_directory(wordstats: ModuleType, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Some text.", encoding="utf-8")
+    reader = wordstats.Reader(directory=str(tmp_path))
+    assert reader.read("a.txt") == "Some text."
+    with pytest.raises(ValueError, match="file name alone"):
+        reader.read("../a.txt")
+
+
+def test_counter_merger_reporter(wordstats: ModuleType) -> None:
+    counter = wordstats.Counter(stop_words=["the"])
+    counts = counter.count("The cat and the hat; the CAT's hat. The baker's o'clock cat!")
+    assert counts == {"cat": 2, "and": 1, "hat": 2, "cat's": 1, "baker's": 1, "o'clock": 1}
+    assert wordstats.Counter().count("The the") == {"the": 2}
+
+    merged = wordstats.Merger().merge([{"a": 1, "b": 2}, {"b": 3, "c": 1}, {}])
+    assert merged == {"a": 1, "b": 5, "c": 1}
+
+    top = wordstats.Reporter().top({"b": 2, "a": 2, "c": 5, "d": 1}, 3)
+    assert top == [
+        wordstats.WordCount("c", 5),
+        wordstats.WordCount("a", 2),
+        wordstats.WordCount("b", 2),
+    ]
+
+
+def test_wordstats_runs_in_process(wordstats: ModuleType) -> None:
+    top5 = wordstats.wordstats(top=5)
+    assert [(w.word, w.count) for w in top5] == expected_top(wordstats, 5)
+    assert all(isinstance(w, wordstats.WordCount) for w in top5)
+
+    top10 = wordstats.wordstats()
+    assert [(w.word, w.count) for w in top10] == expected_top(wordstats, 10)
+
+
+# --- `elfc run` end to end ---------------------------------------------------------------------
+# Subprocess tests of `elfc run examples/<x>/pipeline.py:<name>` (workers as processes, a mycelium
+# in tmp_path) are added here by the CLI work; keep the in-process tests above independent of it.
