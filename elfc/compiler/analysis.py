@@ -1,0 +1,1183 @@
+"""Binding-time analysis of a pipeline body, over its libcst tree.
+
+Every expression is *static* (known at submission: arguments, literals, globals, plain calls
+on static values), a *static structure* (a container built at submission whose elements may be
+task results, e.g. ``parts`` after ``parts.append(elf.task(i))``), or *dynamic* (depends on a
+task result). One walk over the function collects, per libcst node, what the builder must do
+with it (a task call, a derive, an inlined pipeline, a loop region) and reports every
+construct outside DESIGN §3 as a diagnostic. Loop bodies are walked until the bindings they
+produce are stable.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import types
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import libcst as cst
+
+from elfc.compiler import diagnostics as dg
+from elfc.compiler.elves import TaskInfo, elf_info
+from elfc.compiler.ir import (
+    BUILTINS,
+    CallNode,
+    DeriveNode,
+    Edge,
+    InlineNode,
+    InputNode,
+    Node,
+    OutputNode,
+    Region,
+    Span,
+)
+from elfc.compiler.source import FunctionSource, Positions
+from elfc.decorators import Handle, Pipeline, is_elf, task_names
+
+S, C, D = 0, 1, 2
+"""Binding times: static, static structure holding dynamic values, dynamic."""
+
+MISSING: Any = object()
+MUTATORS = frozenset(
+    "append extend insert add update setdefault pop remove clear sort reverse discard popitem".split()
+)
+STRUCTURE_MUTATORS = frozenset("append extend insert add update setdefault".split())
+STRUCTURE_READERS = frozenset("copy keys values items get".split())
+STRUCTURAL_BUILTINS = frozenset("len list tuple enumerate zip reversed range".split())
+BIN_OPS = {
+    cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/", cst.FloorDivide: "//",
+    cst.Modulo: "%", cst.Power: "**", cst.BitAnd: "&", cst.BitOr: "|", cst.BitXor: "^",
+    cst.LeftShift: "<<", cst.RightShift: ">>",
+}  # fmt: skip
+UNARY_OPS = {cst.Minus: "-", cst.Plus: "+", cst.Not: "not", cst.BitInvert: "~"}
+CMP_OPS = {
+    cst.Equal: "==", cst.NotEqual: "!=", cst.LessThan: "<", cst.LessThanEqual: "<=",
+    cst.GreaterThan: ">", cst.GreaterThanEqual: ">=", cst.In: "in", cst.NotIn: "not in",
+    cst.Is: "is", cst.IsNot: "is not",
+}  # fmt: skip
+
+
+class Slot:
+    """A hole in a derive's IR: the value of ``node`` evaluated at submission."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: cst.CSTNode) -> None:
+        self.node = node
+
+
+@dataclass(frozen=True)
+class Val:
+    """What the analysis knows about an expression's value."""
+
+    bt: int
+    deps: dict[str, str] = field(default_factory=dict)
+    """Graph nodes the value comes from, with the variable that carries it."""
+    ir: Any = None
+    """For a derivable expression: its IR, with ``Slot`` holes."""
+    handles: tuple[Handle, ...] = ()
+    static: Any = MISSING
+    elf_class: type | None = None
+    tp: Any = Any
+    what: str = "a task result"
+    producer: str = ""
+
+    @property
+    def derivable(self) -> bool:
+        return self.ir is not None
+
+
+STATIC = Val(S)
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """What the builder does with a node: ``kind`` in task, inline, derive, loop, while, unpack."""
+
+    kind: str
+    id: str
+    slots: tuple[cst.CSTNode, ...] = ()
+    count: int = 0
+
+
+@dataclass
+class Analysis:
+    nodes: dict[str, Node] = field(default_factory=dict)
+    edges: set[Edge] = field(default_factory=set)
+    regions: dict[str, Region] = field(default_factory=dict)
+    chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rewrites: dict[int, Rewrite] = field(default_factory=dict)
+    diagnostics: dict[tuple[str, int, int], dg.Diagnostic] = field(default_factory=dict)
+    tasks: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(handle name, task) -> task revision, for every task the pipeline calls."""
+    unpacks: dict[int, int] = field(default_factory=dict)
+    """id(value node) -> how many names a task result is unpacked into."""
+    inlined: dict[str, Pipeline[Any, Any]] = field(default_factory=dict)
+    handles: dict[str, Handle] = field(default_factory=dict)
+
+
+def join(a: Val, b: Val) -> Val:
+    if a is b:
+        return a
+    return Val(
+        bt=max(a.bt, b.bt),
+        deps={**a.deps, **b.deps},
+        handles=tuple(dict.fromkeys(a.handles + b.handles)) if a.handles and b.handles else (),
+        static=a.static if a.static is b.static else MISSING,
+        elf_class=a.elf_class if a.elf_class is b.elf_class else None,
+        tp=a.tp if a.tp == b.tp else Any,
+        what=a.what if a.bt >= b.bt else b.what,
+        producer=a.producer or b.producer,
+    )
+
+
+def _join_env(a: dict[str, Val], b: dict[str, Val]) -> dict[str, Val]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = join(out[k], v) if k in out else v
+    return out
+
+
+def _same_env(a: dict[str, Val], b: dict[str, Val]) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].bt == b[k].bt and a[k].deps.keys() == b[k].deps.keys() for k in a
+    )
+
+
+class Analyzer:
+    def __init__(
+        self,
+        fn: Any,
+        source: FunctionSource,
+        module: cst.Module,
+        fndef: cst.FunctionDef,
+        positions: Positions,
+    ) -> None:
+        self.fn = fn
+        self.source = source
+        self.module = module
+        self.fndef = fndef
+        self.pos = positions
+        self.globals: dict[str, Any] = fn.__globals__
+        self.closure: dict[str, Any] = {}
+        code = fn.__code__
+        for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
+            try:
+                self.closure[name] = cell.cell_contents
+            except ValueError:
+                self.closure[name] = MISSING
+        self.out = Analysis()
+        self.ids: dict[int, str] = {}
+        self.env: dict[str, Val] = {}
+        self.region: str | None = None
+        self.returns: list[tuple[cst.Return, Val]] = []
+
+    # ------------------------------------------------------------------ helpers
+    def span(self, node: cst.CSTNode) -> Span:
+        return self.pos.span(node)
+
+    def code(self, node: cst.CSTNode) -> str:
+        text = " ".join(self.module.code_for_node(node).split())
+        return text if len(text) <= 80 else text[:77] + "..."
+
+    def report(self, kind: dg.Kind, node: cst.CSTNode, help: str | None = None, **f: Any) -> None:
+        d = kind.at(self.span(node), help=help, **f)
+        self.out.diagnostics.setdefault((d.code, d.line, d.column), d)
+
+    def node_id(self, node: cst.CSTNode, prefix: str = "n") -> str:
+        nid = self.ids.get(id(node))
+        if nid is None:
+            count = sum(1 for v in self.ids.values() if v.startswith(prefix)) + 1
+            nid = self.ids[id(node)] = f"{prefix}{count}"
+        return nid
+
+    def chain(self) -> tuple[str, ...]:
+        out: list[str] = []
+        r = self.region
+        while r is not None:
+            out.append(r)
+            r = self.out.regions[r].parent
+        return tuple(reversed(out))
+
+    def add_node(self, node: Node) -> None:
+        self.out.nodes[node.id] = node
+        if not isinstance(node, InputNode | OutputNode):
+            self.out.chains[node.id] = self.chain()
+
+    def edges_into(self, target: str, val: Val) -> None:
+        for src, label in val.deps.items():
+            self.out.edges.add(Edge(src, target, label))
+
+    def lookup_global(self, name: str) -> Any:
+        if name in self.closure:
+            return self.closure[name]
+        if name in self.globals:
+            return self.globals[name]
+        return getattr(builtins, name, MISSING)
+
+    # ------------------------------------------------------------------ entry
+    def run(self) -> Analysis:
+        if self.fndef.asynchronous is not None:
+            self.report(dg.ASYNC_PIPELINE, self.fndef, name=self.fndef.name.value)
+        self.inputs()
+        self.block(self.fndef.body)
+        self.output()
+        return self.out
+
+    def inputs(self) -> None:
+        for p in self._params():
+            nid = f"in:{p.name.value}"
+            self.add_node(
+                InputNode(
+                    id=nid,
+                    name=p.name.value,
+                    annotation=self.code(p.annotation.annotation) if p.annotation else "",
+                    default=self.code(p.default) if p.default is not None else None,
+                    span=self._param_span(p),
+                )
+            )
+            self.env[p.name.value] = Val(S, deps={nid: p.name.value}, what=f"`{p.name.value}`")
+
+    def _params(self) -> Iterator[cst.Param]:
+        ps = self.fndef.params
+        yield from ps.posonly_params
+        yield from ps.params
+        if isinstance(ps.star_arg, cst.Param):
+            yield ps.star_arg
+        yield from ps.kwonly_params
+        if ps.star_kwarg is not None:
+            yield ps.star_kwarg
+
+    def _param_span(self, p: cst.Param) -> Span:
+        inner = [x for x in (p.annotation and p.annotation.annotation, p.default) if x is not None]
+        base = self.span(self.fndef)
+        if inner:
+            s = self.span(inner[0])
+            return Span(s.path, s.line, max(1, s.column - len(p.name.value) - 2), s.line, s.column)
+        return Span(base.path, base.line, base.column, base.line, base.column + 3)
+
+    def output(self) -> None:
+        if not self.returns:
+            return
+        node, _ = self.returns[0]
+        deps: dict[str, str] = {}
+        for _, v in self.returns:
+            deps.update(v.deps)
+        self.add_node(OutputNode(id="out", span=self.span(node), source=self.code(node)))
+        self.edges_into("out", Val(S, deps=deps))
+
+    # ------------------------------------------------------------------ statements
+    def block(self, body: cst.BaseSuite | Sequence[cst.BaseStatement]) -> None:
+        stmts: Sequence[Any]
+        if isinstance(body, cst.IndentedBlock):
+            stmts = body.body
+        elif isinstance(body, cst.SimpleStatementSuite):
+            stmts = body.body
+        else:
+            stmts = body  # type: ignore[assignment]
+        for s in stmts:
+            self.statement(s)
+
+    def statement(self, s: cst.CSTNode) -> None:
+        if isinstance(s, cst.SimpleStatementLine):
+            for small in s.body:
+                self.small(small)
+            return
+        handler = getattr(self, f"st_{type(s).__name__}", None)
+        if handler is not None:
+            handler(s)
+        else:
+            self.small(s)
+
+    def small(self, s: cst.CSTNode) -> None:
+        handler = getattr(self, f"st_{type(s).__name__}", None)
+        if handler is not None:
+            handler(s)
+            return
+        names = {
+            cst.Try: ("try", "catch failures inside a @task; a failed job fails the run"),
+            cst.TryStar: ("try", "catch failures inside a @task; a failed job fails the run"),
+            cst.With: ("with", "open resources inside a @task (or in the elf's __init__)"),
+            cst.Global: ("global", "return values from the pipeline instead of setting globals"),
+            cst.Nonlocal: ("nonlocal", "return values from the pipeline instead"),
+            cst.Match: ("match", "use `if` on static values, or decide inside a @task"),
+            cst.ClassDef: ("class", "define classes at module level"),
+        }
+        kind = names.get(type(s))
+        if kind is not None:
+            self.report(dg.UNSUPPORTED_STATEMENT, s, construct=kind[0], fix=kind[1])
+
+    def st_Pass(self, s: cst.Pass) -> None:
+        pass
+
+    st_Break = st_Continue = st_Pass  # noqa: N815
+
+    def st_Import(self, s: cst.Import) -> None:
+        for alias in s.names:
+            name = alias.asname.name if alias.asname else alias.name
+            if isinstance(name, cst.Name):
+                self.env[name.value] = STATIC
+            elif isinstance(name, cst.Attribute):
+                root: cst.BaseExpression = name
+                while isinstance(root, cst.Attribute):
+                    root = root.value
+                if isinstance(root, cst.Name):
+                    self.env[root.value] = STATIC
+
+    def st_ImportFrom(self, s: cst.ImportFrom) -> None:
+        if isinstance(s.names, cst.ImportStar):
+            return
+        for alias in s.names:
+            name = alias.asname.name if alias.asname else alias.name
+            if isinstance(name, cst.Name):
+                self.env[name.value] = STATIC
+
+    def st_Expr(self, s: cst.Expr) -> None:
+        val = self.expr(s.value)
+        self.materialize(s.value, val)
+        if isinstance(s.value, cst.Call) and self.out.rewrites.get(id(s.value), None):
+            rw = self.out.rewrites[id(s.value)]
+            if rw.kind == "task":
+                node = self.out.nodes[rw.id]
+                assert isinstance(node, CallNode)
+                info = self._task_infos(node)
+                ret = info[0].hints.get("return", MISSING) if info else MISSING
+                if ret is not MISSING and ret is not None and ret is not type(None):
+                    self.report(dg.UNUSED_RESULT, s.value, call=node.source)
+        if isinstance(s.value, cst.Yield | cst.Await):
+            pass
+
+    def st_Assign(self, s: cst.Assign) -> None:
+        val = self.materialize(s.value, self.expr(s.value))
+        for t in s.targets:
+            self.assign(t.target, val, s.value)
+
+    def st_AnnAssign(self, s: cst.AnnAssign) -> None:
+        if s.value is None:
+            return
+        val = self.materialize(s.value, self.expr(s.value))
+        self.assign(s.target, val, s.value)
+
+    def st_AugAssign(self, s: cst.AugAssign) -> None:
+        target = s.target
+        tval = self.expr(target)
+        vval = self.expr(s.value)
+        if tval.bt == D:
+            self.report(
+                dg.MUTATES_DYNAMIC, s, construct="augmented assignment", what=self.code(target)
+            )
+            return
+        if vval.bt == S or tval.bt == C:
+            self.materialize(s.value, vval)
+            if isinstance(target, cst.Name) and vval.bt > S:
+                self.env[target.value] = join(tval, replace(vval, bt=max(C, tval.bt)))
+            return
+        # A static target with a dynamic operand: `total += x` is `total = total + x`.
+        op = _aug_op(s.operator)
+        ir = {"bin": [op, Slot(target), self.ir_of(s.value, vval)]}
+        nid = self.derive(s, Val(D, deps={**tval.deps, **vval.deps}, ir=ir), slot_root=s)
+        if isinstance(target, cst.Name):
+            self.env[target.value] = Val(D, deps={nid: target.value}, what=f"`{target.value}`")
+        else:
+            self.report(
+                dg.DYNAMIC_MISPLACED, s, what="a task result", where="an augmented item/attribute",
+                fix="assign to a local variable instead",
+            )  # fmt: skip
+
+    def assign(
+        self, target: cst.BaseExpression, val: Val, value: cst.CSTNode, native: bool = False
+    ) -> None:
+        """Bind ``target``; ``native``: Python unpacks (loop targets over static structures)."""
+        if isinstance(target, cst.Name):
+            deps = {k: target.value for k in val.deps} if val.bt > S or val.deps else {}
+            self.env[target.value] = replace(
+                val, deps=deps or val.deps, what=f"`{target.value}`" if val.bt else val.what, ir=None
+            )
+            return
+        if isinstance(target, cst.Tuple | cst.List):
+            if val.bt == D and not native:
+                n = len(target.elements)
+                if any(isinstance(e, cst.StarredElement) for e in target.elements):
+                    self.report(
+                        dg.DYNAMIC_MISPLACED, target, what=val.what, where="starred unpacking",
+                        fix="unpack a fixed number of names, or index the value",
+                    )  # fmt: skip
+                    return
+                self.out.unpacks[id(value)] = n
+                for i, e in enumerate(target.elements):
+                    tp = _element_type(val.tp, i)
+                    self.assign(e.value, replace(val, tp=tp, ir=None), value)
+                return
+            for i, e in enumerate(target.elements):
+                ev = replace(val, ir=None) if val.bt else STATIC
+                if native and i == 0 and _is_call_to(value, "enumerate"):
+                    ev = STATIC
+                self.assign(e.value, ev, value, native)
+            return
+        if isinstance(target, cst.Subscript | cst.Attribute):
+            base = self.expr(target.value)
+            if base.bt == D:
+                self.report(
+                    dg.MUTATES_DYNAMIC, target,
+                    construct="item assignment" if isinstance(target, cst.Subscript)
+                    else "attribute assignment",
+                    what=self.code(target.value),
+                )  # fmt: skip
+                return
+            if isinstance(target, cst.Subscript):
+                for el in target.slice:
+                    self.materialize(el.slice, self.expr(el.slice))
+            if val.bt > S:
+                if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+                    name = target.value.value
+                    self.env[name] = join(self.env.get(name, STATIC), replace(val, bt=C, ir=None))
+                else:
+                    self.report(
+                        dg.DYNAMIC_MISPLACED, target, what=val.what,
+                        where="stored in an attribute or a non-local container",
+                        fix="keep task results in local variables and containers",
+                    )  # fmt: skip
+            return
+        if isinstance(target, cst.StarredElement):
+            self.assign(target.value, val, value, native)
+
+    def st_Return(self, s: cst.Return) -> None:
+        val = STATIC if s.value is None else self.materialize(s.value, self.expr(s.value))
+        self.returns.append((s, val))
+
+    def st_If(self, s: cst.If) -> None:
+        test = self.materialize(s.test, self.expr(s.test))
+        if test.bt == D:
+            self.report(dg.BRANCH_ON_DYNAMIC, s.test, construct="if", what=test.what)
+        before = dict(self.env)
+        self.block(s.body)
+        after_then = self.env
+        self.env = dict(before)
+        if isinstance(s.orelse, cst.If):
+            self.st_If(s.orelse)
+        elif isinstance(s.orelse, cst.Else):
+            self.block(s.orelse.body)
+        self.env = _join_env(after_then, self.env)
+
+    def st_Assert(self, s: cst.Assert) -> None:
+        test = self.materialize(s.test, self.expr(s.test))
+        if test.bt == D:
+            self.report(dg.BRANCH_ON_DYNAMIC, s.test, construct="assert", what=test.what)
+        if s.msg is not None:
+            self.materialize(s.msg, self.expr(s.msg))
+
+    def st_Raise(self, s: cst.Raise) -> None:
+        if s.exc is not None:
+            val = self.expr(s.exc)
+            if val.bt > S:
+                self.report(
+                    dg.DYNAMIC_MISPLACED, s.exc, what=val.what, where="raise",
+                    fix="raise inside a @task; a task exception fails its job",
+                )  # fmt: skip
+
+    def st_Del(self, s: cst.Del) -> None:
+        self.report(
+            dg.UNSUPPORTED_STATEMENT, s, construct="del",
+            fix="rebind the name instead; values in a pipeline are never deleted",
+        )  # fmt: skip
+
+    def st_FunctionDef(self, s: cst.FunctionDef) -> None:
+        self.captures(s, f"nested function `{s.name.value}`")
+        self.env[s.name.value] = STATIC
+
+    def st_For(self, s: cst.For) -> None:
+        if s.asynchronous is not None:
+            self.report(
+                dg.UNSUPPORTED_STATEMENT, s, construct="async for", fix="use a plain `for`"
+            )
+        it = self.materialize(s.iter, self.expr(s.iter))
+        if it.bt == D:
+            self.report(dg.LOOP_OVER_DYNAMIC, s.iter, construct="for", what=it.what)
+            return
+        header = f"for {self.code(s.target)} in {self.code(s.iter)}"
+        rid = self.enter_region(s, header)
+        self.out.rewrites[id(s.iter)] = Rewrite("loop", rid)
+        element = replace(it, bt=D, ir=None) if it.bt == C else Val(S, deps=it.deps)
+        self.loop_body(lambda: (self.assign(s.target, element, s.iter, True), self.block(s.body)))
+        self.region = self.out.regions[rid].parent
+        if s.orelse is not None:
+            self.block(s.orelse.body)
+
+    def st_While(self, s: cst.While) -> None:
+        test = self.materialize(s.test, self.expr(s.test))
+        if test.bt == D:
+            self.report(dg.LOOP_OVER_DYNAMIC, s.test, construct="while", what=test.what)
+            return
+        rid = self.enter_region(s, f"while {self.code(s.test)}")
+        self.out.rewrites[id(s.test)] = Rewrite("while", rid)
+
+        def body() -> None:
+            t = self.materialize(s.test, self.expr(s.test))
+            if t.bt == D:
+                self.report(dg.LOOP_OVER_DYNAMIC, s.test, construct="while", what=t.what)
+            self.block(s.body)
+
+        self.loop_body(body)
+        self.region = self.out.regions[rid].parent
+        if s.orelse is not None:
+            self.block(s.orelse.body)
+
+    def enter_region(self, node: cst.CSTNode, header: str) -> str:
+        rid = self.node_id(node, "L")
+        self.out.regions[rid] = Region(
+            id=rid, span=self.span(node), header=header, parent=self.region
+        )
+        self.region = rid
+        return rid
+
+    def loop_body(self, body: Any) -> None:
+        for _ in range(4):
+            before = dict(self.env)
+            body()
+            self.env = _join_env(before, self.env)
+            if _same_env(before, self.env):
+                break
+
+    # ------------------------------------------------------------------ expressions
+    def expr(self, node: cst.BaseExpression) -> Val:
+        handler = getattr(self, f"ex_{type(node).__name__}", None)
+        if handler is None:
+            for child in node.children:
+                if isinstance(child, cst.BaseExpression):
+                    self.materialize(child, self.expr(child))
+            return STATIC
+        val: Val = handler(node)
+        return val
+
+    def ir_of(self, node: cst.BaseExpression, val: Val) -> Any:
+        return val.ir if val.derivable else Slot(node)
+
+    def materialize(self, node: cst.BaseExpression, val: Val) -> Val:
+        """Make a derivable expression a derive node of its own (its consumer is not IR)."""
+        if not val.derivable:
+            return val
+        nid = self.derive(node, val)
+        return replace(val, ir=None, deps={nid: val.producer or "value"})
+
+    def derive(self, node: cst.CSTNode, val: Val, slot_root: cst.CSTNode | None = None) -> str:
+        nid = self.node_id(node)
+        slots: list[cst.CSTNode] = []
+        expr = _number_slots(val.ir, slots)
+        self.add_node(
+            DeriveNode(
+                id=nid, expr=expr, span=self.span(node), region=self.region, source=self.code(node)
+            )
+        )
+        self.out.rewrites[id(slot_root or node)] = Rewrite("derive", nid, tuple(slots))
+        self.edges_into(nid, val)
+        return nid
+
+    def derived(self, ir: Any, *parts: Val, tp: Any = Any) -> Val:
+        deps: dict[str, str] = {}
+        for p in parts:
+            deps.update(p.deps)
+        what = next((p.what for p in parts if p.bt > S), "a task result")
+        return Val(D, deps=deps, ir=ir, tp=tp, what=what)
+
+    def ex_Name(self, node: cst.Name) -> Val:
+        local = self.env.get(node.value)
+        if local is not None:
+            return local
+        value = self.lookup_global(node.value)
+        if isinstance(value, Handle):
+            self.out.handles[value.name] = value
+            return Val(S, handles=(value,), static=value)
+        return Val(S, static=value)
+
+    def ex_Integer(self, node: cst.CSTNode) -> Val:
+        return STATIC
+
+    ex_Float = ex_Imaginary = ex_SimpleString = ex_Ellipsis = ex_Integer  # noqa: N815
+
+    def ex_ConcatenatedString(self, node: cst.ConcatenatedString) -> Val:
+        left = self.expr(node.left)
+        right = self.expr(node.right)
+        if left.bt == S and right.bt == S:
+            return STATIC
+        return self.derived(
+            {"bin": ["+", self.ir_of(node.left, left), self.ir_of(node.right, right)]}, left, right
+        )
+
+    def ex_FormattedString(self, node: cst.FormattedString) -> Val:
+        parts: list[Any] = []
+        vals: list[Val] = []
+        for part in node.parts:
+            if isinstance(part, cst.FormattedStringText):
+                parts.append(_unescape(part.value))
+                continue
+            assert isinstance(part, cst.FormattedStringExpression)
+            v = self.expr(part.expression)
+            vals.append(v)
+            spec: Any = None
+            if part.format_spec:
+                spec_node = cst.FormattedString(parts=part.format_spec)
+                sv = self.expr(spec_node)
+                vals.append(sv)
+                spec = sv.ir if sv.derivable else _static_fmt_text(part.format_spec)
+            parts.append([self.ir_of(part.expression, v), part.conversion, spec])
+        if all(v.bt == S for v in vals):
+            return STATIC
+        return self.derived({"fmt": parts}, *vals, tp=str)
+
+    def ex_Attribute(self, node: cst.Attribute) -> Val:
+        base = self.expr(node.value)
+        name = node.attr.value
+        if base.bt == S:
+            static = MISSING
+            if base.static is not MISSING and isinstance(base.static, types.ModuleType):
+                static = getattr(base.static, name, MISSING)
+            if isinstance(static, Handle):
+                self.out.handles[static.name] = static
+                return Val(S, handles=(static,), static=static, deps=base.deps)
+            return Val(S, static=static, deps=base.deps)
+        if base.bt == C:
+            return self.derived({"attr": [self.ir_of(node.value, base), name]}, base)
+        from elfc.compiler import types as tys
+
+        problem = tys.member_problem(base.tp, name, "attr") if base.tp is not Any else None
+        if problem:
+            self.report(dg.UNKNOWN_MEMBER, node.attr, problem=problem, producer=base.producer)
+        index = tys.attr_index(base.tp, name) if base.tp is not Any else None
+        ir: list[Any] = [self.ir_of(node.value, base), name]
+        if index is not None:
+            ir.append(index)
+        tp = tys.member_type(base.tp, name, "attr") if base.tp is not Any else Any
+        return replace(self.derived({"attr": ir}, base, tp=tp), producer=base.producer)
+
+    def ex_Subscript(self, node: cst.Subscript) -> Val:
+        base = self.expr(node.value)
+        keys: list[tuple[Any, Val]] = []
+        for el in node.slice:
+            sl = el.slice
+            if isinstance(sl, cst.Index):
+                v = self.expr(sl.value)
+                keys.append((self.ir_of(sl.value, v), v))
+            elif isinstance(sl, cst.Slice):
+                bounds: list[Any] = []
+                vs: list[Val] = []
+                for b in (sl.lower, sl.upper, sl.step):
+                    if b is None:
+                        bounds.append(None)
+                        continue
+                    bv = self.expr(b)
+                    vs.append(bv)
+                    bounds.append(self.ir_of(b, bv))
+                merged = vs[0] if vs else STATIC
+                for extra in vs[1:]:
+                    merged = join(merged, extra)
+                keys.append((("slice", bounds), merged))
+        kvals = [v for _, v in keys]
+        if base.bt == S and all(v.bt == S for v in kvals):
+            return Val(S, deps=base.deps)
+        if base.bt == C and all(v.bt == S for v in kvals):
+            # An element of a static structure: Python picks it at submission.
+            for el in node.slice:
+                if isinstance(el.slice, cst.Index):
+                    self.materialize(el.slice.value, self.expr(el.slice.value))
+            sliced = any(isinstance(el.slice, cst.Slice) for el in node.slice)
+            return replace(base, bt=C if sliced else D, ir=None, handles=(), static=MISSING)
+        if len(keys) != 1:
+            key_ir: Any = {"tuple": [k for k, _ in keys]}
+        else:
+            key_ir = keys[0][0]
+        if isinstance(key_ir, tuple):
+            lower, upper, step = key_ir[1]
+            return self.derived(
+                {"slice": [self.ir_of(node.value, base), lower, upper, step]}, base, *kvals,
+                tp=base.tp,
+            )  # fmt: skip
+        tp: Any = Any
+        if base.bt == D and base.tp is not Any:
+            from elfc.compiler import types as tys
+
+            literal = _literal_key(node)
+            if literal is not MISSING:
+                problem = tys.member_problem(base.tp, literal, "item")
+                if problem:
+                    self.report(dg.UNKNOWN_MEMBER, node, problem=problem, producer=base.producer)
+                tp = tys.member_type(base.tp, literal, "item")
+        val = self.derived({"item": [self.ir_of(node.value, base), key_ir]}, base, *kvals, tp=tp)
+        return replace(val, producer=base.producer)
+
+    def ex_BinaryOperation(self, node: cst.BinaryOperation) -> Val:
+        left = self.expr(node.left)
+        right = self.expr(node.right)
+        op = BIN_OPS[type(node.operator)]
+        if left.bt == S and right.bt == S:
+            return Val(S, deps={**left.deps, **right.deps})
+        if op in "+*" and max(left.bt, right.bt) == C and D not in (left.bt, right.bt):
+            self.materialize(node.left, left)
+            self.materialize(node.right, right)
+            return join(left, right)
+        tp = left.tp if left.tp == right.tp and op in "+-*%" else Any
+        return self.derived(
+            {"bin": [op, self.ir_of(node.left, left), self.ir_of(node.right, right)]},
+            left, right, tp=tp,
+        )  # fmt: skip
+
+    def ex_UnaryOperation(self, node: cst.UnaryOperation) -> Val:
+        v = self.expr(node.expression)
+        op = UNARY_OPS[type(node.operator)]
+        if v.bt == S or (v.bt == C and op == "not"):
+            return Val(S, deps=v.deps)
+        return self.derived({"unary": [op, self.ir_of(node.expression, v)]}, v, tp=v.tp)
+
+    def ex_BooleanOperation(self, node: cst.BooleanOperation) -> Val:
+        op = "and" if isinstance(node.operator, cst.And) else "or"
+        operands: list[cst.BaseExpression] = []
+
+        def flatten(n: cst.BaseExpression) -> None:
+            if isinstance(n, cst.BooleanOperation) and isinstance(n.operator, type(node.operator)):
+                if not n.lpar:
+                    flatten(n.left)
+                    flatten(n.right)
+                    return
+            operands.append(n)
+
+        flatten(node)
+        vals = [self.expr(o) for o in operands]
+        if all(v.bt == S for v in vals):
+            return STATIC
+        return self.derived({op: [self.ir_of(o, v) for o, v in zip(operands, vals, strict=True)]}, *vals)
+
+    def ex_Comparison(self, node: cst.Comparison) -> Val:
+        left = self.expr(node.left)
+        parts: list[Any] = [self.ir_of(node.left, left)]
+        vals = [left]
+        for target in node.comparisons:
+            v = self.expr(target.comparator)
+            vals.append(v)
+            parts.append([CMP_OPS[type(target.operator)], self.ir_of(target.comparator, v)])
+        if all(v.bt == S for v in vals):
+            return STATIC
+        return self.derived({"cmp": parts}, *vals, tp=bool)
+
+    def ex_IfExp(self, node: cst.IfExp) -> Val:
+        test = self.materialize(node.test, self.expr(node.test))
+        if test.bt == D:
+            self.report(dg.BRANCH_ON_DYNAMIC, node.test, construct="... if ... else ...", what=test.what)
+        body = self.materialize(node.body, self.expr(node.body))
+        orelse = self.materialize(node.orelse, self.expr(node.orelse))
+        out = join(body, orelse)
+        if body.handles and orelse.handles:
+            out = replace(out, handles=tuple(dict.fromkeys(body.handles + orelse.handles)))
+        return out
+
+    def ex_NamedExpr(self, node: cst.NamedExpr) -> Val:
+        val = self.materialize(node.value, self.expr(node.value))
+        self.assign(node.target, val, node.value)
+        return val
+
+    def _display(self, elements: Sequence[cst.BaseElement]) -> Val:
+        out = STATIC
+        for e in elements:
+            v = self.materialize(e.value, self.expr(e.value))
+            if isinstance(e, cst.StarredElement) and v.bt == D:
+                self.report(
+                    dg.DYNAMIC_MISPLACED, e, what=v.what, where="unpacked with *",
+                    fix="add the task result as one element, or unpack it inside a @task",
+                )  # fmt: skip
+            if v.bt > S:
+                out = join(out, replace(v, bt=C, ir=None))
+        return out
+
+    def ex_List(self, node: cst.List) -> Val:
+        return self._display(node.elements)
+
+    ex_Tuple = ex_Set = ex_List  # noqa: N815
+
+    def ex_Dict(self, node: cst.Dict) -> Val:
+        out = STATIC
+        for e in node.elements:
+            if isinstance(e, cst.DictElement):
+                k = self.materialize(e.key, self.expr(e.key))
+                if k.bt > S:
+                    self.report(
+                        dg.DYNAMIC_MISPLACED, e.key, what=k.what, where="a dict key",
+                        fix="use static keys in a pipeline; build dynamic keys inside a @task",
+                    )  # fmt: skip
+                v = self.materialize(e.value, self.expr(e.value))
+            else:
+                v = self.materialize(e.value, self.expr(e.value))
+            if v.bt > S:
+                out = join(out, replace(v, bt=C, ir=None))
+        return out
+
+    def _comprehension(self, node: Any, parts: Sequence[cst.BaseExpression]) -> Val:
+        saved_env, saved_region = dict(self.env), self.region
+        comp: cst.CompFor | None = node.for_in
+        while comp is not None:
+            it = self.materialize(comp.iter, self.expr(comp.iter))
+            if it.bt == D:
+                self.report(dg.LOOP_OVER_DYNAMIC, comp.iter, construct="comprehension", what=it.what)
+                self.env, self.region = saved_env, saved_region
+                return replace(it, ir=None)
+            header = f"for {self.code(comp.target)} in {self.code(comp.iter)}"
+            rid = self.enter_region(comp, header)
+            self.out.rewrites[id(comp.iter)] = Rewrite("loop", rid)
+            element = replace(it, bt=D, ir=None) if it.bt == C else Val(S, deps=it.deps)
+            self.assign(comp.target, element, comp.iter, True)
+            for cond in comp.ifs:
+                c = self.materialize(cond.test, self.expr(cond.test))
+                if c.bt == D:
+                    self.report(dg.BRANCH_ON_DYNAMIC, cond.test, construct="if", what=c.what)
+            comp = comp.inner_for_in
+        out = STATIC
+        for p in parts:
+            v = self.materialize(p, self.expr(p))
+            if v.bt > S:
+                out = join(out, replace(v, bt=C, ir=None))
+        self.env, self.region = saved_env, saved_region
+        return out
+
+    def ex_ListComp(self, node: cst.ListComp) -> Val:
+        return self._comprehension(node, [node.elt])
+
+    ex_SetComp = ex_GeneratorExp = ex_ListComp  # noqa: N815
+
+    def ex_DictComp(self, node: cst.DictComp) -> Val:
+        return self._comprehension(node, [node.key, node.value])
+
+    def ex_Lambda(self, node: cst.Lambda) -> Val:
+        self.captures(node, "a lambda")
+        return STATIC
+
+    def ex_Await(self, node: cst.Await) -> Val:
+        self.report(
+            dg.UNSUPPORTED_STATEMENT, node, construct="await",
+            fix="pipelines are synchronous; task calls already run concurrently as jobs",
+        )  # fmt: skip
+        return STATIC
+
+    def ex_Yield(self, node: cst.Yield) -> Val:
+        self.report(
+            dg.UNSUPPORTED_STATEMENT, node, construct="yield",
+            fix="return a list of values instead of yielding them",
+        )  # fmt: skip
+        return STATIC
+
+    def captures(self, node: cst.CSTNode, construct: str) -> None:
+        bound: set[str] = set()
+        if isinstance(node, cst.Lambda | cst.FunctionDef):
+            params = node.params
+            for p in (*params.posonly_params, *params.params, *params.kwonly_params):
+                bound.add(p.name.value)
+        for n in _walk(node):
+            if isinstance(n, cst.Name) and n.value not in bound:
+                v = self.env.get(n.value)
+                if v is not None and v.bt > S:
+                    self.report(dg.CAPTURES_DYNAMIC, n, construct=construct, what=n.value)
+
+    # ------------------------------------------------------------------ calls
+    def ex_Call(self, node: cst.Call) -> Val:
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            recv = self.expr(func.value)
+            return self.method_call(node, func, recv)
+        fval = self.expr(func)
+        if fval.bt > S:
+            self.report(
+                dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=fval.what
+            )
+            return Val(D, deps=fval.deps)
+        target = fval.static
+        if isinstance(target, Pipeline):
+            return self.inline_call(node, target)
+        args = [(a, self.expr(a.value)) for a in node.args]
+        if is_elf(target):
+            self._static_args(node, args, self.code(func))
+            return Val(S, elf_class=target)
+        name = func.value if isinstance(func, cst.Name) else ""
+        is_builtin = name in BUILTINS and target is getattr(builtins, name, None)
+        if all(v.bt == S for _, v in args):
+            return Val(S, static=MISSING)
+        if name in STRUCTURAL_BUILTINS and target is getattr(builtins, name, None):
+            if all(v.bt < D for _, v in args) and not any(a.keyword for a, _ in args):
+                for a, v in args:
+                    self.materialize(a.value, v)
+                if name == "len":
+                    return STATIC
+                return join(STATIC, replace(args[0][1], bt=C, ir=None))
+        if is_builtin:
+            return self.builtin_call(node, name, args)
+        what = next(v.what for _, v in args if v.bt > S)
+        self.report(dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=what)
+        for a, v in args:
+            self.materialize(a.value, v)
+        return Val(D, deps={k: l for _, v in args for k, l in v.deps.items()})
+
+    def _static_args(self, node: cst.Call, args: list[tuple[cst.Arg, Val]], func: str) -> None:
+        for a, v in args:
+            self.materialize(a.value, v)
+            if v.bt > S:
+                self.report(dg.CALL_WITH_DYNAMIC, a, func=func, what=v.what)
+
+    def builtin_call(self, node: cst.Call, name: str, args: list[tuple[cst.Arg, Val]]) -> Val:
+        pos: list[Any] = []
+        kws: dict[str, Any] = {}
+        for a, v in args:
+            if a.star:
+                self.report(
+                    dg.DYNAMIC_MISPLACED, a, what=v.what, where=f"*-unpacked into {name}()",
+                    fix="pass the value itself",
+                )  # fmt: skip
+                continue
+            if a.keyword is not None:
+                if a.keyword.value == "key":
+                    self.report(
+                        dg.CALL_WITH_DYNAMIC, a, func=f"{name}(key=...)", what="a function",
+                        help="a key function cannot travel as data; sort inside a @task",
+                    )  # fmt: skip
+                kws[a.keyword.value] = self.ir_of(a.value, v)
+            else:
+                pos.append(self.ir_of(a.value, v))
+        call: list[Any] = [name, pos]
+        if kws:
+            call.append(kws)
+        tp = {"len": int, "str": str, "int": int, "float": float, "bool": bool}.get(name, Any)
+        return self.derived({"call": call}, *(v for _, v in args), tp=tp)
+
+    def method_call(self, node: cst.Call, func: cst.Attribute, recv: Val) -> Val:
+        method = func.attr.value
+        if recv.handles:
+            return self.task_call(node, func, recv)
+        if recv.elf_class is not None or (recv.static is not MISSING and is_elf(recv.static)):
+            cls = recv.elf_class or recv.static
+            if method in task_names(cls):
+                what = (
+                    f"the class `{cls.__qualname__}` itself"
+                    if recv.elf_class is None
+                    else f"`{self.code(func.value)}`, an instance built in the pipeline"
+                )
+                self.report(
+                    dg.TASK_ON_LOCAL_ELF, node, method=method, what=what, cls=cls.__qualname__
+                )
+                for a in node.args:
+                    self.materialize(a.value, self.expr(a.value))
+                return Val(D, what=f"`{self.code(node)}`")
+        args = [(a, self.materialize(a.value, self.expr(a.value))) for a in node.args]
+        if recv.bt == D:
+            kind = dg.MUTATES_DYNAMIC if method in MUTATORS else dg.METHOD_ON_DYNAMIC
+            self.report(
+                kind, node, method=method, what=self.code(func.value),
+                construct=f"`.{method}()`",
+            )  # fmt: skip
+            for a, v in args:
+                self.materialize(a.value, v)
+            return Val(D, deps=recv.deps, what=recv.what)
+        dynamic_args = [v for _, v in args if v.bt > S]
+        if recv.bt == C:
+            for a, v in args:
+                self.materialize(a.value, v)
+            if method in STRUCTURE_MUTATORS:
+                self._grow(func.value, dynamic_args)
+                return STATIC
+            if method in STRUCTURE_READERS:
+                return replace(recv, bt=C if method != "get" else D, ir=None)
+            self.report(dg.METHOD_ON_DYNAMIC, node, method=method, what=self.code(func.value))
+            return Val(D, deps=recv.deps)
+        if not dynamic_args:
+            for a, v in args:
+                self.materialize(a.value, v)
+            return Val(S, deps=recv.deps)
+        if method in STRUCTURE_MUTATORS and isinstance(func.value, cst.Name | cst.Subscript):
+            for a, v in args:
+                self.materialize(a.value, v)
+            self._grow(func.value, dynamic_args)
+            return STATIC
+        self.report(dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=dynamic_args[0].what)
+        return Val(D)
+
+    def _grow(self, container: cst.BaseExpression, added: list[Val]) -> None:
+        """A local container received task results: it is now a static structure."""
+        root = container
+        while isinstance(root, cst.Subscript):
+            root = root.value
+        if not isinstance(root, cst.Name) or not added:
+            return
+        grown = self.env.get(root.value, STATIC)
+        for v in added:
+            grown = join(grown, replace(v, bt=C, ir=None))
+        self.env[root.value] = replace(
+            grown, bt=max(C, grown.bt), deps={k: root.value for k in grown.deps}
+        )
+
+    def inline_call(self, node: cst.Call, target: Pipeline[Any, Any]) -> Val:
+        deps: dict[str, str] = {}
+        for a in node.args:
+            v = self.materialize(a.value, self.expr(a.value))
+            deps.update(v.deps)
+        nid = self.node_id(node)
+        self.out.inlined[target.name] = target
+        self.add_node(
+            InlineNode(
+                id=nid, pipeline=target.name, revision="", span=self.span(node),
+                region=self.region, source=self.code(node),
+            )
+        )  # fmt: skip
+        self.out.rewrites[id(node)] = Rewrite("inline", nid)
+        self.edges_into(nid, Val(S, deps=deps))
+        return Val(D, deps={nid: target.fn.__name__}, what=f"`{self.code(node)}`")
+
+    def task_call(self, node: cst.Call, func: cst.Attribute, recv: Val) -> Val:
+        method = func.attr.value
+        handles = recv.handles
+        for h in handles:
+            self.out.handles[h.name] = h
+        missing = [h for h in handles if method not in task_names(h.cls)]
+        if missing:
+            h = missing[0]
+            self.report(
+                dg.NOT_A_TASK, func.attr, handle=h.name, method=method, cls=h.cls.__qualname__,
+                tasks=", ".join(task_names(h.cls)) or "(it has none)",
+            )  # fmt: skip
+            for a in node.args:
+                self.materialize(a.value, self.expr(a.value))
+            return Val(D, what=f"`{self.code(node)}`")
+        infos = [elf_info(h.cls).tasks[method] for h in handles]
+        args = [(a, self.materialize(a.value, self.expr(a.value))) for a in node.args]
+        nid = self.node_id(node)
+        self.bind_check(node, infos[0], args)
+        deps: dict[str, str] = {}
+        for _, v in args:
+            deps.update(v.deps)
+        source = self.code(node)
+        for h, info in zip(handles, infos, strict=True):
+            self.out.tasks[(h.name, method)] = info.revision
+        self.add_node(
+            CallNode(
+                id=nid,
+                handles=tuple(h.name for h in handles),
+                task=method,
+                revisions=tuple(i.revision for i in infos),
+                args=(),
+                kwargs={},
+                span=self.span(node),
+                region=self.region,
+                source=source,
+            )
+        )
+        self.out.rewrites[id(node)] = Rewrite("task", nid)
+        self.edges_into(nid, Val(S, deps=deps))
+        ret = infos[0].hints.get("return", Any) if len(infos) == 1 else Any
+        label = f"{handles[0].name}.{method}" if len(handles) == 1 else method
+        return Val(D, deps={nid: label}, tp=ret, what=f"`{source}`", producer=f"`{label}`")
+
+    def bind_check(self, node: cst.Call, info: TaskInfo, args: list[tuple[cst.Arg, Val]]) -> None:
+        if any(a.star for a, _ in args):
+            return
+        positional = [v for a, v in args if a.keyword is None]
+        keywords = {a.keyword.value: v for a, v in args if a.keyword is not None}
+        try:
+            bound = info.signature.bind(None, *positional, **keywords)
+        except TypeError as exc:
+            self.report(
+                dg.BAD_TASK_ARGUMENTS, node, call=self.code(node.func), problem=str(exc),
+                signature=f"{info.name}{_sig_text(info)}",
+            )  # fmt: skip
+            return
+        from elfc.compiler import types as tys
+
+        for pname, v in bound.arguments.items():
+            if not isinstance(v, Val) or v.bt != D or v.tp is Any or pname not in info.hints:
+                continue
+            problem = tys.compatibility_problem(v.tp, info.hints[pname])
+            if problem:
+                arg = next(
+                    (a for a, av in args if av is v),
+                    node,
+                )
+                self.report(
+                    dg.TYPE_MISMATCH, arg, problem=problem, param=pname,
+                    consumer=f"`{info.qualname}`", producer=v.producer or v.what,
+                )  # fmt: skip
+
+    def _task_infos(self, node: CallNode) -> list[TaskInfo]:
+        out = []
+        for name in node.handles:
+            h = self.out.handles.get(name)
+            if h is not None:
+                out.append(elf_info(h.cls).tasks[node.task])
+        return out
+
+
+def _sig_text(info: TaskInfo) -> str:
+    params = list(info.signature.parameters.values())[1:]
+    return str(info.signature.replace(parameters=params))
+
+
+def _aug_op(op: cst.BaseAugOp) -> str:
+    name = type(op).__name__.removesuffix("Assign")
+    for k, v in BIN_OPS.items():
+        if k.__name__ == name:
+            return v
+    raise KeyError(name)
+
+
+def _element_type(tp: Any, i: int) -> Any:
+    args = getattr(tp, "__args__", None)
+    origin = getattr(tp, "__origin__", None)
+    if origin is tuple and args and i < len(args) and args[-1] is not Ellipsis:
+        return args[i]
+    return Any
+
+
+def _is_call_to(node: cst.CSTNode, name: str) -> bool:
+    return (
+        isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == name
+    )
+
+
+def _literal_key(node: cst.Subscript) -> Any:
+    if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        return MISSING
+    v = node.slice[0].slice.value
+    if isinstance(v, cst.SimpleString):
+        return v.evaluated_value
+    if isinstance(v, cst.Integer):
+        return v.evaluated_value
+    return MISSING
+
+
+def _number_slots(ir: Any, slots: list[cst.CSTNode]) -> Any:
+    if isinstance(ir, Slot):
+        slots.append(ir.node)
+        return {"slot": len(slots) - 1}
+    if isinstance(ir, dict):
+        return {k: _number_slots(v, slots) for k, v in ir.items()}
+    if isinstance(ir, list):
+        return [_number_slots(v, slots) for v in ir]
+    return ir
+
+
+def _unescape(text: str) -> str:
+    return text.replace("{{", "{").replace("}}", "}")
+
+
+def _static_fmt_text(parts: Sequence[cst.BaseFormattedStringContent]) -> str:
+    return "".join(
+        _unescape(p.value) for p in parts if isinstance(p, cst.FormattedStringText)
+    )
+
+
+def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(n.children)
+
+
+def signature_text(fn: Any) -> str:
+    try:
+        return str(inspect.signature(fn))
+    except (TypeError, ValueError):
+        return "(...)"

@@ -1,0 +1,243 @@
+"""Compile a pipeline: source -> libcst -> analysis -> graph template + builder.
+
+``compile_pipeline`` never raises for a problem in the user's pipeline: it returns a
+``Compiled`` whose ``diagnostics`` say what is wrong; ``Compiled.require()`` raises
+``CompileError`` when any of them is an error.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import libcst as cst
+
+from elfc.compiler import diagnostics as dg
+from elfc.compiler.analysis import Analyzer
+from elfc.compiler.elves import elf_info, normalized_revision
+from elfc.compiler.ir import IR, BuiltRun, DeriveNode, InlineNode, Span, Template, revision_of
+from elfc.compiler.lower import BUILDER, BuildState, Frame, as_ir, builder_code
+from elfc.compiler.source import FunctionSource, Positions, SourceUnavailable, function_source
+from elfc.errors import BuildError, CompileError
+
+if TYPE_CHECKING:
+    from elfc.decorators import Handle, Pipeline
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """The result of compiling one pipeline."""
+
+    name: str
+    diagnostics: tuple[dg.Diagnostic, ...]
+    template: Template | None = None
+    code: types.CodeType | None = None
+    fn: Any = None
+    chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    derives: dict[str, IR] = field(default_factory=dict)
+    handles: dict[str, Handle] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[dg.Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    def require(self) -> Compiled:
+        """Return self, or raise ``CompileError`` with the errors."""
+        if self.errors or self.template is None:
+            raise CompileError(self.errors or self.diagnostics)
+        return self
+
+    def invoke(self, frame: Frame, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        fn = self.fn
+        builder = types.FunctionType(
+            self.code,  # type: ignore[arg-type]
+            _globals(fn),
+            fn.__name__,
+            fn.__defaults__,
+        )
+        builder.__kwdefaults__ = fn.__kwdefaults__
+        return builder(*args, **kwargs, **{BUILDER: frame})
+
+    def build(
+        self, pipeline: Pipeline[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> BuiltRun:
+        """Run the static code with these arguments; one job per task call executed."""
+        return self.build_with_handles(pipeline, args, kwargs)[0]
+
+    def build_with_handles(
+        self, pipeline: Pipeline[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[BuiltRun, dict[str, Handle]]:
+        """``build``, plus the handle behind each elf name the jobs use."""
+        assert self.template is not None
+        try:
+            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise BuildError(f"{self.name}{inspect.signature(self.fn)}: {exc}") from exc
+        bound.apply_defaults()
+        state = BuildState()
+        output = as_ir(self.invoke(Frame(state, self), args, kwargs))
+        built = BuiltRun(
+            pipeline=self.name,
+            revision=self.template.revision,
+            arguments=_arguments(bound.arguments),
+            jobs=tuple(state.jobs),
+            output=output,
+        )
+        return built, state.handles
+
+
+def _globals(fn: Any) -> dict[str, Any]:
+    if not fn.__code__.co_freevars:
+        return fn.__globals__  # type: ignore[no-any-return]
+    scope = dict(fn.__globals__)
+    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):
+        try:
+            scope[name] = cell.cell_contents
+        except ValueError:
+            pass
+    return scope
+
+
+def _arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in arguments.items():
+        ir = as_ir(v)
+        out[k] = ir["lit"] if isinstance(ir, dict) and "lit" in ir else ir
+    return out
+
+
+_COMPILING: set[int] = set()
+
+
+def compile_pipeline(pipeline: Pipeline[Any, Any]) -> Compiled:
+    fn = pipeline.fn
+    if id(pipeline) in _COMPILING:
+        where = _fallback_span(fn)
+        return Compiled(
+            pipeline.name,
+            (dg.RECURSIVE_PIPELINE.at(where, name=pipeline.name, chain="inlining"),),
+        )
+    _COMPILING.add(id(pipeline))
+    try:
+        return _compile(pipeline)
+    finally:
+        _COMPILING.discard(id(pipeline))
+
+
+def _fallback_span(fn: Any) -> Span:
+    code = getattr(fn, "__code__", None)
+    path = code.co_filename if code else "<unknown>"
+    line = code.co_firstlineno if code else 1
+    return Span(path, line, 1, line, 1)
+
+
+def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
+    fn = pipeline.fn
+    try:
+        source = function_source(fn)
+    except SourceUnavailable as exc:
+        d = dg.SOURCE_UNAVAILABLE.at(_fallback_span(fn), name=pipeline.name, why=str(exc))
+        return Compiled(pipeline.name, (d,))
+    try:
+        module = cst.parse_module(source.text)
+    except cst.ParserSyntaxError as exc:
+        span = source.span(exc.raw_line, exc.raw_column, exc.raw_line, exc.raw_column + 1)
+        d = dg.SYNTAX_OR_IMPORT.at(span, problem=f"syntax error: {exc.message}", fix="fix the syntax")
+        return Compiled(pipeline.name, (d,))
+    fndef = next(s for s in module.body if isinstance(s, cst.FunctionDef))
+    positions = Positions(source, module)
+    analysis = Analyzer(fn, source, module, fndef, positions).run()
+    diags = list(analysis.diagnostics.values())
+    diags += _task_diagnostics(analysis.handles.values(), {t for _, t in analysis.tasks})
+    inlined_revisions = []
+    nodes = []
+    for node in analysis.nodes.values():
+        if isinstance(node, InlineNode):
+            target = analysis.inlined[node.pipeline]
+            sub = target.compiled()
+            if sub.template is None:
+                diags += [
+                    d if d.code != "ELF119" else dg.RECURSIVE_PIPELINE.at(
+                        node.span, name=pipeline.name, chain=node.source
+                    )
+                    for d in sub.errors
+                ]  # fmt: skip
+                continue
+            inlined_revisions.append(sub.template.revision)
+            node = InlineNode(
+                id=node.id, pipeline=node.pipeline, revision=sub.template.revision,
+                span=node.span, region=node.region, source=node.source,
+            )  # fmt: skip
+        nodes.append(node)
+    diags.sort()
+    if any(d.severity == "error" for d in diags):
+        return Compiled(pipeline.name, tuple(diags))
+    source_revision = normalized_revision(source.text)
+    revision = revision_of(
+        source_revision, *sorted(set(analysis.tasks.values())), *sorted(inlined_revisions)
+    )
+    used_regions = {n.region for n in nodes if getattr(n, "region", None)}
+    regions = [r for r in analysis.regions.values() if _region_used(r.id, analysis, used_regions)]
+    def_line = positions.span(fndef).line
+    template = Template(
+        pipeline=pipeline.name,
+        revision=revision,
+        source_revision=source_revision,
+        path=source.path,
+        line=def_line,
+        nodes=tuple(nodes),
+        edges=tuple(sorted(analysis.edges, key=lambda e: (e.target, e.source, e.label))),
+        regions=tuple(regions),
+    )
+    code = builder_code(fndef, analysis, source.path, def_line)
+    return Compiled(
+        name=pipeline.name,
+        diagnostics=tuple(diags),
+        template=template,
+        code=code,
+        fn=fn,
+        chains=analysis.chains,
+        derives={n.id: n.expr for n in nodes if isinstance(n, DeriveNode)},
+        handles=analysis.handles,
+    )
+
+
+def _region_used(rid: str, analysis: Any, used: set[str | None]) -> bool:
+    for r in used:
+        while r is not None:
+            if r == rid:
+                return True
+            r = analysis.regions[r].parent
+    return False
+
+
+def _task_diagnostics(handles: Any, used_tasks: set[str]) -> list[dg.Diagnostic]:
+    out = []
+    for h in handles:
+        info = elf_info(h.cls)
+        for t in info.tasks.values():
+            if t.name not in used_tasks or not t.problems:
+                continue
+            span = _def_span(h.cls, t.name)
+            for problem in t.problems:
+                out.append(dg.UNCROSSABLE.at(span, where=f"task `{t.qualname}`", problem=problem))
+    return out
+
+
+def _def_span(cls: type, name: str) -> Span:
+    fn = inspect.getattr_static(cls, name)
+    try:
+        lines, start = inspect.getsourcelines(fn)
+        path = inspect.getsourcefile(fn) or "<unknown>"
+    except (OSError, TypeError):
+        return Span("<unknown>", 1, 1, 1, 1)
+    offset = next((i for i, line in enumerate(lines) if line.lstrip().startswith("def ")), 0)
+    text = lines[offset]
+    col = len(text) - len(text.lstrip()) + 1
+    return Span(path, start + offset, col, start + offset, len(text.rstrip()) + 1)
+
+
+def source_of(fn: Any) -> FunctionSource:
+    return function_source(fn)

@@ -1,0 +1,250 @@
+"""Diagnostic kinds (stable codes), diagnostics, and their text and JSON renderings.
+
+A kind is a small class-like record: a code (``ELF1xx`` errors, ``ELF2xx`` warnings), a short
+name, a one-line message template and a fix-it hint. Checkers only call ``Kind.at(span, ...)``;
+rendering lives here. Tests assert which codes a snippet produces, not message text.
+"""
+
+from __future__ import annotations
+
+import linecache
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+
+from elfc.compiler.ir import Span
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    code: str
+    name: str
+    template: str
+    help: str
+
+    @property
+    def severity(self) -> Severity:
+        return "error" if self.code.startswith("ELF1") else "warning"
+
+    def at(self, span: Span, help: str | None = None, **fields: Any) -> Diagnostic:
+        """A diagnostic of this kind at ``span``; ``fields`` fill the templates."""
+        return Diagnostic(
+            code=self.code,
+            severity=self.severity,
+            message=self.template.format(**fields),
+            help=(help if help is not None else self.help.format(**fields)),
+            path=span.path,
+            line=span.line,
+            column=span.column,
+            end_line=span.end_line,
+            end_column=span.end_column,
+        )
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def _kind(code: str, name: str, template: str, help: str) -> Kind:
+    kind = Kind(code, name, template, help)
+    assert code not in KINDS, code
+    KINDS[code] = kind
+    return kind
+
+
+CALL_WITH_DYNAMIC = _kind(
+    "ELF101",
+    "call-with-dynamic",
+    "`{func}` is called with {what}, a task result that only exists when the run executes",
+    "move this call into a @task of an elf and pass `{what}` to it; only the pure builtins "
+    "len sum min max sorted abs round str int float bool list tuple dict zip enumerate any all "
+    "can take task results inside a pipeline",
+)
+METHOD_ON_DYNAMIC = _kind(
+    "ELF102",
+    "method-on-dynamic",
+    "method `.{method}()` is called on {what}, a task result that only exists when the run executes",
+    "do this inside a @task (e.g. a task taking `{what}` and returning the result of "
+    "`.{method}()`), or use an operator, subscript or pure builtin",
+)
+BRANCH_ON_DYNAMIC = _kind(
+    "ELF103",
+    "branch-on-dynamic",
+    "`{construct}` depends on {what}, a task result: the graph must be known at submission",
+    "decide inside a @task (e.g. pass `{what}` to a task that does both cases), or branch on a "
+    "pipeline argument or another static value",
+)
+LOOP_OVER_DYNAMIC = _kind(
+    "ELF104",
+    "loop-over-dynamic",
+    "`{construct}` iterates over {what}, a task result whose length is unknown at submission",
+    "loop over a static value (a pipeline argument, range(n), a literal list), or move the loop "
+    "into a @task that takes `{what}`",
+)
+UNSUPPORTED_STATEMENT = _kind(
+    "ELF105",
+    "unsupported-statement",
+    "`{construct}` is not allowed in a pipeline body",
+    "{fix}",
+)
+CAPTURES_DYNAMIC = _kind(
+    "ELF106",
+    "captures-dynamic",
+    "{construct} captures `{what}`, a task result; it would run at submission, before the result exists",
+    "move the function into a @task and pass `{what}` to it",
+)
+MUTATES_DYNAMIC = _kind(
+    "ELF107",
+    "mutates-dynamic",
+    "{construct} mutates `{what}`, a task result; results are immutable values in a pipeline",
+    "build a new value instead (e.g. `{what} = {what} + ...`, or a new list/dict), or mutate "
+    "inside a @task",
+)
+NOT_A_TASK = _kind(
+    "ELF108",
+    "not-a-task",
+    "`{handle}.{method}` is not a @task of {cls}",
+    "decorate `{cls}.{method}` with @task, or call one of its tasks: {tasks}",
+)
+TASK_ON_LOCAL_ELF = _kind(
+    "ELF109",
+    "task-on-local-elf",
+    "task `{method}` is called on {what}, not on a handle",
+    "create a module-level handle, `worker = named({cls}, \"worker\", ...)`, and call "
+    "`worker.{method}(...)` in the pipeline",
+)
+BAD_TASK_ARGUMENTS = _kind(
+    "ELF110",
+    "bad-task-arguments",
+    "{call}: {problem}",
+    "the task's signature is {signature}",
+)
+UNKNOWN_MEMBER = _kind(
+    "ELF111",
+    "unknown-member",
+    "{problem}",
+    "use one of the declared fields, or change the return annotation of {producer}",
+)
+TYPE_MISMATCH = _kind(
+    "ELF112",
+    "type-mismatch",
+    "{problem} (argument `{param}` of {consumer}, from {producer})",
+    "change the producer's return annotation or the consumer's parameter so they agree",
+)
+UNCROSSABLE = _kind(
+    "ELF113",
+    "uncrossable-annotation",
+    "{where}: {problem}",
+    "annotate with JSON-encodable types: builtins, list/dict/tuple/set, Optional/Union, Literal, "
+    "TypedDict, dataclass, NamedTuple, Enum, datetime/date/UUID/Decimal/bytes, msgspec.Struct",
+)
+HANDLE_CONFLICT = _kind(
+    "ELF114",
+    "handle-conflict",
+    "the elf name {name!r} is used by two handles with different {what}",
+    "give each elf instance its own name, or make both handles identical ({first} and {second})",
+)
+SOURCE_UNAVAILABLE = _kind(
+    "ELF115",
+    "source-unavailable",
+    "the source of pipeline `{name}` is unavailable: {why}",
+    "define pipelines with `def` in a module file (not in a REPL, by exec, or as a lambda)",
+)
+SYNTAX_OR_IMPORT = _kind(
+    "ELF116",
+    "import-failed",
+    "{problem}",
+    "{fix}",
+)
+DYNAMIC_MISPLACED = _kind(
+    "ELF117",
+    "dynamic-misplaced",
+    "{what} is used where a value must be known at submission: {where}",
+    "{fix}",
+)
+ASYNC_PIPELINE = _kind(
+    "ELF118",
+    "async-pipeline",
+    "pipeline `{name}` is `async def`; pipelines are plain functions",
+    "remove `async`: task calls in a pipeline already run concurrently as jobs",
+)
+RECURSIVE_PIPELINE = _kind(
+    "ELF119",
+    "recursive-pipeline",
+    "pipeline `{name}` calls itself (through {chain}); inlining would never end",
+    "unroll the recursion with a static loop",
+)
+UNUSED_RESULT = _kind(
+    "ELF201",
+    "unused-result",
+    "the result of `{call}` is never used",
+    "use the value, or assign it to `_` to say it is unused on purpose",
+)
+UNUSED_HANDLE = _kind(
+    "ELF202",
+    "unused-handle",
+    "handle {name!r} ({cls}) is not used by any pipeline",
+    "remove it, or call its tasks from a pipeline (workers for it would sit idle)",
+)
+UNBOUNDED_LOOP = _kind(
+    "ELF203",
+    "unbounded-loop",
+    "the number of jobs made by `{construct}` cannot be bounded before submission",
+    "iterate over something whose length is known (a pipeline argument with a default, "
+    "range(n), a literal), or check the job count with `elfc check -v`",
+)
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One finding, with its exact span (1-based lines and columns, end exclusive)."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    code: str
+    severity: Severity
+    message: str
+    help: str
+
+    def headline(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.code} {self.message}"
+
+    def render(self, source_line: str | None = None) -> str:
+        """``path:line:col: CODE message``, the source line with a caret, then ``help:``."""
+        if source_line is None:
+            source_line = linecache.getline(self.path, self.line)
+        out = [self.headline()]
+        text = source_line.rstrip("\n")
+        if text.strip():
+            width = (
+                self.end_column - self.column
+                if self.end_line == self.line
+                else len(text) - self.column + 1
+            )
+            gutter = f"{self.line:>4} | "
+            out.append(gutter + text)
+            out.append(" " * (len(gutter) + self.column - 1) + "^" * max(1, width))
+        out.append(f"  help: {self.help}")
+        return "\n".join(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "help": self.help,
+        }
+
+
+def render_json(diagnostics: list[Diagnostic]) -> str:
+    return msgspec.json.encode([d.to_dict() for d in diagnostics]).decode()

@@ -1,0 +1,243 @@
+"""A pipeline function's source, parsed once with libcst, with real file positions.
+
+libcst's ``PositionProvider`` re-renders the whole tree to compute positions (several times
+the cost of the parse itself). Instead, positions are taken from Python's own ``ast`` parse of
+the same text (about a tenth of the libcst parse): libcst visits children in source order, so
+the n-th libcst node of a kind (a call, a subscript, a name in expression context, a
+statement, ...) is the n-th ``ast`` node of that kind in source order. The pairing is verified
+on every name; if it ever disagrees, positions fall back to ``PositionProvider``.
+"""
+
+from __future__ import annotations
+
+import ast
+import linecache
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import libcst as cst
+
+from elfc.compiler.ir import Span
+
+
+class SourceUnavailable(Exception):
+    """The function's source text cannot be found (REPL, exec, lambda, or a missing file)."""
+
+
+@dataclass(frozen=True)
+class FunctionSource:
+    """The dedented text of one function and where it sits in its file."""
+
+    path: str
+    text: str
+    first_line: int
+    """1-based file line of the text's first line (the first decorator, or ``def``)."""
+    indent: int
+    """Columns removed by dedenting."""
+
+    def span(self, line: int, col: int, end_line: int, end_col: int) -> Span:
+        """A file span from 1-based lines and 0-based columns within ``text``."""
+        return Span(
+            self.path,
+            line + self.first_line - 1,
+            col + self.indent + 1,
+            end_line + self.first_line - 1,
+            end_col + self.indent + 1,
+        )
+
+
+def function_source(fn: Callable[..., Any]) -> FunctionSource:
+    """Extract ``fn``'s source from its file, from the first decorator to the body's last line."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        raise SourceUnavailable(f"{fn!r} is not a Python function")
+    if fn.__name__ == "<lambda>":
+        raise SourceUnavailable("a lambda has no statements to compile")
+    path = code.co_filename
+    if path.startswith("<") and path.endswith(">"):
+        raise SourceUnavailable(f"it was defined in {path}, whose source Python does not keep")
+    lines = linecache.getlines(path, fn.__globals__)
+    if not lines:
+        raise SourceUnavailable(f"its file {path} cannot be read")
+    first = code.co_firstlineno
+    last = max((pos[1] for pos in code.co_positions() if pos[1] is not None), default=first)
+    if first < 1 or last > len(lines):
+        raise SourceUnavailable(f"{path} changed since it was imported")
+    chunk = lines[first - 1 : last]
+    text = "".join(chunk)
+    if not text.endswith("\n"):
+        text += "\n"
+    dedented = textwrap.dedent(text)
+    indent = len(chunk[0]) - len(chunk[0].lstrip()) if dedented != text else 0
+    head = dedented.lstrip()
+    if not (head.startswith("@") or head.startswith("def ") or head.startswith("async def ")):
+        raise SourceUnavailable(f"line {first} of {path} does not start a function definition")
+    return FunctionSource(path, dedented, first, indent)
+
+
+# libcst node type -> the ast node types it pairs with, one to one, in source order.
+_PAIRS: dict[type[cst.CSTNode], tuple[type[ast.AST], ...]] = {
+    cst.Call: (ast.Call,),
+    cst.Attribute: (ast.Attribute,),
+    cst.Subscript: (ast.Subscript,),
+    cst.Name: (ast.Name,),
+    cst.BinaryOperation: (ast.BinOp,),
+    cst.UnaryOperation: (ast.UnaryOp,),
+    cst.Comparison: (ast.Compare,),
+    cst.IfExp: (ast.IfExp,),
+    cst.Lambda: (ast.Lambda,),
+    cst.ListComp: (ast.ListComp,),
+    cst.SetComp: (ast.SetComp,),
+    cst.DictComp: (ast.DictComp,),
+    cst.GeneratorExp: (ast.GeneratorExp,),
+    cst.Dict: (ast.Dict,),
+    cst.Set: (ast.Set,),
+    cst.Await: (ast.Await,),
+    cst.Yield: (ast.Yield, ast.YieldFrom),
+    cst.For: (ast.For, ast.AsyncFor),
+    cst.While: (ast.While,),
+    cst.If: (ast.If,),
+    cst.Try: (ast.Try,),
+    cst.TryStar: (ast.TryStar,),
+    cst.With: (ast.With, ast.AsyncWith),
+    cst.Return: (ast.Return,),
+    cst.Assign: (ast.Assign,),
+    cst.AugAssign: (ast.AugAssign,),
+    cst.AnnAssign: (ast.AnnAssign,),
+    cst.Del: (ast.Delete,),
+    cst.Global: (ast.Global,),
+    cst.Nonlocal: (ast.Nonlocal,),
+    cst.Assert: (ast.Assert,),
+    cst.Raise: (ast.Raise,),
+    cst.FunctionDef: (ast.FunctionDef, ast.AsyncFunctionDef),
+    cst.ClassDef: (ast.ClassDef,),
+    cst.Expr: (ast.Expr,),
+    cst.Match: (ast.Match,),
+    cst.Import: (ast.Import,),
+    cst.ImportFrom: (ast.ImportFrom,),
+}
+_AST_KEY = {a: c for c, asts in _PAIRS.items() for a in asts}
+_SKIP_SUBTREE = (cst.Import, cst.ImportFrom, cst.BaseParenthesizableWhitespace, cst.Comment)
+
+
+def _not_expression_names(node: cst.CSTNode) -> tuple[cst.CSTNode | None, ...]:
+    """Children of ``node`` that are names but not expressions (``ast`` keeps them as str)."""
+    if isinstance(node, cst.Arg):
+        return (node.keyword,)
+    if isinstance(node, cst.Attribute):
+        return (node.attr,)
+    if isinstance(node, cst.FunctionDef | cst.ClassDef | cst.Param):
+        return (node.name,)
+    if isinstance(node, cst.NameItem):
+        return (node.name,)
+    if isinstance(node, cst.ExceptHandler) and node.name is not None:
+        return (node.name.name,)
+    return ()
+
+
+def _cst_preorder(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    stack: list[cst.CSTNode] = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        skip = _not_expression_names(node)
+        kids = [c for c in node.children if not isinstance(c, _SKIP_SUBTREE)]
+        if skip:
+            kids = [c for c in kids if not any(c is s for s in skip)]
+        stack.extend(reversed(kids))
+
+
+class Positions:
+    """File spans of libcst nodes of one parsed function."""
+
+    def __init__(self, source: FunctionSource, module: cst.Module) -> None:
+        self.source = source
+        self.module = module
+        self._spans: dict[int, Span] | None = None
+
+    def span(self, node: cst.CSTNode) -> Span:
+        spans = self._table()
+        found = spans.get(id(node))
+        if found is not None:
+            return found
+        return self._derived(node, spans)
+
+    def _derived(self, node: cst.CSTNode, spans: dict[int, Span]) -> Span:
+        # A node of an unpaired kind (a boolean operation, a constant, ...): from the first and
+        # last paired nodes inside it; else from the smallest paired node around it.
+        inside = [spans[id(n)] for n in _cst_preorder(node) if id(n) in spans]
+        if inside:
+            start = min(inside, key=lambda s: (s.line, s.column))
+            end = max(inside, key=lambda s: (s.end_line, s.end_column))
+            return Span(start.path, start.line, start.column, end.end_line, end.end_column)
+        return self._fallback().get(id(node)) or Span(
+            self.source.path, self.source.first_line, 1, self.source.first_line, 1
+        )
+
+    def _table(self) -> dict[int, Span]:
+        if self._spans is None:
+            self._spans = self._paired() or self._fallback()
+        return self._spans
+
+    def _paired(self) -> dict[int, Span] | None:
+        tree = ast.parse(self.source.text)
+        by_kind: dict[type[cst.CSTNode], list[ast.AST]] = {}
+        for a in ast.walk(tree):
+            kind = _AST_KEY.get(type(a))
+            if kind is not None:
+                by_kind.setdefault(kind, []).append(a)
+        for nodes in by_kind.values():
+            nodes.sort(key=_ast_order)
+        cursor: dict[type[cst.CSTNode], int] = {}
+        spans: dict[int, Span] = {}
+        for node in _cst_preorder(self.module):
+            kind = type(node)
+            if kind not in _PAIRS:
+                continue
+            i = cursor.get(kind, 0)
+            cursor[kind] = i + 1
+            pool = by_kind.get(kind, [])
+            if i >= len(pool):
+                return None
+            a = pool[i]
+            if isinstance(node, cst.Name) and getattr(a, "id", None) != node.value:
+                return None
+            spans[id(node)] = self.source.span(
+                a.lineno,  # type: ignore[attr-defined]
+                a.col_offset,  # type: ignore[attr-defined]
+                a.end_lineno or a.lineno,  # type: ignore[attr-defined]
+                a.end_col_offset or 0,  # type: ignore[attr-defined]
+            )
+        if any(cursor.get(k, 0) != len(v) for k, v in by_kind.items()):
+            return None
+        return spans
+
+    def _fallback(self) -> dict[int, Span]:
+        from libcst.metadata import MetadataWrapper, PositionProvider
+
+        wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+        found = wrapper.resolve(PositionProvider)
+        return {
+            id(n): self.source.span(r.start.line, r.start.column, r.end.line, r.end.column)
+            for n, r in found.items()
+        }
+
+
+def _ast_order(a: ast.AST) -> tuple[int, int, int, int]:
+    return (
+        a.lineno,  # type: ignore[attr-defined]
+        a.col_offset,  # type: ignore[attr-defined]
+        -(a.end_lineno or 0),  # type: ignore[attr-defined]
+        -(a.end_col_offset or 0),  # type: ignore[attr-defined]
+    )
+
+
+def parse_function(source: FunctionSource) -> tuple[cst.Module, cst.FunctionDef]:
+    """Parse the function text with libcst; raises ``cst.ParserSyntaxError``."""
+    module = cst.parse_module(source.text)
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef):
+            return module, stmt
+    raise SourceUnavailable("the source does not hold a function definition")

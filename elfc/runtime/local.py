@@ -1,0 +1,66 @@
+"""Run a pipeline in this process: ``census(rounds=3)``.
+
+Jobs run in creation order (a topological order, and FIFO per elf), one elf instance built per
+handle, every value through the same JSON encode and validation as a distributed run.
+"""
+
+from __future__ import annotations
+
+import time
+import typing
+from typing import TYPE_CHECKING, Any
+
+from elfc.compiler.elves import elf_info
+from elfc.errors import JobFailure, RunFailed
+from elfc.runtime.execute import encode_result, failure_of, resolve_arguments
+from elfc.runtime.values import convert, decode, evaluate
+
+if TYPE_CHECKING:
+    from elfc.decorators import Pipeline
+
+
+def run_local(pipeline: Pipeline[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    compiled = pipeline.compiled().require()
+    built, handles = compiled.build_with_handles(pipeline, args, kwargs)
+    instances: dict[str, Any] = {}
+    results: dict[str, Any] = {}
+    dead: set[str] = set()
+    failures: list[JobFailure] = []
+    for job in built.jobs:
+        if any(d in dead for d in job.deps):
+            dead.add(job.key)
+            continue
+        handle = handles[job.elf]
+        info = elf_info(handle.cls).tasks[job.task]
+        attempts = info.options.retries + 1
+        for attempt in range(attempts):
+            try:
+                a, kw = resolve_arguments(info, job.elf, job.args, job.kwargs, results)
+                if job.elf not in instances:
+                    instances[job.elf] = handle.build()
+                value = getattr(instances[job.elf], job.task)(*a, **kw)
+                results[job.key] = decode(encode_result(info, job.elf, value))
+                break
+            except Exception as exc:
+                if attempt + 1 < attempts:
+                    time.sleep(info.options.retry_delay * (2**attempt))
+                    continue
+                f = failure_of(exc)
+                failures.append(
+                    JobFailure(job.key, job.elf, job.task, f.error_type, f.message, f.traceback)
+                )
+                dead.add(job.key)
+    if failures:
+        raise RunFailed(failures)
+    value = evaluate(built.output, results) if isinstance(built.output, dict) else built.output
+    return _as_return_type(pipeline, value)
+
+
+def _as_return_type(pipeline: Pipeline[Any, Any], value: Any) -> Any:
+    try:
+        ret = typing.get_type_hints(pipeline.fn).get("return")
+    except Exception:  # unresolvable annotations: return the plain value
+        return value
+    if ret is None:
+        return value
+    return convert(value, ret, where=f"the result of pipeline {pipeline.name}")
