@@ -199,9 +199,7 @@ def _is_record_class(cls: type) -> bool:
 
 def _read_record(cls: type) -> _Record | None:
     if typing.is_typeddict(cls):
-        hints = typing.get_type_hints(cls, include_extras=True)
-        required = frozenset(getattr(cls, "__required_keys__", hints))
-        return _Record("TypedDict", hints, required, _same_keys(hints))
+        return _typeddict_record(cls)
     if issubclass(cls, msgspec.Struct):
         return _struct_record(cls)
     if issubclass(cls, tuple) and hasattr(cls, "_fields"):
@@ -222,6 +220,27 @@ def _read_record(cls: type) -> _Record | None:
         )
         return _Record("dataclass", fields, required, _same_keys(fields))
     return None
+
+
+def _typeddict_record(cls: type) -> _Record:
+    # __required_keys__ misses Required/NotRequired written as strings (postponed
+    # annotations), so the resolved markers decide first.
+    hints = typing.get_type_hints(cls, include_extras=True)
+    declared = frozenset(getattr(cls, "__required_keys__", hints))
+    required = frozenset(
+        name
+        for name, hint in hints.items()
+        if get_origin(hint) is typing.Required
+        or (get_origin(hint) is not typing.NotRequired and name in declared)
+    )
+    fields = {name: _unmark(hint) for name, hint in hints.items()}
+    return _Record("TypedDict", fields, required, _same_keys(fields))
+
+
+def _unmark(hint: Any) -> Any:
+    while get_origin(hint) in (typing.Required, typing.NotRequired):
+        hint = get_args(hint)[0]
+    return hint
 
 
 def _struct_record(cls: type[msgspec.Struct]) -> _Record:

@@ -151,7 +151,7 @@ def evaluate(expr: IR, results: Results) -> Any:
             raise
         except Exception as exc:
             raise ExpressionError(f"{op}: {type(exc).__name__}: {exc}") from exc
-    if isinstance(expr, list):
+    if isinstance(expr, list | tuple):  # a tuple too: in-process IR must act like its JSON
         raise ExpressionError('a bare JSON array is not an expression: use {"lit": [...]}')
     return expr
 
