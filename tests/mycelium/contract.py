@@ -1,0 +1,490 @@
+"""The mycelium behaviour suite: every backend runs it.
+
+A backend's test file subclasses :class:`MyceliumContract` and provides one fixture,
+``mycelium_url``: the URL of a fresh, empty mycelium. Tests that need several processes open
+their own connection from that URL.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from elfc.compiler.ir import BuiltRun, JobSpec
+from elfc.errors import MyceliumError
+from elfc.mycelium.base import (
+    JOB_STATUSES,
+    ElfRecord,
+    FailureRecord,
+    Mycelium,
+    RevisionRecord,
+    WorkerInfo,
+    open_mycelium,
+)
+
+LEASE = 30.0
+BOOM = FailureRecord("ValueError", "boom", 'Traceback:\n  File "x.py", line 1\nValueError: boom', "r1")
+
+
+def job(key: str, elf: str = "e", deps: Sequence[str] = (), seq: int | None = None) -> JobSpec:
+    """A job of task ``work`` whose only argument reads its dependencies."""
+    return JobSpec(
+        key=key,
+        node=key.split("#")[0],
+        elf=elf,
+        task="work",
+        revision="r1",
+        args=tuple({"ref": d} for d in deps),
+        kwargs={"x": 1},
+        deps=tuple(deps),
+        seq=seq if seq is not None else 0,
+    )
+
+
+def run_of(*jobs: JobSpec, output: Any = None) -> BuiltRun:
+    numbered = tuple(
+        j if j.seq else JobSpec(**{**_fields(j), "seq": i}) for i, j in enumerate(jobs)
+    )
+    return BuiltRun("tests:pipe", "p1", {"n": len(jobs)}, numbered, output)
+
+
+def _fields(spec: JobSpec) -> dict[str, Any]:
+    return {f: getattr(spec, f) for f in spec.__struct_fields__}
+
+
+def chain(n: int, elf: str = "e") -> BuiltRun:
+    return run_of(*(job(f"c#{i}", elf, [f"c#{i - 1}"] if i else []) for i in range(n)))
+
+
+def fanout(n: int, elf: str = "e") -> BuiltRun:
+    return run_of(*(job(f"f#{i}", elf) for i in range(n)))
+
+
+def drain(m: Mycelium, elf: str = "e", worker: str = "w", limit: int = 100) -> list[str]:
+    """Claim and complete until nothing of ``elf`` is ready; the keys in completion order."""
+    keys = []
+    while claimed := m.claim(elf, worker, LEASE, limit):
+        for c in claimed:
+            assert m.complete(c.id, worker, b'"' + c.key.encode() + b'"')
+            keys.append(c.key)
+    return keys
+
+
+def _claim_worker(url: str, worker: str, run_id: str, out: Any, deadline: float) -> None:
+    """Child process: claim and complete jobs of ``e`` until none is left; report the ids."""
+    import random
+
+    taken: list[str] = []
+    with open_mycelium(url) as m:
+        while time.time() < deadline:
+            claimed = m.claim("e", worker, LEASE, random.randint(1, 8))
+            if not claimed:
+                info = m.run_info(run_id)
+                if info is None or info.counts["ready"] == 0:
+                    break
+                m.wait_for_work("e", 0.05)
+                continue
+            for c in claimed:
+                assert m.complete(c.id, worker, b"1")
+                taken.append(c.id)
+    out.put((worker, taken))
+
+
+def _submit_later(url: str, delay: float, elf: str) -> None:
+    time.sleep(delay)
+    with open_mycelium(url) as m:
+        m.submit(run_of(job("late#0", elf)))
+
+
+def _context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+class MyceliumContract:
+    """Behaviour every mycelium backend must have."""
+
+    @pytest.fixture
+    def mycelium_url(self) -> str:
+        raise NotImplementedError("a backend's test class provides mycelium_url")
+
+    @pytest.fixture
+    def mycelium(self, mycelium_url: str) -> Iterator[Mycelium]:
+        with open_mycelium(mycelium_url) as m:
+            yield m
+
+    # -- revisions, elves, templates ---------------------------------------------------
+
+    def test_revisions_are_immutable_and_found_by_prefix(self, mycelium: Mycelium) -> None:
+        first = RevisionRecord("abc123", "task", "Storage.save", "m", "def save(): ...", "doc", "()")
+        mycelium.put_revisions([first, RevisionRecord("abd999", "elf", "Storage", "m", "class")])
+        mycelium.put_revisions([RevisionRecord("abc123", "task", "Other", "m", "changed")])
+        assert mycelium.get_revision("abc123") == first
+        assert mycelium.get_revision("abc") == first
+        assert mycelium.get_revision("zzz") is None
+        with pytest.raises(MyceliumError, match="ambiguous"):
+            mycelium.get_revision("ab")
+
+    def test_elves_are_upserted_with_last_seen(self, mycelium: Mycelium) -> None:
+        before = time.time()
+        mycelium.put_elf(ElfRecord("store", "Storage", "m", '{"path": "a"}', "r1"))
+        mycelium.put_elf(ElfRecord("store", "Storage", "m", '{"path": "b"}', "r2", "doc"))
+        mycelium.put_elf(ElfRecord("animals", "Animals", "m", "{}", "r3"))
+        elves = mycelium.list_elves()
+        assert [e.name for e in elves] == ["animals", "store"]
+        assert elves[1].config == '{"path": "b"}' and elves[1].revision == "r2"
+        assert elves[1].last_seen >= before - 1
+
+    def test_templates_round_trip(self, mycelium: Mycelium) -> None:
+        assert mycelium.get_template("p1") is None
+        mycelium.put_template("p1", b'{"nodes": []}')
+        mycelium.put_template("p1", b'{"nodes": []}')
+        assert mycelium.get_template("p1") == b'{"nodes": []}'
+        mycelium.submit(run_of(job("a#0")), template_json=b'{"t": 2}')
+        assert mycelium.get_template("p1") == b'{"nodes": []}'  # revisions are immutable
+
+    # -- submit --------------------------------------------------------------------
+
+    def test_submit_makes_jobs_without_deps_ready(self, mycelium: Mycelium) -> None:
+        built = run_of(job("a#0"), job("b#0", deps=["a#0"]), job("c#0", "other"), output={"ref": "b#0"})
+        run_id = mycelium.submit(built, template_json=b"{}")
+        info = mycelium.run_info(run_id)
+        assert info is not None
+        assert (info.id, info.pipeline, info.revision, info.status) == (run_id, "tests:pipe", "p1", "running")
+        assert info.arguments == {"n": 3} and info.output == {"ref": "b#0"} and info.total == 3
+        assert info.counts == {**dict.fromkeys(JOB_STATUSES, 0), "ready": 2, "pending": 1}
+        assert info.elf_counts["e"]["ready"] == 1 and info.elf_counts["other"]["ready"] == 1
+        statuses = {j.key: (j.status, j.waiting) for j in mycelium.list_jobs(run_id)}
+        assert statuses == {"a#0": ("ready", 0), "b#0": ("pending", 1), "c#0": ("ready", 0)}
+        assert mycelium.get_template("p1") == b"{}"
+
+    def test_submit_counts_each_dependency_once(self, mycelium: Mycelium) -> None:
+        spec = JobSpec("b#0", "b", "e", "work", "r1", (), {}, ("a#0", "a#0"), 1)
+        run_id = mycelium.submit(run_of(job("a#0"), spec))
+        (b,) = mycelium.list_jobs(run_id, status="pending")
+        assert b.waiting == 1 and b.deps == ("a#0",)
+        drain(mycelium)
+        assert mycelium.run_status(run_id) == "succeeded"
+
+    def test_submit_rejects_a_dependency_outside_the_run(self, mycelium: Mycelium) -> None:
+        with pytest.raises(MyceliumError, match="nope"):
+            mycelium.submit(run_of(job("a#0", deps=["nope"])))
+        assert mycelium.list_runs() == []
+
+    def test_a_run_without_jobs_succeeds_at_once(self, mycelium: Mycelium) -> None:
+        run_id = mycelium.submit(run_of(output=42))
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.status == "succeeded" and info.finished is not None
+        assert mycelium.wait_for_run(run_id, 1.0) == "succeeded"
+
+    def test_submit_of_10000_jobs_takes_under_a_second(self, mycelium: Mycelium) -> None:
+        built = run_of(*(job(f"n#{i}", deps=[f"n#{i - 1}"] if i % 10 else []) for i in range(10_000)))
+        best = float("inf")
+        for _ in range(2):  # the best of two: one slow moment on a shared machine is not a bug
+            start = time.perf_counter()
+            run_id = mycelium.submit(built)
+            best = min(best, time.perf_counter() - start)
+        assert best < 1.0, f"submitting 10,000 jobs took {best:.3f} s"
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.counts["ready"] == 1000 and info.counts["pending"] == 9000
+
+    # -- claim -------------------------------------------------------------------
+
+    def test_claim_is_fifo_by_run_then_seq(self, mycelium: Mycelium) -> None:
+        first = mycelium.submit(run_of(job("x#0", seq=3), job("x#1", seq=1), job("x#2", seq=2)))
+        second = mycelium.submit(run_of(job("y#0", seq=1)))
+        claimed = mycelium.claim("e", "w", LEASE, limit=3)
+        assert [(c.run, c.key) for c in claimed] == [(first, "x#1"), (first, "x#2"), (first, "x#0")]
+        assert [c.key for c in mycelium.claim("e", "w", LEASE, limit=5)] == ["y#0"]
+        assert mycelium.claim("e", "w", LEASE) == []
+
+    def test_claim_takes_only_that_elf_and_marks_it_running(self, mycelium: Mycelium) -> None:
+        run_id = mycelium.submit(run_of(job("a#0", "one"), job("b#0", "two", deps=["a#0"])))
+        assert mycelium.claim("two", "w", LEASE) == []
+        (c,) = mycelium.claim("one", "w1", LEASE, limit=10)
+        assert (c.run, c.key, c.elf, c.task, c.revision) == (run_id, "a#0", "one", "work", "r1")
+        assert (c.args, c.kwargs, c.deps, c.attempts) == ((), {"x": 1}, (), 1)
+        info = mycelium.get_job(c.id)
+        assert info is not None and info.status == "running" and info.lease_owner == "w1"
+        assert info.lease_until is not None and info.lease_until > time.time() + LEASE - 5
+        assert mycelium.claim("one", "w2", LEASE) == []
+
+    def test_concurrent_claims_from_processes_never_overlap(self, mycelium_url: str) -> None:
+        with open_mycelium(mycelium_url) as m:
+            run_id = m.submit(fanout(600))
+        ctx = _context()
+        out = ctx.Queue()
+        deadline = time.time() + 60
+        procs = [
+            ctx.Process(target=_claim_worker, args=(mycelium_url, f"w{i}", run_id, out, deadline))
+            for i in range(3)
+        ]
+        for p in procs:
+            p.start()
+        taken = dict(out.get(timeout=90) for _ in procs)
+        for p in procs:
+            p.join(timeout=30)
+            assert p.exitcode == 0
+        everything = [job_id for ids in taken.values() for job_id in ids]
+        assert len(everything) == len(set(everything)) == 600
+        assert sum(1 for ids in taken.values() if ids) >= 2, "one process took every job"
+        with open_mycelium(mycelium_url) as m:
+            assert m.run_status(run_id) == "succeeded"
+
+    # -- complete --------------------------------------------------------------------
+
+    def test_complete_readies_a_dependent_when_its_last_dependency_succeeds(
+        self, mycelium: Mycelium
+    ) -> None:
+        run_id = mycelium.submit(
+            run_of(job("a#0"), job("b#0", "b", ["a#0"]), job("c#0", "c", ["a#0"]), job("d#0", "d", ["b#0", "c#0"]))
+        )
+        drain(mycelium, "e")
+        assert [c.key for c in mycelium.claim("d", "w", LEASE)] == []
+        (b,) = mycelium.claim("b", "w", LEASE)
+        assert b.deps == ("a#0",) and b.args == ({"ref": "a#0"},)
+        assert mycelium.results(run_id, b.deps) == {"a#0": b'"a#0"'}
+        assert mycelium.complete(b.id, "w", b"2")
+        assert mycelium.claim("d", "w", LEASE) == []  # still waits for c
+        drain(mycelium, "c")
+        (d,) = mycelium.claim("d", "w", LEASE)
+        assert mycelium.results(run_id, d.deps) == {"b#0": b"2", "c#0": b'"c#0"'}
+        assert mycelium.run_status(run_id) == "running"
+        assert mycelium.complete(d.id, "w", b"4")
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.status == "succeeded" and info.finished is not None
+        assert info.counts["succeeded"] == 4 and info.error is None
+
+    def test_a_result_is_stored_once(self, mycelium: Mycelium) -> None:
+        run_id = mycelium.submit(run_of(job("a#0")))
+        (c,) = mycelium.claim("e", "w1", LEASE)
+        assert not mycelium.complete(c.id, "w2", b"2")  # not the lease owner
+        assert mycelium.complete(c.id, "w1", b"1")
+        assert not mycelium.complete(c.id, "w1", b"3")
+        assert mycelium.results(run_id, ["a#0", "missing"]) == {"a#0": b"1"}
+        got = mycelium.get_job(c.id)
+        assert got is not None and got.result == b"1" and got.status == "succeeded"
+        assert [e.status for e in got.history] == ["ready", "running", "succeeded"]
+
+    def test_complete_many_and_exchange_batch(self, mycelium: Mycelium) -> None:
+        run_id = mycelium.submit(chain(2, "a"))
+        mycelium.submit(fanout(6))
+        first = mycelium.claim("e", "w", LEASE, limit=4)
+        (head,) = mycelium.claim("a", "w", LEASE)
+        accepted = mycelium.complete_many("w", [(first[0].id, b"0"), ("nope", b"x"), (head.id, b"h")])
+        assert accepted == [True, False, True]
+        done, more = mycelium.exchange("e", "w", [(c.id, b"1") for c in first[1:]], LEASE, limit=10)
+        assert done == [True, True, True] and [c.key for c in more] == ["f#4", "f#5"]
+        done, more = mycelium.exchange("a", "w", [], LEASE, limit=10)
+        assert done == [] and [c.key for c in more] == ["c#1"]
+        assert mycelium.complete(more[0].id, "w", b"t")
+        assert mycelium.run_status(run_id) == "succeeded"
+
+    # -- fail -------------------------------------------------------------------------
+
+    def test_fail_skips_every_dependent_and_fails_the_run_once_settled(
+        self, mycelium: Mycelium
+    ) -> None:
+        built = run_of(
+            job("a#0"), job("b#0", deps=["a#0"]), job("c#0", deps=["b#0"]), job("d#0", deps=["a#0", "c#0"]),
+            job("solo#0", "solo"),
+        )  # fmt: skip
+        run_id = mycelium.submit(built)
+        (a,) = mycelium.claim("e", "w", LEASE)
+        assert mycelium.fail(a.id, "w", BOOM)
+        statuses = {j.key: j.status for j in mycelium.list_jobs(run_id)}
+        assert statuses == {"a#0": "failed", "b#0": "skipped", "c#0": "skipped", "d#0": "skipped", "solo#0": "ready"}
+        assert mycelium.run_status(run_id) == "running"  # solo can still run
+        drain(mycelium, "solo")
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.status == "failed" and info.finished is not None
+        assert info.counts["failed"] == 1 and info.counts["skipped"] == 3 and info.error
+        failed = mycelium.get_job(a.id)
+        assert failed is not None and failed.failure is not None
+        assert failed.failure.traceback == BOOM.traceback and failed.failure.revision == "r1"
+        assert (failed.failure.elf, failed.failure.task) == ("e", "work")
+        skipped = mycelium.list_jobs(run_id, status="skipped")
+        assert {j.key for j in skipped} == {"b#0", "c#0", "d#0"}
+        assert "a#0" in skipped[0].history[-1].note
+
+    def test_failures_are_deduplicated_by_traceback(self, mycelium: Mycelium) -> None:
+        mycelium.submit(fanout(3))
+        claimed = mycelium.claim("e", "w", LEASE, limit=3)
+        other = FailureRecord("KeyError", "'k'", "Traceback:\nKeyError: 'k'", "r1")
+        assert mycelium.fail(claimed[0].id, "w", BOOM)
+        assert mycelium.fail(claimed[1].id, "w", BOOM)
+        assert mycelium.fail(claimed[2].id, "w", other)
+        failures = mycelium.list_failures()
+        assert [(f.error_type, f.count) for f in failures] == [("KeyError", 1), ("ValueError", 2)]
+        boom = failures[1]
+        assert boom.first_seen <= boom.last_seen and boom.message == "boom"
+        assert mycelium.list_failures(limit=1) == failures[:1]
+
+    def test_fail_with_retry_at_returns_the_job_to_ready_later(self, mycelium: Mycelium) -> None:
+        run_id = mycelium.submit(run_of(job("a#0"), job("b#0", deps=["a#0"])))
+        (a,) = mycelium.claim("e", "w", LEASE)
+        assert mycelium.fail(a.id, "w", BOOM, retry_at=time.time() + 0.3)
+        got = mycelium.get_job(a.id)
+        assert got is not None and got.status == "ready" and got.failure is not None
+        assert mycelium.claim("e", "w", LEASE) == []  # not before retry_at
+        assert mycelium.run_status(run_id) == "running"
+        deadline = time.monotonic() + 10
+        while not (again := mycelium.claim("e", "w", LEASE)):
+            assert time.monotonic() < deadline, "the retried job never came back"
+            mycelium.wait_for_work("e", 0.5)
+        assert again[0].id == a.id and again[0].attempts == 2
+        assert mycelium.complete(a.id, "w", b"1")
+        assert mycelium.list_failures()[0].count == 1
+        drain(mycelium)
+        assert mycelium.run_status(run_id) == "succeeded"
+
+    def test_fail_needs_the_lease(self, mycelium: Mycelium) -> None:
+        mycelium.submit(run_of(job("a#0")))
+        (a,) = mycelium.claim("e", "w", LEASE)
+        assert not mycelium.fail(a.id, "intruder", BOOM)
+        assert mycelium.list_failures() == []
+        assert mycelium.complete(a.id, "w", b"1")
+        assert not mycelium.fail(a.id, "w", BOOM)
+
+    # -- release, leases, heartbeat, cancel -------------------------------------------------
+
+    def test_release_gives_the_job_back_without_counting_an_attempt(
+        self, mycelium: Mycelium
+    ) -> None:
+        mycelium.submit(run_of(job("a#0"), job("b#0")))
+        first = mycelium.claim("e", "w", LEASE, limit=2)
+        assert not mycelium.release(first[0].id, "someone-else")
+        assert mycelium.release_many([c.id for c in first], "w") == 2
+        again = mycelium.claim("e", "w2", LEASE, limit=2)
+        assert [(c.key, c.attempts) for c in again] == [("a#0", 1), ("b#0", 1)]
+        got = mycelium.get_job(again[0].id)
+        assert got is not None and [e.status for e in got.history][-3:] == ["running", "ready", "running"]
+
+    def test_an_expired_lease_returns_the_job(self, mycelium: Mycelium) -> None:
+        run_id = mycelium.submit(run_of(job("a#0")))
+        (dead,) = mycelium.claim("e", "dead", lease=5.0)
+        assert mycelium.expire_leases() == 0
+        assert mycelium.expire_leases(now=time.time() + 10) == 1
+        (alive,) = mycelium.claim("e", "alive", LEASE)
+        assert alive.id == dead.id and alive.attempts == 2
+        assert not mycelium.complete(dead.id, "dead", b"late")
+        assert mycelium.complete(alive.id, "alive", b"1")
+        assert mycelium.results(run_id, ["a#0"]) == {"a#0": b"1"}
+
+    def test_claim_expires_leases_itself(self, mycelium: Mycelium) -> None:
+        mycelium.submit(run_of(job("a#0")))
+        (dead,) = mycelium.claim("e", "dead", lease=0.05)
+        deadline = time.monotonic() + 10
+        while not (taken := mycelium.claim("e", "alive", LEASE)):
+            assert time.monotonic() < deadline, "the expired lease was never reclaimed"
+            mycelium.wait_for_work("e", 0.5)
+        assert taken[0].id == dead.id
+
+    def test_heartbeat_extends_leases_and_lists_jobs_to_stop(self, mycelium: Mycelium) -> None:
+        run_id = mycelium.submit(run_of(job("a#0"), job("b#0")))
+        keep_run = mycelium.submit(run_of(job("k#0")))
+        start = time.time()
+        a, b = mycelium.claim("e", "w", lease=2.0, limit=2)
+        (k,) = mycelium.claim("e", "w", lease=2.0)
+        me = WorkerInfo("w", "e", "host", 123, start)
+        assert mycelium.heartbeat(me) == set()
+        time.sleep(0.3)
+        assert mycelium.heartbeat(me, [a.id, k.id, "unknown"]) == {"unknown"}
+        extended = mycelium.get_job(a.id)
+        assert extended is not None and extended.lease_until is not None
+        assert extended.lease_until >= start + 2.25
+        assert mycelium.expire_leases(now=start + 2.1) == 1  # b#0 was not in the heartbeat
+        (b,) = mycelium.claim("e", "w", lease=2.0)
+        assert mycelium.cancel_run(run_id)
+        assert mycelium.heartbeat(me, [a.id, b.id, k.id]) == {a.id, b.id}
+        assert mycelium.heartbeat(WorkerInfo("x", "e", "h", 1, 0.0), [k.id]) == {k.id}  # not its lease
+        (worker,) = [w for w in mycelium.list_workers() if w.id == "w"]
+        assert worker.heartbeat >= me.started and worker.pid == 123
+        assert mycelium.run_status(keep_run) == "running"
+
+    def test_cancel_run(self, mycelium: Mycelium) -> None:
+        run_id = mycelium.submit(run_of(job("a#0"), job("b#0"), job("c#0", deps=["a#0"])))
+        (a,) = mycelium.claim("e", "w", LEASE)
+        assert mycelium.cancel_run(run_id)
+        assert not mycelium.cancel_run(run_id)
+        assert mycelium.run_status(run_id) == "cancelled"
+        assert mycelium.wait_for_run(run_id, 1.0) == "cancelled"
+        assert mycelium.claim("e", "w", LEASE) == []
+        statuses = {j.key: j.status for j in mycelium.list_jobs(run_id)}
+        assert statuses == {"a#0": "running", "b#0": "cancelled", "c#0": "cancelled"}
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.finished is None  # a#0 is still running
+        assert mycelium.release(a.id, "w")
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.status == "cancelled" and info.finished is not None
+        assert info.counts["cancelled"] == 3
+        assert not mycelium.cancel_run("no-such-run")
+
+    # -- reading ------------------------------------------------------------------------
+
+    def test_get_job_and_run_info_by_unique_prefix(self, mycelium: Mycelium) -> None:
+        run_id = mycelium.submit(fanout(40))
+        jobs = mycelium.list_jobs(run_id)
+        assert [j.key for j in jobs] == [f"f#{i}" for i in range(40)]
+        target = jobs[7]
+        prefix = next(
+            target.id[:n]
+            for n in range(1, len(target.id) + 1)
+            if sum(j.id.startswith(target.id[:n]) for j in jobs) == 1
+        )
+        found = mycelium.get_job(prefix)
+        assert found is not None and found.id == target.id and found.run == run_id
+        assert mycelium.get_job("no-such-job") is None
+        shared = next((a.id[0] for a in jobs for b in jobs if a is not b and a.id[0] == b.id[0]), None)
+        if shared is not None:
+            with pytest.raises(MyceliumError, match="ambiguous"):
+                mycelium.get_job(shared)
+        info = mycelium.run_info(run_id[:6])
+        assert info is not None and info.id == run_id
+        assert mycelium.list_jobs(run_id[:6]) == jobs
+        assert mycelium.run_info("no-such-run") is None and mycelium.list_jobs("no-such-run") == []
+
+    def test_list_runs_newest_first(self, mycelium: Mycelium) -> None:
+        ids = [mycelium.submit(fanout(1)) for _ in range(3)]
+        assert [r.id for r in mycelium.list_runs()] == ids[::-1]
+        assert [r.id for r in mycelium.list_runs(limit=2)] == ids[:0:-1]
+
+    # -- waiting ----------------------------------------------------------------------
+
+    def test_wait_for_work_returns_at_timeout_when_idle(self, mycelium: Mycelium) -> None:
+        mycelium.wait_for_work("idle", 0.01)  # the first call may return at once
+        start = time.monotonic()
+        mycelium.wait_for_work("idle", 0.2)
+        assert 0.15 <= time.monotonic() - start < 2.0
+
+    def test_wait_for_work_wakes_soon_after_work_arrives(self, mycelium_url: str) -> None:
+        with open_mycelium(mycelium_url) as m:
+            m.wait_for_work("sleepy", 0.01)
+            proc = _context().Process(target=_submit_later, args=(mycelium_url, 0.3, "sleepy"))
+            proc.start()
+            try:
+                start = time.monotonic()
+                deadline = start + 20
+                while not m.claim("sleepy", "w", LEASE):
+                    assert time.monotonic() < deadline, "no work arrived"
+                    m.wait_for_work("sleepy", 10.0)
+                waited = time.monotonic() - start
+            finally:
+                proc.join(timeout=20)
+        assert waited < 5.0
+
+    def test_wait_for_run_returns_when_the_run_settles(self, mycelium: Mycelium) -> None:
+        run_id = mycelium.submit(fanout(3))
+        assert mycelium.wait_for_run(run_id, 0.05) == "running"
+        finisher = threading.Timer(0.1, drain, args=(mycelium,))
+        finisher.start()
+        try:
+            assert mycelium.wait_for_run(run_id, 20.0) == "succeeded"
+        finally:
+            finisher.join(timeout=20)
+        assert mycelium.wait_for_run("no-such-run", 0.1) is None
