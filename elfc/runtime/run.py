@@ -28,10 +28,10 @@ class Run(Generic[R]):
 
     def status(self) -> str:
         """One of ``running``, ``succeeded``, ``failed``, ``cancelled``."""
-        info = self._mycelium.store.run_info(self.id)
-        if info is None:
+        status = self._mycelium.store.run_status(self.id)
+        if status is None:
             raise ElfcError(f"run {self.id} is not in {self._mycelium.store.url}")
-        return str(info.status)
+        return status
 
     def wait(self, timeout: float | None = None) -> R:
         """Block until the run settles; return its value, or raise ``RunFailed``/``TimeoutError``."""

@@ -1,0 +1,159 @@
+"""``elfc run TARGET [-a name=value ...]``: submit, start workers, follow, print the result."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import typing
+from typing import Any
+
+import msgspec
+
+from elfc.errors import ElfcError
+
+EPILOG = """\
+-a values are JSON when they parse as JSON (-a rounds=3 is the int 3, -a tags='["a","b"]' a
+list), else strings (-a name=elves); each is validated against the pipeline's signature.
+The result is printed on stdout as one JSON line; progress goes to stderr.
+
+examples:
+  elfc run examples/hello/pipeline.py:hello -a name=elves
+  elfc run examples/animals/pipeline.py:census -a rounds=5 --replicas animals=2
+  elfc run mypkg.pipelines:nightly --mycelium sqlite:///runs.db
+"""
+
+
+class UsageError(ElfcError):
+    """The command line is not valid for this pipeline."""
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", metavar="TARGET", help="the pipeline: path/file.py:name or pkg.mod:name")
+    p.add_argument(
+        "-a",
+        "--arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a pipeline argument (repeatable)",
+    )
+    p.add_argument("--mycelium", metavar="URL", help="mycelium URL (default: see `elfc -h`)")
+
+
+def configure(name: str, p: argparse.ArgumentParser) -> None:
+    p.epilog = EPILOG
+    add_run_arguments(p)
+    p.add_argument(
+        "--replicas",
+        action="append",
+        default=[],
+        metavar="ELF=N",
+        help="worker processes for an elf (default 1 each; repeatable)",
+    )
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up (and cancel) after")
+    p.add_argument(
+        "--on-revision-mismatch", choices=("fail", "run"), default="fail", help=argparse.SUPPRESS
+    )
+
+
+def parse_arguments(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
+    """``-a name=value`` pairs as keyword arguments validated against the pipeline."""
+    from elfc.runtime.values import ValueCrossingError, convert
+
+    signature = inspect.signature(pipeline.fn)
+    try:
+        hints = typing.get_type_hints(pipeline.fn)
+    except Exception:  # unresolvable annotations: values pass unvalidated
+        hints = {}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"-a takes NAME=VALUE, not {pair!r}")
+        if name not in signature.parameters:
+            params = ", ".join(signature.parameters) or "(none)"
+            raise UsageError(f"{pipeline.name} has no parameter {name!r}; its parameters: {params}")
+        try:
+            value: Any = msgspec.json.decode(text)
+        except msgspec.DecodeError:
+            value = text
+        if name in hints:
+            try:
+                value = convert(value, hints[name], where=f"-a {name}")
+            except ValueCrossingError as exc:
+                if isinstance(value, str) or hints[name] is not str:
+                    raise UsageError(str(exc)) from None
+                value = text
+        out[name] = value
+    try:
+        signature.bind(**out)
+    except TypeError as exc:
+        raise UsageError(f"{pipeline.name}{signature}: {exc}; pass it with -a") from None
+    return out
+
+
+def replicas(pairs: list[str]) -> dict[str, int]:
+    out = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not text.isdigit() or int(text) < 1:
+            raise UsageError(f"--replicas takes ELF=N with N >= 1, not {pair!r}")
+        out[name] = int(text)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from elfc.mycelium.base import default_url
+    from elfc.runtime.client import connect, result_type
+    from elfc.runtime.supervisor import Progress, Supervisor, follow
+    from elfc.targets import load_pipeline
+
+    pipeline = load_pipeline(args.target)
+    try:
+        kwargs = parse_arguments(pipeline, args.arg)
+        counts = replicas(args.replicas)
+    except UsageError as exc:
+        print(f"elfc run: error: {exc}", file=sys.stderr)
+        return 2
+    url = args.mycelium or default_url()
+    mycelium = connect(url)
+    run_id, built = mycelium.submit_built(pipeline, (), kwargs)
+    print(f"elfc run: run {run_id}: {len(built.jobs)} jobs on {mycelium.url}", file=sys.stderr)
+    supervisor = Supervisor(
+        module=args.target.rpartition(":")[0],
+        url=url,
+        replicas=counts,
+        extra=["--on-revision-mismatch", args.on_revision_mismatch],
+    )
+    supervisor.start(job.elf for job in built.jobs)
+    progress = Progress()
+    try:
+        info = follow(mycelium.store, run_id, progress, supervisor, args.timeout)
+        if info.status not in ("succeeded", "failed", "cancelled"):
+            mycelium.store.cancel_run(run_id)
+            print(f"elfc run: run {run_id} timed out after {args.timeout} s", file=sys.stderr)
+            return 1
+    except KeyboardInterrupt:
+        mycelium.store.cancel_run(run_id)
+        print(f"\nelfc run: run {run_id} cancelled", file=sys.stderr)
+        return 130
+    finally:
+        progress.close()
+        supervisor.stop()
+    if info.status == "succeeded":
+        value = mycelium.output(run_id, result_type(pipeline))
+        sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+        return 0
+    return report_failure(mycelium, run_id, info.status)
+
+
+def report_failure(mycelium: Any, run_id: str, status: str) -> int:
+    failures = mycelium.failures_of(run_id)
+    print(f"elfc run: run {run_id} {status}: {len(failures)} failed job(s)", file=sys.stderr)
+    for f in failures:
+        print(f"\n--- job {f.job} ({f.elf}.{f.task}) raised {f.error_type}: {f.message}", file=sys.stderr)
+        if f.traceback:
+            print(f.traceback.rstrip(), file=sys.stderr)
+        print(f"    inspect it: elfc show {f.job}", file=sys.stderr)
+    return 1

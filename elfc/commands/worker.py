@@ -1,0 +1,108 @@
+"""``elfc worker TARGET --elf NAME``: serve one elf instance."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+
+from elfc.errors import ElfcError
+
+EPILOG = """\
+TARGET is the module that defines the elf's handle: path/to/file.py, package.module, or a
+pipeline target (file.py:name; the name is ignored). Workers can start before or after runs
+are submitted, in any order, on any machine that reaches the mycelium.
+
+examples:
+  elfc worker examples/animals/pipeline.py --elf store
+  elfc worker examples/animals/pipeline.py --elf animals --replicas 2 --mycelium sqlite:///runs.db
+"""
+
+
+def configure(name: str, p: argparse.ArgumentParser) -> None:
+    p.epilog = EPILOG
+    p.add_argument("target", metavar="TARGET", help="module or file defining the elf's handle")
+    p.add_argument("--elf", required=True, metavar="NAME", help="the elf instance to serve")
+    p.add_argument("--replicas", type=int, default=1, metavar="N", help="worker processes (1)")
+    p.add_argument("--mycelium", metavar="URL", help="mycelium URL (default: see `elfc -h`)")
+    p.add_argument(
+        "--on-revision-mismatch",
+        choices=("fail", "run"),
+        default="fail",
+        help="a job submitted for other task source: fail it (default) or run it anyway",
+    )
+    p.add_argument(
+        "--lease",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="lease of a claimed job, renewed by heartbeats (default $ELFC_LEASE or 30)",
+    )
+    p.add_argument(
+        "--idle-exit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="exit after this long without work (default: serve until stopped)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.replicas < 1:
+        raise ElfcError("--replicas must be at least 1")
+    if args.replicas > 1:
+        return _replicas(args)
+    from elfc.decorators import HANDLES
+    from elfc.mycelium.base import open_mycelium
+    from elfc.runtime.worker import DEFAULT_LEASE, Worker
+    from elfc.targets import load_module
+
+    module = args.target.rpartition(":")[0] if _has_name(args.target) else args.target
+    load_module(module)
+    handles = HANDLES.get(args.elf, [])
+    if not handles:
+        known = ", ".join(sorted(HANDLES)) or "(none)"
+        raise ElfcError(f"{module} defines no handle named {args.elf!r}; it defines: {known}")
+    if len({(h.cls, h.config) for h in handles}) > 1:
+        raise ElfcError(f"{module} defines several different handles named {args.elf!r}")
+    store = open_mycelium(args.mycelium)
+    worker = Worker(
+        store,
+        handles[-1],
+        lease=args.lease or DEFAULT_LEASE,
+        on_revision_mismatch=args.on_revision_mismatch,
+    )
+    print(f"elfc worker {worker.id} serving {args.elf!r} from {store.url}", file=sys.stderr)
+    done = worker.serve(idle_exit=args.idle_exit)
+    print(f"elfc worker {worker.id}: stopped after {done} jobs", file=sys.stderr)
+    store.close()
+    return 0
+
+
+def _has_name(target: str) -> bool:
+    head, sep, tail = target.rpartition(":")
+    return bool(sep and head and tail and "/" not in tail and "\\" not in tail)
+
+
+def _replicas(args: argparse.Namespace) -> int:
+    argv = [sys.executable, "-m", "elfc.cli", "worker", args.target, "--elf", args.elf]
+    for flag, value in (
+        ("--mycelium", args.mycelium),
+        ("--on-revision-mismatch", args.on_revision_mismatch),
+        ("--lease", args.lease),
+        ("--idle-exit", args.idle_exit),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    procs = [subprocess.Popen(argv) for _ in range(args.replicas)]
+
+    def forward(signum: int, frame: object) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [p.wait() for p in procs]
+    return max(codes)

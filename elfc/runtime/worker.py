@@ -1,0 +1,279 @@
+"""A worker: serves one elf instance by claiming its jobs, running them, recording outcomes.
+
+The loop is claim -> run -> record, with a wait on the mycelium when idle. Signal handlers only
+set flags. ``run_one`` is the one place that classifies an outcome (result, failure, retry,
+timeout, stop). A background thread renews the leases of the jobs in hand and learns which of
+them must stop (their run was cancelled); a job is stopped by raising inside it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
+from elfc.decorators import Handle
+from elfc.mycelium.base import Claimed, ElfRecord, FailureRecord, Mycelium, RevisionRecord, WorkerInfo
+from elfc.runtime.execute import Failure, encode_result, failure_of, resolve_arguments
+from elfc.runtime.values import decode
+
+DEFAULT_LEASE = float(os.environ.get("ELFC_LEASE", "30"))
+"""Seconds a claimed job stays leased without a heartbeat; renewed every third of it."""
+
+Mismatch = Literal["fail", "run"]
+
+
+class JobStopped(BaseException):
+    """Raised inside a running task to stop it (timeout or cancellation).
+
+    A BaseException so that a task's ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Outcome:
+    job: Claimed
+    result: bytes | None = None
+    failure: Failure | None = None
+    retry_at: float | None = None
+    released: bool = False
+
+
+class Worker:
+    """Serves the elf instance behind ``handle`` from ``store``.
+
+    Usage: ``Worker(store, handle).serve()`` runs until SIGTERM/SIGINT (or ``stop()``).
+    """
+
+    def __init__(
+        self,
+        store: Mycelium,
+        handle: Handle,
+        *,
+        lease: float = DEFAULT_LEASE,
+        on_revision_mismatch: Mismatch = "fail",
+        max_batch: int = 32,
+    ) -> None:
+        self.store = store
+        self.handle = handle
+        self.elf = handle.name
+        self.lease = lease
+        self.mismatch = on_revision_mismatch
+        self.max_batch = max_batch
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{self.elf}:{uuid.uuid4().hex[:6]}"
+        self.info: ElfInfo = elf_info(handle.cls)
+        self.instance: Any = None
+        self.stopping = threading.Event()
+        self.current: Claimed | None = None
+        self.stop_reason: str | None = None
+        self.jobs_done = 0
+        self._avg = 0.001
+        self._started = time.time()
+        self._main = threading.get_ident()
+
+    # -- set-up -----------------------------------------------------------------------
+    def register(self) -> None:
+        """Store the elf's and its tasks' source revisions, and the elf instance itself."""
+        info = self.info
+        records = [
+            RevisionRecord(
+                hash=info.revision, kind="elf", qualname=info.qualname, module=info.module,
+                source=info.source, doc=info.doc,
+            )
+        ] + [
+            RevisionRecord(
+                hash=t.revision, kind="task", qualname=t.qualname, module=t.module,
+                source=t.source, doc=t.doc, signature=f"{t.name}{t.signature}",
+            )
+            for t in info.tasks.values()
+        ]  # fmt: skip
+        self.store.put_revisions(records)
+        self.store.put_elf(
+            ElfRecord(
+                name=self.elf, cls=info.qualname, module=info.module, config=self.handle.config,
+                revision=info.revision, doc=info.doc,
+            )
+        )  # fmt: skip
+
+    def worker_info(self) -> WorkerInfo:
+        return WorkerInfo(
+            id=self.id, elf=self.elf, host=socket.gethostname(), pid=os.getpid(),
+            started=self._started,
+        )  # fmt: skip
+
+    # -- the loop -----------------------------------------------------------------------
+    def serve(self, *, idle_exit: float | None = None, install_signals: bool = True) -> int:
+        """Run until stopped; returns how many jobs this worker settled."""
+        self._started = time.time()
+        if install_signals and threading.current_thread() is threading.main_thread():
+            self._install_signals()
+        self.register()
+        self.instance = self.handle.build()
+        beat = threading.Thread(target=self._heartbeat_loop, name="elfc-heartbeat", daemon=True)
+        beat.start()
+        self.store.heartbeat(self.worker_info())
+        idle_since = time.monotonic()
+        done: list[tuple[str, bytes]] = []
+        queue: deque[Claimed] = deque()
+        try:
+            while not self.stopping.is_set():
+                if not queue:
+                    accepted, claimed = self.store.exchange(
+                        self.elf, self.id, done, self.lease, self._batch_size()
+                    )
+                    done = []
+                    queue.extend(claimed)
+                    if not queue:
+                        if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
+                            break
+                        self.store.wait_for_work(self.elf, 0.5)
+                        continue
+                    idle_since = time.monotonic()
+                job = queue.popleft()
+                outcome = self.run_one(job)
+                if outcome.result is not None:
+                    done.append((job.id, outcome.result))
+                else:
+                    if done:
+                        self.store.complete_many(self.id, done)
+                        done = []
+                    self._record(outcome)
+                self.jobs_done += 1
+                # Results go back with the next claim when the batch in hand is finished
+                # (one transaction), or at once when many are waiting.
+                if queue and len(done) >= self.max_batch:
+                    self.store.complete_many(self.id, done)
+                    done = []
+        finally:
+            if done:
+                self.store.complete_many(self.id, done)
+            if queue:
+                self.store.release_many([j.id for j in queue], self.id)
+            self.stopping.set()
+        return self.jobs_done
+
+    def _batch_size(self) -> int:
+        # Trivial tasks are claimed in batches (one transaction for many jobs); slow ones one
+        # at a time, so that replicas share them and results flow back promptly.
+        return max(1, min(self.max_batch, int(0.002 / max(self._avg, 1e-6))))
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    # -- one job ------------------------------------------------------------------------
+    def run_one(self, job: Claimed) -> Outcome:
+        task = self.info.tasks.get(job.task)
+        if task is None:
+            return Outcome(job, failure=Failure(
+                "UnknownTask",
+                f"elf {self.elf!r} ({self.info.qualname}) has no task {job.task!r} here",
+                "",
+            ))  # fmt: skip
+        if job.revision != task.revision and self.mismatch == "fail":
+            return Outcome(job, failure=Failure(
+                "RevisionMismatch",
+                f"{self.elf}.{job.task}: the job was submitted for task revision {job.revision}, "
+                f"this worker runs revision {task.revision}; restart the worker with the "
+                f"submitted code, or start it with --on-revision-mismatch run",
+                "",
+            ))  # fmt: skip
+        started = time.perf_counter()
+        self.current, self.stop_reason = job, None
+        try:
+            result = self._call(job, task)
+            return Outcome(job, result=result)
+        except JobStopped as stopped:
+            if stopped.reason == "cancelled" or self.stopping.is_set():
+                return Outcome(job, released=True)
+            return self._failed(job, task, TimeoutError(stopped.reason), skip=0)
+        except Exception as exc:
+            return self._failed(job, task, exc)
+        finally:
+            self.current = None
+            if self._timers:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            elapsed = time.perf_counter() - started
+            self._avg = 0.8 * self._avg + 0.2 * elapsed
+
+    def _call(self, job: Claimed, task: TaskInfo) -> bytes:
+        raw = self.store.results(job.run, job.deps) if job.deps else {}
+        results = {k: decode(v) for k, v in raw.items()}
+        args, kwargs = resolve_arguments(task, self.elf, job.args, job.kwargs, results)
+        method = getattr(self.instance, job.task)
+        timeout = task.options.timeout
+        if timeout is not None and self._timers:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        value = method(*args, **kwargs)
+        if timeout is not None and self._timers:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        return encode_result(task, self.elf, value)
+
+    def _failed(self, job: Claimed, task: TaskInfo, exc: BaseException, skip: int = 2) -> Outcome:
+        failure = failure_of(exc, skip_frames=skip)
+        if isinstance(exc, TimeoutError) and skip == 0:
+            failure = Failure(
+                "TimeoutError",
+                f"{self.elf}.{job.task} ran longer than its timeout of {task.options.timeout} s",
+                failure.traceback,
+            )
+        retry_at = None
+        if job.attempts <= task.options.retries:
+            retry_at = time.time() + task.options.retry_delay * (2 ** (job.attempts - 1))
+        return Outcome(job, failure=failure, retry_at=retry_at)
+
+    def _record(self, outcome: Outcome) -> None:
+        job = outcome.job
+        if outcome.released:
+            self.store.release(job.id, self.id)
+        elif outcome.failure is not None:
+            f = outcome.failure
+            record = FailureRecord(f.error_type, f.message, f.traceback, job.revision)
+            self.store.fail(job.id, self.id, record, outcome.retry_at)
+
+    # -- signals and heartbeats -----------------------------------------------------------
+    _timers = False
+
+    def _install_signals(self) -> None:
+        self._timers = True
+
+        def on_stop(signum: int, frame: Any) -> None:
+            if self.stopping.is_set() and self.current is not None:
+                raise JobStopped("stopped")  # a second signal: give the job back now
+            self.stopping.set()
+
+        def on_alarm(signum: int, frame: Any) -> None:
+            if self.current is not None:
+                raise JobStopped("timeout")
+
+        def on_cancel(signum: int, frame: Any) -> None:
+            if self.current is not None and self.stop_reason == "cancelled":
+                raise JobStopped("cancelled")
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.signal(signal.SIGUSR2, on_cancel)
+
+    def _heartbeat_loop(self) -> None:
+        period = max(0.05, min(self.lease / 3, 5.0))
+        while not self.stopping.wait(period):
+            job = self.current
+            try:
+                stop = self.store.heartbeat(self.worker_info(), [job.id] if job else [])
+            except Exception:  # a missed beat is retried; the lease has slack for it
+                continue
+            if job is not None and job.id in stop and self.current is job:
+                self.stop_reason = "cancelled"
+                if self._timers:
+                    signal.pthread_kill(self._main, signal.SIGUSR2)

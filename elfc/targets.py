@@ -1,0 +1,98 @@
+"""Resolve ``path/to/file.py:name`` and ``package.module:name`` targets, and import modules."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from elfc.errors import ElfcError
+
+
+class TargetError(ElfcError):
+    """The target cannot be found or imported."""
+
+
+def import_path(path: Path) -> ModuleType:
+    """Import a Python file by path, under a stable module name derived from its location.
+
+    The file's directory goes first on ``sys.path`` (as ``python file.py`` would do) so that
+    sibling imports work; a file inside packages is imported under its dotted package name.
+    """
+    path = path.resolve()
+    if not path.is_file():
+        raise TargetError(f"{path} is not a file")
+    name, root = module_name_for(path)
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
+        return sys.modules[name]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    if "." not in name:
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise TargetError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
+    return importlib.import_module(name)
+
+
+def module_name_for(path: Path) -> tuple[str, Path]:
+    """(dotted module name, the sys.path root it needs) for a file, following __init__.py."""
+    parts = [path.stem] if path.stem != "__init__" else []
+    parent = path.parent
+    while (parent / "__init__.py").is_file():
+        parts.insert(0, parent.name)
+        parent = parent.parent
+    if not parts:
+        parts = [path.parent.name]
+    return ".".join(parts), parent
+
+
+def load_module(spec: str) -> ModuleType:
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        return import_path(Path(spec))
+    try:
+        return importlib.import_module(spec)
+    except ModuleNotFoundError as exc:
+        raise TargetError(
+            f"no module named {spec!r}: give a file path (path/to/file.py:name) or a module "
+            f"importable from the current directory"
+        ) from exc
+
+
+def load_target(target: str) -> Any:
+    """The object named by ``file.py:name`` or ``package.module:name``."""
+    module_part, sep, attr = target.rpartition(":")
+    if not sep or not module_part or not attr:
+        raise TargetError(
+            f"target {target!r} must be `path/to/file.py:name` or `package.module:name`"
+        )
+    module = load_module(module_part)
+    obj: Any = module
+    for piece in attr.split("."):
+        try:
+            obj = getattr(obj, piece)
+        except AttributeError:
+            names = sorted(n for n in vars(module) if not n.startswith("_"))
+            raise TargetError(
+                f"{module_part} has no {attr!r}; it defines: {', '.join(names) or '(nothing)'}"
+            ) from None
+    return obj
+
+
+def load_pipeline(target: str) -> Any:
+    from elfc.decorators import Pipeline
+
+    obj = load_target(target)
+    if not isinstance(obj, Pipeline):
+        raise TargetError(f"{target} is a {type(obj).__name__}, not a @pipeline")
+    return obj
