@@ -1,0 +1,76 @@
+"""README's examples run as written: its files are written out, its console commands executed,
+and every output line it shows is compared with what the command prints."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
+
+
+def blocks(kind: str) -> list[str]:
+    return [body for lang, body in BLOCK.findall(README) if lang == kind]
+
+
+def test_readme_opens_with_the_two_setup_commands() -> None:
+    first = blocks("console")[0].strip().splitlines()
+    assert len(first) == 2
+    assert "elfc run examples/" in first[0]
+    assert first[1].endswith("nox")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert first[1] in ci.splitlines()
+
+
+def steps(block: str) -> list[tuple[str, list[str]]]:
+    """(command, expected stdout lines) for each `$ ` line of a console block."""
+    out: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            out.append((line[2:], []))
+        elif out and line.strip():
+            out[-1][1].append(line)
+    return out
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("readme")
+    for body in blocks("python"):
+        m = re.match(r"# file: (\S+)\n", body)
+        if m:
+            (d / m.group(1)).write_text(body[m.end() :], encoding="utf-8")
+    (d / "examples").symlink_to(ROOT / "examples")
+    return d
+
+
+CONSOLE = [b for b in blocks("console")[1:] if "$ " in b]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", CONSOLE, ids=[f"block{i}" for i in range(len(CONSOLE))])
+def test_readme_console_block(block: str, workdir: Path) -> None:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["ELFC_MYCELIUM"] = f"sqlite:///{workdir}/readme.db"
+    env["ELFC_EXAMPLE_DIR"] = str(workdir)
+    env["PYTHONPATH"] = str(workdir)
+    for command, expected in steps(block):
+        proc = subprocess.run(
+            ["bash", "-c", command],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, f"{command}\n{proc.stdout}\n{proc.stderr}"
+        if expected:
+            assert proc.stdout.splitlines() == expected, command
