@@ -1,0 +1,135 @@
+"""Runtime benchmarks on the SQLite mycelium: FANOUT, CHAIN, submission and idle cost.
+
+    python benchmarks/runtime.py [--runs 5] [--json out.json]
+
+FANOUT: 1 source job, N trivial jobs reading it, 1 reduce reading all of them, over 2 worker
+processes (one elf instance, 2 replicas): jobs/s end to end, submission included.
+CHAIN: N dependent jobs alternating between two elves (every hop crosses processes): ms/hop.
+SUBMIT: time to write a 10,000-job run. IDLE: CPU of an idle worker over 10 s.
+Every figure is the median of --runs runs after a warm-up, with min and max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_elves import chain, fanout  # noqa: E402
+
+from elfc.mycelium.base import open_mycelium  # noqa: E402
+from elfc.runtime.client import Mycelium  # noqa: E402
+
+ELVES = str(HERE / "bench_elves.py")
+
+
+def start_worker(url: str, elf: str, replicas: int = 1) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "elfc.cli", "worker", ELVES, "--elf", elf, "--mycelium", url,
+         "--replicas", str(replicas)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def timed_run(m: Mycelium, pipeline: Any, **kwargs: Any) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    run = m.submit(pipeline, **kwargs)
+    value = run.wait(timeout=300)
+    return time.perf_counter() - t0, value
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--fanout", type=int, default=2000)
+    ap.add_argument("--chain", type=int, default=200)
+    ap.add_argument("--idle-seconds", type=float, default=10.0)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="elfc-bench-")
+    url = f"sqlite:///{tmp}/bench.db"
+    m = Mycelium(open_mycelium(url))
+    out: dict[str, Any] = {}
+
+    procs = [start_worker(url, "bench", 2)]
+    timed_run(m, fanout, n=200)  # warm-up: workers up, code paths hot
+    fan = []
+    for _ in range(args.runs):
+        seconds, value = timed_run(m, fanout, n=args.fanout)
+        assert value == sum(args.fanout + i for i in range(args.fanout)), value
+        fan.append((args.fanout + 2) / seconds)
+    stop(procs)
+    out["fanout_jobs_per_s"] = summary(fan)
+
+    procs = [start_worker(url, "ping"), start_worker(url, "pong")]
+    timed_run(m, chain, n=20)
+    hops = []
+    for _ in range(args.runs):
+        seconds, value = timed_run(m, chain, n=args.chain)
+        assert value == args.chain, value
+        hops.append(seconds / args.chain * 1000)
+    out["chain_ms_per_hop"] = summary(hops)
+
+    # Idle: both chain workers now wait for work.
+    time.sleep(1.0)
+    pid = procs[0].pid
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    target = int(children[0]) if children else pid
+    c0, t0 = cpu_seconds(target), time.monotonic()
+    time.sleep(args.idle_seconds)
+    out["idle_cpu_percent"] = 100 * (cpu_seconds(target) - c0) / (time.monotonic() - t0)
+    # A job submitted to an idle elf: time until it has run (submission included).
+    starts = [timed_run(m, chain, n=1)[0] * 1000 for _ in range(args.runs)]
+    out["idle_pickup_ms"] = summary(starts)
+    stop(procs)
+
+    subs = []
+    for _ in range(args.runs):
+        built = fanout.build(n=10_000)
+        t0 = time.perf_counter()
+        m.store.submit(built)
+        subs.append(time.perf_counter() - t0)
+    out["submit_10k_s"] = summary(subs)
+    build = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        fanout.build(n=10_000)
+        build.append(time.perf_counter() - t0)
+    out["build_10k_s"] = summary(build)
+    print(msgspec.json.format(msgspec.json.encode(out), indent=2).decode())
+    if args.json:
+        args.json.write_bytes(msgspec.json.encode(out))
+
+
+if __name__ == "__main__":
+    main()
