@@ -38,3 +38,13 @@ def examples(session: nox.Session) -> None:
     """Every example, end to end, as the README runs them."""
     session.install("-e", ".[dev]")
     session.run("pytest", "-q", "tests/examples", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """elfc against Huey, Celery, Ray and Dask, side by side in one run (not in the default set).
+
+    Needs Debian's redis-server for Celery (the harness starts it on 127.0.0.1 and stops it).
+    """
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/peers.py", *session.posargs)
