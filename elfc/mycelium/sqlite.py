@@ -60,7 +60,7 @@ from elfc.mycelium.base import (
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bump on any change to SCHEMA; a database of another version is refused, never migrated."""
 
 SCHEMA = """
@@ -87,13 +87,14 @@ CREATE TABLE jobs (
     no INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, run_no INTEGER NOT NULL, key TEXT NOT NULL,
     node TEXT NOT NULL, elf TEXT NOT NULL, task TEXT NOT NULL, revision TEXT NOT NULL,
     args BLOB NOT NULL, kwargs BLOB NOT NULL, deps BLOB NOT NULL, seq INTEGER NOT NULL,
-    status TEXT NOT NULL, waiting INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL, waiting INTEGER NOT NULL, dependents INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
     not_before REAL NOT NULL DEFAULT 0, lease REAL, lease_owner TEXT, lease_until REAL,
     created REAL NOT NULL, started REAL, finished REAL, history TEXT
 );
 CREATE UNIQUE INDEX jobs_by_run_key ON jobs (run_no, key);
 CREATE INDEX jobs_ready ON jobs (elf, run_no, seq, not_before) WHERE status = 'ready';
-CREATE INDEX jobs_running ON jobs (lease_until, elf) WHERE status = 'running';
+CREATE INDEX jobs_running ON jobs (lease_until, elf, run_no) WHERE status = 'running';
 CREATE TABLE edges (
     dep INTEGER NOT NULL, dependent INTEGER NOT NULL, PRIMARY KEY (dep, dependent)
 ) WITHOUT ROWID;
@@ -118,12 +119,14 @@ CREATE INDEX workers_by_heartbeat ON workers (heartbeat);
 
 PATIENCE = 60.0
 """Seconds a write keeps retrying while other processes hold the write lock."""
-BUSY_TIMEOUT_MS = 5
+BUSY_TIMEOUT_MS = 0
 """SQLite's own busy wait before our jittered retry takes over (its steps start at 1 ms)."""
 FALLBACK_POLL = 0.05
 """How often a waiter with a doorbell still checks ``PRAGMA data_version``, in seconds."""
 
 _FINAL_JOB_STATUSES = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+_BUCKET = {"running": "ready"}
+_COUNTED_STATUSES = tuple(s for s in JOB_STATUSES if s not in _BUCKET)
 
 _encode = msgspec.json.Encoder().encode
 _decode_args = msgspec.json.Decoder(tuple[Any, ...]).decode
@@ -436,6 +439,7 @@ class SQLiteMycelium(Mycelium):
             ).fetchone()[0]
             counts: Counter[tuple[str, str]] = Counter()
             rows = []
+            fan = Counter(dep for its_deps in deps for dep in its_deps)
             for i, (job, its_deps, (args, kwargs, dep_keys)) in enumerate(
                 zip(jobs, deps, encoded, strict=True)
             ):
@@ -457,13 +461,14 @@ class SQLiteMycelium(Mycelium):
                         job.seq,
                         status,
                         len(its_deps),
+                        fan[job.key],
                         now,
                     )
                 )
             con.executemany(
                 "INSERT INTO jobs (no, id, run_no, key, node, elf, task, revision, args, kwargs, "
-                "deps, seq, status, waiting, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "deps, seq, status, waiting, dependents, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             con.executemany(
@@ -477,7 +482,7 @@ class SQLiteMycelium(Mycelium):
             elves = sorted({job.elf for job in jobs})
             con.executemany(
                 "INSERT INTO run_counts (run_no, elf, status, n) VALUES (?, ?, ?, ?)",
-                ((run_no, e, s, counts[e, s]) for e in elves for s in JOB_STATUSES),
+                ((run_no, e, s, counts[e, s]) for e in elves for s in _COUNTED_STATUSES),
             )
             t.rings.update(f"elf:{e}" for (e, s) in counts if s == "ready")
             if not jobs:
@@ -501,28 +506,36 @@ class SQLiteMycelium(Mycelium):
         "AND not_before <= ? ORDER BY run_no, seq LIMIT ?) "
         "RETURNING run_no, seq, id, key, task, revision, args, kwargs, deps, attempts"
     )
-    _READY_PROBE = (
-        "SELECT 1 FROM jobs WHERE elf = ? AND status = 'ready' AND not_before <= ? LIMIT 1"
-    )
     _EXPIRED_PROBE = "SELECT 1 FROM jobs WHERE status = 'running' AND lease_until < ? LIMIT 1"
+    _PROBE = (
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE elf = ? AND status = 'ready' "
+        "AND not_before <= ?), EXISTS (" + _EXPIRED_PROBE + ")"
+    )
 
     def claim(self, elf: str, worker_id: str, lease: float, limit: int = 1) -> list[Claimed]:
-        if limit <= 0 or not self._claimable(elf):
+        if limit <= 0:
             return []
-        return self._write(lambda t: self._claim(t, elf, worker_id, lease, limit))
+        # A read-only probe first, so an idle claim never takes the write lock.
+        now = time.time()
+        ready, expired = self._read(
+            lambda con: con.execute(self._PROBE, (elf, now, now)).fetchone()
+        )
+        if not (ready or expired):
+            return []
+        return self._write(lambda t: self._claim(t, elf, worker_id, lease, limit, bool(expired)))
 
-    def _claimable(self, elf: str) -> bool:
-        """Read-only probe, so an idle claim never takes the write lock."""
-
-        def probe(con: sqlite3.Connection) -> bool:
-            now = time.time()
-            ready = con.execute(self._READY_PROBE, (elf, now)).fetchone()
-            return bool(ready or con.execute(self._EXPIRED_PROBE, (now,)).fetchone())
-
-        return self._read(probe)
-
-    def _claim(self, t: _Txn, elf: str, worker_id: str, lease: float, limit: int) -> list[Claimed]:
-        if t.con.execute(self._EXPIRED_PROBE, (t.now,)).fetchone():
+    def _claim(
+        self,
+        t: _Txn,
+        elf: str,
+        worker_id: str,
+        lease: float,
+        limit: int,
+        expired: bool | None = None,
+    ) -> list[Claimed]:
+        if expired is None:
+            expired = t.con.execute(self._EXPIRED_PROBE, (t.now,)).fetchone() is not None
+        if expired:
             self._expire(t)
         rows = t.con.execute(
             self._CLAIM,
@@ -569,18 +582,25 @@ class SQLiteMycelium(Mycelium):
         )
         return {key: bytes(value) for key, value in rows}
 
-    _COMPLETE = (
+    # A SELECT then an UPDATE by primary key: a single-row RETURNING costs more than both.
+    _LEASED = (
+        "SELECT no, run_no, elf, dependents FROM jobs "
+        "WHERE id = ? AND status = 'running' AND lease_owner = ?"
+    )
+    _SUCCEED = (
         "UPDATE jobs SET status = 'succeeded', finished = ?, lease_until = NULL, history = "
         + _append_event("succeeded")
-        + " WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING no, run_no, elf"
+        + " WHERE no = ?"
     )
     _READY_DEPENDENTS = (
-        "UPDATE jobs SET waiting = waiting - 1, "
-        "status = CASE WHEN waiting = 1 AND status = 'pending' THEN 'ready' ELSE status END, "
-        "history = CASE WHEN waiting = 1 AND status = 'pending' THEN "
+        "WITH hits (job, k) AS (SELECT dependent, count(*) FROM edges "
+        "WHERE dep IN (SELECT value FROM json_each(?)) GROUP BY dependent) "
+        "UPDATE jobs SET waiting = waiting - hits.k, "
+        "status = CASE WHEN waiting = hits.k AND status = 'pending' THEN 'ready' ELSE status END, "
+        "history = CASE WHEN waiting = hits.k AND status = 'pending' THEN "
         + _append_event("ready")
         + " ELSE history END "
-        "WHERE no IN (SELECT dependent FROM edges WHERE dep = ?) "
+        "FROM hits WHERE jobs.no = hits.job "
         "RETURNING run_no, elf, status, waiting"
     )
 
@@ -609,21 +629,25 @@ class SQLiteMycelium(Mycelium):
     def _complete(self, t: _Txn, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
         con, now = t.con, t.now
         accepted = []
+        upstream = []
         for job_id, result in done:
-            row = con.execute(self._COMPLETE, (now, now, worker_id, job_id, worker_id)).fetchone()
+            row = con.execute(self._LEASED, (job_id, worker_id)).fetchone()
+            accepted.append(row is not None)
             if row is None:
-                accepted.append(False)
                 continue
-            job_no, run_no, elf = row
+            job_no, run_no, elf, dependents = row
+            con.execute(self._SUCCEED, (now, now, worker_id, job_no))
             con.execute("INSERT INTO results (job, value) VALUES (?, ?)", (job_no, result))
             t.move(run_no, elf, "running", "succeeded")
-            for dep_run, dep_elf, status, waiting in con.execute(
-                self._READY_DEPENDENTS, (now, "", job_no)
+            if dependents:
+                upstream.append(job_no)
+        if upstream:
+            for run_no, elf, status, waiting in con.execute(
+                self._READY_DEPENDENTS, (_encode(upstream), now, "")
             ):
                 if status == "ready" and waiting == 0:
-                    t.move(dep_run, dep_elf, "pending", "ready")
-                    t.rings.add(f"elf:{dep_elf}")
-            accepted.append(True)
+                    t.move(run_no, elf, "pending", "ready")
+                    t.rings.add(f"elf:{elf}")
         return accepted
 
     # -- failing, releasing, leases ------------------------------------------------------
@@ -947,12 +971,15 @@ class _Txn:
         "UPDATE run_counts SET n = n + (CASE status WHEN ? THEN ? ELSE -? END) "
         "WHERE run_no = ? AND elf = ? AND status IN (?, ?)"
     )
+    _ACTIVE = (
+        "SELECT coalesce(sum(n), 0) FROM run_counts "
+        "WHERE run_no = ? AND status IN ('pending', 'ready')"
+    )
     _SETTLE = (
         "UPDATE runs SET finished = ?, status = CASE WHEN status != 'running' THEN status "
         "WHEN EXISTS (SELECT 1 FROM run_counts WHERE run_no = ? AND status = 'failed' AND n > 0) "
         "THEN 'failed' ELSE 'succeeded' END "
-        "WHERE no = ? AND finished IS NULL AND NOT EXISTS (SELECT 1 FROM run_counts "
-        "WHERE run_no = ? AND status IN ('pending', 'ready', 'running') AND n > 0) RETURNING no"
+        "WHERE no = ? AND finished IS NULL"
     )
 
     def __init__(self, con: sqlite3.Connection, now: float) -> None:
@@ -963,19 +990,25 @@ class _Txn:
         self.touched: set[int] = set()
 
     def move(self, run_no: int, elf: str, old: str, new: str) -> None:
-        self.moves[run_no, elf, old, new] += 1
+        # run_counts keeps running jobs in the ready bucket, so that claims, releases and
+        # expiries leave it alone; readers count running jobs from their (small) index.
+        old, new = _BUCKET.get(old, old), _BUCKET.get(new, new)
+        if old != new:
+            self.moves[run_no, elf, old, new] += 1
 
     def flush(self) -> None:
         """Apply the counted moves; settle every run that may have no active job left."""
         if self.moves:
-            self.con.executemany(
-                self._MOVE,
-                [(new, k, k, r, elf, old, new) for (r, elf, old, new), k in self.moves.items()],
-            )
+            rows = [(new, k, k, r, elf, old, new) for (r, elf, old, new), k in self.moves.items()]
+            if len(rows) == 1:
+                self.con.execute(self._MOVE, rows[0])
+            else:
+                self.con.executemany(self._MOVE, rows)
             self.touched.update(r for (r, _, _, new) in self.moves if new in _FINAL_JOB_STATUSES)
         for run_no in self.touched:
-            settled = self.con.execute(self._SETTLE, (self.now, run_no, run_no, run_no)).fetchone()
-            if settled is not None:
+            if self.con.execute(self._ACTIVE, (run_no,)).fetchone()[0]:
+                continue
+            if self.con.execute(self._SETTLE, (self.now, run_no, run_no)).rowcount:
                 self.rings.add("runs")
 
 
@@ -1024,6 +1057,15 @@ def _run_info(con: sqlite3.Connection, row: tuple[Any, ...]) -> RunInfo:
     ):
         counts[job_status] += n
         elf_counts.setdefault(elf, dict.fromkeys(JOB_STATUSES, 0))[job_status] = n
+    for elf, n in con.execute(
+        "SELECT elf, count(*) FROM jobs INDEXED BY jobs_running "
+        "WHERE status = 'running' AND run_no = ? GROUP BY elf",
+        (no,),
+    ):
+        counts["running"] += n
+        counts["ready"] -= n
+        elf_counts[elf]["running"] = n
+        elf_counts[elf]["ready"] -= n
     error = None
     if status == "failed":
         error = f"{counts['failed']} job(s) failed, {counts['skipped']} skipped"

@@ -28,7 +28,9 @@ from elfc.mycelium.base import (
 )
 
 LEASE = 30.0
-BOOM = FailureRecord("ValueError", "boom", 'Traceback:\n  File "x.py", line 1\nValueError: boom', "r1")
+BOOM = FailureRecord(
+    "ValueError", "boom", 'Traceback:\n  File "x.py", line 1\nValueError: boom', "r1"
+)
 
 
 def job(key: str, elf: str = "e", deps: Sequence[str] = (), seq: int | None = None) -> JobSpec:
@@ -121,7 +123,9 @@ class MyceliumContract:
     # -- revisions, elves, templates ---------------------------------------------------
 
     def test_revisions_are_immutable_and_found_by_prefix(self, mycelium: Mycelium) -> None:
-        first = RevisionRecord("abc123", "task", "Storage.save", "m", "def save(): ...", "doc", "()")
+        first = RevisionRecord(
+            "abc123", "task", "Storage.save", "m", "def save(): ...", "doc", "()"
+        )
         mycelium.put_revisions([first, RevisionRecord("abd999", "elf", "Storage", "m", "class")])
         mycelium.put_revisions([RevisionRecord("abc123", "task", "Other", "m", "changed")])
         assert mycelium.get_revision("abc123") == first
@@ -151,11 +155,18 @@ class MyceliumContract:
     # -- submit --------------------------------------------------------------------
 
     def test_submit_makes_jobs_without_deps_ready(self, mycelium: Mycelium) -> None:
-        built = run_of(job("a#0"), job("b#0", deps=["a#0"]), job("c#0", "other"), output={"ref": "b#0"})
+        built = run_of(
+            job("a#0"), job("b#0", deps=["a#0"]), job("c#0", "other"), output={"ref": "b#0"}
+        )
         run_id = mycelium.submit(built, template_json=b"{}")
         info = mycelium.run_info(run_id)
         assert info is not None
-        assert (info.id, info.pipeline, info.revision, info.status) == (run_id, "tests:pipe", "p1", "running")
+        assert (info.id, info.pipeline, info.revision, info.status) == (
+            run_id,
+            "tests:pipe",
+            "p1",
+            "running",
+        )
         assert info.arguments == {"n": 3} and info.output == {"ref": "b#0"} and info.total == 3
         assert info.counts == {**dict.fromkeys(JOB_STATUSES, 0), "ready": 2, "pending": 1}
         assert info.elf_counts["e"]["ready"] == 1 and info.elf_counts["other"]["ready"] == 1
@@ -183,7 +194,9 @@ class MyceliumContract:
         assert mycelium.wait_for_run(run_id, 1.0) == "succeeded"
 
     def test_submit_of_10000_jobs_takes_under_a_second(self, mycelium: Mycelium) -> None:
-        built = run_of(*(job(f"n#{i}", deps=[f"n#{i - 1}"] if i % 10 else []) for i in range(10_000)))
+        built = run_of(
+            *(job(f"n#{i}", deps=[f"n#{i - 1}"] if i % 10 else []) for i in range(10_000))
+        )
         best = float("inf")
         for _ in range(2):  # the best of two: one slow moment on a shared machine is not a bug
             start = time.perf_counter()
@@ -197,7 +210,7 @@ class MyceliumContract:
 
     def test_claim_is_fifo_by_run_then_seq(self, mycelium: Mycelium) -> None:
         first = mycelium.submit(run_of(job("x#0", seq=3), job("x#1", seq=1), job("x#2", seq=2)))
-        second = mycelium.submit(run_of(job("y#0", seq=1)))
+        mycelium.submit(run_of(job("y#0", seq=1)))
         claimed = mycelium.claim("e", "w", LEASE, limit=3)
         assert [(c.run, c.key) for c in claimed] == [(first, "x#1"), (first, "x#2"), (first, "x#0")]
         assert [c.key for c in mycelium.claim("e", "w", LEASE, limit=5)] == ["y#0"]
@@ -242,7 +255,12 @@ class MyceliumContract:
         self, mycelium: Mycelium
     ) -> None:
         run_id = mycelium.submit(
-            run_of(job("a#0"), job("b#0", "b", ["a#0"]), job("c#0", "c", ["a#0"]), job("d#0", "d", ["b#0", "c#0"]))
+            run_of(
+                job("a#0"),
+                job("b#0", "b", ["a#0"]),
+                job("c#0", "c", ["a#0"]),
+                job("d#0", "d", ["b#0", "c#0"]),
+            )
         )
         drain(mycelium, "e")
         assert [c.key for c in mycelium.claim("d", "w", LEASE)] == []
@@ -276,7 +294,9 @@ class MyceliumContract:
         mycelium.submit(fanout(6))
         first = mycelium.claim("e", "w", LEASE, limit=4)
         (head,) = mycelium.claim("a", "w", LEASE)
-        accepted = mycelium.complete_many("w", [(first[0].id, b"0"), ("nope", b"x"), (head.id, b"h")])
+        accepted = mycelium.complete_many(
+            "w", [(first[0].id, b"0"), ("nope", b"x"), (head.id, b"h")]
+        )
         assert accepted == [True, False, True]
         done, more = mycelium.exchange("e", "w", [(c.id, b"1") for c in first[1:]], LEASE, limit=10)
         assert done == [True, True, True] and [c.key for c in more] == ["f#4", "f#5"]
@@ -298,7 +318,13 @@ class MyceliumContract:
         (a,) = mycelium.claim("e", "w", LEASE)
         assert mycelium.fail(a.id, "w", BOOM)
         statuses = {j.key: j.status for j in mycelium.list_jobs(run_id)}
-        assert statuses == {"a#0": "failed", "b#0": "skipped", "c#0": "skipped", "d#0": "skipped", "solo#0": "ready"}
+        assert statuses == {
+            "a#0": "failed",
+            "b#0": "skipped",
+            "c#0": "skipped",
+            "d#0": "skipped",
+            "solo#0": "ready",
+        }
         assert mycelium.run_status(run_id) == "running"  # solo can still run
         drain(mycelium, "solo")
         info = mycelium.run_info(run_id)
@@ -363,7 +389,11 @@ class MyceliumContract:
         again = mycelium.claim("e", "w2", LEASE, limit=2)
         assert [(c.key, c.attempts) for c in again] == [("a#0", 1), ("b#0", 1)]
         got = mycelium.get_job(again[0].id)
-        assert got is not None and [e.status for e in got.history][-3:] == ["running", "ready", "running"]
+        assert got is not None and [e.status for e in got.history][-3:] == [
+            "running",
+            "ready",
+            "running",
+        ]
 
     def test_an_expired_lease_returns_the_job(self, mycelium: Mycelium) -> None:
         run_id = mycelium.submit(run_of(job("a#0")))
@@ -402,7 +432,9 @@ class MyceliumContract:
         (b,) = mycelium.claim("e", "w", lease=2.0)
         assert mycelium.cancel_run(run_id)
         assert mycelium.heartbeat(me, [a.id, b.id, k.id]) == {a.id, b.id}
-        assert mycelium.heartbeat(WorkerInfo("x", "e", "h", 1, 0.0), [k.id]) == {k.id}  # not its lease
+        assert mycelium.heartbeat(WorkerInfo("x", "e", "h", 1, 0.0), [k.id]) == {
+            k.id
+        }  # not its lease
         (worker,) = [w for w in mycelium.list_workers() if w.id == "w"]
         assert worker.heartbeat >= me.started and worker.pid == 123
         assert mycelium.run_status(keep_run) == "running"
@@ -440,7 +472,9 @@ class MyceliumContract:
         found = mycelium.get_job(prefix)
         assert found is not None and found.id == target.id and found.run == run_id
         assert mycelium.get_job("no-such-job") is None
-        shared = next((a.id[0] for a in jobs for b in jobs if a is not b and a.id[0] == b.id[0]), None)
+        shared = next(
+            (a.id[0] for a in jobs for b in jobs if a is not b and a.id[0] == b.id[0]), None
+        )
         if shared is not None:
             with pytest.raises(MyceliumError, match="ambiguous"):
                 mycelium.get_job(shared)
