@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import libcst as cst
 
 from elfc.compiler import diagnostics as dg
-from elfc.compiler.analysis import Analyzer
+from elfc.compiler.analysis import Analysis, Analyzer
 from elfc.compiler.elves import elf_info, normalized_revision
 from elfc.compiler.ir import IR, BuiltRun, DeriveNode, InlineNode, Span, Template, revision_of
 from elfc.compiler.lower import BUILDER, BuildState, Frame, as_ir, builder_code
@@ -150,7 +150,7 @@ def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
     positions = Positions(source, module)
     analysis = Analyzer(fn, source, module, fndef, positions).run()
     diags = list(analysis.diagnostics.values())
-    diags += _task_diagnostics(analysis.handles.values(), {t for _, t in analysis.tasks})
+    diags += _task_diagnostics(analysis)
     inlined_revisions = []
     nodes = []
     for node in analysis.nodes.values():
@@ -213,30 +213,43 @@ def _region_used(rid: str, analysis: Any, used: set[str | None]) -> bool:
     return False
 
 
-def _task_diagnostics(handles: Any, used_tasks: set[str]) -> list[dg.Diagnostic]:
+def _task_diagnostics(analysis: Analysis) -> list[dg.Diagnostic]:
+    """ELF113 for the tasks this pipeline calls."""
+    used: dict[type, set[str]] = {}
+    for handle, name in analysis.tasks:
+        used.setdefault(analysis.handles[handle].cls, set()).add(name)
+    return [d for cls, names in used.items() for d in task_diagnostics(cls, names)]
+
+
+def task_diagnostics(cls: type, only: set[str] | None = None) -> list[dg.Diagnostic]:
+    """ELF113 for each task of ``cls`` (or each of ``only``) whose annotations cannot cross a
+    process, at the task's ``def`` line."""
     out = []
-    for h in handles:
-        info = elf_info(h.cls)
-        for t in info.tasks.values():
-            if t.name not in used_tasks or not t.problems:
-                continue
-            span = _def_span(h.cls, t.name)
-            for problem in t.problems:
-                out.append(dg.UNCROSSABLE.at(span, where=f"task `{t.qualname}`", problem=problem))
+    for t in elf_info(cls).tasks.values():
+        if (only is not None and t.name not in only) or not t.problems:
+            continue
+        span = def_span(cls, t.name)
+        for problem in t.problems:
+            out.append(dg.UNCROSSABLE.at(span, where=f"task `{t.qualname}`", problem=problem))
     return out
 
 
-def _def_span(cls: type, name: str) -> Span:
+def def_span(cls: type, name: str) -> Span:
+    """The ``def`` line of method ``name`` of ``cls`` (after its decorators)."""
     fn = inspect.getattr_static(cls, name)
+    fn = getattr(fn, "__func__", fn)
     try:
         lines, start = inspect.getsourcelines(fn)
         path = inspect.getsourcefile(fn) or "<unknown>"
     except (OSError, TypeError):
         return Span("<unknown>", 1, 1, 1, 1)
-    offset = next((i for i, line in enumerate(lines) if line.lstrip().startswith("def ")), 0)
-    text = lines[offset]
+    offset = next(
+        (i for i, line in enumerate(lines) if line.lstrip().startswith(("def ", "async def "))),
+        0,
+    )
+    text = lines[offset].rstrip()
     col = len(text) - len(text.lstrip()) + 1
-    return Span(path, start + offset, col, start + offset, len(text.rstrip()) + 1)
+    return Span(path, start + offset, col, start + offset, len(text) + 1)
 
 
 def source_of(fn: Any) -> FunctionSource:

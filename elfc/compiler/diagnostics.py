@@ -8,7 +8,8 @@ rendering lives here. Tests assert which codes a snippet produces, not message t
 from __future__ import annotations
 
 import linecache
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import msgspec
@@ -58,7 +59,7 @@ CALL_WITH_DYNAMIC = _kind(
     "ELF101",
     "call-with-dynamic",
     "`{func}` is called with {what}, a task result that only exists when the run executes",
-    "move this call into a @task of an elf and pass `{what}` to it; only the pure builtins "
+    "move this call into a @task of an elf and pass {what} to it; only the pure builtins "
     "len sum min max sorted abs round str int float bool list tuple dict zip enumerate any all "
     "can take task results inside a pipeline",
 )
@@ -66,22 +67,22 @@ METHOD_ON_DYNAMIC = _kind(
     "ELF102",
     "method-on-dynamic",
     "method `.{method}()` is called on {what}, a task result that only exists when the run executes",
-    "do this inside a @task (e.g. a task taking `{what}` and returning the result of "
+    "do this inside a @task (e.g. a task taking {what} and returning the result of "
     "`.{method}()`), or use an operator, subscript or pure builtin",
 )
 BRANCH_ON_DYNAMIC = _kind(
     "ELF103",
     "branch-on-dynamic",
     "`{construct}` depends on {what}, a task result: the graph must be known at submission",
-    "decide inside a @task (e.g. pass `{what}` to a task that does both cases), or branch on a "
-    "pipeline argument or another static value",
+    "decide or loop inside a @task (e.g. pass {what} to a task that does both cases), or "
+    "branch on a pipeline argument or another static value",
 )
 LOOP_OVER_DYNAMIC = _kind(
     "ELF104",
     "loop-over-dynamic",
     "`{construct}` iterates over {what}, a task result whose length is unknown at submission",
     "loop over a static value (a pipeline argument, range(n), a literal list), or move the loop "
-    "into a @task that takes `{what}`",
+    "into a @task that takes {what}",
 )
 UNSUPPORTED_STATEMENT = _kind(
     "ELF105",
@@ -92,15 +93,14 @@ UNSUPPORTED_STATEMENT = _kind(
 CAPTURES_DYNAMIC = _kind(
     "ELF106",
     "captures-dynamic",
-    "{construct} captures `{what}`, a task result; it would run at submission, before the result exists",
-    "move the function into a @task and pass `{what}` to it",
+    "{construct} captures {what}, a task result; it would run at submission, before the result exists",
+    "move the function into a @task and pass {what} to it",
 )
 MUTATES_DYNAMIC = _kind(
     "ELF107",
     "mutates-dynamic",
-    "{construct} mutates `{what}`, a task result; results are immutable values in a pipeline",
-    "build a new value instead (e.g. `{what} = {what} + ...`, or a new list/dict), or mutate "
-    "inside a @task",
+    "{construct} mutates {what}, a task result; results are immutable values in a pipeline",
+    "build a new value instead (a new list or dict, or `x = x + ...`), or mutate inside a @task",
 )
 NOT_A_TASK = _kind(
     "ELF108",
@@ -176,6 +176,19 @@ RECURSIVE_PIPELINE = _kind(
     "pipeline `{name}` calls itself (through {chain}); inlining would never end",
     "unroll the recursion with a static loop",
 )
+BUILD_FAILED = _kind(
+    "ELF120",
+    "build-failed",
+    "`{call}` cannot be submitted: its static code raised {problem}",
+    "static code (loops, helpers, arguments) runs at submission exactly as Python; fix the line "
+    "above, or give the parameters defaults that work",
+)
+INTERNAL_ERROR = _kind(
+    "ELF199",
+    "internal-error",
+    "the compiler failed on pipeline `{name}`: {problem}",
+    "this is a bug in elfc, not in your pipeline; please report it with the pipeline's source",
+)
 UNUSED_RESULT = _kind(
     "ELF201",
     "unused-result",
@@ -191,9 +204,9 @@ UNUSED_HANDLE = _kind(
 UNBOUNDED_LOOP = _kind(
     "ELF203",
     "unbounded-loop",
-    "the number of jobs made by `{construct}` cannot be bounded before submission",
-    "iterate over something whose length is known (a pipeline argument with a default, "
-    "range(n), a literal), or check the job count with `elfc check -v`",
+    "the number of jobs made by `{construct}` cannot be bounded before submission: {why}",
+    "iterate over something finite (range(n), a list, a pipeline argument), and check how many "
+    "jobs a pipeline makes with `elfc check -v`",
 )
 
 
@@ -214,22 +227,37 @@ class Diagnostic:
     def headline(self) -> str:
         return f"{self.path}:{self.line}:{self.column}: {self.code} {self.message}"
 
-    def render(self, source_line: str | None = None) -> str:
-        """``path:line:col: CODE message``, the source line with a caret, then ``help:``."""
+    def with_path(self, path: str) -> Diagnostic:
+        return replace(self, path=path)
+
+    def render(self, source_line: str | None = None, *, color: bool = False) -> str:
+        """``path:line:col: CODE message``, the source line with a caret, then ``help:``::
+
+            animals.py:12:9: ELF101 `plain` is called with `m`, a task result ...
+               |
+            12 |     y = plain(m)
+               |         ^^^^^^^^
+               = help: move this call into a @task ...
+        """
+        paint = _paint if color else _plain
+        tone = "red" if self.severity == "error" else "yellow"
+        code = paint(self.code, tone)
+        out = [f"{paint(f'{self.path}:{self.line}:{self.column}:', 'bold')} {code} {self.message}"]
         if source_line is None:
-            source_line = linecache.getline(self.path, self.line)
-        out = [self.headline()]
-        text = source_line.rstrip("\n")
+            source_line = linecache.getline(self.path, self.line) if self.line > 0 else ""
+        text = source_line.rstrip("\r\n")
+        width = len(str(self.line))
+        bar = paint(" " * width + " |", "blue")
         if text.strip():
-            width = (
-                self.end_column - self.column
-                if self.end_line == self.line
-                else len(text) - self.column + 1
-            )
-            gutter = f"{self.line:>4} | "
-            out.append(gutter + text)
-            out.append(" " * (len(gutter) + self.column - 1) + "^" * max(1, width))
-        out.append(f"  help: {self.help}")
+            start, stop = _caret_range(text, self, len(text))
+            shown = text.expandtabs(_TAB)
+            out.append(bar)
+            out.append(f"{paint(f'{self.line} |', 'blue')} {shown}")
+            carets = " " * start + "^" * max(1, stop - start)
+            if self.end_line > self.line:
+                carets += " ..."
+            out.append(f"{bar} {paint(carets, tone)}")
+        out.append(f"{paint(' ' * width + ' =', 'blue')} {paint('help:', 'bold')} {self.help}")
         return "\n".join(out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -246,5 +274,29 @@ class Diagnostic:
         }
 
 
-def render_json(diagnostics: list[Diagnostic]) -> str:
+_TAB = 8
+_COLORS = {"red": "31", "yellow": "33", "blue": "34", "bold": "1"}
+
+
+def _paint(text: str, color: str) -> str:
+    return f"\x1b[{_COLORS[color]}m{text}\x1b[0m"
+
+
+def _plain(text: str, color: str) -> str:
+    return text
+
+
+def _caret_range(text: str, d: Diagnostic, length: int) -> tuple[int, int]:
+    """Display columns (tabs expanded) of the span on its first line, end exclusive."""
+    begin = min(max(d.column - 1, 0), length)
+    end = min(max(d.end_column - 1, begin + 1), length) if d.end_line == d.line else length
+    if begin >= length:  # a span at the end of the line (e.g. a missing colon)
+        end = begin + 1
+    indent = len(text[:begin].expandtabs(_TAB))
+    return indent, indent + len(text[begin:end].expandtabs(_TAB))
+
+
+def render_json(diagnostics: Sequence[Diagnostic]) -> str:
+    """A JSON list of objects: path, line, column, end_line, end_column, code, severity,
+    message, help."""
     return msgspec.json.encode([d.to_dict() for d in diagnostics]).decode()
