@@ -69,7 +69,9 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--fanout", type=int, default=2000)
     ap.add_argument("--chain", type=int, default=200)
@@ -103,7 +105,9 @@ def main() -> None:
     # Idle: both chain workers now wait for work.
     time.sleep(1.0)
     pid = procs[0].pid
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    children = subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True
+    ).stdout.split()
     target = int(children[0]) if children else pid
     c0, t0 = cpu_seconds(target), time.monotonic()
     time.sleep(args.idle_seconds)

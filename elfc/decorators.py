@@ -121,9 +121,7 @@ class Handle:
 
     __slots__ = ("args", "cls", "config", "kwargs", "location", "name")
 
-    def __init__(
-        self, cls: type, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None:
+    def __init__(self, cls: type, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.cls = cls
         self.name = name
         self.args = args
@@ -239,7 +237,9 @@ class Pipeline(Generic[P, R]):
 
     def graph(self) -> Template:
         """The compiled graph template (raises ``CompileError`` if the pipeline is invalid)."""
-        return self.compiled().require().template
+        template = self.compiled().require().template
+        assert template is not None  # require() guarantees it
+        return template
 
     def check(self) -> list[Diagnostic]:
         """Every diagnostic the compiler has for this pipeline (errors and warnings)."""

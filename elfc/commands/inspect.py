@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _console() -> Any:
-    from rich.console import Console
-
     import sys
+
+    from rich.console import Console
 
     # Piped output keeps whole ids and lines rather than wrapping at 80 columns.
     width = None if sys.stdout.isatty() else 250
@@ -128,7 +128,9 @@ def _show(store: Any, args: argparse.Namespace) -> int:
         _dump(job)
         return 0
     con = _console()
-    con.print(f"[bold]job {job.id}[/bold]  {job.key}  {job.elf}.{job.task}  [bold]{job.status}[/bold]")
+    con.print(
+        f"[bold]job {job.id}[/bold]  {job.key}  {job.elf}.{job.task}  [bold]{job.status}[/bold]"
+    )
     con.print(f"run        {job.run}")
     con.print(f"attempts   {job.attempts}")
     con.print(f"revision   {job.revision}")
@@ -164,7 +166,9 @@ def _show_pipeline_line(con: Any, store: Any, job: Any) -> None:
     template = Template.from_json(raw)
     node_id = job.node.rsplit("/", 1)[-1]
     if "/" in job.node:
-        con.print(f"created by inlined pipeline node {job.node} (top-level template: {template.pipeline})")
+        con.print(
+            f"created by inlined pipeline node {job.node} (top-level template: {template.pipeline})"
+        )
         return
     try:
         node = template.node(node_id)

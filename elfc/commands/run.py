@@ -29,7 +29,9 @@ class UsageError(ElfcError):
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", metavar="TARGET", help="the pipeline: path/file.py:name or pkg.mod:name")
+    p.add_argument(
+        "target", metavar="TARGET", help="the pipeline: path/file.py:name or pkg.mod:name"
+    )
     p.add_argument(
         "-a",
         "--arg",
@@ -152,7 +154,10 @@ def report_failure(mycelium: Any, run_id: str, status: str) -> int:
     failures = mycelium.failures_of(run_id)
     print(f"elfc run: run {run_id} {status}: {len(failures)} failed job(s)", file=sys.stderr)
     for f in failures:
-        print(f"\n--- job {f.job} ({f.elf}.{f.task}) raised {f.error_type}: {f.message}", file=sys.stderr)
+        print(
+            f"\n--- job {f.job} ({f.elf}.{f.task}) raised {f.error_type}: {f.message}",
+            file=sys.stderr,
+        )
         if f.traceback:
             print(f.traceback.rstrip(), file=sys.stderr)
         print(f"    inspect it: elfc show {f.job}", file=sys.stderr)

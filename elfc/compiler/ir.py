@@ -42,13 +42,54 @@ IR = Any
 """A JSON value in the expression IR (see the module docstring)."""
 
 BUILTINS: frozenset[str] = frozenset(
-    "len sum min max sorted abs round str int float bool list tuple dict zip enumerate any all".split()
+    [
+        "len",
+        "sum",
+        "min",
+        "max",
+        "sorted",
+        "abs",
+        "round",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "list",
+        "tuple",
+        "dict",
+        "zip",
+        "enumerate",
+        "any",
+        "all",
+    ]
 )
-BINARY_OPS: frozenset[str] = frozenset("+ - * / // % ** & | ^ << >>".split())
+BINARY_OPS: frozenset[str] = frozenset(
+    ["+", "-", "*", "/", "//", "%", "**", "&", "|", "^", "<<", ">>"]
+)
 UNARY_OPS: frozenset[str] = frozenset(["-", "+", "not", "~"])
-COMPARE_OPS: frozenset[str] = frozenset(["==", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not"])
+COMPARE_OPS: frozenset[str] = frozenset(
+    ["==", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not"]
+)
 OPERATIONS: frozenset[str] = frozenset(
-    "lit ref slot list tuple set dict item slice attr bin unary cmp and or call fmt".split()
+    [
+        "lit",
+        "ref",
+        "slot",
+        "list",
+        "tuple",
+        "set",
+        "dict",
+        "item",
+        "slice",
+        "attr",
+        "bin",
+        "unary",
+        "cmp",
+        "and",
+        "or",
+        "call",
+        "fmt",
+    ]
 )
 
 

@@ -274,7 +274,9 @@ class _Rewriter(cst.CSTTransformer):
 
     def _apply(self, rw: Rewrite, original: Any, updated: Any) -> Any:
         if rw.kind == "task":
-            func = _attr_call("task", _str(rw.id), updated.func.value, _str(updated.func.attr.value))
+            func = _attr_call(
+                "task", _str(rw.id), updated.func.value, _str(updated.func.attr.value)
+            )
             return updated.with_changes(func=func)
         if rw.kind == "inline":
             return updated.with_changes(func=_attr_call("inline", _str(rw.id), updated.func))
@@ -315,8 +317,8 @@ def builder_code(fndef: cst.FunctionDef, analysis: Analysis, path: str, def_line
         lines_after_decorators=[],
         params=params.with_changes(
             kwonly_params=[*params.kwonly_params, extra],
-            star_arg=params.star_arg if params.star_arg is not cst.MaybeSentinel.DEFAULT
-            or params.kwonly_params
+            star_arg=params.star_arg
+            if params.star_arg is not cst.MaybeSentinel.DEFAULT or params.kwonly_params
             else cst.ParamStar(),
         ),
     )

@@ -92,7 +92,9 @@ class Progress:
             from rich.console import Console
             from rich.live import Live
 
-            self.live = Live(console=Console(file=self.stream), refresh_per_second=8, transient=False)
+            self.live = Live(
+                console=Console(file=self.stream), refresh_per_second=8, transient=False
+            )
             self.live.start()
 
     def update(self, info: RunInfo, notes: Iterable[str] = ()) -> None:
