@@ -22,6 +22,7 @@ jittered backoff, because SQLite's own busy handler sleeps in coarse, unfair ste
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import os
@@ -121,7 +122,7 @@ PATIENCE = 60.0
 """Seconds a write keeps retrying while other processes hold the write lock."""
 BUSY_TIMEOUT_MS = 0
 """SQLite's own busy wait before our jittered retry takes over (its steps start at 1 ms)."""
-FALLBACK_POLL = 0.05
+FALLBACK_POLL = 0.1
 """How often a waiter with a doorbell still checks ``PRAGMA data_version``, in seconds."""
 
 _FINAL_JOB_STATUSES = frozenset({"succeeded", "failed", "skipped", "cancelled"})
@@ -284,7 +285,9 @@ class SQLiteMycelium(Mycelium):
         while True:
             try:
                 return attempt()
-            except sqlite3.OperationalError as exc:
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.Error as exc:
                 if not _busy(exc):
                     raise MyceliumError(f"mycelium {self.url}: {exc}") from exc
                 if time.monotonic() > deadline:
@@ -411,11 +414,14 @@ class SQLiteMycelium(Mycelium):
             for dep in its_deps:
                 if dep not in position:
                     raise MyceliumError(f"job {job.key} depends on {dep!r}, not a job of the run")
-        encoded = [
-            (_encode(j.args), _encode(j.kwargs), _encode(d))
-            for j, d in zip(jobs, deps, strict=True)
-        ]
-        arguments, output = _encode(built.arguments), _encode(built.output)
+        try:
+            encoded = [
+                (_encode(j.args), _encode(j.kwargs), _encode(d))
+                for j, d in zip(jobs, deps, strict=True)
+            ]
+            arguments, output = _encode(built.arguments), _encode(built.output)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise MyceliumError(f"run of {built.pipeline} is not JSON-encodable: {exc}") from exc
 
         def write(t: _Txn, run_id: str, ids: str) -> str:
             con, now = t.con, t.now
@@ -1161,6 +1167,18 @@ class _Listener:
         return True
 
 
+_bound: dict[str, int] = {}
+"""Socket paths bound by this process (by pid, so a forked child leaves its parent's alone)."""
+
+
+@atexit.register
+def _unlink_bound() -> None:
+    for path, pid in list(_bound.items()):
+        if pid == os.getpid():
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
 class _Doorbell:
     """Wake-up calls between the processes of one database file.
 
@@ -1224,6 +1242,7 @@ class _Doorbell:
             self.usable = False  # e.g. a read-only folder: poll instead
             return None, True
         listener = self._listeners[channel] = _Listener(sock, path)
+        _bound[path] = os.getpid()
         return listener, True
 
     def _make_folder(self, folder: Path) -> None:
@@ -1238,6 +1257,7 @@ class _Doorbell:
     def close(self) -> None:
         for listener in self._listeners.values():
             listener.sock.close()
+            _bound.pop(listener.path, None)
             with contextlib.suppress(OSError):
                 os.unlink(listener.path)
         self._listeners.clear()
