@@ -20,7 +20,14 @@ from typing import Any, Literal
 
 from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
 from elfc.decorators import Handle
-from elfc.mycelium.base import Claimed, ElfRecord, FailureRecord, Mycelium, RevisionRecord, WorkerInfo
+from elfc.mycelium.base import (
+    Claimed,
+    ElfRecord,
+    FailureRecord,
+    Mycelium,
+    RevisionRecord,
+    WorkerInfo,
+)
 from elfc.runtime.execute import Failure, encode_result, failure_of, resolve_arguments
 from elfc.runtime.values import decode
 
@@ -75,7 +82,14 @@ class Worker:
         self.info: ElfInfo = elf_info(handle.cls)
         self.instance: Any = None
         self.stopping = threading.Event()
+        self.finished = threading.Event()
+        """Set when ``serve`` has handed back every job: heartbeats go on until then."""
         self.current: Claimed | None = None
+        self.held: set[str] = set()
+        """Jobs claimed and not yet settled (queued, running, or done and unreported): the
+        heartbeat renews all their leases, not only the running one's."""
+        self.revoked: set[str] = set()
+        """Held jobs the heartbeat said to drop (run cancelled, or lease lost)."""
         self.stop_reason: str | None = None
         self.jobs_done = 0
         self._avg = 0.001
@@ -116,6 +130,7 @@ class Worker:
     def serve(self, *, idle_exit: float | None = None, install_signals: bool = True) -> int:
         """Run until stopped; returns how many jobs this worker settled."""
         self._started = time.time()
+        self.finished.clear()
         if install_signals and threading.current_thread() is threading.main_thread():
             self._install_signals()
         self.register()
@@ -129,10 +144,12 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 if not queue:
-                    accepted, claimed = self.store.exchange(
+                    _accepted, claimed = self.store.exchange(
                         self.elf, self.id, done, self.lease, self._batch_size()
                     )
+                    self.held.difference_update(job_id for job_id, _ in done)
                     done = []
+                    self.held.update(job.id for job in claimed)
                     queue.extend(claimed)
                     if not queue:
                         if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
@@ -141,27 +158,37 @@ class Worker:
                         continue
                     idle_since = time.monotonic()
                 job = queue.popleft()
-                outcome = self.run_one(job)
+                # A queued job of a cancelled run is given back unstarted.
+                outcome = (
+                    Outcome(job, released=True) if job.id in self.revoked else self.run_one(job)
+                )
                 if outcome.result is not None:
                     done.append((job.id, outcome.result))
                 else:
                     if done:
-                        self.store.complete_many(self.id, done)
+                        self._complete(done)
                         done = []
                     self._record(outcome)
+                    self.held.discard(job.id)
                 self.jobs_done += 1
                 # Results go back with the next claim when the batch in hand is finished
                 # (one transaction), or at once when many are waiting.
                 if queue and len(done) >= self.max_batch:
-                    self.store.complete_many(self.id, done)
+                    self._complete(done)
                     done = []
         finally:
             if done:
-                self.store.complete_many(self.id, done)
+                self._complete(done)
             if queue:
                 self.store.release_many([j.id for j in queue], self.id)
             self.stopping.set()
+            self.held.clear()
+            self.finished.set()
         return self.jobs_done
+
+    def _complete(self, done: list[tuple[str, bytes]]) -> None:
+        self.store.complete_many(self.id, done)
+        self.held.difference_update(job_id for job_id, _ in done)
 
     def _batch_size(self) -> int:
         # Trivial tasks are claimed in batches (one transaction for many jobs); slow ones one
@@ -266,13 +293,16 @@ class Worker:
         signal.signal(signal.SIGUSR2, on_cancel)
 
     def _heartbeat_loop(self) -> None:
+        # Beats until serve() returns, not until stopping is set: a stopping worker finishing
+        # its job must keep its lease, or another worker would run the job again.
         period = max(0.05, min(self.lease / 3, 5.0))
-        while not self.stopping.wait(period):
+        while not self.finished.wait(period):
             job = self.current
             try:
-                stop = self.store.heartbeat(self.worker_info(), [job.id] if job else [])
+                stop = self.store.heartbeat(self.worker_info(), self.held.copy())
             except Exception:  # a missed beat is retried; the lease has slack for it
                 continue
+            self.revoked.update(stop)
             if job is not None and job.id in stop and self.current is job:
                 self.stop_reason = "cancelled"
                 if self._timers:
