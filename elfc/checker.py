@@ -21,7 +21,6 @@ import importlib.util
 import inspect
 import os
 import re
-import sys
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from elfc.compiler import diagnostics as dg
-from elfc.compiler.compile import def_span, task_diagnostics
+from elfc.compiler.compile import task_diagnostics
 from elfc.compiler.ir import Span
 from elfc.decorators import HANDLES, Handle, Pipeline, is_elf
 from elfc.errors import ElfcError
@@ -446,7 +445,7 @@ def _fallback_span(fn: Any, module_path: Path) -> Span:
     code = getattr(fn, "__code__", None)
     path = getattr(code, "co_filename", "")
     if code is not None and not (path.startswith("<") and path.endswith(">")):
-        tree, lines = _file_tree(path)
+        _, lines = _file_tree(path)
         line = code.co_firstlineno
         while 0 < line <= len(lines) and lines[line - 1].lstrip().startswith("@"):
             line += 1
@@ -623,9 +622,7 @@ def parse_mypy(output: str) -> list[dg.Diagnostic]:
     return out
 
 
-def _mypy_diagnostic(
-    span: Span, severity: str, message: str, code: str | None
-) -> dg.Diagnostic:
+def _mypy_diagnostic(span: Span, severity: str, message: str, code: str | None) -> dg.Diagnostic:
     return dg.Diagnostic(
         span.path, span.line, span.column, span.end_line, span.end_column,
         "mypy", "error" if severity == "error" else "warning",

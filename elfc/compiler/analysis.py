@@ -174,16 +174,33 @@ class Analyzer:
         self.env: dict[str, Val] = {}
         self.region: str | None = None
         self.returns: list[tuple[cst.Return, Val]] = []
+        self.muted: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------------ helpers
     def span(self, node: cst.CSTNode) -> Span:
+        if isinstance(node, cst.Arg):
+            return self._arg_span(node)
         return self.pos.span(node)
+
+    def _arg_span(self, arg: cst.Arg) -> Span:
+        """``key=value`` and ``*value`` whole (positions only know the value)."""
+        value = self.pos.span(arg.value)
+        width = 0
+        if arg.keyword is not None and isinstance(arg.equal, cst.AssignEqual):
+            width = len(arg.keyword.value) + len(self.module.code_for_node(arg.equal))
+        elif arg.star:
+            width = len(arg.star) + len(self.module.code_for_node(arg.whitespace_after_star))
+        if width == 0 or width >= value.column:
+            return value
+        return Span(value.path, value.line, value.column - width, value.end_line, value.end_column)
 
     def code(self, node: cst.CSTNode) -> str:
         text = " ".join(self.module.code_for_node(node).split())
         return text if len(text) <= 80 else text[:77] + "..."
 
     def report(self, kind: dg.Kind, node: cst.CSTNode, help: str | None = None, **f: Any) -> None:
+        if kind.code in self.muted:
+            return
         d = kind.at(self.span(node), help=help, **f)
         self.out.diagnostics.setdefault((d.code, d.line, d.column), d)
 
@@ -363,28 +380,38 @@ class Analyzer:
 
     def st_AugAssign(self, s: cst.AugAssign) -> None:
         target = s.target
+        container = (
+            self.expr(target.value) if isinstance(target, cst.Subscript | cst.Attribute) else None
+        )
         tval = self.expr(target)
         vval = self.expr(s.value)
-        if tval.bt == D:
+        if (container is not None and container.bt == D) or (tval.bt == D and _mutable(tval.tp)):
+            # `m["k"] += 1` or `items += [x]` on a task result changes it in place.
             self.report(
-                dg.MUTATES_DYNAMIC, s, construct="augmented assignment", what=self.code(target)
-            )
+                dg.MUTATES_DYNAMIC, s, construct="augmented assignment",
+                what=f"`{self.code(target)}`",
+            )  # fmt: skip
+            self.materialize(s.value, vval)
             return
-        if vval.bt == S or tval.bt == C:
+        if tval.bt < D and (vval.bt == S or tval.bt == C):
             self.materialize(s.value, vval)
             if isinstance(target, cst.Name) and vval.bt > S:
                 self.env[target.value] = join(tval, replace(vval, bt=max(C, tval.bt)))
             return
-        # A static target with a dynamic operand: `total += x` is `total = total + x`.
+        # `total += x` with a task result on either side rebinds: `total = total + x`.
         op = _aug_op(s.operator)
         ir = {"bin": [op, Slot(target), self.ir_of(s.value, vval)]}
-        nid = self.derive(s, Val(D, deps={**tval.deps, **vval.deps}, ir=ir), slot_root=s)
+        val = Val(D, deps={**tval.deps, **vval.deps}, ir=ir, what=tval.what if tval.bt else vval.what)
+        nid = self.derive(s, val, slot_root=s)
         if isinstance(target, cst.Name):
             self.env[target.value] = Val(D, deps={nid: target.value}, what=f"`{target.value}`")
+        elif isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+            name = target.value.value
+            self.env[name] = join(self.env.get(name, STATIC), Val(C, deps={nid: name}))
         else:
             self.report(
-                dg.DYNAMIC_MISPLACED, s, what="a task result", where="an augmented item/attribute",
-                fix="assign to a local variable instead",
+                dg.DYNAMIC_MISPLACED, s, what=val.what, where="stored in an attribute",
+                fix="keep task results in local variables and containers",
             )  # fmt: skip
 
     def assign(
@@ -411,10 +438,13 @@ class Analyzer:
                     tp = _element_type(val.tp, i)
                     self.assign(e.value, replace(val, tp=tp, ir=None), value)
                 return
+            positions = self.positions(value) if native else None
+            if positions is not None and len(positions) != len(target.elements):
+                positions = None
             for i, e in enumerate(target.elements):
                 ev = replace(val, ir=None) if val.bt else STATIC
-                if native and i == 0 and _is_call_to(value, "enumerate"):
-                    ev = STATIC
+                if positions is not None:
+                    ev = positions[i]
                 self.assign(e.value, ev, value, native)
             return
         if isinstance(target, cst.Subscript | cst.Attribute):
@@ -424,12 +454,13 @@ class Analyzer:
                     dg.MUTATES_DYNAMIC, target,
                     construct="item assignment" if isinstance(target, cst.Subscript)
                     else "attribute assignment",
-                    what=self.code(target.value),
+                    what=f"`{self.code(target.value)}`",
                 )  # fmt: skip
                 return
             if isinstance(target, cst.Subscript):
                 for el in target.slice:
-                    self.materialize(el.slice, self.expr(el.slice))
+                    for part in _slice_parts(el.slice):
+                        self.materialize(part, self.expr(part))
             if val.bt > S:
                 if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
                     name = target.value.value
@@ -443,6 +474,26 @@ class Analyzer:
             return
         if isinstance(target, cst.StarredElement):
             self.assign(target.value, val, value, native)
+
+    def positions(self, iterable: cst.CSTNode) -> list[Val] | None:
+        """Per position, the elements of ``zip(a, b)`` / ``enumerate(a)`` in a loop header: a
+        static list zipped with a list of task results keeps its own elements static."""
+        if not isinstance(iterable, cst.Call) or any(a.star for a in iterable.args):
+            return None
+        fn = self.static_callee(iterable)
+        args = [a.value for a in iterable.args if a.keyword is None]
+        if fn is zip and all(isinstance(a, cst.Name) for a in args):
+            return [self.element(self.expr(a)) for a in args]
+        if fn is enumerate and len(args) == 1 and isinstance(args[0], cst.Name):
+            return [STATIC, self.element(self.expr(args[0]))]
+        if fn is enumerate:
+            return None if len(args) != 1 else [STATIC, self.element(Val(D))]
+        return None
+
+    @staticmethod
+    def element(it: Val) -> Val:
+        """An element of what a static loop iterates over."""
+        return replace(it, bt=D, ir=None) if it.bt == C else Val(S, deps=it.deps)
 
     def st_Return(self, s: cst.Return) -> None:
         val = STATIC if s.value is None else self.materialize(s.value, self.expr(s.value))
@@ -471,7 +522,10 @@ class Analyzer:
 
     def st_Raise(self, s: cst.Raise) -> None:
         if s.exc is not None:
+            # `raise ValueError(result)`: one problem, the raise, rather than also a call's.
+            muted, self.muted = self.muted, frozenset({dg.CALL_WITH_DYNAMIC.code})
             val = self.expr(s.exc)
+            self.muted = muted
             if val.bt > S:
                 self.report(
                     dg.DYNAMIC_MISPLACED, s.exc, what=val.what, where="raise",
@@ -493,23 +547,28 @@ class Analyzer:
             self.report(
                 dg.UNSUPPORTED_STATEMENT, s, construct="async for", fix="use a plain `for`"
             )
-        it = self.materialize(s.iter, self.expr(s.iter))
-        if it.bt == D:
-            self.report(dg.LOOP_OVER_DYNAMIC, s.iter, construct="for", what=it.what)
+        it = self.iterable(s.iter, "for")
+        if it is None:
             return
         header = f"for {self.code(s.target)} in {self.code(s.iter)}"
         rid = self.enter_region(s, header)
         self.out.rewrites[id(s.iter)] = Rewrite("loop", rid)
         element = replace(it, bt=D, ir=None) if it.bt == C else Val(S, deps=it.deps)
-        self.loop_body(lambda: (self.assign(s.target, element, s.iter, True), self.block(s.body)))
+
+        def body() -> None:
+            self.assign(s.target, element, s.iter, True)
+            self.block(s.body)
+
+        self.loop_body(body)
         self.region = self.out.regions[rid].parent
+        self.check_bounded(rid, s.iter, header, _endless_iterable(s.iter, self.static_callee))
         if s.orelse is not None:
             self.block(s.orelse.body)
 
     def st_While(self, s: cst.While) -> None:
         test = self.materialize(s.test, self.expr(s.test))
         if test.bt == D:
-            self.report(dg.LOOP_OVER_DYNAMIC, s.test, construct="while", what=test.what)
+            self.report(dg.BRANCH_ON_DYNAMIC, s.test, construct="while", what=test.what)
             return
         rid = self.enter_region(s, f"while {self.code(s.test)}")
         self.out.rewrites[id(s.test)] = Rewrite("while", rid)
@@ -517,13 +576,65 @@ class Analyzer:
         def body() -> None:
             t = self.materialize(s.test, self.expr(s.test))
             if t.bt == D:
-                self.report(dg.LOOP_OVER_DYNAMIC, s.test, construct="while", what=t.what)
+                self.report(dg.BRANCH_ON_DYNAMIC, s.test, construct="while", what=t.what)
             self.block(s.body)
 
         self.loop_body(body)
         self.region = self.out.regions[rid].parent
+        if _constant_true(s.test):
+            why = "it ends only at a `break` taken at submission"
+            self.check_bounded(rid, s.test, f"while {self.code(s.test)}", why)
         if s.orelse is not None:
             self.block(s.orelse.body)
+
+    def iterable(self, node: cst.BaseExpression, construct: str) -> Val | None:
+        """The value a loop iterates over; None (reported) when it is a task result."""
+        if (
+            isinstance(node, cst.Call)
+            and self.static_callee(node) in (range, reversed)
+            and not any(a.star for a in node.args)
+        ):
+            # `range(task result)`: one problem, the loop's, rather than also a call's.
+            for a in node.args:
+                v = self.materialize(a.value, self.expr(a.value))
+                if v.bt == D:
+                    self.report(dg.LOOP_OVER_DYNAMIC, node, construct=construct, what=v.what)
+                    return None
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in ("items", "keys", "values")
+            and not node.args
+        ):
+            recv = self.expr(node.func.value)
+            if recv.bt == D:  # `for k, v in result.items()`: one problem, the loop's
+                self.report(dg.LOOP_OVER_DYNAMIC, node, construct=construct, what=recv.what)
+                return None
+        it = self.materialize(node, self.expr(node))
+        if it.bt == D:
+            self.report(dg.LOOP_OVER_DYNAMIC, node, construct=construct, what=it.what)
+            return None
+        return it
+
+    def static_callee(self, call: cst.Call) -> Any:
+        """The object a call's function names, when it is a static global (else MISSING)."""
+        func = call.func
+        if isinstance(func, cst.Name) and func.value not in self.env:
+            return self.lookup_global(func.value)
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            if func.value.value in self.env:
+                return MISSING
+            base = self.lookup_global(func.value.value)
+            if isinstance(base, types.ModuleType):
+                return getattr(base, func.attr.value, MISSING)
+        return MISSING
+
+    def check_bounded(self, rid: str, node: cst.CSTNode, header: str, why: str | None) -> None:
+        """ELF203 when a loop that makes jobs has no bound known before submission."""
+        if why is None:
+            return
+        if any(rid in self.out.chains.get(n, ()) for n in self.out.nodes):
+            self.report(dg.UNBOUNDED_LOOP, node, construct=header, why=why)
 
     def enter_region(self, node: cst.CSTNode, header: str) -> str:
         rid = self.node_id(node, "L")
@@ -807,6 +918,11 @@ class Analyzer:
                 v = self.materialize(e.value, self.expr(e.value))
             else:
                 v = self.materialize(e.value, self.expr(e.value))
+                if v.bt == D:
+                    self.report(
+                        dg.DYNAMIC_MISPLACED, e, what=v.what, where="unpacked with **",
+                        fix="add the task result as one value, or merge dicts inside a @task",
+                    )  # fmt: skip
             if v.bt > S:
                 out = join(out, replace(v, bt=C, ir=None))
         return out
@@ -815,11 +931,10 @@ class Analyzer:
         saved_env, saved_region = dict(self.env), self.region
         comp: cst.CompFor | None = node.for_in
         while comp is not None:
-            it = self.materialize(comp.iter, self.expr(comp.iter))
-            if it.bt == D:
-                self.report(dg.LOOP_OVER_DYNAMIC, comp.iter, construct="comprehension", what=it.what)
+            it = self.iterable(comp.iter, "comprehension")
+            if it is None:
                 self.env, self.region = saved_env, saved_region
-                return replace(it, ir=None)
+                return Val(D, what="a task result")
             header = f"for {self.code(comp.target)} in {self.code(comp.iter)}"
             rid = self.enter_region(comp, header)
             self.out.rewrites[id(comp.iter)] = Rewrite("loop", rid)
@@ -874,7 +989,7 @@ class Analyzer:
             if isinstance(n, cst.Name) and n.value not in bound:
                 v = self.env.get(n.value)
                 if v is not None and v.bt > S:
-                    self.report(dg.CAPTURES_DYNAMIC, n, construct=construct, what=n.value)
+                    self.report(dg.CAPTURES_DYNAMIC, n, construct=construct, what=f"`{n.value}`")
 
     # ------------------------------------------------------------------ calls
     def ex_Call(self, node: cst.Call) -> Val:
@@ -900,12 +1015,17 @@ class Analyzer:
         if all(v.bt == S for _, v in args):
             return Val(S, static=MISSING)
         if name in STRUCTURAL_BUILTINS and target is getattr(builtins, name, None):
-            if all(v.bt < D for _, v in args) and not any(a.keyword for a, _ in args):
+            keywords = {a.keyword.value for a, _ in args if a.keyword is not None}
+            if all(v.bt < D for _, v in args) and keywords <= {"strict", "start"}:
                 for a, v in args:
                     self.materialize(a.value, v)
                 if name == "len":
                     return STATIC
-                return join(STATIC, replace(args[0][1], bt=C, ir=None))
+                out = STATIC
+                for _, v in args:
+                    if v.bt > S:
+                        out = join(out, replace(v, bt=C, ir=None))
+                return out
         if is_builtin:
             return self.builtin_call(node, name, args)
         what = next(v.what for _, v in args if v.bt > S)
@@ -967,7 +1087,7 @@ class Analyzer:
         if recv.bt == D:
             kind = dg.MUTATES_DYNAMIC if method in MUTATORS else dg.METHOD_ON_DYNAMIC
             self.report(
-                kind, node, method=method, what=self.code(func.value),
+                kind, node, method=method, what=f"`{self.code(func.value)}`",
                 construct=f"`.{method}()`",
             )  # fmt: skip
             for a, v in args:
@@ -982,7 +1102,9 @@ class Analyzer:
                 return STATIC
             if method in STRUCTURE_READERS:
                 return replace(recv, bt=C if method != "get" else D, ir=None)
-            self.report(dg.METHOD_ON_DYNAMIC, node, method=method, what=self.code(func.value))
+            self.report(
+                dg.METHOD_ON_DYNAMIC, node, method=method, what=f"`{self.code(func.value)}`"
+            )
             return Val(D, deps=recv.deps)
         if not dynamic_args:
             for a, v in args:
@@ -1044,6 +1166,12 @@ class Analyzer:
             return Val(D, what=f"`{self.code(node)}`")
         infos = [elf_info(h.cls).tasks[method] for h in handles]
         args = [(a, self.materialize(a.value, self.expr(a.value))) for a in node.args]
+        for a, v in args:
+            if a.star and v.bt == D:
+                self.report(
+                    dg.DYNAMIC_MISPLACED, a, what=v.what, where=f"unpacked with {a.star}",
+                    fix="pass the task result as one argument, or index it",
+                )  # fmt: skip
         nid = self.node_id(node)
         self.bind_check(node, infos[0], args)
         deps: dict[str, str] = {}
@@ -1074,30 +1202,32 @@ class Analyzer:
     def bind_check(self, node: cst.Call, info: TaskInfo, args: list[tuple[cst.Arg, Val]]) -> None:
         if any(a.star for a, _ in args):
             return
-        positional = [v for a, v in args if a.keyword is None]
-        keywords = {a.keyword.value: v for a, v in args if a.keyword is not None}
-        try:
-            bound = info.signature.bind(None, *positional, **keywords)
-        except TypeError as exc:
+        found = _binding_problem(info, [a for a, _ in args])
+        if found is not None:
+            problem, where = found
             self.report(
-                dg.BAD_TASK_ARGUMENTS, node, call=self.code(node.func), problem=str(exc),
-                signature=f"{info.name}{_sig_text(info)}",
+                dg.BAD_TASK_ARGUMENTS, where or node, call=f"`{self.code(node.func)}`",
+                problem=problem, signature=f"{info.name}{_sig_text(info)}",
             )  # fmt: skip
             return
+        positional = [(a, v) for a, v in args if a.keyword is None]
+        keywords = {a.keyword.value: (a, v) for a, v in args if a.keyword is not None}
+        bound = info.signature.bind(None, *positional, **keywords)
         from elfc.compiler import types as tys
 
-        for pname, v in bound.arguments.items():
-            if not isinstance(v, Val) or v.bt != D or v.tp is Any or pname not in info.hints:
+        for pname, pair in bound.arguments.items():
+            if not isinstance(pair, tuple) or pname not in info.hints:
                 continue
-            problem = tys.compatibility_problem(v.tp, info.hints[pname])
-            if problem:
-                arg = next(
-                    (a for a, av in args if av is v),
-                    node,
-                )
+            arg, v = pair
+            tp = v.tp if v.bt == D else _literal_type(arg.value)
+            if tp is Any:
+                continue
+            mismatch = tys.compatibility_problem(tp, info.hints[pname])
+            if mismatch:
                 self.report(
-                    dg.TYPE_MISMATCH, arg, problem=problem, param=pname,
-                    consumer=f"`{info.qualname}`", producer=v.producer or v.what,
+                    dg.TYPE_MISMATCH, arg, problem=mismatch, param=pname,
+                    consumer=f"`{info.qualname}`",
+                    producer=(v.producer or v.what) if v.bt == D else "a literal",
                 )  # fmt: skip
 
     def _task_infos(self, node: CallNode) -> list[TaskInfo]:
@@ -1109,9 +1239,112 @@ class Analyzer:
         return out
 
 
+def _binding_problem(
+    info: TaskInfo, args: list[cst.Arg]
+) -> tuple[str, cst.CSTNode | None] | None:
+    """Why these arguments do not bind to the task (an unknown keyword first, with the name it
+    was probably meant to be), and the argument to point at (None: the whole call)."""
+    import difflib
+
+    params = info.params
+    kinds = {p.kind for p in params}
+    by_name = {p.name: p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if inspect.Parameter.VAR_KEYWORD not in kinds:
+        for a in args:
+            if a.keyword is not None and a.keyword.value not in by_name:
+                close = difflib.get_close_matches(a.keyword.value, list(by_name), 1)
+                hint = f"; did you mean `{close[0]}`?" if close else ""
+                return f"unexpected keyword argument `{a.keyword.value}`{hint}", a
+    slots = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    positional = [a for a in args if a.keyword is None]
+    if len(positional) > len(slots) and inspect.Parameter.VAR_POSITIONAL not in kinds:
+        given = len(positional)
+        return (
+            f"too many positional arguments: it takes {len(slots)}, {given} given",
+            positional[len(slots)],
+        )
+    try:
+        info.signature.bind(None, *positional, **{a.keyword.value: a for a in args if a.keyword})
+    except TypeError as exc:
+        return str(exc), None
+    return None
+
+
+def _literal_type(node: cst.BaseExpression) -> Any:
+    """The type of a literal argument (``3``, ``"x"``, ``True``, ``None``), else ``Any``."""
+    if isinstance(node, cst.Integer):
+        return int
+    if isinstance(node, cst.Float):
+        return float
+    if isinstance(node, cst.SimpleString | cst.ConcatenatedString) or (
+        isinstance(node, cst.FormattedString)
+    ):
+        return bytes if isinstance(node, cst.SimpleString) and "b" in node.prefix.lower() else str
+    if isinstance(node, cst.Name) and node.value in ("True", "False"):
+        return bool
+    if isinstance(node, cst.Name) and node.value == "None":
+        return None
+    return Any
+
+
 def _sig_text(info: TaskInfo) -> str:
     params = list(info.signature.parameters.values())[1:]
     return str(info.signature.replace(parameters=params))
+
+
+def _slice_parts(sl: cst.BaseSlice) -> list[cst.BaseExpression]:
+    if isinstance(sl, cst.Index):
+        return [sl.value]
+    if isinstance(sl, cst.Slice):
+        return [b for b in (sl.lower, sl.upper, sl.step) if b is not None]
+    return []
+
+
+def _constant_true(test: cst.BaseExpression) -> bool:
+    """``while True:``, ``while 1:``: a loop that only a ``break`` ends."""
+    if isinstance(test, cst.Name):
+        return test.value == "True"
+    if isinstance(test, cst.Integer | cst.SimpleString):
+        return bool(test.evaluated_value)
+    return False
+
+
+def _endless_iterable(node: cst.BaseExpression, callee: Any) -> str | None:
+    """Why iterating ``node`` never ends by itself (``itertools.count()``...), else None."""
+    if not isinstance(node, cst.Call):
+        return None
+    import itertools
+
+    fn = callee(node)
+    positional = [a for a in node.args if a.keyword is None and not a.star]
+    keywords = {a.keyword.value for a in node.args if a.keyword is not None}
+    if fn is itertools.count or fn is itertools.cycle:
+        return f"`itertools.{fn.__name__}()` never ends; only a `break` stops the loop"
+    if fn is itertools.repeat and len(positional) < 2 and "times" not in keywords:
+        return "`itertools.repeat()` without `times` never ends; only a `break` stops the loop"
+    if fn is iter and len(positional) == 2:
+        return "`iter(function, sentinel)` runs until the function returns the sentinel"
+    return None
+
+
+def _mutable(tp: Any) -> bool:
+    """True when values of ``tp`` are changed in place by augmented assignment or methods."""
+    import dataclasses
+    import typing
+
+    import msgspec
+
+    cls = typing.get_origin(tp) or tp
+    if not isinstance(cls, type):
+        return False
+    if issubclass(cls, list | dict | set | bytearray) or typing.is_typeddict(cls):
+        return True
+    if dataclasses.is_dataclass(cls):
+        params = getattr(cls, "__dataclass_params__", None)
+        return not getattr(params, "frozen", False)
+    if issubclass(cls, msgspec.Struct):
+        return not cls.__struct_config__.frozen
+    return False
 
 
 def _aug_op(op: cst.BaseAugOp) -> str:

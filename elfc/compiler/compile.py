@@ -178,7 +178,7 @@ def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
     revision = revision_of(
         source_revision, *sorted(set(analysis.tasks.values())), *sorted(inlined_revisions)
     )
-    used_regions = {n.region for n in nodes if getattr(n, "region", None)}
+    used_regions: set[str | None] = {r for n in nodes if (r := getattr(n, "region", None))}
     regions = [r for r in analysis.regions.values() if _region_used(r.id, analysis, used_regions)]
     def_line = positions.span(fndef).line
     template = Template(
