@@ -202,6 +202,8 @@ class _Checker:
         return None
 
     def pipeline(self, p: Pipeline[Any, Any], module_path: Path) -> None:
+        for h in _handles_named_by(p.fn):
+            self.used[id(h)] = h
         try:
             compiled = p.compiled()
         except Exception as exc:  # a compiler bug: say so, and check the rest
@@ -211,7 +213,7 @@ class _Checker:
             self.pipelines.append(PipelineSummary(p.name, span.path, span.line, _call(p)))
             return
         self.add(_relocate(d, p, module_path) for d in compiled.diagnostics)
-        for h in (*compiled.handles.values(), *_handles_named_by(p.fn)):
+        for h in compiled.handles.values():
             self.used[id(h)] = h
         span = _fallback_span(p.fn, module_path)
         summary = PipelineSummary(p.name, span.path, span.line, _call(p))
