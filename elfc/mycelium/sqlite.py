@@ -119,6 +119,9 @@ CREATE INDEX workers_by_heartbeat ON workers (heartbeat);
 """
 
 PATIENCE = 60.0
+RETRY_FIRST, RETRY_MAX = 0.0001, 0.001
+"""Jittered retry delays on a busy database, in seconds: transactions here hold the lock for
+well under a millisecond, so a longer sleep only leaves the lock idle."""
 """Seconds a write keeps retrying while other processes hold the write lock."""
 BUSY_TIMEOUT_MS = 0
 """SQLite's own busy wait. None: its handler sleeps 1, 2, 5, 10... ms and lets a process starve
@@ -288,7 +291,7 @@ class SQLiteMycelium(Mycelium):
     def _retry(self, attempt: Callable[[], T]) -> T:
         """Run ``attempt`` until SQLite stops answering busy/locked (jittered backoff)."""
         deadline = time.monotonic() + PATIENCE
-        delay = 0.0001
+        delay = RETRY_FIRST
         while True:
             try:
                 return attempt()
@@ -303,7 +306,7 @@ class SQLiteMycelium(Mycelium):
                         f"{PATIENCE:.0f} s"
                     ) from exc
             time.sleep(random.uniform(0.0, delay))
-            delay = min(delay * 2, 0.01)
+            delay = min(delay * 2, RETRY_MAX)
 
     def _read(self, body: Callable[[sqlite3.Connection], T], snapshot: bool = False) -> T:
         """Run ``body``'s queries; in one read transaction if ``snapshot``."""
