@@ -1066,7 +1066,7 @@ def _put_template(con: sqlite3.Connection, revision: str, template_json: bytes) 
 
 def _by_prefix(con: sqlite3.Connection, sql: str, prefix: str) -> list[tuple[Any, ...]]:
     """Rows whose id lies in ``[prefix, prefix-with-last-char-bumped)``: ``sql`` takes both."""
-    if not prefix:
+    if not prefix or ord(prefix[-1]) >= 0x10FFFF:
         return []
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
     return con.execute(sql, (prefix, upper)).fetchall()
