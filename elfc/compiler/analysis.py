@@ -14,7 +14,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,11 +42,25 @@ S, C, D = 0, 1, 2
 
 MISSING: Any = object()
 MUTATORS = frozenset(
-    "append extend insert add update setdefault pop remove clear sort reverse discard popitem".split()
+    [
+        "append",
+        "extend",
+        "insert",
+        "add",
+        "update",
+        "setdefault",
+        "pop",
+        "remove",
+        "clear",
+        "sort",
+        "reverse",
+        "discard",
+        "popitem",
+    ]
 )
-STRUCTURE_MUTATORS = frozenset("append extend insert add update setdefault".split())
-STRUCTURE_READERS = frozenset("copy keys values items get".split())
-STRUCTURAL_BUILTINS = frozenset("len list tuple enumerate zip reversed range".split())
+STRUCTURE_MUTATORS = frozenset(["append", "extend", "insert", "add", "update", "setdefault"])
+STRUCTURE_READERS = frozenset(["copy", "keys", "values", "items", "get"])
+STRUCTURAL_BUILTINS = frozenset(["len", "list", "tuple", "enumerate", "zip", "reversed", "range"])
 BIN_OPS = {
     cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/", cst.FloorDivide: "//",
     cst.Modulo: "%", cst.Power: "**", cst.BitAnd: "&", cst.BitOr: "|", cst.BitXor: "^",
@@ -289,9 +303,7 @@ class Analyzer:
     # ------------------------------------------------------------------ statements
     def block(self, body: cst.BaseSuite | Sequence[cst.BaseStatement]) -> None:
         stmts: Sequence[Any]
-        if isinstance(body, cst.IndentedBlock):
-            stmts = body.body
-        elif isinstance(body, cst.SimpleStatementSuite):
+        if isinstance(body, cst.IndentedBlock | cst.SimpleStatementSuite):
             stmts = body.body
         else:
             stmts = body  # type: ignore[assignment]
@@ -330,7 +342,7 @@ class Analyzer:
     def st_Pass(self, s: cst.Pass) -> None:
         pass
 
-    st_Break = st_Continue = st_Pass  # noqa: N815
+    st_Break = st_Continue = st_Pass
 
     def st_Import(self, s: cst.Import) -> None:
         for alias in s.names:
@@ -401,7 +413,9 @@ class Analyzer:
         # `total += x` with a task result on either side rebinds: `total = total + x`.
         op = _aug_op(s.operator)
         ir = {"bin": [op, Slot(target), self.ir_of(s.value, vval)]}
-        val = Val(D, deps={**tval.deps, **vval.deps}, ir=ir, what=tval.what if tval.bt else vval.what)
+        val = Val(
+            D, deps={**tval.deps, **vval.deps}, ir=ir, what=tval.what if tval.bt else vval.what
+        )
         nid = self.derive(s, val, slot_root=s)
         if isinstance(target, cst.Name):
             self.env[target.value] = Val(D, deps={nid: target.value}, what=f"`{target.value}`")
@@ -421,7 +435,10 @@ class Analyzer:
         if isinstance(target, cst.Name):
             deps = {k: target.value for k in val.deps} if val.bt > S or val.deps else {}
             self.env[target.value] = replace(
-                val, deps=deps or val.deps, what=f"`{target.value}`" if val.bt else val.what, ir=None
+                val,
+                deps=deps or val.deps,
+                what=f"`{target.value}`" if val.bt else val.what,
+                ir=None,
             )
             return
         if isinstance(target, cst.Tuple | cst.List):
@@ -544,9 +561,7 @@ class Analyzer:
 
     def st_For(self, s: cst.For) -> None:
         if s.asynchronous is not None:
-            self.report(
-                dg.UNSUPPORTED_STATEMENT, s, construct="async for", fix="use a plain `for`"
-            )
+            self.report(dg.UNSUPPORTED_STATEMENT, s, construct="async for", fix="use a plain `for`")
         it = self.iterable(s.iter, "for")
         if it is None:
             return
@@ -664,14 +679,18 @@ class Analyzer:
         return val
 
     def ir_of(self, node: cst.BaseExpression, val: Val) -> Any:
-        return val.ir if val.derivable else Slot(node)
+        if val.derivable:
+            return val.ir
+        literal = _json_literal(node) if val.bt == S else MISSING
+        return Slot(node) if literal is MISSING else literal
 
     def materialize(self, node: cst.BaseExpression, val: Val) -> Val:
         """Make a derivable expression a derive node of its own (its consumer is not IR)."""
         if not val.derivable:
             return val
         nid = self.derive(node, val)
-        return replace(val, ir=None, deps={nid: val.producer or "value"})
+        label = self.code(node)
+        return replace(val, ir=None, deps={nid: label if len(label) <= 40 else label[:37] + "..."})
 
     def derive(self, node: cst.CSTNode, val: Val, slot_root: cst.CSTNode | None = None) -> str:
         nid = self.node_id(node)
@@ -706,7 +725,7 @@ class Analyzer:
     def ex_Integer(self, node: cst.CSTNode) -> Val:
         return STATIC
 
-    ex_Float = ex_Imaginary = ex_SimpleString = ex_Ellipsis = ex_Integer  # noqa: N815
+    ex_Float = ex_Imaginary = ex_SimpleString = ex_Ellipsis = ex_Integer
 
     def ex_ConcatenatedString(self, node: cst.ConcatenatedString) -> Val:
         left = self.expr(node.left)
@@ -846,18 +865,23 @@ class Analyzer:
         operands: list[cst.BaseExpression] = []
 
         def flatten(n: cst.BaseExpression) -> None:
-            if isinstance(n, cst.BooleanOperation) and isinstance(n.operator, type(node.operator)):
-                if not n.lpar:
-                    flatten(n.left)
-                    flatten(n.right)
-                    return
+            if (
+                isinstance(n, cst.BooleanOperation)
+                and isinstance(n.operator, type(node.operator))
+                and not n.lpar
+            ):
+                flatten(n.left)
+                flatten(n.right)
+                return
             operands.append(n)
 
         flatten(node)
         vals = [self.expr(o) for o in operands]
         if all(v.bt == S for v in vals):
             return STATIC
-        return self.derived({op: [self.ir_of(o, v) for o, v in zip(operands, vals, strict=True)]}, *vals)
+        return self.derived(
+            {op: [self.ir_of(o, v) for o, v in zip(operands, vals, strict=True)]}, *vals
+        )
 
     def ex_Comparison(self, node: cst.Comparison) -> Val:
         left = self.expr(node.left)
@@ -874,7 +898,9 @@ class Analyzer:
     def ex_IfExp(self, node: cst.IfExp) -> Val:
         test = self.materialize(node.test, self.expr(node.test))
         if test.bt == D:
-            self.report(dg.BRANCH_ON_DYNAMIC, node.test, construct="... if ... else ...", what=test.what)
+            self.report(
+                dg.BRANCH_ON_DYNAMIC, node.test, construct="... if ... else ...", what=test.what
+            )
         body = self.materialize(node.body, self.expr(node.body))
         orelse = self.materialize(node.orelse, self.expr(node.orelse))
         out = join(body, orelse)
@@ -903,7 +929,7 @@ class Analyzer:
     def ex_List(self, node: cst.List) -> Val:
         return self._display(node.elements)
 
-    ex_Tuple = ex_Set = ex_List  # noqa: N815
+    ex_Tuple = ex_Set = ex_List
 
     def ex_Dict(self, node: cst.Dict) -> Val:
         out = STATIC
@@ -956,7 +982,7 @@ class Analyzer:
     def ex_ListComp(self, node: cst.ListComp) -> Val:
         return self._comprehension(node, [node.elt])
 
-    ex_SetComp = ex_GeneratorExp = ex_ListComp  # noqa: N815
+    ex_SetComp = ex_GeneratorExp = ex_ListComp
 
     def ex_DictComp(self, node: cst.DictComp) -> Val:
         return self._comprehension(node, [node.key, node.value])
@@ -999,9 +1025,7 @@ class Analyzer:
             return self.method_call(node, func, recv)
         fval = self.expr(func)
         if fval.bt > S:
-            self.report(
-                dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=fval.what
-            )
+            self.report(dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=fval.what)
             return Val(D, deps=fval.deps)
         target = fval.static
         if isinstance(target, Pipeline):
@@ -1013,7 +1037,7 @@ class Analyzer:
         name = func.value if isinstance(func, cst.Name) else ""
         is_builtin = name in BUILTINS and target is getattr(builtins, name, None)
         if all(v.bt == S for _, v in args):
-            return Val(S, static=MISSING)
+            return Val(S, deps=_merged_deps(v for _, v in args))
         if name in STRUCTURAL_BUILTINS and target is getattr(builtins, name, None):
             keywords = {a.keyword.value for a, _ in args if a.keyword is not None}
             if all(v.bt < D for _, v in args) and keywords <= {"strict", "start"}:
@@ -1032,7 +1056,7 @@ class Analyzer:
         self.report(dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=what)
         for a, v in args:
             self.materialize(a.value, v)
-        return Val(D, deps={k: l for _, v in args for k, l in v.deps.items()})
+        return Val(D, deps=_merged_deps(v for _, v in args))
 
     def _static_args(self, node: cst.Call, args: list[tuple[cst.Arg, Val]], func: str) -> None:
         for a, v in args:
@@ -1109,7 +1133,7 @@ class Analyzer:
         if not dynamic_args:
             for a, v in args:
                 self.materialize(a.value, v)
-            return Val(S, deps=recv.deps)
+            return Val(S, deps=_merged_deps([recv, *(v for _, v in args)]))
         if method in STRUCTURE_MUTATORS and isinstance(func.value, cst.Name | cst.Subscript):
             for a, v in args:
                 self.materialize(a.value, v)
@@ -1239,9 +1263,7 @@ class Analyzer:
         return out
 
 
-def _binding_problem(
-    info: TaskInfo, args: list[cst.Arg]
-) -> tuple[str, cst.CSTNode | None] | None:
+def _binding_problem(info: TaskInfo, args: list[cst.Arg]) -> tuple[str, cst.CSTNode | None] | None:
     """Why these arguments do not bind to the task (an unknown keyword first, with the name it
     was probably meant to be), and the argument to point at (None: the whole call)."""
     import difflib
@@ -1276,10 +1298,10 @@ def _literal_type(node: cst.BaseExpression) -> Any:
         return int
     if isinstance(node, cst.Float):
         return float
-    if isinstance(node, cst.SimpleString | cst.ConcatenatedString) or (
-        isinstance(node, cst.FormattedString)
-    ):
-        return bytes if isinstance(node, cst.SimpleString) and "b" in node.prefix.lower() else str
+    if isinstance(node, cst.SimpleString):
+        return bytes if "b" in node.prefix.lower() else str
+    if isinstance(node, cst.FormattedString):
+        return str
     if isinstance(node, cst.Name) and node.value in ("True", "False"):
         return bool
     if isinstance(node, cst.Name) and node.value == "None":
@@ -1290,6 +1312,26 @@ def _literal_type(node: cst.BaseExpression) -> Any:
 def _sig_text(info: TaskInfo) -> str:
     params = list(info.signature.parameters.values())[1:]
     return str(info.signature.replace(parameters=params))
+
+
+def _json_literal(node: cst.BaseExpression) -> Any:
+    """The value of a JSON scalar literal (``3``, ``"cat"``, ``True``, ``None``), else MISSING:
+    such literals go into a derive's IR as themselves rather than as slots."""
+    if isinstance(node, cst.Integer | cst.Float) and not node.lpar:
+        return node.evaluated_value
+    if isinstance(node, cst.SimpleString) and not node.lpar and "b" not in node.prefix.lower():
+        text = node.evaluated_value
+        return text if isinstance(text, str) else MISSING
+    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[node.value]
+    return MISSING
+
+
+def _merged_deps(vals: Iterable[Val]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in vals:
+        out.update(v.deps)
+    return out
 
 
 def _slice_parts(sl: cst.BaseSlice) -> list[cst.BaseExpression]:
@@ -1396,9 +1438,7 @@ def _unescape(text: str) -> str:
 
 
 def _static_fmt_text(parts: Sequence[cst.BaseFormattedStringContent]) -> str:
-    return "".join(
-        _unescape(p.value) for p in parts if isinstance(p, cst.FormattedStringText)
-    )
+    return "".join(_unescape(p.value) for p in parts if isinstance(p, cst.FormattedStringText))
 
 
 def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
