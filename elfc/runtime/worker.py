@@ -92,7 +92,10 @@ class Worker:
         """Held jobs the heartbeat said to drop (run cancelled, or lease lost)."""
         self.stop_reason: str | None = None
         self.jobs_done = 0
-        self._avg = 0.001
+        # Seconds per job, smoothed. It starts as if jobs were slow, so the first claim takes
+        # one job: a batch claimed before any duration is known could queue jobs behind a
+        # long one while a replica sits idle.
+        self._avg = 0.002
         self._started = time.time()
         self._main = threading.get_ident()
 

@@ -7,6 +7,7 @@ signals it; ``ran`` logs each finished execution.
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import time
@@ -175,6 +176,28 @@ def test_a_second_sigterm_gives_the_job_back_and_another_worker_runs_it(
     assert (job.status, job.attempts) == ("succeeded", 1)
     assert ran(folder) == [f"{other.pid} done"]
     assert procs.stop(other) == 0
+
+
+def test_ctrl_c_on_replicas_lets_each_finish_its_job(
+    procs: Processes, mycelium: Mycelium, url: str, folder: Path
+) -> None:
+    parent = procs.worker(ELVES_PATH, "blocker", url, "--replicas", "2")
+    wait_until(lambda: len(mycelium.store.list_workers()) == 2, 20, "both replicas to serve")
+    run = mycelium.submit(elves().blocked, str(folder))
+    [started] = wait_until(lambda: list(folder.glob("started.*")), 20, "a replica to start")
+
+    # Ctrl-C in a terminal signals the whole foreground process group.
+    os.killpg(parent.pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert parent.poll() is None, procs.output(parent)
+    (folder / "release").touch()
+
+    assert parent.wait(10) == 0, procs.output(parent)
+    assert run.wait(timeout=10) == "done"
+    [job] = mycelium.store.list_jobs(run.id)
+    assert (job.status, job.attempts) == ("succeeded", 1)
+    assert ran(folder) == [f"{started.suffix[1:]} done"]
+    assert procs.strays() == []
 
 
 def test_an_idle_worker_exits_0_on_sigterm_and_sigint(procs: Processes, url: str) -> None:
