@@ -31,7 +31,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -253,7 +253,7 @@ class Mycelium(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook; a backend without resources needs none
         """Release connections and sockets. Idempotent; the instance may not be used after."""
 
-    def __enter__(self) -> Mycelium:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -77,12 +77,15 @@ def drain(m: Mycelium, elf: str = "e", worker: str = "w", limit: int = 100) -> l
     return keys
 
 
-def _claim_worker(url: str, worker: str, run_id: str, out: Any, deadline: float) -> None:
+def _claim_worker(
+    url: str, worker: str, run_id: str, start: Any, out: Any, deadline: float
+) -> None:
     """Child process: claim and complete jobs of ``e`` until none is left; report the ids."""
     import random
 
     taken: list[str] = []
     with open_mycelium(url) as m:
+        start.wait(timeout=30)  # every process connected: now they race
         while time.time() < deadline:
             claimed = m.claim("e", worker, LEASE, random.randint(1, 8))
             if not claimed:
@@ -231,10 +234,12 @@ class MyceliumContract:
         with open_mycelium(mycelium_url) as m:
             run_id = m.submit(fanout(600))
         ctx = _context()
-        out = ctx.Queue()
+        out, start = ctx.Queue(), ctx.Barrier(3)
         deadline = time.time() + 60
         procs = [
-            ctx.Process(target=_claim_worker, args=(mycelium_url, f"w{i}", run_id, out, deadline))
+            ctx.Process(
+                target=_claim_worker, args=(mycelium_url, f"w{i}", run_id, start, out, deadline)
+            )
             for i in range(3)
         ]
         for p in procs:
