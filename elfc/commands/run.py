@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import signal
 import sys
+import threading
 import typing
 from typing import Any
 
@@ -128,9 +130,14 @@ def run(args: argparse.Namespace) -> int:
         replicas=counts,
         extra=["--on-revision-mismatch", args.on_revision_mismatch],
     )
-    supervisor.start(job.elf for job in built.jobs)
-    progress = Progress()
+    progress: Progress | None = None
+    # SIGTERM (a CI timeout, `kill`) must stop the workers as Ctrl-C does: they run in
+    # sessions of their own, so dying without stopping them would leave them running.
+    terminated = _TermAsInterrupt()
+    previous = terminated.install()
     try:
+        supervisor.start(job.elf for job in built.jobs)
+        progress = Progress()
         info = follow(mycelium.store, run_id, progress, supervisor, args.timeout)
         if info.status not in ("succeeded", "failed", "cancelled"):
             mycelium.store.cancel_run(run_id)
@@ -139,15 +146,37 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         mycelium.store.cancel_run(run_id)
         print(f"\nelfc run: run {run_id} cancelled", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if terminated.fired else 130
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
         supervisor.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if info.status == "succeeded":
         value = mycelium.output(run_id, result_type(pipeline))
         sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
         return 0
     return report_failure(mycelium, run_id, info.status)
+
+
+class _TermAsInterrupt:
+    """A SIGTERM handler that raises ``KeyboardInterrupt`` once; later ones are ignored so
+    that stopping the workers is not cut short."""
+
+    def __init__(self) -> None:
+        self.fired = False
+
+    def install(self) -> Any:
+        """Install it (main thread only); returns the handler it replaced, or ``None``."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        return signal.signal(signal.SIGTERM, self)
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
 
 
 def report_failure(mycelium: Any, run_id: str, status: str) -> int:

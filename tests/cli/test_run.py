@@ -1,0 +1,219 @@
+"""``elfc run``, ``elfc submit`` and ``elfc worker`` as a user runs them: real processes, a
+SQLite file in tmp_path, stdout and stderr read separately.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from elfc import connect
+from tests.runtime.fixtures.harness import ELVES_PATH, Processes, opened, sqlite_url, wait_until
+
+TARGET = str(ELVES_PATH)
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Processes]:
+    with Processes(tmp_path) as started:
+        yield started
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return sqlite_url(tmp_path)
+
+
+def test_run_prints_the_result_as_one_json_line_and_progress_on_stderr(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    done = procs.call(
+        "run", f"{TARGET}:fanout", "-a", f"path={keys}", "-a", "n=20", "--mycelium", url
+    )
+
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.splitlines()
+    assert json.loads(line) == sum(range(20))
+    assert sorted(int(k) for k in keys.read_text().split()) == list(range(20))
+    # Progress: the run's id, then a final line with every job done, per elf.
+    with opened(url) as store:
+        [info] = store.list_runs()
+    assert f"run {info.id}: 21 jobs" in done.stderr
+    assert f"run {info.id} succeeded: 21/21 jobs" in done.stderr
+    assert "appender 20/20" in done.stderr and "summer 1/1" in done.stderr
+    # Its workers were stopped.
+    assert procs.strays() == []
+
+
+def test_run_of_a_failing_task_exits_1_with_the_traceback(procs: Processes, url: str) -> None:
+    done = procs.call("run", f"{TARGET}:failing", "-a", "x=7", "--mycelium", url)
+
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "failed: 1 failed job(s)" in done.stderr
+    assert "raised ValueError: cannot handle 7" in done.stderr
+    assert "Traceback (most recent call last)" in done.stderr
+    assert 'raise ValueError(f"cannot handle {x}")' in done.stderr
+    with opened(url) as store:
+        [info] = store.list_runs()
+        [failed] = store.list_jobs(info.id, "failed")
+    assert info.status == "failed"
+    assert f"elfc show {failed.id}" in done.stderr
+    assert procs.strays() == []
+
+
+def test_run_with_replicas_serves_an_elf_from_several_processes(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    # Two holding jobs and two replicas: both jobs can only be started if each replica holds one.
+    folder = tmp_path / "work"
+    folder.mkdir()
+    run = procs.start(
+        [
+            sys.executable, "-m", "elfc.cli", "run", f"{TARGET}:holds", "-a", f"folder={folder}",
+            "-a", "n=2", "--replicas", "blocker=2", "--mycelium", url,
+        ]
+    )  # fmt: skip
+    started = wait_until(
+        lambda: len(found := list(folder.glob("started.*"))) == 2 and found,
+        20,
+        "both replicas to start a job",
+    )
+    assert len({path.suffix for path in started}) == 2
+    (folder / "release").touch()
+    assert run.wait(20) == 0, procs.output(run)
+    assert json.loads(procs.output(run).splitlines()[-1]) == ["job0", "job1"]
+    assert procs.strays() == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-a", "word=elves"], {"word": "elves", "times": 1, "tags": None}),
+        (["-a", "word=3", "-a", "times=2"], {"word": "3", "times": 2, "tags": None}),
+        (
+            ["-a", "word=a=b", "-a", 'tags=["x", "y"]'],
+            {"word": "a=b", "times": 1, "tags": ["x", "y"]},
+        ),
+        (["-a", 'word="quoted"'], {"word": "quoted", "times": 1, "tags": None}),
+        # JSON that is not a str, for a str parameter: the text as given.
+        (["-a", "word=null", "-a", "times=3"], {"word": "null", "times": 3, "tags": None}),
+        (["-a", "word=[1]", "-a", "tags=null"], {"word": "[1]", "times": 1, "tags": None}),
+    ],
+)
+def test_arguments_are_json_when_they_parse_else_strings(
+    args: list[str], expected: object, procs: Processes, url: str
+) -> None:
+    done = procs.call("run", f"{TARGET}:echo", *args, "--mycelium", url)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-a", "wordd=x"], "has no parameter 'wordd'; its parameters: word, times, tags"),
+        (["-a", "word=x", "-a", "times=many"], "-a times is not a valid `int`"),
+        (["-a", "word=x", "-a", "tags=solo"], "-a tags"),
+        (["-a", "times=2"], "missing a required argument: 'word'"),
+        (["-a", "word"], "-a takes NAME=VALUE, not 'word'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_clear_message(
+    args: list[str], message: str, procs: Processes, url: str, tmp_path: Path
+) -> None:
+    done = procs.call("run", f"{TARGET}:echo", *args, "--mycelium", url)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert message in done.stderr
+    assert not (tmp_path / "m.db").exists()  # nothing was submitted
+
+
+def test_submit_prints_the_run_id_and_workers_started_later_run_it(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    done = procs.call(
+        "submit", f"{TARGET}:fanout", "-a", f"path={keys}", "-a", "n=5", "--mycelium", url
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip()
+    assert len(done.stdout.splitlines()) == 1
+    assert "6 jobs for elves appender, summer" in done.stderr
+
+    m = connect(url)
+    try:
+        assert m.run(run_id).status() == "running"
+        for elf in ("summer", "appender"):
+            procs.worker(ELVES_PATH, elf, url)
+        assert m.run(run_id).wait(timeout=20) == sum(range(5))
+    finally:
+        m.close()
+
+
+def test_worker_for_an_unknown_elf_says_which_it_knows(procs: Processes, url: str) -> None:
+    done = procs.call("worker", TARGET, "--elf", "nobody", "--mycelium", url)
+    assert done.returncode == 1
+    assert "defines no handle named 'nobody'" in done.stderr
+    assert "appender" in done.stderr and "blocker" in done.stderr
+
+
+def test_sigterm_to_run_cancels_the_run_and_stops_its_workers(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    # A short lease: the worker hears of the cancellation by heartbeat, every lease / 3 s.
+    run = procs.start(
+        [
+            sys.executable, "-m", "elfc.cli", "run", f"{TARGET}:blocked", "-a", f"folder={folder}",
+            "--mycelium", url,
+        ],
+        env={"ELFC_LEASE": "1.5"},
+    )  # fmt: skip
+    started = wait_until(lambda: list(folder.glob("started.*")), 20, "the job to start")
+    worker_pid = int(started[0].suffix[1:])
+
+    t0 = time.monotonic()
+    run.send_signal(signal.SIGTERM)
+    code = run.wait(20)
+    assert code == 128 + signal.SIGTERM
+    assert time.monotonic() - t0 < 15
+    wait_until(lambda: not _alive(worker_pid), 5, "the worker to exit")
+    assert procs.strays() == []
+    with opened(url) as store:
+        [info] = store.list_runs()
+    assert info.status == "cancelled"
+    assert info.counts["cancelled"] == 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_run_timeout_cancels_and_exits_1(procs: Processes, url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    done = procs.call(
+        "run", f"{TARGET}:blocked", "-a", f"folder={folder}", "--timeout", "1", "--mycelium", url,
+        env={"ELFC_LEASE": "1.5"},
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "timed out after 1.0 s" in done.stderr
+    assert procs.strays() == []
+    with opened(url) as store:
+        [info] = store.list_runs()
+    assert info.status == "cancelled"
+    assert os.listdir(folder) != []  # the job did start
