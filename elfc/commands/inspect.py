@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 from typing import Any
 
 import msgspec
+from rich.markup import escape
 
 from elfc.errors import ElfcError
 
@@ -81,7 +83,7 @@ def _runs(store: Any, args: argparse.Namespace) -> int:
     table = Table("run", "pipeline", "status", "jobs", "failed", "created", "finished")
     for r in runs:
         table.add_row(
-            r.id, r.pipeline, r.status, f"{r.total - _active(r.counts)}/{r.total}",
+            r.id, escape(r.pipeline), r.status, f"{r.total - _active(r.counts)}/{r.total}",
             str(r.counts.get("failed", 0)), _when(r.created), _when(r.finished),
         )  # fmt: skip
     _console().print(table if runs else "no runs yet: submit one with `elfc run` or `elfc submit`")
@@ -110,7 +112,7 @@ def _jobs(store: Any, args: argparse.Namespace) -> int:
             _when(j.started), _when(j.finished),
         )  # fmt: skip
     con = _console()
-    con.print(f"run {info.id} · {info.pipeline} · {info.status}")
+    con.print(f"run {info.id} · {info.pipeline} · {info.status}", markup=False)
     con.print(table)
     return 0
 
@@ -129,22 +131,25 @@ def _show(store: Any, args: argparse.Namespace) -> int:
         return 0
     con = _console()
     con.print(
-        f"[bold]job {job.id}[/bold]  {job.key}  {job.elf}.{job.task}  [bold]{job.status}[/bold]"
+        f"[bold]job {job.id}[/bold]  {escape(job.key)}  {job.elf}.{job.task}  "
+        f"[bold]{job.status}[/bold]"
     )
-    con.print(f"run        {job.run}")
-    con.print(f"attempts   {job.attempts}")
-    con.print(f"revision   {job.revision}")
-    con.print(f"waits on   {', '.join(job.deps) or '-'}")
-    con.print("arguments  " + _json(list(job.args)) + "  " + _json(job.kwargs))
+    # Values, messages and notes come from tasks: printed as they are, never as markup.
+    plain = functools.partial(con.print, markup=False)
+    plain(f"run        {job.run}")
+    plain(f"attempts   {job.attempts}")
+    plain(f"revision   {job.revision}")
+    plain(f"waits on   {', '.join(job.deps) or '-'}")
+    plain("arguments  " + _json(list(job.args)) + "  " + _json(job.kwargs))
     if job.result is not None:
-        con.print("result     " + job.result.decode(errors="replace"))
-    con.print("history")
+        plain("result     " + job.result.decode(errors="replace"))
+    plain("history")
     for ev in job.history:
-        con.print(f"  {_when(ev.time)}  {ev.status:<10} {ev.note}")
+        plain(f"  {_when(ev.time)}  {ev.status:<10} {ev.note}")
     if job.failure is not None:
         f = job.failure
         con.print(
-            f"[bold red]failure[/bold red]    {f.error_type}: {f.message} "
+            f"[bold red]failure[/bold red]    {escape(f.error_type)}: {escape(f.message)} "
             f"(seen {f.count}x, first {_when(f.first_seen)}, last {_when(f.last_seen)})"
         )
         if f.traceback:
@@ -167,7 +172,8 @@ def _show_pipeline_line(con: Any, store: Any, job: Any) -> None:
     node_id = job.node.rsplit("/", 1)[-1]
     if "/" in job.node:
         con.print(
-            f"created by inlined pipeline node {job.node} (top-level template: {template.pipeline})"
+            f"created by inlined pipeline node {job.node} (top-level template: {template.pipeline})",
+            markup=False,
         )
         return
     try:
@@ -195,7 +201,7 @@ def _failures(store: Any, args: argparse.Namespace) -> int:
         con.print("no failures")
     for f in failures:
         con.print(
-            f"[bold red]{f.error_type}[/bold red]: {f.message}  ·  {f.elf}.{f.task} "
+            f"[bold red]{escape(f.error_type)}[/bold red]: {escape(f.message)}  ·  {f.elf}.{f.task} "
             f"rev {f.revision}  ·  {f.count}x, last {_when(f.last_seen)}  ·  hash {f.hash}"
         )
         if f.traceback:

@@ -66,6 +66,10 @@ class Summer:
     def total(self, values: list[int]) -> int:
         return sum(values)
 
+    @task
+    def positive(self, values: list[int]) -> list[bool]:
+        return [v > 0 for v in values]
+
 
 @elf
 class Flaky:
@@ -93,6 +97,10 @@ class Broken:
     @task
     def explode(self, x: int) -> int:
         raise ValueError(f"cannot handle {x}")
+
+    @task
+    def reject(self, text: str) -> str:
+        raise ValueError(f"rejected {text}")
 
 
 blocker = named(Blocker, "blocker")
@@ -146,6 +154,18 @@ def naps(first: float = 5.0, second: float = 0.0) -> list[float]:
 def failing(x: int = 7) -> int:
     """A task that raises, and a job that would read its result."""
     return summer.total([broken.explode(x)])
+
+
+@pipeline
+def rejecting(text: str) -> str:
+    """A task that raises with ``text`` in its message (for markup-like text)."""
+    return broken.reject(text)
+
+
+@pipeline
+def signs(values: list[int]) -> list[bool]:
+    """One job whose result is a JSON list of booleans."""
+    return summer.positive(values)
 
 
 class Echoed(TypedDict):
