@@ -15,14 +15,16 @@ import importlib.util
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from elfc import RunFailed
+from elfc import RunFailed, connect
 from elfc.errors import HandleMisuse
+from tests.runtime.fixtures.harness import Processes, ThreadWorkers, sqlite_url
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -245,5 +247,119 @@ def test_wordstats_runs_in_process(wordstats: ModuleType) -> None:
 
 
 # --- `elfc run` end to end ---------------------------------------------------------------------
-# Subprocess tests of `elfc run examples/<x>/pipeline.py:<name>` (workers as processes, a mycelium
-# in tmp_path) are added here by the CLI work; keep the in-process tests above independent of it.
+# Subprocess tests: `elfc run examples/<x>/pipeline.py:<name>` (workers as processes), animals the
+# Blumycelium way (`elfc submit` and one `elfc worker` per elf, in either order), and submission
+# from this process to workers in threads; each on a mycelium in tmp_path. The in-process tests
+# above stay independent of this section.
+
+
+def expected_census(animals: ModuleType, rounds: int, stored: int) -> str:
+    """The report of ``census(rounds)`` when the storage file then holds ``stored`` animals."""
+    measured = expected_measurements(animals, rounds)
+
+    def stats(key: str) -> dict[str, float]:
+        values = [m[key] for m in measured]
+        return {k: animals.Stats(k).compute(values) for k in ("mean", "min", "max")}
+
+    report: str = animals.Formatter().report(
+        rounds=rounds, stored=stored, weight=stats("weight"), height=stats("height")
+    )
+    return report
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Processes]:
+    with Processes(tmp_path) as started:
+        yield started
+
+
+@pytest.mark.parametrize(
+    ("target", "args"),
+    [
+        ("hello/pipeline.py:hello", ["-a", "name=elves"]),
+        ("animals/pipeline.py:census", ["-a", "rounds=3"]),
+        ("wordstats/pipeline.py:wordstats", ["-a", "top=5"]),
+    ],
+)
+def test_elfc_run_runs_each_example_in_worker_processes(
+    target: str,
+    args: list[str],
+    procs: Processes,
+    tmp_path: Path,
+    animals: ModuleType,
+    wordstats: ModuleType,
+) -> None:
+    done = procs.call(
+        "run", str(EXAMPLES / target), *args, "--mycelium", sqlite_url(tmp_path),
+        env={"ELFC_EXAMPLE_DIR": str(tmp_path)},
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.splitlines()  # the result alone: what elves print goes to stderr
+    value = json.loads(line)
+    if target.startswith("hello"):
+        assert value == "Hello, elves!"
+    elif target.startswith("animals"):
+        assert value == expected_census(animals, 3, stored=3)
+        assert value in done.stderr  # the formatter printed it, in its worker
+    else:
+        assert [(w["word"], w["count"]) for w in value] == expected_top(wordstats, 5)
+    assert procs.strays() == []
+
+
+ANIMAL_ELVES = ["animals", "store", "mean", "minimum", "maximum", "formatter"]
+
+
+@pytest.mark.parametrize("workers_first", [True, False], ids=["workers-first", "submit-first"])
+def test_animals_the_blumycelium_way_submit_and_a_worker_per_elf(
+    workers_first: bool, procs: Processes, tmp_path: Path, animals: ModuleType
+) -> None:
+    url = sqlite_url(tmp_path)
+    env = {"ELFC_EXAMPLE_DIR": str(tmp_path)}
+    path = EXAMPLES / "animals" / "pipeline.py"
+
+    def start_workers(order: list[str]) -> None:
+        for elf in order:
+            procs.worker(path, elf, url, env=env)
+
+    if workers_first:
+        start_workers(ANIMAL_ELVES)
+    submitted = procs.call("submit", f"{path}:census", "-a", "rounds=4", "--mycelium", url)
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = submitted.stdout.strip()
+    if not workers_first:
+        start_workers(ANIMAL_ELVES[::-1])
+
+    mycelium = connect(url)
+    try:
+        assert mycelium.run(run_id).wait(timeout=60) == expected_census(animals, 4, stored=4)
+    finally:
+        mycelium.close()
+    runs = procs.call("runs", "--json", "--mycelium", url)
+    [run] = json.loads(runs.stdout)
+    assert (run["id"], run["status"], run["total"]) == (run_id, "succeeded", 4 * 2 + 6 + 1)
+    stored = json.loads((tmp_path / "animals.json").read_text(encoding="utf-8"))
+    assert stored == expected_measurements(animals, 4)
+
+
+def test_animals_submitted_in_process_to_workers_in_threads(
+    animals: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = sqlite_url(tmp_path)
+    monkeypatch.setenv("ELFC_MYCELIUM", url)  # census.submit uses the default mycelium
+    monkeypatch.setenv("ELFC_EXAMPLE_DIR", str(tmp_path))
+    mycelium = connect(url)
+    try:
+        with ThreadWorkers(url) as threads:
+            for name in ANIMAL_ELVES:
+                threads.start(getattr(animals, name))
+            first = animals.census.submit(rounds=3)
+            assert first.wait(timeout=30) == expected_census(animals, 3, stored=3)
+            # Measurement n of the (long-lived) animals elf continues from where it was.
+            second = mycelium.submit(animals.census, rounds=2)
+            report = second.wait(timeout=30)
+        assert report.splitlines()[0] == "Animal census: 2 animals measured, 5 on file"
+        assert first.status() == second.status() == "succeeded"
+        assert {r.id for r in mycelium.store.list_runs()} == {first.id, second.id}
+    finally:
+        mycelium.close()
