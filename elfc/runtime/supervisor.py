@@ -60,7 +60,7 @@ class Supervisor:
                 if w.restarts >= MAX_RESTARTS:
                     raise ElfcError(
                         f"the worker for {w.elf!r} keeps exiting (last exit code {code}); "
-                        f"its error is printed above. Try it alone: {' '.join(w.argv[2:])}"
+                        f"its error is printed above. Try it alone: elfc {' '.join(w.argv[3:])}"
                     )
                 w.restarts += 1
                 notes.append(f"worker for {w.elf!r} exited with {code}; restarted")

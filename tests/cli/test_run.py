@@ -137,6 +137,44 @@ def test_bad_arguments_exit_2_with_a_clear_message(
     assert not (tmp_path / "m.db").exists()  # nothing was submitted
 
 
+PICKY = """
+from elfc import elf, named, pipeline, task
+
+
+@elf
+class Picky:
+    def __init__(self, n: int) -> None:
+        if n < 0:
+            raise ValueError("n must be at least 0")
+
+    @task
+    def one(self) -> int:
+        return 1
+
+
+picky = named(Picky, "picky", -1)
+
+
+@pipeline
+def one() -> int:
+    return picky.one()
+"""
+
+
+def test_run_gives_up_on_a_worker_that_keeps_exiting(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    module = tmp_path / "picky_elf.py"
+    module.write_text(PICKY)
+    done = procs.call("run", f"{module}:one", "--mycelium", url)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "ValueError: n must be at least 0" in done.stderr
+    assert "the worker for 'picky' keeps exiting (last exit code 1)" in done.stderr
+    assert f"Try it alone: elfc worker {module} --elf picky --mycelium {url}" in done.stderr
+    assert procs.strays() == []
+
+
 def test_submit_prints_the_run_id_and_workers_started_later_run_it(
     procs: Processes, url: str, tmp_path: Path
 ) -> None:
