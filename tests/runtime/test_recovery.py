@@ -200,12 +200,14 @@ def test_ctrl_c_on_replicas_lets_each_finish_its_job(
     assert procs.strays() == []
 
 
-def test_an_idle_worker_exits_0_on_sigterm_and_sigint(procs: Processes, url: str) -> None:
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        worker = procs.worker(ELVES_PATH, "summer", url)
-        wait_until(lambda w=worker: "serving" in procs.output(w), 20, "the worker to start")
-        t0 = time.monotonic()
-        worker.send_signal(signum)
-        assert worker.wait(10) == 0, procs.output(worker)
-        assert time.monotonic() - t0 < 3
-        assert "stopped after 0 jobs" in procs.output(worker)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_an_idle_worker_exits_0_on_a_stop_signal(
+    signum: signal.Signals, procs: Processes, url: str
+) -> None:
+    worker = procs.worker(ELVES_PATH, "summer", url)
+    wait_until(lambda: "serving" in procs.output(worker), 20, "the worker to start")
+    t0 = time.monotonic()
+    worker.send_signal(signum)
+    assert worker.wait(10) == 0, procs.output(worker)
+    assert time.monotonic() - t0 < 3
+    assert "stopped after 0 jobs" in procs.output(worker)

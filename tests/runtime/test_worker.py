@@ -95,6 +95,33 @@ def test_wait_times_out_while_no_worker_serves_the_run(mycelium: Mycelium, tmp_p
     assert run.status() == "running"
 
 
+def test_an_elf_runs_its_jobs_oldest_run_first_then_in_creation_order(
+    threads: ThreadWorkers, mycelium: Mycelium, tmp_path: Path
+) -> None:
+    m = elves()
+    (tmp_path / "release").touch()  # nothing holds: each job logs its tag and returns
+    for tag in ("r0", "r1", "r2"):
+        mycelium.submit(m.blocked, str(tmp_path), tag)
+    last = mycelium.submit(m.holds, str(tmp_path), 3)
+
+    threads.start(m.blocker)
+
+    assert last.wait(timeout=20) == ["job0", "job1", "job2"]
+    tags = [line.split()[1] for line in (tmp_path / "ran").read_text().splitlines()]
+    assert tags == ["r0", "r1", "r2", "job0", "job1", "job2"]
+
+
+def test_a_worker_with_idle_exit_stops_by_itself(
+    procs: Processes, mycelium: Mycelium, url: str, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    mycelium.submit(elves().fanout, str(keys), 3)
+    worker = procs.worker(ELVES_PATH, "appender", url, "--idle-exit", "0.5")
+    assert worker.wait(20) == 0, procs.output(worker)
+    assert logged_keys(keys) == Counter(range(3))
+    assert "stopped after 3 jobs" in procs.output(worker)
+
+
 # -- replicas -------------------------------------------------------------------------------
 
 
@@ -129,7 +156,6 @@ def test_two_replicas_never_run_a_job_twice(
     assert set(ran_by) == appenders, ran_by
 
 
-@pytest.mark.slow
 def test_a_10000_job_run_completes(
     procs: Processes, mycelium: Mycelium, url: str, tmp_path: Path
 ) -> None:
