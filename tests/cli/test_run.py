@@ -6,16 +6,27 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
 
 from elfc import connect
-from tests.runtime.fixtures.harness import ELVES_PATH, Processes, opened, sqlite_url, wait_until
+from tests.runtime.fixtures.harness import (
+    ELVES_PATH,
+    REPO,
+    Processes,
+    opened,
+    sqlite_url,
+    wait_until,
+)
 
 TARGET = str(ELVES_PATH)
 
@@ -51,6 +62,41 @@ def test_run_prints_the_result_as_one_json_line_and_progress_on_stderr(
     assert "appender 20/20" in done.stderr and "summer 1/1" in done.stderr
     # Its workers were stopped.
     assert procs.strays() == []
+
+
+def test_run_on_a_terminal_shows_a_live_table_per_elf(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    controller, terminal = pty.openpty()
+    chunks: list[bytes] = []
+
+    def read_terminal() -> None:  # drained all along, so the child never blocks on it
+        with suppress(OSError):
+            while chunk := os.read(controller, 65536):
+                chunks.append(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    argv = [
+        sys.executable, "-m", "elfc.cli", "run", f"{TARGET}:fanout", "-a", f"path={keys}",
+        "-a", "n=30", "--mycelium", url,
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "ELFC_PLAIN_PROGRESS"}
+    try:
+        done = subprocess.run(
+            argv, stdout=subprocess.PIPE, stderr=terminal, cwd=REPO, env=env, timeout=60
+        )
+    finally:
+        os.close(terminal)
+        reader.join(5)
+        os.close(controller)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert done.returncode == 0, shown
+    assert json.loads(done.stdout) == sum(range(30))
+    assert "┃" in shown and "appender" in shown and "summer" in shown  # rich's table
+    assert "succeeded" in shown
+    assert procs.strays() == []  # (and any left would be killed by the fixture)
 
 
 def test_run_of_a_failing_task_exits_1_with_the_traceback(procs: Processes, url: str) -> None:
