@@ -1,0 +1,6 @@
+from collections.abc import Mapping
+
+class StandardCollection:
+    @property
+    def name(self) -> str: ...
+    def add_index(self, data: Mapping[str, object], formatter: bool = ...) -> dict[str, object]: ...
