@@ -1,0 +1,686 @@
+"""The ArangoDB mycelium's layout and every AQL statement it runs.
+
+Nothing here talks to a server: this module is data. ``arango.py`` runs these queries and
+nothing else. Rules every query follows (``tests/mycelium/test_arango_offline.py`` checks them):
+
+* a query is a constant string: values reach the server only as bind parameters (``@name``);
+  the three generic statements (inserts, prefix lookups) take their collection as a collection
+  parameter (``@@collection``);
+* its first line is ``// index: collection/index, ...``, naming what keeps it off a full
+  collection scan (``primary`` and ``edge`` are the indexes ArangoDB always has;
+  ``@@collection/primary`` is the primary index of the collection bound to ``@@collection``);
+* a query modifies one collection at most, and never reads it after writing it (AQL refuses
+  that); operations that write several collections run several queries in one stream
+  transaction, which sees its own writes;
+* a conditional write (``FILTER j.status == "running" ...`` then ``UPDATE``) passes the
+  document it read, ``_rev`` included, with ``ignoreRevs: false``: if another transaction
+  changed it since, the write fails with a write-write conflict (error 1200) and the caller
+  retries with jittered backoff, instead of acting on a stale read.
+
+Checked against the ArangoDB 3.12 documentation (AQL high-level operations, traversals, stream
+transactions, persistent indexes with ``storedValues``).
+
+Documents store their JSON payloads (job arguments, results, run output, templates) as JSON
+text: a value comes back byte for byte as it went in, integers beyond 64 bits and key order
+included, which ArangoDB's own number and object handling would not promise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "COLLECTIONS",
+    "EDGE_COLLECTIONS",
+    "GRAPHS",
+    "INDEXES",
+    "QUERIES",
+    "SCHEMA_VERSION",
+    "Index",
+    "Query",
+    "bind",
+    "parameters",
+]
+
+SCHEMA_VERSION = 1
+"""Bump on any change to the layout below; a mycelium of another version is refused."""
+
+# -- layout ----------------------------------------------------------------------------
+
+META = "elfc_meta"
+ELVES = "elfc_elves"
+REVISIONS = "elfc_revisions"
+TEMPLATES = "elfc_graphs"
+TEMPLATE_NODES = "elfc_template_nodes"
+TEMPLATE_EDGES = "elfc_template_edges"
+TEMPLATE_ROOTS = "elfc_template_roots"
+RUNS = "elfc_runs"
+RUN_ROOTS = "elfc_run_roots"
+JOBS = "elfc_jobs"
+DEPS = "elfc_deps"
+RESULTS = "elfc_results"
+FAILURES = "elfc_failures"
+JOB_FAILURES = "elfc_job_failures"
+WORKERS = "elfc_workers"
+
+EDGE_COLLECTIONS: tuple[str, ...] = (TEMPLATE_EDGES, TEMPLATE_ROOTS, RUN_ROOTS, DEPS, JOB_FAILURES)
+COLLECTIONS: tuple[str, ...] = (
+    META,
+    ELVES,
+    REVISIONS,
+    TEMPLATES,
+    TEMPLATE_NODES,
+    RUNS,
+    JOBS,
+    RESULTS,
+    FAILURES,
+    WORKERS,
+    *EDGE_COLLECTIONS,
+)
+"""Every collection, edge collections last (a named graph needs its vertex collections)."""
+
+GRAPHS: dict[str, tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]] = {
+    # A run in the web UI's graph viewer: start at the run, depth ~10.
+    "elfc_runs": (
+        (RUN_ROOTS, (RUNS,), (JOBS,)),
+        (DEPS, (JOBS,), (JOBS,)),
+        (JOB_FAILURES, (JOBS,), (FAILURES,)),
+    ),
+    # A compiled pipeline: start at its template (elfc_graphs/<revision>).
+    "elfc_templates": (
+        (TEMPLATE_ROOTS, (TEMPLATES,), (TEMPLATE_NODES,)),
+        (TEMPLATE_EDGES, (TEMPLATE_NODES,), (TEMPLATE_NODES,)),
+    ),
+}
+"""Named graph -> (edge collection, from vertex collections, to vertex collections)."""
+
+
+@dataclass(frozen=True)
+class Index:
+    """A persistent index. ``stored`` values ride along in the index for covering reads."""
+
+    collection: str
+    name: str
+    fields: tuple[str, ...]
+    stored: tuple[str, ...] = ()
+
+    def definition(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "type": "persistent",
+            "name": self.name,
+            "fields": list(self.fields),
+            "unique": False,
+            "sparse": False,
+        }
+        if self.stored:
+            out["storedValues"] = list(self.stored)
+        return out
+
+
+INDEXES: tuple[Index, ...] = (
+    # claim: equality on elf and status, already in FIFO order, not_before checked in the index.
+    Index(JOBS, "claim", ("elf", "status", "run_no", "seq", "not_before")),
+    # expired leases: running jobs by lease end.
+    Index(JOBS, "lease", ("status", "lease_until")),
+    # a run's jobs: counts per (elf, status) read from the index alone, settle probes, listings.
+    Index(JOBS, "by_run", ("run", "status"), stored=("elf",)),
+    Index(RUNS, "by_no", ("no",)),
+    Index(RESULTS, "by_run_key", ("run", "key")),
+    Index(FAILURES, "by_last_seen", ("last_seen",)),
+    Index(WORKERS, "by_heartbeat", ("heartbeat",)),
+    Index(ELVES, "by_name", ("name",)),
+)
+"""Unique secondary indexes are avoided: a cluster allows them only on shard keys."""
+
+
+# -- queries ---------------------------------------------------------------------------
+
+_TOKENS = re.compile(
+    r"""//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|`[^`]*`|\u00b4[^\u00b4]*\u00b4|@@?\w+""",
+    re.DOTALL,
+)
+
+
+def parameters(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The value parameters (``@name``) and collection parameters (``@@name``) of an AQL
+    text, ignoring comments and string literals."""
+    values, collections = set(), set()
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token.startswith("@@"):
+            collections.add(token[2:])
+        elif token.startswith("@"):
+            values.add(token[1:])
+    return frozenset(values), frozenset(collections)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One AQL statement and the parameters it declares."""
+
+    name: str
+    text: str
+    values: frozenset[str] = field(init=False)
+    collections: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        values, collections = parameters(self.text)
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "collections", collections)
+
+    @property
+    def params(self) -> frozenset[str]:
+        """Every keyword :func:`bind` expects (collection parameters without their ``@``)."""
+        return self.values | self.collections
+
+
+def bind(query: Query, given: Mapping[str, object]) -> dict[str, object]:
+    """python-arango's ``bind_vars`` for ``query``: exactly its parameters, no more, no less
+    (ArangoDB rejects both a missing and an unused bind parameter)."""
+    names = set(given)
+    if names != query.params:
+        missing = sorted(query.params - names)
+        extra = sorted(names - query.params)
+        raise ValueError(f"query {query.name}: missing parameters {missing}, unused {extra}")
+    return {(f"@{k}" if k in query.collections else k): v for k, v in given.items()}
+
+
+QUERIES: dict[str, Query] = {}
+
+
+def _q(name: str, text: str) -> Query:
+    query = Query(name, text.strip())
+    QUERIES[name] = query
+    return query
+
+
+# -- set-up and generic writes ---------------------------------------------------------------
+
+SCHEMA = _q(
+    "SCHEMA",
+    """
+// index: elfc_meta/primary
+FOR m IN elfc_meta
+  FILTER m._key == "schema"
+  RETURN m.version
+""",
+)
+
+PUT_SCHEMA = _q(
+    "PUT_SCHEMA",
+    """
+// index: elfc_meta/primary
+// "ignore": when two processes set up at once, the first version written stays.
+INSERT { _key: "schema", version: @version } INTO elfc_meta OPTIONS { overwriteMode: "ignore" }
+""",
+)
+
+INSERT = _q(
+    "INSERT",
+    """
+// index: @@collection/primary
+// A new _key, or error 1210 (unique constraint) on a duplicate.
+FOR d IN @docs
+  INSERT d INTO @@collection
+""",
+)
+
+INSERT_NEW = _q(
+    "INSERT_NEW",
+    """
+// index: @@collection/primary
+// A _key that exists keeps its stored document (revisions and templates are immutable).
+FOR d IN @docs
+  INSERT d INTO @@collection OPTIONS { overwriteMode: "ignore" }
+""",
+)
+
+BY_PREFIX = _q(
+    "BY_PREFIX",
+    """
+// index: @@collection/primary
+// A range over _key (the primary index is sorted); STARTS_WITH makes the match exact.
+FOR d IN @@collection
+  FILTER d._key >= @low AND d._key < @high AND STARTS_WITH(d._key, @prefix)
+  LIMIT 2
+  RETURN d
+""",
+)
+
+# -- elves and templates -------------------------------------------------------------------
+
+PUT_ELF = _q(
+    "PUT_ELF",
+    """
+// index: elfc_elves/primary
+INSERT @elf INTO elfc_elves OPTIONS { overwriteMode: "replace" }
+""",
+)
+
+LIST_ELVES = _q(
+    "LIST_ELVES",
+    """
+// index: elfc_elves/by_name
+FOR e IN elfc_elves
+  SORT e.name
+  RETURN e
+""",
+)
+
+GET_TEMPLATE = _q(
+    "GET_TEMPLATE",
+    """
+// index: elfc_graphs/primary
+FOR g IN elfc_graphs
+  FILTER g._key == @revision
+  RETURN g.template
+""",
+)
+
+# -- submitting ----------------------------------------------------------------------------
+
+NEXT_RUN_NO = _q(
+    "NEXT_RUN_NO",
+    """
+// index: elfc_meta/primary
+// Runs are numbered for FIFO claims across hosts; concurrent submissions conflict on this
+// one document (error 1200) and are retried.
+UPSERT { _key: "run_counter" }
+  INSERT { _key: "run_counter", n: 1 }
+  UPDATE { n: OLD.n + 1 } IN elfc_meta
+  RETURN NEW.n
+""",
+)
+
+# -- claiming --------------------------------------------------------------------------------
+
+PROBE = _q(
+    "PROBE",
+    """
+// index: elfc_jobs/claim, elfc_jobs/lease
+// Read-only: an idle claim or poll costs two index probes and writes nothing.
+LET ready = FIRST(
+  FOR j IN elfc_jobs
+    FILTER j.elf == @elf AND j.status == "ready" AND j.not_before <= @now
+    LIMIT 1
+    RETURN true
+)
+LET expired = FIRST(
+  FOR j IN elfc_jobs
+    FILTER j.status == "running" AND j.lease_until < @now
+    LIMIT 1
+    RETURN true
+)
+RETURN { ready: ready == true, expired: expired == true }
+""",
+)
+
+CLAIM = _q(
+    "CLAIM",
+    """
+// index: elfc_jobs/claim
+// One statement, so one transaction: two claimers that pick the same job conflict (1200).
+FOR j IN elfc_jobs
+  FILTER j.elf == @elf AND j.status == "ready" AND j.not_before <= @now
+  SORT j.run_no, j.seq
+  LIMIT @limit
+  UPDATE j WITH {
+    status: "running",
+    attempts: j.attempts + 1,
+    lease_owner: @worker,
+    lease: @lease,
+    lease_until: @now + @lease,
+    started: @now,
+    history: PUSH(j.history, [@now, "running", @worker])
+  } IN elfc_jobs OPTIONS { ignoreRevs: false }
+  RETURN {
+    id: j._key, run: j.run, run_no: j.run_no, seq: j.seq, key: j.key, task: j.task,
+    revision: j.revision, args: j.args, kwargs: j.kwargs, deps: j.deps,
+    attempts: j.attempts + 1
+  }
+""",
+)
+
+EXPIRE = _q(
+    "EXPIRE",
+    """
+// index: elfc_jobs/lease, elfc_runs/primary
+FOR j IN elfc_jobs
+  FILTER j.status == "running" AND j.lease_until < @cutoff
+  LET run_status = FIRST(FOR r IN elfc_runs FILTER r._key == j.run RETURN r.status)
+  LET status = run_status == "cancelled" ? "cancelled" : "ready"
+  UPDATE j WITH {
+    status: status,
+    lease_until: null,
+    finished: status == "cancelled" ? @now : null,
+    history: PUSH(j.history, [@now, status, CONCAT("lease of ", j.lease_owner, " expired")])
+  } IN elfc_jobs OPTIONS { ignoreRevs: false }
+  RETURN { run: j.run, status: status }
+""",
+)
+
+GET_RESULTS = _q(
+    "GET_RESULTS",
+    """
+// index: elfc_results/by_run_key
+FOR r IN elfc_results
+  FILTER r.run == @run AND r.key IN @keys
+  RETURN [r.key, r.value]
+""",
+)
+
+# -- completing ------------------------------------------------------------------------------
+
+COMPLETE = _q(
+    "COMPLETE",
+    """
+// index: elfc_jobs/primary
+FOR id IN @jobs
+  FOR j IN elfc_jobs
+    FILTER j._key == id AND j.status == "running" AND j.lease_owner == @worker
+    UPDATE j WITH {
+      status: "succeeded",
+      finished: @now,
+      lease_until: null,
+      history: PUSH(j.history, [@now, "succeeded", @worker])
+    } IN elfc_jobs OPTIONS { ignoreRevs: false }
+    RETURN { id: j._key, run: j.run, key: j.key, dependents: j.dependents }
+""",
+)
+
+READY_DEPENDENTS = _q(
+    "READY_DEPENDENTS",
+    """
+// index: elfc_deps/edge, elfc_jobs/primary
+// Readiness is a counter per job: no job of the run is scanned.
+FOR e IN elfc_deps
+  FILTER e._from IN @done
+  COLLECT target = e._to WITH COUNT INTO k
+  FOR j IN elfc_jobs
+    FILTER j._id == target
+    LET ready = j.status == "pending" AND j.waiting == k
+    UPDATE j WITH {
+      waiting: j.waiting - k,
+      status: ready ? "ready" : j.status,
+      history: ready ? PUSH(j.history, [@now, "ready", ""]) : j.history
+    } IN elfc_jobs OPTIONS { ignoreRevs: false }
+    RETURN { elf: j.elf, ready: ready }
+""",
+)
+
+SETTLE = _q(
+    "SETTLE",
+    """
+// index: elfc_runs/primary, elfc_jobs/by_run
+// Run after the transaction that finished jobs has committed, so that of two concurrent
+// transactions finishing a run's last jobs, the later one's check sees both.
+FOR r IN elfc_runs
+  FILTER r._key IN @runs AND r.finished == null
+  LET active = FIRST(
+    FOR j IN elfc_jobs
+      FILTER j.run == r._key AND j.status IN ["pending", "ready", "running"]
+      LIMIT 1
+      RETURN true
+  )
+  FILTER active == null
+  LET failed = FIRST(
+    FOR j IN elfc_jobs
+      FILTER j.run == r._key AND j.status == "failed"
+      LIMIT 1
+      RETURN true
+  )
+  UPDATE r WITH {
+    finished: @now,
+    status: r.status != "running" ? r.status : (failed == true ? "failed" : "succeeded")
+  } IN elfc_runs OPTIONS { ignoreRevs: false }
+  RETURN r._key
+""",
+)
+
+# -- failing, releasing, heartbeats, cancelling -----------------------------------------------
+
+HELD = _q(
+    "HELD",
+    """
+// index: elfc_jobs/primary
+FOR j IN elfc_jobs
+  FILTER j._key == @job AND j.status == "running" AND j.lease_owner == @worker
+  RETURN {
+    id: j._key, run: j.run, key: j.key, elf: j.elf, task: j.task, attempts: j.attempts,
+    dependents: j.dependents
+  }
+""",
+)
+
+RECORD_FAILURE = _q(
+    "RECORD_FAILURE",
+    """
+// index: elfc_failures/primary
+// Deduplicated by the hash of type, message and traceback (the _key).
+UPSERT { _key: @hash }
+  INSERT {
+    _key: @hash, error_type: @error_type, message: @message, traceback: @traceback,
+    count: 1, first_seen: @now, last_seen: @now, elf: @elf, task: @task, revision: @revision
+  }
+  UPDATE { count: OLD.count + 1, last_seen: @now, revision: @revision } IN elfc_failures
+""",
+)
+
+FAIL = _q(
+    "FAIL",
+    """
+// index: elfc_jobs/primary
+FOR j IN elfc_jobs
+  FILTER j._key == @job AND j.status == "running" AND j.lease_owner == @worker
+  UPDATE j WITH {
+    status: "failed",
+    finished: @now,
+    lease_until: null,
+    failure: @failure,
+    history: PUSH(j.history, [@now, "failed", @note])
+  } IN elfc_jobs OPTIONS { ignoreRevs: false }
+  RETURN j.run
+""",
+)
+
+SKIP_DEPENDENTS = _q(
+    "SKIP_DEPENDENTS",
+    """
+// index: elfc_deps/edge, elfc_jobs/primary
+// Every transitive dependent, breadth first, each visited once.
+WITH elfc_jobs
+FOR v IN 1..1000000000 OUTBOUND @start elfc_deps
+  OPTIONS { order: "bfs", uniqueVertices: "global" }
+  FILTER v.status == "pending"
+  UPDATE v WITH {
+    status: "skipped",
+    finished: @now,
+    history: PUSH(v.history, [@now, "skipped", @note])
+  } IN elfc_jobs OPTIONS { ignoreRevs: false }
+  RETURN v.run
+""",
+)
+
+REQUEUE = _q(
+    "REQUEUE",
+    """
+// index: elfc_jobs/primary, elfc_runs/primary
+// Back to ready (a retry or a release), or cancelled when the run was cancelled meanwhile.
+FOR j IN elfc_jobs
+  FILTER j._key IN @jobs AND j.status == "running" AND j.lease_owner == @worker
+  LET run_status = FIRST(FOR r IN elfc_runs FILTER r._key == j.run RETURN r.status)
+  LET status = run_status == "cancelled" ? "cancelled" : "ready"
+  UPDATE j WITH {
+    status: status,
+    attempts: j.attempts + @attempts,
+    not_before: @not_before == null ? j.not_before : @not_before,
+    failure: @failure == null ? j.failure : @failure,
+    lease_until: null,
+    finished: status == "cancelled" ? @now : null,
+    history: PUSH(j.history, [@now, status, @note])
+  } IN elfc_jobs OPTIONS { ignoreRevs: false }
+  RETURN { run: j.run, status: status }
+""",
+)
+
+BEAT = _q(
+    "BEAT",
+    """
+// index: elfc_workers/primary
+UPSERT { _key: @key }
+  INSERT {
+    _key: @key, id: @id, elf: @elf, host: @host, pid: @pid, started: @started, heartbeat: @now
+  }
+  UPDATE { elf: @elf, host: @host, pid: @pid, heartbeat: @now } IN elfc_workers
+""",
+)
+
+EXTEND_LEASES = _q(
+    "EXTEND_LEASES",
+    """
+// index: elfc_jobs/primary, elfc_runs/primary
+FOR j IN elfc_jobs
+  FILTER j._key IN @jobs AND j.status == "running" AND j.lease_owner == @worker
+  LET run_status = FIRST(FOR r IN elfc_runs FILTER r._key == j.run RETURN r.status)
+  UPDATE j WITH { lease_until: @now + j.lease } IN elfc_jobs OPTIONS { ignoreRevs: false }
+  RETURN { id: j._key, cancelled: run_status == "cancelled" }
+""",
+)
+
+CANCEL_RUN = _q(
+    "CANCEL_RUN",
+    """
+// index: elfc_runs/primary
+FOR r IN elfc_runs
+  FILTER r._key == @run AND r.status == "running"
+  UPDATE r WITH { status: "cancelled" } IN elfc_runs OPTIONS { ignoreRevs: false }
+  RETURN r._key
+""",
+)
+
+CANCEL_JOBS = _q(
+    "CANCEL_JOBS",
+    """
+// index: elfc_jobs/by_run
+FOR j IN elfc_jobs
+  FILTER j.run == @run AND j.status IN ["pending", "ready"]
+  UPDATE j WITH {
+    status: "cancelled",
+    finished: @now,
+    history: PUSH(j.history, [@now, "cancelled", "run cancelled"])
+  } IN elfc_jobs OPTIONS { ignoreRevs: false }
+""",
+)
+
+# -- reading ---------------------------------------------------------------------------------
+
+RUN_STATUS = _q(
+    "RUN_STATUS",
+    """
+// index: elfc_runs/primary, elfc_jobs/by_run
+// idle: no active job left but not settled (its last writer died before settling it).
+FOR r IN elfc_runs
+  FILTER r._key == @run
+  LET active = FIRST(
+    FOR j IN elfc_jobs
+      FILTER j.run == r._key AND j.status IN ["pending", "ready", "running"]
+      LIMIT 1
+      RETURN true
+  )
+  RETURN { status: r.status, idle: r.finished == null AND active == null }
+""",
+)
+
+RUN_COUNTS = _q(
+    "RUN_COUNTS",
+    """
+// index: elfc_jobs/by_run
+// Covered by the index (elf is a stored value): no job document is read.
+FOR j IN elfc_jobs
+  FILTER j.run == @run
+  COLLECT elf = j.elf, status = j.status WITH COUNT INTO n
+  RETURN [elf, status, n]
+""",
+)
+
+LIST_RUNS = _q(
+    "LIST_RUNS",
+    """
+// index: elfc_runs/by_no, elfc_jobs/by_run
+FOR r IN elfc_runs
+  SORT r.no DESC
+  LIMIT @limit
+  LET counts = (
+    FOR j IN elfc_jobs
+      FILTER j.run == r._key
+      COLLECT elf = j.elf, status = j.status WITH COUNT INTO n
+      RETURN [elf, status, n]
+  )
+  RETURN MERGE(r, { counts: counts })
+""",
+)
+
+LIST_JOBS = _q(
+    "LIST_JOBS",
+    """
+// index: elfc_jobs/by_run, elfc_failures/primary
+// Sorted by seq in memory: the run's jobs only, which the listing returns anyway.
+LET jobs = (
+  FOR j IN elfc_jobs
+    FILTER j.run == @run
+    SORT j.seq
+    RETURN j
+)
+LET failures = (FOR f IN elfc_failures FILTER f._key IN UNIQUE(jobs[*].failure) RETURN f)
+RETURN { jobs: jobs, failures: failures }
+""",
+)
+
+LIST_JOBS_WITH_STATUS = _q(
+    "LIST_JOBS_WITH_STATUS",
+    """
+// index: elfc_jobs/by_run, elfc_failures/primary
+LET jobs = (
+  FOR j IN elfc_jobs
+    FILTER j.run == @run AND j.status == @status
+    SORT j.seq
+    RETURN j
+)
+LET failures = (FOR f IN elfc_failures FILTER f._key IN UNIQUE(jobs[*].failure) RETURN f)
+RETURN { jobs: jobs, failures: failures }
+""",
+)
+
+JOB_EXTRAS = _q(
+    "JOB_EXTRAS",
+    """
+// index: elfc_results/primary, elfc_failures/primary
+RETURN {
+  result: FIRST(FOR r IN elfc_results FILTER r._key == @job RETURN r.value),
+  failure: FIRST(FOR f IN elfc_failures FILTER f._key == @failure RETURN f)
+}
+""",
+)
+
+LIST_FAILURES = _q(
+    "LIST_FAILURES",
+    """
+// index: elfc_failures/by_last_seen
+FOR f IN elfc_failures
+  SORT f.last_seen DESC
+  LIMIT @limit
+  RETURN f
+""",
+)
+
+LIST_WORKERS = _q(
+    "LIST_WORKERS",
+    """
+// index: elfc_workers/by_heartbeat
+FOR w IN elfc_workers
+  SORT w.heartbeat DESC
+  RETURN w
+""",
+)

@@ -1,0 +1,1262 @@
+"""The ArangoDB mycelium: one database shared by elves on many machines.
+
+``arango://user@host:8529/dbname`` (``arangos://`` for TLS, certificate verification on, with
+``?ca=/path/bundle.pem`` for a private CA); several coordinators of a cluster as
+``arango://user@h1:8529,h2:8529/dbname``, used round-robin. The password comes from the URL
+(percent-encoded) or from ``$ELFC_ARANGO_PASSWORD``; ``url`` and every message show it masked.
+Other options: ``?timeout=`` (seconds a request may take, default 60) and ``?connect_timeout=``
+(seconds to reach a server, default 5), so an unreachable server fails in bounded time.
+
+Opening a mycelium sets it up when it is new (idempotent, safe from many processes at once):
+the database when the user may create it, the collections, the persistent indexes every query
+relies on (``aql.py`` names them), the named graphs ``elfc_runs`` and ``elfc_templates`` (so a
+run or a template can be browsed in ArangoDB's web UI graph viewer), and a schema version
+document; a mycelium of another version is refused.
+
+How it keeps the SQLite backend's behaviour across machines:
+
+* a claim is one AQL statement (one transaction); a completion, a failure, a submission or a
+  cancellation is one stream transaction of a few statements; a write-write conflict (error
+  1200: two workers after the same job, two completions readying the same dependent) aborts
+  one of them, which is retried with jittered backoff;
+* readiness is a counter per job decremented through the dependency edges, and a run settles
+  by index probes right after the transaction that finished its jobs commits;
+* results are keyed by job id, so a result is stored once even if two workers raced for it;
+* there is no doorbell between hosts: ``wait_for_work`` polls with backoff (10 ms up to
+  0.5 s while the elf stays idle), one read-only index probe per poll;
+* leases and ``retry_at`` compare wall clocks of different hosts: keep them in sync (NTP).
+
+python-arango is imported on first use, never by ``import elfc``; without it, opening an
+``arango://`` mycelium fails with the install hint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import random
+import re
+import secrets
+import threading
+import time
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, quote, unquote
+
+import msgspec
+
+from elfc.compiler.ir import BuiltRun, revision_of
+from elfc.errors import MyceliumError
+from elfc.mycelium import aql
+from elfc.mycelium.base import (
+    JOB_STATUSES,
+    Claimed,
+    ElfRecord,
+    Event,
+    FailureInfo,
+    FailureRecord,
+    JobInfo,
+    Mycelium,
+    RevisionRecord,
+    RunInfo,
+    WorkerInfo,
+)
+
+if TYPE_CHECKING:
+    from arango.client import ArangoClient
+    from arango.database import Database, StandardDatabase, TransactionDatabase
+    from arango.exceptions import ArangoError, ArangoServerError
+    from arango.http import HTTPClient
+
+__all__ = ["ArangoMycelium", "ArangoURL", "parse_url"]
+
+T = TypeVar("T")
+
+INSTALL_HINT = "pip install 'elfc[arango]'"
+PASSWORD_ENV = "ELFC_ARANGO_PASSWORD"
+DEFAULT_PORT = 8529
+DEFAULT_DATABASE = "elfc"
+CONNECT_TIMEOUT = 5.0
+"""Seconds to open a connection to one server before trying the next (or giving up)."""
+REQUEST_TIMEOUT = 60.0
+"""Seconds a request may take once connected (a big submission is one request)."""
+PATIENCE = 60.0
+"""Seconds a write keeps retrying write-write conflicts before giving up."""
+POLL_MIN, POLL_MAX = 0.01, 0.5
+"""``wait_for_work`` polls after 10 ms, backing off to one probe every half second."""
+MIN_SERVER = (3, 11)
+BATCH_SIZE = 100_000
+"""Results per round trip: every query's result fits in one batch, so no cursor outlives it."""
+
+# ArangoDB error numbers (arango.errno)
+FORBIDDEN = 11
+LOCK_TIMEOUT = 18
+CONFLICT = 1200
+DATA_SOURCE_NOT_FOUND = 1203
+DUPLICATE_NAME = 1207
+UNIQUE_CONSTRAINT_VIOLATED = 1210
+DATABASE_NOT_FOUND = 1228
+TRANSACTION_ABORTED = 1654
+TRANSACTION_NOT_FOUND = 1655
+GRAPH_DUPLICATE = 1925
+RETRYABLE = frozenset(
+    {
+        CONFLICT,
+        UNIQUE_CONSTRAINT_VIOLATED,  # two UPSERTs inserting the same key; a random id reused
+        LOCK_TIMEOUT,
+        TRANSACTION_ABORTED,
+        TRANSACTION_NOT_FOUND,  # a stream transaction that timed out on the server
+    }
+)
+
+_OPTIONS = ("ca", "timeout", "connect_timeout")
+_ACTIVE = ("pending", "ready", "running")
+
+_decode_args = msgspec.json.Decoder(tuple[Any, ...]).decode
+_decode_kwargs = msgspec.json.Decoder(dict[str, Any]).decode
+_decode_any = msgspec.json.Decoder().decode
+
+
+_open: weakref.WeakSet[ArangoMycelium] = weakref.WeakSet()
+_abandoned: list[object] = []
+"""Clients inherited from a parent process: never used, never closed (their sockets are the
+parent's)."""
+
+
+def _after_fork_in_child() -> None:
+    for mycelium in list(_open):
+        mycelium._lock = threading.Lock()  # the parent's may be held by a thread not copied
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _encode(value: object) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def _deserialize(text: str) -> Any:
+    return msgspec.json.decode(text)
+
+
+# -- URLs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArangoURL:
+    """A parsed ``arango[s]://`` URL. ``str()`` and ``repr()`` never show the password."""
+
+    tls: bool
+    hosts: tuple[tuple[str, int], ...]
+    username: str
+    database: str
+    password: str = field(default="", repr=False)
+    password_in_url: bool = False
+    ca: str | None = None
+    timeout: float = REQUEST_TIMEOUT
+    connect_timeout: float = CONNECT_TIMEOUT
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The servers as python-arango wants them: ``http[s]://host:port``, no credentials."""
+        scheme = "https" if self.tls else "http"
+        return tuple(f"{scheme}://{_host(host)}:{port}" for host, port in self.hosts)
+
+    @property
+    def masked(self) -> str:
+        """The URL with the password replaced by ``***``: safe to print and log."""
+        scheme = "arangos" if self.tls else "arango"
+        auth = quote(self.username, safe="") + (":***" if self.password_in_url else "")
+        hosts = ",".join(f"{_host(host)}:{port}" for host, port in self.hosts)
+        options = []
+        if self.ca is not None:
+            options.append(f"ca={quote(self.ca)}")
+        if self.timeout != REQUEST_TIMEOUT:
+            options.append(f"timeout={self.timeout:g}")
+        if self.connect_timeout != CONNECT_TIMEOUT:
+            options.append(f"connect_timeout={self.connect_timeout:g}")
+        query = "?" + "&".join(options) if options else ""
+        return f"{scheme}://{auth}@{hosts}/{quote(self.database, safe='')}{query}"
+
+    def __str__(self) -> str:
+        return self.masked
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def parse_url(url: str, environ: Mapping[str, str] | None = None) -> ArangoURL:
+    """Parse ``arango[s]://[user[:password]@]host[:port][,host[:port]...][/database][?opts]``.
+
+    The user defaults to ``root``, the port to 8529, the database to ``elfc``. Without a
+    password in the URL, ``$ELFC_ARANGO_PASSWORD`` is used (``environ`` stands in for
+    ``os.environ`` in tests). Raises :class:`MyceliumError` (showing the URL masked).
+    """
+    env = os.environ if environ is None else environ
+    scheme, sep, rest = url.partition("://")
+    shown = _mask(url)
+    if not sep or scheme not in ("arango", "arangos"):
+        raise MyceliumError(f"not an ArangoDB mycelium URL: {shown!r}")
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hostlist = netloc.rpartition("@")
+    if not at:
+        userinfo, hostlist = "", netloc
+    user, colon, password = userinfo.partition(":")
+    hosts = tuple(_parse_host(part, shown) for part in hostlist.split(","))
+    database = unquote(path.rstrip("/")) or DEFAULT_DATABASE
+    if "/" in database:
+        raise MyceliumError(f"bad database name {database!r} in {shown!r}")
+    options = _parse_options(query, shown)
+    tls = scheme == "arangos"
+    if "ca" in options and not tls:
+        raise MyceliumError(f"?ca= needs TLS: use arangos:// in {shown!r}")
+    return ArangoURL(
+        tls=tls,
+        hosts=hosts,
+        username=unquote(user) or "root",
+        database=database,
+        password=unquote(password) if colon else env.get(PASSWORD_ENV, ""),
+        password_in_url=bool(colon),
+        ca=options.get("ca"),
+        timeout=_seconds(options, "timeout", REQUEST_TIMEOUT, shown),
+        connect_timeout=_seconds(options, "connect_timeout", CONNECT_TIMEOUT, shown),
+    )
+
+
+def _mask(url: str) -> str:
+    """``url`` with anything between ``://user:`` and the last ``@`` replaced by ``***``."""
+    head, sep, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{head}{sep}{userinfo.partition(':')[0]}:***@{hosts}{slash}{tail}"
+
+
+def _parse_host(part: str, shown: str) -> tuple[str, int]:
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^:\[\]]+)(?::(\d+))?", part.strip())
+    if match is None or not (match.group(1) or match.group(3)):
+        raise MyceliumError(f"bad host {part!r} in {shown!r}: use host[:port][,host[:port]...]")
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4) or DEFAULT_PORT)
+    if not 0 < port < 65536:
+        raise MyceliumError(f"bad port {port} in {shown!r}")
+    return host, port
+
+
+def _parse_options(query: str, shown: str) -> dict[str, str]:
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise MyceliumError(
+            f"unknown option(s) {', '.join(unknown)} in {shown!r}: known are {', '.join(_OPTIONS)}"
+        )
+    return options
+
+
+def _seconds(options: Mapping[str, str], name: str, default: float, shown: str) -> float:
+    text = options.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise MyceliumError(f"?{name}= takes a number of seconds > 0, not {text!r}, in {shown!r}")
+    return value
+
+
+# -- the driver, imported on first use ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Driver:
+    client: type[ArangoClient]
+    error: type[ArangoError]
+    server_error: type[ArangoServerError]
+    http_client: Callable[[float, float], HTTPClient]
+
+
+@functools.cache
+def _driver() -> _Driver:
+    try:
+        from arango.client import ArangoClient
+        from arango.exceptions import ArangoError, ArangoServerError
+        from arango.http import DefaultHTTPClient
+        from arango.response import Response
+    except ModuleNotFoundError as exc:
+        raise MyceliumError(
+            f"the arango:// mycelium needs python-arango ({exc}): {INSTALL_HINT}"
+        ) from exc
+
+    class TimedHTTPClient(DefaultHTTPClient):
+        """python-arango's HTTP client with a short connect timeout and no silent retries:
+        its default waits ``request_timeout`` to connect and retries with backoff, so an
+        unreachable server would take minutes to report. Hosts are tried by python-arango's
+        resolver, once each and one more."""
+
+        def __init__(self, connect_timeout: float, read_timeout: float) -> None:
+            super().__init__(request_timeout=read_timeout, retry_attempts=0, backoff_factor=0.0)
+            self.connect_timeout = connect_timeout
+
+        def send_request(
+            self,
+            session: Any,
+            method: str,
+            url: str,
+            headers: Any = None,
+            params: Any = None,
+            data: Any = None,
+            auth: tuple[str, str] | None = None,
+        ) -> Response:
+            response = session.request(
+                method=method,
+                url=url,
+                params=params,
+                data=data,
+                headers=headers,
+                auth=auth,
+                timeout=(self.connect_timeout, self.request_timeout),
+            )
+            return Response(
+                method=method,
+                url=response.url,
+                headers=response.headers,
+                status_code=response.status_code,
+                status_text=response.reason,
+                raw_body=response.text,
+            )
+
+    return _Driver(ArangoClient, ArangoError, ArangoServerError, TimedHTTPClient)
+
+
+def _execute(db: Database, query: aql.Query, **values: object) -> list[Any]:
+    """Run one statement of ``aql.py`` with its bind parameters; its whole result."""
+    cursor = db.aql.execute(query.text, bind_vars=aql.bind(query, values), batch_size=BATCH_SIZE)
+    try:
+        return list(cursor)
+    finally:
+        cursor.close(ignore_missing=True)
+
+
+class _Txn:
+    """One stream transaction: its queries, its clock, and the runs to settle once it commits."""
+
+    __slots__ = ("db", "now", "settle")
+
+    def __init__(self, db: TransactionDatabase, now: float) -> None:
+        self.db = db
+        self.now = now
+        self.settle: set[str] = set()
+
+    def query(self, query: aql.Query, **values: object) -> list[Any]:
+        return _execute(self.db, query, **values)
+
+
+# -- the backend ---------------------------------------------------------------------------
+
+
+class ArangoMycelium(Mycelium):
+    """The mycelium in an ArangoDB database: ``ArangoMycelium(parse_url("arango://..."))``."""
+
+    schemes = ("arango", "arangos")
+    supports_doorbell = False
+    supports_batches = True
+
+    def __init__(self, target: ArangoURL) -> None:
+        self.target = target
+        self.url = target.masked
+        self._lock = threading.Lock()
+        self._client: ArangoClient | None = None
+        self._db: StandardDatabase | None = None
+        self._pid = 0
+        self._closed = False
+        self._pauses: dict[str, float] = {}
+        _open.add(self)
+        self._database()  # fail early: unreachable, refused, or of another schema
+
+    @classmethod
+    def from_url(cls, url: str) -> ArangoMycelium:
+        return cls(parse_url(url))
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._client is not None and self._pid == os.getpid():
+                self._client.close()
+            self._client = self._db = None
+
+    # -- connection, retries, errors -----------------------------------------------------
+
+    def _database(self) -> StandardDatabase:
+        """The database handle; a new connection in a forked child (never the parent's)."""
+        with self._lock:
+            if self._closed:
+                raise MyceliumError(f"the mycelium {self.url} was closed")
+            if self._db is None or self._pid != os.getpid():
+                if self._client is not None:
+                    _abandoned.append(self._client)
+                self._client, self._db = self._connect()
+                self._pid = os.getpid()
+            return self._db
+
+    def _connect(self) -> tuple[ArangoClient, StandardDatabase]:
+        driver, target = _driver(), self.target
+        endpoints = target.endpoints
+        client = driver.client(
+            hosts=list(endpoints),
+            host_resolver="roundrobin" if len(endpoints) > 1 else "fallback",
+            resolver_max_tries=len(endpoints) + 1,
+            http_client=driver.http_client(target.connect_timeout, target.timeout),
+            serializer=_encode,
+            deserializer=_deserialize,
+            verify_override=(target.ca or True) if target.tls else None,
+        )
+        try:
+            db = client.db(target.database, username=target.username, password=target.password)
+            self._check_server(client, db)
+            self._retrying(lambda: self._check_schema(db), "set up the mycelium")
+        except BaseException:
+            client.close()
+            raise
+        return client, db
+
+    def _check_server(self, client: ArangoClient, db: StandardDatabase) -> None:
+        """A cheap authenticated request (the server version), creating the database if the
+        user may."""
+        driver = _driver()
+        try:
+            try:
+                version = db.version()
+            except driver.server_error as exc:
+                if exc.error_code != DATABASE_NOT_FOUND:
+                    raise
+                self._create_database(client)
+                version = db.version()
+        except (driver.error, OSError) as exc:
+            raise self._error(exc, "connect") from exc
+        found = re.match(r"(\d+)\.(\d+)", version)
+        if found is None or (int(found[1]), int(found[2])) < MIN_SERVER:
+            raise MyceliumError(
+                f"the mycelium {self.url} runs ArangoDB {version}; elfc needs "
+                f"{'.'.join(map(str, MIN_SERVER))} or later"
+            )
+
+    def _create_database(self, client: ArangoClient) -> None:
+        target = self.target
+        system = client.db("_system", username=target.username, password=target.password)
+        try:
+            system.create_database(target.database)
+        except _driver().server_error as exc:
+            if exc.error_code == DUPLICATE_NAME:
+                return  # another process created it first
+            if exc.http_code in (401, 403) or exc.error_code == FORBIDDEN:
+                raise MyceliumError(
+                    f"the database {target.database!r} does not exist on {self.url} and user "
+                    f"{target.username!r} may not create it: create it and grant that user "
+                    "read/write access to it (see docs/arango.md)"
+                ) from exc
+            raise
+
+    def _check_schema(self, db: StandardDatabase) -> None:
+        found = self._schema_version(db)
+        if found is None:
+            self._set_up(db)
+            _execute(db, aql.PUT_SCHEMA, version=aql.SCHEMA_VERSION)
+            found = self._schema_version(db)
+        if found != aql.SCHEMA_VERSION:
+            raise MyceliumError(
+                f"the mycelium {self.url} has schema version {found}, this elfc uses version "
+                f"{aql.SCHEMA_VERSION}: open it with the elfc release that wrote it, or point "
+                "elfc at a new mycelium (another database); elfc never changes a mycelium of "
+                "another version"
+            )
+
+    def _schema_version(self, db: StandardDatabase) -> object:
+        try:
+            rows = _execute(db, aql.SCHEMA)
+        except _driver().server_error as exc:
+            if exc.error_code == DATA_SOURCE_NOT_FOUND:
+                return None  # a new mycelium
+            raise
+        return rows[0] if rows else None
+
+    def _set_up(self, db: StandardDatabase) -> None:
+        """Create what is missing; every step tolerates another process doing it too."""
+        server_error = _driver().server_error
+        for name in aql.COLLECTIONS:
+            if not db.has_collection(name):
+                try:
+                    db.create_collection(name, edge=name in aql.EDGE_COLLECTIONS)
+                except server_error as exc:
+                    if exc.error_code != DUPLICATE_NAME:
+                        raise
+        for index in aql.INDEXES:
+            db.collection(index.collection).add_index(index.definition())
+        for name, definitions in aql.GRAPHS.items():
+            if not db.has_graph(name):
+                try:
+                    db.create_graph(
+                        name,
+                        edge_definitions=[
+                            {
+                                "edge_collection": edges,
+                                "from_vertex_collections": list(sources),
+                                "to_vertex_collections": list(targets),
+                            }
+                            for edges, sources, targets in definitions
+                        ],
+                    )
+                except server_error as exc:
+                    if exc.error_code not in (GRAPH_DUPLICATE, DUPLICATE_NAME):
+                        raise
+                continue
+            graph = db.graph(name)
+            for edges, sources, targets in definitions:
+                if not graph.has_edge_definition(edges):
+                    graph.create_edge_definition(edges, list(sources), list(targets))
+
+    def _retrying(self, attempt: Callable[[], T], doing: str) -> T:
+        """Run ``attempt`` until it stops failing with a write-write conflict or another
+        transient error (jittered backoff, for ``PATIENCE`` seconds); any other failure of
+        the driver becomes a :class:`MyceliumError` that names the URL, never the password."""
+        driver = _driver()
+        deadline = time.monotonic() + PATIENCE
+        delay = 0.001
+        while True:
+            try:
+                return attempt()
+            except driver.server_error as exc:
+                if exc.error_code not in RETRYABLE:
+                    raise self._error(exc, doing) from exc
+                if time.monotonic() > deadline:
+                    raise MyceliumError(
+                        f"mycelium {self.url}: could not {doing}: still conflicting with other "
+                        f"writers after {PATIENCE:.0f} s ({exc.error_message})"
+                    ) from exc
+            except (driver.error, OSError) as exc:
+                raise self._error(exc, doing) from exc
+            time.sleep(random.uniform(0.0, delay))
+            delay = min(delay * 2, 0.1)
+
+    def _error(self, exc: BaseException, doing: str) -> MyceliumError:
+        """A message a user can act on. The driver's own messages hold no credentials
+        (python-arango sends them as an auth header, never in a URL)."""
+        target, driver = self.target, _driver()
+        if isinstance(exc, driver.server_error):
+            code, http = exc.error_code, exc.http_code
+            if http == 401:
+                return MyceliumError(
+                    f"ArangoDB at {self.url} refused user {target.username!r}: wrong password "
+                    f"(set it in the URL or ${PASSWORD_ENV}) or no access to database "
+                    f"{target.database!r}"
+                )
+            if code == FORBIDDEN or http == 403:
+                return MyceliumError(
+                    f"user {target.username!r} may not {doing} in {self.url}: grant it "
+                    f"read/write access to database {target.database!r} (see docs/arango.md)"
+                )
+            if code == DATABASE_NOT_FOUND:
+                return MyceliumError(f"the database of the mycelium {self.url} does not exist")
+            if exc.error_message is None:  # no ArangoDB error body: something else answered
+                return MyceliumError(
+                    f"{', '.join(target.endpoints)} answered HTTP {http} when asked to {doing} "
+                    f"for the mycelium {self.url}, not as ArangoDB answers: check the host and "
+                    "port, arango:// vs arangos://, and any HTTP proxy in between (NO_PROXY)"
+                )
+            return MyceliumError(
+                f"mycelium {self.url}: could not {doing}: [ERR {code}] {exc.error_message}"
+            )
+        if isinstance(exc, driver.error):
+            return MyceliumError(f"mycelium {self.url}: could not {doing}: {exc}")
+        hosts = ", ".join(target.endpoints)
+        return MyceliumError(
+            f"cannot reach ArangoDB for the mycelium {self.url} at {hosts} "
+            f"({type(exc).__name__}: {exc}); check the host and port, arango:// vs arangos://, "
+            f"and that the network lets this machine in (connect timeout "
+            f"{target.connect_timeout:g} s, request timeout {target.timeout:g} s)"
+        )
+
+    def _run(self, query: aql.Query, **values: object) -> list[Any]:
+        """One statement, atomic on its own, retried on conflicts."""
+        return self._retrying(lambda: _execute(self._database(), query, **values), query.name)
+
+    def _transaction(
+        self,
+        write: Sequence[str],
+        body: Callable[[_Txn], T],
+        doing: str,
+        read: Sequence[str] = (),
+    ) -> T:
+        """Run ``body``'s statements in one stream transaction, retried as a whole on
+        conflicts; then settle the runs it finished jobs of (after the commit, see SETTLE)."""
+        settle: set[str] = set()
+
+        def attempt() -> T:
+            txn = self._database().begin_transaction(
+                read=list(read), write=list(write), allow_implicit=True
+            )
+            t = _Txn(txn, time.time())
+            try:
+                out = body(t)
+                txn.commit_transaction()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    txn.abort_transaction()
+                raise
+            settle.clear()
+            settle.update(t.settle)
+            return out
+
+        out = self._retrying(attempt, doing)
+        self._settle(settle)
+        return out
+
+    def _settle(self, runs: Iterable[str], quiet: bool = False) -> bool:
+        """Settle each run of ``runs`` that has no active job left; True if any did."""
+        ids = sorted(set(runs))
+        if not ids:
+            return False
+        try:
+            return bool(self._run(aql.SETTLE, runs=ids, now=time.time()))
+        except MyceliumError:
+            if quiet:
+                return False  # a reader may lack write access: the next writer settles it
+            raise
+
+    # -- revisions, elves, templates ---------------------------------------------------
+
+    def put_revisions(self, records: Iterable[RevisionRecord]) -> None:
+        docs = [
+            {
+                "_key": r.hash,
+                "kind": r.kind,
+                "qualname": r.qualname,
+                "module": r.module,
+                "source": r.source,
+                "doc": r.doc,
+                "signature": r.signature,
+            }
+            for r in records
+        ]
+        if docs:
+            self._run(aql.INSERT_NEW, collection=aql.REVISIONS, docs=docs)
+
+    def get_revision(self, hash_or_prefix: str) -> RevisionRecord | None:
+        doc = self._by_prefix(aql.REVISIONS, hash_or_prefix, "revision")
+        if doc is None:
+            return None
+        return RevisionRecord(
+            doc["_key"],
+            doc["kind"],
+            doc["qualname"],
+            doc["module"],
+            doc["source"],
+            doc.get("doc"),
+            doc.get("signature"),
+        )
+
+    def put_elf(self, record: ElfRecord) -> None:
+        self._run(
+            aql.PUT_ELF,
+            elf={
+                "_key": revision_of(record.name),
+                "name": record.name,
+                "cls": record.cls,
+                "module": record.module,
+                "config": record.config,
+                "revision": record.revision,
+                "doc": record.doc,
+                "last_seen": time.time(),
+            },
+        )
+
+    def list_elves(self) -> list[ElfRecord]:
+        elves = [
+            ElfRecord(
+                d["name"],
+                d["cls"],
+                d["module"],
+                d["config"],
+                d["revision"],
+                d.get("doc"),
+                float(d["last_seen"]),
+            )
+            for d in self._run(aql.LIST_ELVES)
+        ]
+        return sorted(elves, key=lambda e: e.name)  # byte order, as SQLite sorts
+
+    def put_template(self, revision: str, template_json: bytes) -> None:
+        docs = _template_docs(revision, template_json)
+        self._transaction(
+            [aql.TEMPLATES, aql.TEMPLATE_NODES, aql.TEMPLATE_EDGES, aql.TEMPLATE_ROOTS],
+            lambda t: _put_template(t, docs),
+            "store a template",
+        )
+
+    def get_template(self, revision: str) -> bytes | None:
+        rows = self._run(aql.GET_TEMPLATE, revision=revision)
+        return rows[0].encode() if rows else None
+
+    # -- submitting ------------------------------------------------------------------
+
+    def submit(self, built: BuiltRun, template_json: bytes | None = None) -> str:
+        jobs = built.jobs
+        position = {job.key: i for i, job in enumerate(jobs)}
+        if len(position) != len(jobs):
+            raise MyceliumError(f"run of {built.pipeline} has duplicate job keys")
+        deps = [tuple(dict.fromkeys(job.deps)) for job in jobs]
+        for job, its_deps in zip(jobs, deps, strict=True):
+            for dep in its_deps:
+                if dep not in position:
+                    raise MyceliumError(f"job {job.key} depends on {dep!r}, not a job of the run")
+        fan = Counter(dep for its_deps in deps for dep in its_deps)
+        # Everything but the ids, drawn again on each attempt: a clash is a retry.
+        docs = [
+            {
+                "key": job.key,
+                "node": job.node,
+                "elf": job.elf,
+                "task": job.task,
+                "revision": job.revision,
+                "args": _encode(job.args),
+                "kwargs": _encode(job.kwargs),
+                "deps": list(its_deps),
+                "seq": job.seq,
+                "status": "pending" if its_deps else "ready",
+                "waiting": len(its_deps),
+                "dependents": fan[job.key],
+                "attempts": 0,
+                "not_before": 0.0,
+                "lease": None,
+                "lease_owner": None,
+                "lease_until": None,
+                "started": None,
+                "finished": None,
+                "history": [],
+                "failure": None,
+            }
+            for job, its_deps in zip(jobs, deps, strict=True)
+        ]
+        run_fields = {
+            "pipeline": built.pipeline,
+            "revision": built.revision,
+            "arguments": _encode(built.arguments),
+            "output": _encode(built.output),
+            "total": len(jobs),
+        }
+        template = None if template_json is None else _template_docs(built.revision, template_json)
+
+        def write(t: _Txn) -> str:
+            run_id, ids = secrets.token_hex(8), os.urandom(8 * len(jobs)).hex()
+            job_ids = [ids[16 * i : 16 * i + 16] for i in range(len(jobs))]
+            (no,) = t.query(aql.NEXT_RUN_NO)
+            done = not jobs
+            run = {
+                "_key": run_id,
+                "no": no,
+                **run_fields,
+                "status": "succeeded" if done else "running",
+                "created": t.now,
+                "finished": t.now if done else None,
+            }
+            t.query(aql.INSERT, collection=aql.RUNS, docs=[run])
+            if jobs:
+                common = {"run": run_id, "run_no": no, "created": t.now}
+                rows = [{**d, **common, "_key": k} for d, k in zip(docs, job_ids, strict=True)]
+                t.query(aql.INSERT, collection=aql.JOBS, docs=rows)
+                edges = [
+                    {"_from": f"{aql.JOBS}/{job_ids[position[dep]]}", "_to": f"{aql.JOBS}/{k}"}
+                    for k, its_deps in zip(job_ids, deps, strict=True)
+                    for dep in its_deps
+                ]
+                if edges:
+                    t.query(aql.INSERT, collection=aql.DEPS, docs=edges)
+                roots = [
+                    {"_from": f"{aql.RUNS}/{run_id}", "_to": f"{aql.JOBS}/{k}"}
+                    for k, its_deps in zip(job_ids, deps, strict=True)
+                    if not its_deps
+                ]
+                t.query(aql.INSERT, collection=aql.RUN_ROOTS, docs=roots)
+            if template is not None:
+                _put_template(t, template)
+            return run_id
+
+        written = [aql.META, aql.RUNS, aql.JOBS, aql.DEPS, aql.RUN_ROOTS]
+        if template is not None:
+            written += [aql.TEMPLATES, aql.TEMPLATE_NODES, aql.TEMPLATE_EDGES, aql.TEMPLATE_ROOTS]
+        return self._transaction(written, write, "submit a run")
+
+    # -- claiming and completing -----------------------------------------------------
+
+    def claim(self, elf: str, worker_id: str, lease: float, limit: int = 1) -> list[Claimed]:
+        if limit <= 0 or not self._due(elf):
+            return []
+        rows = self._run(
+            aql.CLAIM, elf=elf, worker=worker_id, lease=lease, now=time.time(), limit=limit
+        )
+        return _claimed(elf, rows)
+
+    def _due(self, elf: str) -> bool:
+        """Read-only probe: is a job of ``elf`` ready? Expired leases are returned first."""
+        (probe,) = self._run(aql.PROBE, elf=elf, now=time.time())
+        if probe["expired"]:
+            self.expire_leases()
+        return bool(probe["ready"] or probe["expired"])
+
+    def results(self, run_id: str, keys: Iterable[str]) -> dict[str, bytes]:
+        rows = self._run(aql.GET_RESULTS, run=run_id, keys=list(keys))
+        return {key: value.encode() for key, value in rows}
+
+    def complete_many(self, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+        if not done:
+            return []
+        return self._transaction(
+            _COMPLETE_WRITES, lambda t: _complete(t, worker_id, done), "complete jobs", _READS
+        )
+
+    def exchange(
+        self,
+        elf: str,
+        worker_id: str,
+        done: Sequence[tuple[str, bytes]],
+        lease: float,
+        limit: int,
+    ) -> tuple[list[bool], list[Claimed]]:
+        if not done:
+            return [], self.claim(elf, worker_id, lease, limit)
+        if limit <= 0:
+            return self.complete_many(worker_id, done), []
+        self._due(elf)  # returns expired leases, outside the transaction
+
+        def both(t: _Txn) -> tuple[list[bool], list[Any]]:
+            accepted = _complete(t, worker_id, done)
+            rows = t.query(
+                aql.CLAIM, elf=elf, worker=worker_id, lease=lease, now=t.now, limit=limit
+            )
+            return accepted, rows
+
+        accepted, rows = self._transaction(_COMPLETE_WRITES, both, "complete and claim", _READS)
+        return accepted, _claimed(elf, rows)
+
+    # -- failing, releasing, leases ------------------------------------------------------
+
+    def fail(
+        self,
+        job_id: str,
+        worker_id: str,
+        failure: FailureRecord,
+        retry_at: float | None = None,
+    ) -> bool:
+        digest = revision_of(failure.error_type, failure.message, failure.traceback)
+        summary = f"{failure.error_type}: {failure.message}"
+
+        def write(t: _Txn) -> bool:
+            held = t.query(aql.HELD, job=job_id, worker=worker_id)
+            if not held:
+                return False
+            job = held[0]
+            t.query(
+                aql.RECORD_FAILURE,
+                hash=digest,
+                error_type=failure.error_type,
+                message=failure.message,
+                traceback=failure.traceback,
+                now=t.now,
+                elf=job["elf"],
+                task=job["task"],
+                revision=failure.revision,
+            )
+            link = {
+                "_from": f"{aql.JOBS}/{job_id}",
+                "_to": f"{aql.FAILURES}/{digest}",
+                "time": t.now,
+                "attempt": job["attempts"],
+            }
+            t.query(aql.INSERT, collection=aql.JOB_FAILURES, docs=[link])
+            if retry_at is not None:
+                rows = t.query(
+                    aql.REQUEUE,
+                    jobs=[job_id],
+                    worker=worker_id,
+                    attempts=0,
+                    not_before=retry_at,
+                    failure=digest,
+                    now=t.now,
+                    note=f"retry at {retry_at:.3f} after {summary}",
+                )
+                t.settle.update(r["run"] for r in rows if r["status"] == "cancelled")
+                return True
+            t.query(aql.FAIL, job=job_id, worker=worker_id, now=t.now, failure=digest, note=summary)
+            if job["dependents"]:
+                t.query(
+                    aql.SKIP_DEPENDENTS,
+                    start=f"{aql.JOBS}/{job_id}",
+                    now=t.now,
+                    note=f"upstream {job['key']} failed",
+                )
+            t.settle.add(job["run"])
+            return True
+
+        return self._transaction(
+            [aql.FAILURES, aql.JOB_FAILURES, aql.JOBS], write, "record a failure", _READS
+        )
+
+    def release_many(self, job_ids: Iterable[str], worker_id: str) -> int:
+        ids = sorted(set(job_ids))
+        if not ids:
+            return 0
+        rows = self._run(
+            aql.REQUEUE,
+            jobs=ids,
+            worker=worker_id,
+            attempts=-1,
+            not_before=None,
+            failure=None,
+            now=time.time(),
+            note=f"released by {worker_id}",
+        )
+        self._settle(r["run"] for r in rows if r["status"] == "cancelled")
+        return len(rows)
+
+    def expire_leases(self, now: float | None = None) -> int:
+        clock = time.time()
+        rows = self._run(aql.EXPIRE, cutoff=clock if now is None else now, now=clock)
+        self._settle(r["run"] for r in rows if r["status"] == "cancelled")
+        return len(rows)
+
+    def heartbeat(self, worker: WorkerInfo, running: Iterable[str] = ()) -> set[str]:
+        ids = list(running)
+        self._run(
+            aql.BEAT,
+            key=revision_of(worker.id),
+            id=worker.id,
+            elf=worker.elf,
+            host=worker.host,
+            pid=worker.pid,
+            started=worker.started,
+            now=time.time(),
+        )
+        if not ids:
+            return set()
+        kept = self._run(aql.EXTEND_LEASES, jobs=ids, worker=worker.id, now=time.time())
+        return set(ids) - {row["id"] for row in kept if not row["cancelled"]}
+
+    def cancel_run(self, run_id: str) -> bool:
+        def write(t: _Txn) -> bool:
+            if not t.query(aql.CANCEL_RUN, run=run_id):
+                return False
+            t.query(aql.CANCEL_JOBS, run=run_id, now=t.now)
+            t.settle.add(run_id)
+            return True
+
+        return self._transaction([aql.RUNS, aql.JOBS], write, "cancel a run")
+
+    # -- reading -------------------------------------------------------------------
+
+    def _by_prefix(self, collection: str, prefix: str, what: str) -> dict[str, Any] | None:
+        if not prefix:
+            return None
+        rows = self._run(
+            aql.BY_PREFIX, collection=collection, low=prefix, high=_after(prefix), prefix=prefix
+        )
+        for row in rows:
+            if row["_key"] == prefix:
+                return dict(row)
+        if len(rows) > 1:
+            raise MyceliumError(f"{what} prefix {prefix!r} is ambiguous: give more characters")
+        return dict(rows[0]) if rows else None
+
+    def run_info(self, run_id: str) -> RunInfo | None:
+        doc = self._by_prefix(aql.RUNS, run_id, "run")
+        if doc is None:
+            return None
+        info = _run_info(doc, self._run(aql.RUN_COUNTS, run=doc["_key"]))
+        if _idle(info) and self._settle([info.id], quiet=True):
+            return self.run_info(info.id)
+        return info
+
+    def run_status(self, run_id: str) -> str | None:
+        rows = self._run(aql.RUN_STATUS, run=run_id)
+        if not rows:
+            return None
+        if rows[0]["idle"] and self._settle([run_id], quiet=True):
+            rows = self._run(aql.RUN_STATUS, run=run_id)
+        return str(rows[0]["status"])
+
+    def list_runs(self, limit: int = 20) -> list[RunInfo]:
+        runs = [_run_info(doc, doc["counts"]) for doc in self._run(aql.LIST_RUNS, limit=limit)]
+        if self._settle((r.id for r in runs if _idle(r)), quiet=True):
+            runs = [_run_info(d, d["counts"]) for d in self._run(aql.LIST_RUNS, limit=limit)]
+        return runs
+
+    def list_jobs(self, run_id: str, status: str | None = None) -> list[JobInfo]:
+        run = self._by_prefix(aql.RUNS, run_id, "run")
+        if run is None:
+            return []
+        if status is None:
+            (found,) = self._run(aql.LIST_JOBS, run=run["_key"])
+        else:
+            (found,) = self._run(aql.LIST_JOBS_WITH_STATUS, run=run["_key"], status=status)
+        failures = {f["_key"]: _failure(f) for f in found["failures"]}
+        return [_job_info(doc, failures, None) for doc in found["jobs"]]
+
+    def get_job(self, job_id: str) -> JobInfo | None:
+        doc = self._by_prefix(aql.JOBS, job_id, "job")
+        if doc is None:
+            return None
+        (extras,) = self._run(aql.JOB_EXTRAS, job=doc["_key"], failure=doc["failure"])
+        failure = extras["failure"]
+        failures = {} if failure is None else {failure["_key"]: _failure(failure)}
+        result = extras["result"]
+        return _job_info(doc, failures, None if result is None else result.encode())
+
+    def list_failures(self, limit: int = 20) -> list[FailureInfo]:
+        return [_failure(doc) for doc in self._run(aql.LIST_FAILURES, limit=limit)]
+
+    def list_workers(self) -> list[WorkerInfo]:
+        return [
+            WorkerInfo(
+                d["id"],
+                d["elf"],
+                d["host"],
+                int(d["pid"]),
+                float(d["started"]),
+                float(d["heartbeat"]),
+            )
+            for d in self._run(aql.LIST_WORKERS)
+        ]
+
+    # -- waiting ---------------------------------------------------------------------
+
+    def wait_for_work(self, elf: str, timeout: float) -> None:
+        """Poll (no doorbell reaches across hosts): a read-only probe after 10 ms, backing
+        off to one every 0.5 s while the elf stays idle, across calls; returns as soon as a
+        probe finds a job of ``elf`` ready or a lease ended."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        pause = self._pauses.get(elf)
+        if pause is None:
+            self._pauses[elf] = POLL_MIN
+            return  # the first call: work may have been readied before the caller asked
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._pauses[elf] = pause
+                return
+            time.sleep(min(pause, left))
+            (probe,) = self._run(aql.PROBE, elf=elf, now=time.time())
+            if probe["ready"] or probe["expired"]:
+                self._pauses[elf] = POLL_MIN
+                return
+            pause = min(pause * 2, POLL_MAX)
+
+
+_READS = (aql.RUNS, aql.DEPS)
+_COMPLETE_WRITES = (aql.JOBS, aql.RESULTS)
+
+
+# -- transaction bodies ----------------------------------------------------------------------
+
+
+def _complete(t: _Txn, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+    results = dict(reversed(done))  # the first result given for a job id wins
+    rows = t.query(aql.COMPLETE, jobs=list(results), worker=worker_id, now=t.now)
+    accepted = {row["id"]: row for row in rows}
+    if accepted:
+        docs = [
+            {
+                "_key": job_id,
+                "run": row["run"],
+                "key": row["key"],
+                "value": results[job_id].decode(),
+            }
+            for job_id, row in accepted.items()
+        ]
+        t.query(aql.INSERT, collection=aql.RESULTS, docs=docs)
+    upstream = [f"{aql.JOBS}/{job_id}" for job_id, row in accepted.items() if row["dependents"]]
+    if upstream:
+        t.query(aql.READY_DEPENDENTS, done=upstream, now=t.now)
+    t.settle.update(row["run"] for row in rows)
+    out, seen = [], set()
+    for job_id, _ in done:
+        out.append(job_id in accepted and job_id not in seen)
+        seen.add(job_id)
+    return out
+
+
+def _template_docs(revision: str, template_json: bytes) -> dict[str, list[dict[str, Any]]]:
+    """The template as text, and as vertices and edges for ArangoDB's graph viewer when it
+    has the shape of a compiled template (``nodes`` with ids, ``edges`` between them)."""
+    out: dict[str, list[dict[str, Any]]] = {
+        aql.TEMPLATES: [{"_key": revision, "template": template_json.decode()}],
+        aql.TEMPLATE_NODES: [],
+        aql.TEMPLATE_EDGES: [],
+        aql.TEMPLATE_ROOTS: [],
+    }
+    try:
+        data = _decode_any(template_json)
+    except msgspec.DecodeError:
+        return out
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    if not isinstance(nodes, list):
+        return out
+    keys: dict[str, str] = {}
+    for node in nodes:
+        if isinstance(node, dict) and isinstance(node.get("id"), str):
+            key = keys[node["id"]] = f"{revision}-{revision_of(node['id'])[:12]}"
+            fields = {k: v for k, v in node.items() if not k.startswith("_")}
+            out[aql.TEMPLATE_NODES].append({**fields, "_key": key, "revision": revision})
+    edges = data.get("edges")
+    fed = set()
+    for edge in edges if isinstance(edges, list) else []:
+        if not isinstance(edge, dict):
+            continue
+        source, target, label = edge.get("source"), edge.get("target"), edge.get("label")
+        if source in keys and target in keys:
+            out[aql.TEMPLATE_EDGES].append(
+                {
+                    "_key": f"{revision}-{revision_of(source, target, str(label))[:12]}",
+                    "_from": f"{aql.TEMPLATE_NODES}/{keys[source]}",
+                    "_to": f"{aql.TEMPLATE_NODES}/{keys[target]}",
+                    "label": label,
+                }
+            )
+            fed.add(target)
+    out[aql.TEMPLATE_ROOTS] = [
+        {"_key": key, "_from": f"{aql.TEMPLATES}/{revision}", "_to": f"{aql.TEMPLATE_NODES}/{key}"}
+        for node_id, key in keys.items()
+        if node_id not in fed
+    ]
+    return out
+
+
+def _put_template(t: _Txn, docs: Mapping[str, list[dict[str, Any]]]) -> None:
+    for collection, batch in docs.items():
+        if batch:
+            t.query(aql.INSERT_NEW, collection=collection, docs=batch)
+
+
+# -- decoding ----------------------------------------------------------------------------
+
+
+def _after(prefix: str) -> str:
+    """The smallest key above every key starting with ``prefix``, for ids of hex digits
+    (``9`` is followed by ``a``: AQL compares strings by locale, not by code point)."""
+    last = prefix[-1]
+    return prefix[:-1] + ("a" if last == "9" else chr(ord(last) + 1))
+
+
+def _idle(run: RunInfo) -> bool:
+    """No job of the run can progress, yet it is not settled: its last writer died before
+    settling it (readers repair that)."""
+    return run.finished is None and run.total > 0 and not any(run.counts[s] for s in _ACTIVE)
+
+
+def _f(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _claimed(elf: str, rows: list[Any]) -> list[Claimed]:
+    rows = sorted(rows, key=lambda r: (r["run_no"], r["seq"]))
+    return [
+        Claimed(
+            r["id"],
+            r["run"],
+            r["key"],
+            elf,
+            r["task"],
+            r["revision"],
+            _decode_args(r["args"]),
+            _decode_kwargs(r["kwargs"]),
+            tuple(r["deps"]),
+            int(r["attempts"]),
+        )
+        for r in rows
+    ]
+
+
+def _failure(doc: Mapping[str, Any]) -> FailureInfo:
+    return FailureInfo(
+        doc["_key"],
+        doc["error_type"],
+        doc["message"],
+        doc["traceback"],
+        int(doc["count"]),
+        float(doc["first_seen"]),
+        float(doc["last_seen"]),
+        doc["elf"],
+        doc["task"],
+        doc["revision"],
+    )
+
+
+def _run_info(doc: Mapping[str, Any], counted: Iterable[Sequence[Any]]) -> RunInfo:
+    counts = dict.fromkeys(JOB_STATUSES, 0)
+    elf_counts: dict[str, dict[str, int]] = {}
+    for elf, status, n in counted:
+        counts[status] += n
+        elf_counts.setdefault(elf, dict.fromkeys(JOB_STATUSES, 0))[status] = n
+    status = doc["status"]
+    error = None
+    if status == "failed":
+        error = f"{counts['failed']} job(s) failed, {counts['skipped']} skipped"
+    elif status == "cancelled":
+        error = "cancelled"
+    return RunInfo(
+        doc["_key"],
+        doc["pipeline"],
+        doc["revision"],
+        _decode_kwargs(doc["arguments"]),
+        status,
+        float(doc["created"]),
+        _f(doc["finished"]),
+        int(doc["total"]),
+        counts,
+        elf_counts,
+        _decode_any(doc["output"]),
+        error,
+    )
+
+
+def _job_info(
+    doc: Mapping[str, Any], failures: Mapping[str, FailureInfo], result: bytes | None
+) -> JobInfo:
+    deps = tuple(doc["deps"])
+    created = float(doc["created"])
+    history = (
+        Event(created, "pending" if deps else "ready", "submitted"),
+        *(Event(float(at), status, note) for at, status, note in doc["history"]),
+    )
+    failure = doc["failure"]
+    return JobInfo(
+        doc["_key"],
+        doc["run"],
+        doc["key"],
+        doc["node"],
+        doc["elf"],
+        doc["task"],
+        doc["revision"],
+        _decode_args(doc["args"]),
+        _decode_kwargs(doc["kwargs"]),
+        deps,
+        int(doc["seq"]),
+        doc["status"],
+        int(doc["waiting"]),
+        int(doc["attempts"]),
+        float(doc["not_before"]),
+        doc["lease_owner"],
+        _f(doc["lease_until"]),
+        created,
+        _f(doc["started"]),
+        _f(doc["finished"]),
+        result,
+        None if failure is None else failures.get(failure),
+        history,
+    )

@@ -1,0 +1,412 @@
+"""The ArangoDB mycelium without a server: URLs, secrets, the install hint, bounded failure,
+the AQL module's discipline, and the python-arango stubs against the installed package."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.abc
+import inspect
+import logging
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import msgspec
+import pytest
+
+from elfc.errors import MyceliumError
+from elfc.mycelium import aql
+from elfc.mycelium import arango as backend
+from elfc.mycelium.arango import (
+    INSTALL_HINT,
+    PASSWORD_ENV,
+    ArangoMycelium,
+    _after,
+    _template_docs,
+    parse_url,
+)
+from elfc.mycelium.base import open_mycelium
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "s3cr3t-Pa55"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- URLs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "endpoints", "user", "database"),
+    [
+        ("arango://localhost", ("http://localhost:8529",), "root", "elfc"),
+        ("arango://bob@db.example:8530/census", ("http://db.example:8530",), "bob", "census"),
+        (
+            "arango://u@h1:8529,h2,[::1]:9000/db",
+            ("http://h1:8529", "http://h2:8529", "http://[::1]:9000"),
+            "u",
+            "db",
+        ),
+        ("arangos://u@h/db?ca=/etc/ca.pem", ("https://h:8529",), "u", "db"),
+        ("arango://a%40b@h/my%2Ddb/", ("http://h:8529",), "a@b", "my-db"),
+    ],
+)
+def test_urls_parse(url: str, endpoints: tuple[str, ...], user: str, database: str) -> None:
+    target = parse_url(url, environ={})
+    assert (target.endpoints, target.username, target.database) == (endpoints, user, database)
+    assert target.tls == url.startswith("arangos://")
+
+
+def test_tls_options() -> None:
+    target = parse_url("arangos://u@h/db?ca=/etc/ca.pem&timeout=7&connect_timeout=0.5", environ={})
+    assert target.ca == "/etc/ca.pem" and target.timeout == 7 and target.connect_timeout == 0.5
+    assert parse_url(target.masked, environ={}) == target  # the masked form of a URL re-parses
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("http://h/db", "not an ArangoDB"),
+        ("arango://u@/db", "bad host"),
+        ("arango://h:99999/db", "bad port"),
+        ("arango://h:port/db", "bad host"),
+        ("arango://h/db?bogus=1", "unknown option"),
+        ("arango://h/db?ca=/etc/ca.pem", "arangos://"),
+        ("arango://h/db?timeout=0", "seconds > 0"),
+        ("arango://h/a/b", "bad database"),
+    ],
+)
+def test_bad_urls_are_refused(url: str, complaint: str) -> None:
+    with pytest.raises(MyceliumError, match=complaint):
+        parse_url(url, environ={})
+
+
+def test_the_password_comes_from_the_url_else_the_environment() -> None:
+    env = {PASSWORD_ENV: "from-env"}
+    assert parse_url("arango://u:p%40ss%2Fw@h/db", environ=env).password == "p@ss/w"
+    assert parse_url("arango://u@h/db", environ=env).password == "from-env"
+    assert parse_url("arango://u@h/db", environ={}).password == ""
+
+
+def test_the_password_is_never_shown() -> None:
+    target = parse_url(f"arango://u:{SECRET}@h1,h2:8530/db", environ={})
+    assert target.password == SECRET
+    for shown in (target.masked, str(target), repr(target)):
+        assert SECRET not in shown
+    assert target.masked == "arango://u:***@h1:8529,h2:8530/db"
+    from_env = parse_url("arango://u@h/db", environ={PASSWORD_ENV: SECRET})
+    assert SECRET not in repr(from_env) and ":***" not in from_env.masked
+    with pytest.raises(MyceliumError) as caught:
+        parse_url(f"arango://u:{SECRET}@h:notaport/db", environ={})
+    assert SECRET not in str(caught.value) and "u:***@" in str(caught.value)
+
+
+def test_the_mycelium_shows_its_url_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ArangoMycelium, "_database", lambda self: None)
+    mycelium = ArangoMycelium.from_url(f"arangos://u:{SECRET}@h/db")
+    assert mycelium.url == "arangos://u:***@h:8529/db"
+    assert SECRET not in repr(mycelium) and "arangos://u:***@h:8529/db" in repr(mycelium)
+
+
+# -- python-arango missing ----------------------------------------------------------------------
+
+
+class _Blocker(importlib.abc.MetaPathFinder):
+    """Makes ``arango`` (and its submodules) look uninstalled."""
+
+    def find_spec(self, name: str, path: Any = None, target: ModuleType | None = None) -> None:
+        if name == "arango" or name.startswith("arango."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+@pytest.fixture
+def without_python_arango(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(sys.modules):
+        if name == "arango" or name.startswith("arango."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_Blocker(), *sys.meta_path])
+    backend._driver.cache_clear()
+    yield
+    backend._driver.cache_clear()
+
+
+@pytest.mark.usefixtures("without_python_arango")
+def test_without_python_arango_opening_fails_with_the_install_hint() -> None:
+    with pytest.raises(MyceliumError) as caught:
+        open_mycelium(f"arango://u:{SECRET}@127.0.0.1:{closed_port()}/db")
+    assert INSTALL_HINT in str(caught.value) and SECRET not in str(caught.value)
+    assert parse_url("arango://u@h/db").database == "db"  # parsing needs no driver
+
+
+def test_import_elfc_never_imports_python_arango() -> None:
+    code = (
+        "import sys; sys.modules['arango'] = None\n"
+        "import elfc, elfc.cli, elfc.mycelium.base, elfc.mycelium.arango\n"
+        "assert sys.modules['arango'] is None\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+# -- an unreachable server -----------------------------------------------------------------
+
+
+@pytest.fixture
+def driver() -> None:
+    pytest.importorskip("arango", reason="python-arango is not installed")
+
+
+@pytest.mark.usefixtures("driver")
+@pytest.mark.parametrize("scheme", ["arango", "arangos"])
+def test_an_unreachable_server_fails_clearly_in_bounded_time(
+    scheme: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    ports = closed_port(), closed_port()
+    url = f"{scheme}://u:{SECRET}@127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}/db?connect_timeout=1"
+    start = time.monotonic()
+    with pytest.raises(MyceliumError) as caught:
+        open_mycelium(url)
+    assert time.monotonic() - start < 5.0
+    message = str(caught.value)
+    assert "cannot reach ArangoDB" in message and f"127.0.0.1:{ports[1]}" in message
+    everything = "".join(traceback.format_exception(caught.value)) + caplog.text
+    assert SECRET not in everything
+
+
+# -- the AQL module's discipline ------------------------------------------------------------------
+
+
+def test_parameters_ignore_comments_and_strings() -> None:
+    text = (
+        '// @not_a_param\nFOR d IN @@coll /* @nor_this */ FILTER d.a == "@x" '
+        "AND d.b == '@y' AND d.c == @real RETURN `@z`"
+    )
+    assert aql.parameters(text) == (frozenset({"real"}), frozenset({"coll"}))
+
+
+def test_bind_checks_names_both_ways() -> None:
+    query = aql.BY_PREFIX
+    binds = aql.bind(query, {"collection": aql.JOBS, "low": "a", "high": "b", "prefix": "a"})
+    assert binds == {"@collection": aql.JOBS, "low": "a", "high": "b", "prefix": "a"}
+    with pytest.raises(ValueError, match="missing"):
+        aql.bind(query, {"collection": aql.JOBS})
+    with pytest.raises(ValueError, match="unused"):
+        aql.bind(aql.SCHEMA, {"version": 1})
+
+
+def _module_tree(module: ModuleType) -> ast.Module:
+    return ast.parse(Path(inspect.getfile(module)).read_text(encoding="utf-8"))
+
+
+def test_every_query_is_one_constant_string() -> None:
+    """No f-string, ``%`` or ``.format``: a query's text is a literal in aql.py."""
+    defined = set()
+    for node in ast.walk(_module_tree(aql)):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_q":
+            name, text = node.args
+            assert isinstance(name, ast.Constant) and isinstance(text, ast.Constant)
+            assert isinstance(text.value, str)
+            defined.add(name.value)
+    assert defined == set(aql.QUERIES)
+    for query_name, query in aql.QUERIES.items():
+        assert getattr(aql, query_name) is query, f"{query_name} is not bound to its own name"
+
+
+def test_every_query_names_indexes_that_exist() -> None:
+    indexes = {(i.collection, i.name) for i in aql.INDEXES}
+    for query in aql.QUERIES.values():
+        head = query.text.splitlines()[0]
+        assert head.startswith("// index: "), f"{query.name} does not name its index"
+        for ref in head.removeprefix("// index: ").split(", "):
+            collection, _, index = ref.partition("/")
+            if collection == "@@collection":
+                assert index == "primary" and "collection" in query.collections
+            elif index == "edge":
+                assert collection in aql.EDGE_COLLECTIONS, f"{query.name}: {ref}"
+            else:
+                assert collection in aql.COLLECTIONS, f"{query.name}: {ref}"
+                assert index == "primary" or (collection, index) in indexes, f"{query.name}: {ref}"
+            if not collection.startswith("@"):
+                assert collection in query.text.split(head, 1)[1], f"{query.name}: {ref} unused"
+
+
+def test_every_query_is_run_with_exactly_its_parameters() -> None:
+    """Each call site in arango.py passes ``aql.NAME`` and then keywords only: exactly the
+    query's parameters (ArangoDB rejects a missing and an unused one alike)."""
+    used = set()
+    for node in ast.walk(_module_tree(backend)):
+        if not isinstance(node, ast.Call):
+            continue
+        for i, arg in enumerate(node.args):
+            if (
+                isinstance(arg, ast.Attribute)
+                and isinstance(arg.value, ast.Name)
+                and arg.value.id == "aql"
+                and arg.attr in aql.QUERIES
+            ):
+                query = aql.QUERIES[arg.attr]
+                where = f"{query.name} at arango.py:{node.lineno}"
+                assert i == len(node.args) - 1, f"{where}: positional values"
+                assert all(k.arg is not None for k in node.keywords), f"{where}: **kwargs"
+                assert {k.arg for k in node.keywords} == query.params, where
+                used.add(query.name)
+    assert used == set(aql.QUERIES), f"never run: {set(aql.QUERIES) - used}"
+
+
+def test_queries_reach_the_driver_only_as_their_text() -> None:
+    calls = [
+        node
+        for node in ast.walk(_module_tree(backend))
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "execute"
+    ]
+    assert len(calls) == 1
+    (call,) = calls
+    assert ast.unparse(call.args[0]) == "query.text"
+    assert [ast.unparse(k) for k in call.keywords if k.arg == "bind_vars"] == [
+        "bind_vars=aql.bind(query, values)"
+    ]
+
+
+def test_prefix_ranges_cover_hex_keys() -> None:
+    assert _after("ab9") == "aba" and _after("abf") == "abg" and _after("0") == "1"
+    keys = [f"{n:04x}" for n in range(0, 0x10000, 7)]
+    for prefix in ("a", "9", "3f", "12"):
+        inside = [k for k in keys if prefix <= k < _after(prefix)]
+        assert inside == [k for k in keys if k.startswith(prefix)]
+
+
+def test_templates_become_vertices_and_edges() -> None:
+    template = msgspec.json.encode(
+        {
+            "pipeline": "m:p",
+            "nodes": [{"type": "input", "id": "rounds"}, {"type": "call", "id": "n1"}],
+            "edges": [{"source": "rounds", "target": "n1", "label": "rounds"}],
+        }
+    )
+    docs = _template_docs("rev1", template)
+    assert docs[aql.TEMPLATES] == [{"_key": "rev1", "template": template.decode()}]
+    nodes = docs[aql.TEMPLATE_NODES]
+    assert [(n["id"], n["type"], n["revision"]) for n in nodes] == [
+        ("rounds", "input", "rev1"),
+        ("n1", "call", "rev1"),
+    ]
+    (edge,) = docs[aql.TEMPLATE_EDGES]
+    assert edge["_from"] == f"{aql.TEMPLATE_NODES}/{nodes[0]['_key']}"
+    assert edge["_to"] == f"{aql.TEMPLATE_NODES}/{nodes[1]['_key']}"
+    (root,) = docs[aql.TEMPLATE_ROOTS]
+    assert root["_from"] == f"{aql.TEMPLATES}/rev1" and root["_to"] == edge["_from"]
+    assert _template_docs("rev1", template) == docs  # deterministic keys: storing twice is a no-op
+    assert _template_docs("r", b'{"t": 2}')[aql.TEMPLATE_NODES] == []
+
+
+# -- retries --------------------------------------------------------------------------------------
+
+
+def _server_error(code: int, http: int = 409, message: str | None = "conflict") -> Exception:
+    from arango.exceptions import ArangoServerError
+
+    exc = ArangoServerError.__new__(ArangoServerError)
+    exc.error_code, exc.http_code, exc.error_message = code, http, message
+    return exc
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> ArangoMycelium:
+    pytest.importorskip("arango", reason="python-arango is not installed")
+    monkeypatch.setattr(ArangoMycelium, "_database", lambda self: None)
+    return ArangoMycelium.from_url(f"arango://u:{SECRET}@h/db")
+
+
+def test_write_write_conflicts_are_retried(offline: ArangoMycelium) -> None:
+    outcomes: list[Exception | str] = [_server_error(1200), _server_error(1200), "done"]
+
+    def attempt() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert offline._retrying(attempt, "claim") == "done" and not outcomes
+
+
+def test_other_server_errors_are_not_retried_and_name_the_url_masked(
+    offline: ArangoMycelium,
+) -> None:
+    calls = []
+
+    def attempt() -> None:
+        calls.append(1)
+        raise _server_error(1203, 404, "collection or view not found")
+
+    with pytest.raises(MyceliumError, match=r"ERR 1203.*not found") as caught:
+        offline._retrying(attempt, "claim")
+    assert calls == [1] and "u:***@h" in str(caught.value) and SECRET not in str(caught.value)
+
+
+def test_conflicts_are_retried_for_a_bounded_time(
+    offline: ArangoMycelium, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backend, "PATIENCE", 0.2)
+
+    def attempt() -> None:
+        raise _server_error(1200)
+
+    start = time.monotonic()
+    with pytest.raises(MyceliumError, match="still conflicting"):
+        offline._retrying(attempt, "claim")
+    assert time.monotonic() - start < 2.0
+
+
+# -- the stubs in typings/arango agree with the installed python-arango ------------------------------
+
+
+def _stub_functions() -> Iterator[tuple[str, str, ast.FunctionDef]]:
+    for path in sorted((ROOT / "typings" / "arango").glob("*.pyi")):
+        module = "arango" if path.stem == "__init__" else f"arango.{path.stem}"
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef):
+                        yield module, f"{node.name}.{item.name}", item
+
+
+@pytest.mark.usefixtures("driver")
+def test_stubs_match_the_installed_python_arango() -> None:
+    checked = 0
+    for module_name, qualname, stub in _stub_functions():
+        owner_name, _, name = qualname.partition(".")
+        owner = getattr(importlib.import_module(module_name), owner_name)
+        real = inspect.getattr_static(owner, name, None)
+        for base in owner.__mro__ if real is None else ():
+            real = base.__dict__.get(name, real)
+        assert real is not None, f"{module_name}.{qualname} is not in python-arango"
+        if any(getattr(d, "id", None) == "property" for d in stub.decorator_list):
+            assert isinstance(real, property), f"{qualname} is not a property"
+            continue
+        signature = inspect.signature(getattr(owner, name))
+        real_params = [p for p in signature.parameters if p != "self"]
+        stub_params = [a.arg for a in stub.args.args if a.arg != "self"]
+        assert stub_params == real_params[: len(stub_params)], f"{qualname}: {real_params}"
+        for rest in real_params[len(stub_params) :]:
+            parameter = signature.parameters[rest]
+            assert parameter.default is not inspect.Parameter.empty or parameter.kind in (
+                inspect.Parameter.VAR_POSITIONAL,
+                inspect.Parameter.VAR_KEYWORD,
+            ), f"{qualname}: the stub leaves out the required {rest!r}"
+        checked += 1
+    assert checked >= 20
