@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Literal, Self
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 
@@ -485,17 +485,31 @@ _BACKENDS: dict[str, tuple[str, str, str | None, str]] = {
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``: ``arango://u:***@host:8529/db``."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """``url`` with its password replaced by ``***``: ``arango://u:***@host:8529/db``.
+
+    Works on several-host URLs too (``arango://u:pw@h1:8529,h2:8529/db``): only the text
+    between the scheme and the last ``@`` of the authority is looked at.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username or ''}:***@{host}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, hosts = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hosts}{slash}{tail}"
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """``(url without its password, the password)``; ``(url, None)`` when it has none."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, hosts = authority.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url, None
+    user, password = userinfo.split(":", 1)
+    return f"{scheme}://{user}@{hosts}{slash}{tail}", unquote(password)
 
 
 def default_url(start: Path | None = None) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from elfc.errors import ElfcError
-from elfc.mycelium.base import FINAL_RUN_STATUSES, Mycelium, RunInfo
+from elfc.mycelium.base import FINAL_RUN_STATUSES, Mycelium, RunInfo, split_password
 
 MAX_RESTARTS = 3
 
@@ -35,20 +35,26 @@ class Supervisor:
     extra: list[str] = field(default_factory=list)
     workers: list[WorkerProcess] = field(default_factory=list)
     log: IO[str] | None = None
+    env: dict[str, str] | None = None
 
     def start(self, elves: Iterable[str]) -> None:
+        url, self.env = child_url_and_env(self.url)
         for elf in sorted(set(elves)):
             for _ in range(max(1, self.replicas.get(elf, 1))):
                 argv = [
                     sys.executable, "-m", "elfc.cli", "worker", self.module, "--elf", elf,
-                    "--mycelium", self.url, *self.extra,
+                    "--mycelium", url, *self.extra,
                 ]  # fmt: skip
                 self.workers.append(WorkerProcess(elf, argv, self._spawn(argv)))
 
     def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
         # Workers print to stderr: stdout carries only the run's result.
         return subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=sys.stderr, start_new_session=True
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=sys.stderr,
+            start_new_session=True,
+            env=self.env,
         )
 
     def check(self) -> list[str]:
@@ -78,6 +84,18 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 w.proc.kill()
                 w.proc.wait()
+
+
+def child_url_and_env(url: str) -> tuple[str, dict[str, str] | None]:
+    """The URL to put on a child's command line, and its environment.
+
+    A password never goes on a command line (process lists show it): it travels in
+    ``$ELFC_ARANGO_PASSWORD`` instead.
+    """
+    bare, password = split_password(url)
+    if password is None:
+        return url, None
+    return bare, {**os.environ, "ELFC_ARANGO_PASSWORD": password}
 
 
 class Progress:

@@ -1,0 +1,40 @@
+"""Passwords in mycelium URLs: masked for display, and kept off worker command lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from elfc.mycelium.base import mask_url, split_password
+from elfc.runtime.supervisor import Supervisor, child_url_and_env
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("arango://u:pw@h1:8529,h2:8529/db", "arango://u:***@h1:8529,h2:8529/db"),
+        ("arangos://u:p%40ss@h:8529/db?ca=/x.pem", "arangos://u:***@h:8529/db?ca=/x.pem"),
+        ("arango://u:pw@[::1]:8529/db", "arango://u:***@[::1]:8529/db"),
+        ("arango://u@h:8529/db", "arango://u@h:8529/db"),
+        ("sqlite:///.elfc/mycelium.db", "sqlite:///.elfc/mycelium.db"),
+    ],
+)
+def test_mask_url_hides_only_the_password(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+def test_split_password_unquotes_and_strips() -> None:
+    assert split_password("arangos://u:p%40ss@h:8529/db") == ("arangos://u@h:8529/db", "p@ss")
+    assert split_password("arango://u@h:8529/db") == ("arango://u@h:8529/db", None)
+
+
+def test_worker_command_lines_never_carry_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    url, env = child_url_and_env("arango://elfc:s3cret@h1:8529,h2:8529/runs")
+    assert "s3cret" not in url
+    assert env is not None and env["ELFC_ARANGO_PASSWORD"] == "s3cret"
+    spawned: list[list[str]] = []
+    monkeypatch.setattr(Supervisor, "_spawn", lambda self, argv: spawned.append(argv))
+    sup = Supervisor(module="app.py", url="arango://elfc:s3cret@h1:8529/runs")
+    sup.start(["store", "animals"])
+    assert len(spawned) == 2
+    assert all("s3cret" not in " ".join(argv) for argv in spawned)
+    assert sup.env is not None and sup.env["ELFC_ARANGO_PASSWORD"] == "s3cret"
