@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from common import (
     HOST,
@@ -23,6 +24,7 @@ from common import (
     measure_chain,
     measure_fanout,
     memory,
+    temp_dir,
 )
 
 # Before importing ray: no usage reporting, and the node's address is the loopback one, so every
@@ -98,11 +100,17 @@ def actor_workloads() -> tuple[Callable[[int], int], Callable[[int], int]]:
 
 
 def run_round(sizes: Sizes) -> dict[str, Figures]:
+    with temp_dir("peers-ray-") as tmp:  # Ray's session logs and sockets, removed after
+        return measure_both(sizes, tmp)
+
+
+def measure_both(sizes: Sizes, tmp: Path) -> dict[str, Figures]:
     launched = time.perf_counter()
     ray.init(
         num_cpus=2,
         include_dashboard=False,
         _node_ip_address=HOST,
+        _temp_dir=str(tmp),
         log_to_driver=False,
         configure_logging=False,
     )
