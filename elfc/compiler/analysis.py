@@ -185,6 +185,7 @@ class Analyzer:
                 self.closure[name] = MISSING
         self.out = Analysis()
         self.ids: dict[int, str] = {}
+        self.counts: dict[str, int] = {}
         self.env: dict[str, Val] = {}
         self.region: str | None = None
         self.returns: list[tuple[cst.Return, Val]] = []
@@ -209,7 +210,10 @@ class Analyzer:
         return Span(value.path, value.line, value.column - width, value.end_line, value.end_column)
 
     def code(self, node: cst.CSTNode) -> str:
-        text = " ".join(self.module.code_for_node(node).split())
+        raw = self.pos.text(node)
+        if raw is None:
+            raw = self.module.code_for_node(node)
+        text = " ".join(raw.split())
         return text if len(text) <= 80 else text[:77] + "..."
 
     def report(self, kind: dg.Kind, node: cst.CSTNode, help: str | None = None, **f: Any) -> None:
@@ -221,7 +225,7 @@ class Analyzer:
     def node_id(self, node: cst.CSTNode, prefix: str = "n") -> str:
         nid = self.ids.get(id(node))
         if nid is None:
-            count = sum(1 for v in self.ids.values() if v.startswith(prefix)) + 1
+            count = self.counts[prefix] = self.counts.get(prefix, 0) + 1
             nid = self.ids[id(node)] = f"{prefix}{count}"
         return nid
 
@@ -1178,7 +1182,7 @@ class Analyzer:
         handles = recv.handles
         for h in handles:
             self.out.handles[h.name] = h
-        missing = [h for h in handles if method not in task_names(h.cls)]
+        missing = [h for h in handles if method not in elf_info(h.cls).tasks]
         if missing:
             h = missing[0]
             self.report(
@@ -1226,17 +1230,17 @@ class Analyzer:
     def bind_check(self, node: cst.Call, info: TaskInfo, args: list[tuple[cst.Arg, Val]]) -> None:
         if any(a.star for a, _ in args):
             return
-        found = _binding_problem(info, [a for a, _ in args])
-        if found is not None:
-            problem, where = found
+        positional = [(a, v) for a, v in args if a.keyword is None]
+        keywords = {a.keyword.value: (a, v) for a, v in args if a.keyword is not None}
+        try:
+            bound = info.signature.bind(None, *positional, **keywords)
+        except TypeError as exc:
+            problem, where = _binding_problem(info, [a for a, _ in args]) or (str(exc), None)
             self.report(
                 dg.BAD_TASK_ARGUMENTS, where or node, call=f"`{self.code(node.func)}`",
                 problem=problem, signature=f"{info.name}{_sig_text(info)}",
             )  # fmt: skip
             return
-        positional = [(a, v) for a, v in args if a.keyword is None]
-        keywords = {a.keyword.value: (a, v) for a, v in args if a.keyword is not None}
-        bound = info.signature.bind(None, *positional, **keywords)
         from elfc.compiler import types as tys
 
         for pname, pair in bound.arguments.items():
@@ -1263,9 +1267,10 @@ class Analyzer:
         return out
 
 
-def _binding_problem(info: TaskInfo, args: list[cst.Arg]) -> tuple[str, cst.CSTNode | None] | None:
-    """Why these arguments do not bind to the task (an unknown keyword first, with the name it
-    was probably meant to be), and the argument to point at (None: the whole call)."""
+def _binding_problem(info: TaskInfo, args: list[cst.Arg]) -> tuple[str, cst.CSTNode] | None:
+    """For arguments that do not bind: an unknown keyword (with the name it was probably meant
+    to be) or one positional argument too many, and the argument to point at; None when the
+    problem is another (``inspect``'s message says it best)."""
     import difflib
 
     params = info.params
@@ -1285,10 +1290,6 @@ def _binding_problem(info: TaskInfo, args: list[cst.Arg]) -> tuple[str, cst.CSTN
             f"too many positional arguments: it takes {len(slots)}, {given} given",
             positional[len(slots)],
         )
-    try:
-        info.signature.bind(None, *positional, **{a.keyword.value: a for a in args if a.keyword})
-    except TypeError as exc:
-        return str(exc), None
     return None
 
 

@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +36,22 @@ class Compiled:
     diagnostics: tuple[dg.Diagnostic, ...]
     template: Template | None = None
     code: types.CodeType | None = None
+    """The builder's code object; None until ``builder()`` first lowers the pipeline (checking
+    a pipeline never needs it, and lowering costs as much as analysing)."""
     fn: Any = None
     chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
     derives: dict[str, IR] = field(default_factory=dict)
     handles: dict[str, Handle] = field(default_factory=dict)
+    lower: Callable[[], types.CodeType] | None = field(default=None, repr=False, compare=False)
+
+    def builder(self) -> types.CodeType:
+        """The builder's code object, lowered on first use."""
+        if self.code is None:
+            if self.lower is None:
+                raise CompileError(self.errors or self.diagnostics)
+            object.__setattr__(self, "code", self.lower())
+        assert self.code is not None
+        return self.code
 
     @property
     def errors(self) -> list[dg.Diagnostic]:
@@ -52,7 +66,7 @@ class Compiled:
     def invoke(self, frame: Frame, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         fn = self.fn
         builder = types.FunctionType(
-            self.code,  # type: ignore[arg-type]
+            self.builder(),
             _globals(fn),
             fn.__name__,
             fn.__defaults__,
@@ -93,10 +107,8 @@ def _globals(fn: Any) -> dict[str, Any]:
         return fn.__globals__  # type: ignore[no-any-return]
     scope = dict(fn.__globals__)
     for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):
-        try:
+        with contextlib.suppress(ValueError):  # an empty cell: not yet assigned
             scope[name] = cell.cell_contents
-        except ValueError:
-            pass
     return scope
 
 
@@ -144,7 +156,9 @@ def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
         module = cst.parse_module(source.text)
     except cst.ParserSyntaxError as exc:
         span = source.span(exc.raw_line, exc.raw_column, exc.raw_line, exc.raw_column + 1)
-        d = dg.SYNTAX_OR_IMPORT.at(span, problem=f"syntax error: {exc.message}", fix="fix the syntax")
+        d = dg.SYNTAX_OR_IMPORT.at(
+            span, problem=f"syntax error: {exc.message}", fix="fix the syntax"
+        )
         return Compiled(pipeline.name, (d,))
     fndef = next(s for s in module.body if isinstance(s, cst.FunctionDef))
     positions = Positions(source, module)
@@ -191,12 +205,15 @@ def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
         edges=tuple(sorted(analysis.edges, key=lambda e: (e.target, e.source, e.label))),
         regions=tuple(regions),
     )
-    code = builder_code(fndef, analysis, source.path, def_line)
+
+    def lower() -> types.CodeType:
+        return builder_code(fndef, analysis, source.path, def_line)  # type: ignore[no-any-return]
+
     return Compiled(
         name=pipeline.name,
         diagnostics=tuple(diags),
         template=template,
-        code=code,
+        lower=lower,
         fn=fn,
         chains=analysis.chains,
         derives={n.id: n.expr for n in nodes if isinstance(n, DeriveNode)},

@@ -11,7 +11,9 @@ on every name; if it ever disagrees, positions fall back to ``PositionProvider``
 from __future__ import annotations
 
 import ast
+import inspect
 import linecache
+import re
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -117,8 +119,21 @@ _PAIRS: dict[type[cst.CSTNode], tuple[type[ast.AST], ...]] = {
     cst.Match: (ast.Match,),
     cst.Import: (ast.Import,),
     cst.ImportFrom: (ast.ImportFrom,),
+    cst.Param: (ast.arg,),
+    cst.Integer: (),
+    cst.Float: (),
+    cst.Imaginary: (),
 }
-_AST_KEY = {a: c for c, asts in _PAIRS.items() for a in asts}
+_AST_KEY: dict[type[ast.AST], type[cst.CSTNode]] = {
+    a: c for c, asts in _PAIRS.items() for a in asts
+}
+# Numbers pair with the ast constants of their type (strings do not: "a" "b" is one constant).
+_CONSTANT_NAMES = frozenset({"True", "False", "None"})
+_CONSTANT_KEY: dict[type, type[cst.CSTNode]] = {
+    int: cst.Integer,
+    float: cst.Float,
+    complex: cst.Imaginary,
+}
 _SKIP_SUBTREE = (cst.Import, cst.ImportFrom, cst.BaseParenthesizableWhitespace, cst.Comment)
 
 
@@ -132,21 +147,109 @@ def _not_expression_names(node: cst.CSTNode) -> tuple[cst.CSTNode | None, ...]:
         return (node.name,)
     if isinstance(node, cst.NameItem):
         return (node.name,)
-    if isinstance(node, cst.ExceptHandler) and node.name is not None:
+    if isinstance(node, cst.ExceptHandler | cst.ExceptStarHandler) and node.name is not None:
         return (node.name.name,)
+    if isinstance(node, cst.MatchAs | cst.MatchStar):
+        return (node.name,)
+    if isinstance(node, cst.MatchMapping):
+        return (node.rest,)
+    if isinstance(node, cst.MatchKeywordElement):
+        return (node.key,)
     return ()
 
 
+_VISIT_FIELD = re.compile(r"visit_\w+\(\s*self,\s*[\"'](\w+)[\"']")
+_FIELD_ORDER: dict[type, tuple[str, ...] | None] = {}
+_TOKEN_FIELDS = re.compile(
+    r"whitespace.*|lpar|rpar|lbracket|rbracket|lbrace|rbrace|comma|semicolon|colon|dot|equal"
+    r"|operator|asynchronous|leading_lines|lines_after_decorators|header|footer|indent|newline"
+    r"|trailing_whitespace|star_tok|arrow"
+)
+
+
+def _field_order(cls: type) -> tuple[str, ...] | None:
+    """The fields of a libcst node class that may hold code, in the order libcst visits them
+    (source order), read once from its ``_visit_and_replace_children``; None if unreadable."""
+    if cls in _FIELD_ORDER:
+        return _FIELD_ORDER[cls]
+    order: tuple[str, ...] | None
+    try:
+        text = inspect.getsource(cls._visit_and_replace_children)  # type: ignore[attr-defined]
+        names = dict.fromkeys(_VISIT_FIELD.findall(text))
+        order = tuple(n for n in names if not _TOKEN_FIELDS.fullmatch(n))
+    except (OSError, TypeError, AttributeError):
+        order = None
+    _FIELD_ORDER[cls] = order
+    return order
+
+
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The children of ``node`` that may hold code, in source order.
+
+    Like ``node.children`` without whitespace and punctuation, and much cheaper: libcst builds
+    ``children`` by copying the node through a visitor.
+    """
+    order = _field_order(type(node))
+    if order is None:
+        return [c for c in node.children if not isinstance(c, _SKIP_SUBTREE)]
+    out: list[cst.CSTNode] = []
+    for name in order:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            out.append(value)
+        elif isinstance(value, list | tuple):
+            out.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return out
+
+
+# Fields holding a Name that ``ast`` keeps as a plain string (so it pairs with nothing).
+_NAME_FIELDS: dict[type[cst.CSTNode], frozenset[str]] = {
+    cst.Arg: frozenset({"keyword"}),
+    cst.Attribute: frozenset({"attr"}),
+    cst.FunctionDef: frozenset({"name"}),
+    cst.ClassDef: frozenset({"name"}),
+    cst.Param: frozenset({"name"}),
+    cst.NameItem: frozenset({"name"}),
+    cst.ExceptHandler: frozenset({"name"}),
+    cst.ExceptStarHandler: frozenset({"name"}),
+    cst.MatchAs: frozenset({"name"}),
+    cst.MatchStar: frozenset({"name"}),
+    cst.MatchMapping: frozenset({"rest"}),
+    cst.MatchKeywordElement: frozenset({"key"}),
+}
+_WALK_FIELDS: dict[type, tuple[str, ...] | None] = {cst.Import: (), cst.ImportFrom: ()}
+
+
+def _walk_fields(cls: type) -> tuple[str, ...] | None:
+    fields = _WALK_FIELDS.get(cls, ())
+    if cls not in _WALK_FIELDS:
+        order = _field_order(cls)
+        skip = _NAME_FIELDS.get(cls, frozenset())
+        fields = _WALK_FIELDS[cls] = (
+            None if order is None else tuple(f for f in order if f not in skip)
+        )
+    return fields
+
+
 def _cst_preorder(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every node that may pair with an ``ast`` node, in source order."""
     stack: list[cst.CSTNode] = [root]
     while stack:
         node = stack.pop()
         yield node
-        skip = _not_expression_names(node)
-        kids = [c for c in node.children if not isinstance(c, _SKIP_SUBTREE)]
-        if skip:
+        fields = _walk_fields(type(node))
+        if fields is None:  # libcst's own (slow) children, filtered as before
+            kids = [c for c in node.children if not isinstance(c, _SKIP_SUBTREE)]
+            skip = _not_expression_names(node)
             kids = [c for c in kids if not any(c is s for s in skip)]
-        stack.extend(reversed(kids))
+            stack.extend(reversed(kids))
+            continue
+        for name in reversed(fields):
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                stack.append(value)
+            elif isinstance(value, list | tuple):
+                stack.extend(v for v in reversed(value) if isinstance(v, cst.CSTNode))
 
 
 class Positions:
@@ -156,6 +259,31 @@ class Positions:
         self.source = source
         self.module = module
         self._spans: dict[int, Span] | None = None
+        self._lines = source.text.splitlines()
+        self._ascii = source.text.isascii()
+
+    def _chars(self, line: int, byte_offset: int) -> int:
+        """A column in characters: ``ast`` counts UTF-8 bytes."""
+        if self._ascii:
+            return byte_offset
+        text = self._lines[line - 1] if 0 < line <= len(self._lines) else ""
+        return len(text.encode()[:byte_offset].decode(errors="replace"))
+
+    def text(self, node: cst.CSTNode) -> str | None:
+        """The source text of a node that pairs with an ``ast`` node (without its enclosing
+        parentheses), else None."""
+        span = self._table().get(id(node))
+        if span is None:
+            return None
+        first, indent = self.source.first_line, self.source.indent + 1
+        lines = self._lines[span.line - first : span.end_line - first + 1]
+        if not lines:
+            return None
+        if len(lines) == 1:
+            return lines[0][span.column - indent : span.end_column - indent]
+        lines[0] = lines[0][span.column - indent :]
+        lines[-1] = lines[-1][: span.end_column - indent]
+        return "\n".join(lines)
 
     def span(self, node: cst.CSTNode) -> Span:
         spans = self._table()
@@ -182,10 +310,11 @@ class Positions:
         return self._spans
 
     def _paired(self) -> dict[int, Span] | None:
-        tree = ast.parse(self.source.text)
         by_kind: dict[type[cst.CSTNode], list[ast.AST]] = {}
-        for a in ast.walk(tree):
+        for a in _ast_nodes(ast.parse(self.source.text)):
             kind = _AST_KEY.get(type(a))
+            if kind is None and type(a) is ast.Constant:
+                kind = _CONSTANT_KEY.get(type(a.value))
             if kind is not None:
                 by_kind.setdefault(kind, []).append(a)
         for nodes in by_kind.values():
@@ -196,6 +325,8 @@ class Positions:
             kind = type(node)
             if kind not in _PAIRS:
                 continue
+            if kind is cst.Name and node.value in _CONSTANT_NAMES:  # type: ignore[attr-defined]
+                continue  # ast has them as constants
             i = cursor.get(kind, 0)
             cursor[kind] = i + 1
             pool = by_kind.get(kind, [])
@@ -204,11 +335,13 @@ class Positions:
             a = pool[i]
             if isinstance(node, cst.Name) and getattr(a, "id", None) != node.value:
                 return None
+            line: int = a.lineno  # type: ignore[attr-defined]
+            end_line: int = a.end_lineno or line  # type: ignore[attr-defined]
             spans[id(node)] = self.source.span(
-                a.lineno,  # type: ignore[attr-defined]
-                a.col_offset,  # type: ignore[attr-defined]
-                a.end_lineno or a.lineno,  # type: ignore[attr-defined]
-                a.end_col_offset or 0,  # type: ignore[attr-defined]
+                line,
+                self._chars(line, a.col_offset),  # type: ignore[attr-defined]
+                end_line,
+                self._chars(end_line, a.end_col_offset or 0),  # type: ignore[attr-defined]
             )
         if any(cursor.get(k, 0) != len(v) for k, v in by_kind.items()):
             return None
@@ -223,6 +356,20 @@ class Positions:
             id(n): self.source.span(r.start.line, r.start.column, r.end.line, r.end.column)
             for n, r in found.items()
         }
+
+
+def _ast_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node of ``tree`` (in no particular order), faster than ``ast.walk``."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                stack.extend(v for v in value if isinstance(v, ast.AST))
+            elif isinstance(value, ast.AST) and not isinstance(value, ast.expr_context):
+                stack.append(value)
 
 
 def _ast_order(a: ast.AST) -> tuple[int, int, int, int]:

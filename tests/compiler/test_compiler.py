@@ -95,6 +95,11 @@ def nests(rounds: int = 2) -> list[int]:
     return [doubled(first + i) for i in range(rounds)]
 
 
+@pipeline
+def accents() -> int:
+    return right.save("café ☕", left.double(1))
+
+
 SIZES = {"small": 1}
 
 
@@ -204,6 +209,15 @@ def test_spans_of_an_indented_decorated_nested_definition() -> None:
     assert t.line == locate("def indented")[0]
     (k,) = [n for n in t.nodes if isinstance(n, InputNode)]
     assert (k.span.line, k.span.column) == locate("k: int", after="def indented")
+
+
+def test_columns_count_characters_not_bytes() -> None:
+    double, save = sorted(calls(accents.graph()), key=lambda n: n.task)
+    line, column = locate("left.double(1)", after="def accents")
+    assert (double.span.line, double.span.column) == (line, column)
+    assert double.span.end_column == column + len("left.double(1)")
+    assert double.source == "left.double(1)"
+    assert save.source == 'right.save("café ☕", left.double(1))'
 
 
 def test_template_json_round_trip() -> None:
