@@ -95,6 +95,40 @@ def test_a_worker_killed_mid_job_loses_nothing(
     assert procs.stop(second) == 0
 
 
+def test_a_paused_worker_that_lost_its_lease_cannot_store_a_second_result(
+    procs: Processes, mycelium: Mycelium, url: str, folder: Path, tmp_path: Path
+) -> None:
+    first = procs.worker(ELVES_PATH, "blocker", url, "--lease", "1")
+    run = mycelium.submit(elves().blocked, str(folder))
+    wait_until(lambda: started_by(folder, first.pid), 20, "the first worker to start the job")
+
+    first.send_signal(signal.SIGSTOP)  # alive, but silent: its lease runs out
+    try:
+        second = procs.worker(ELVES_PATH, "blocker", url, "--lease", "1")
+        wait_until(lambda: started_by(folder, second.pid), 20, "the second worker to take over")
+        (folder / "release").touch()
+        assert run.wait(timeout=20) == "done"
+    finally:
+        first.send_signal(signal.SIGCONT)
+    [job] = mycelium.store.list_jobs(run.id)
+
+    # The first worker wakes up, finishes (or is told to drop) its copy, and stores nothing.
+    again = mycelium.submit(elves().blocked, str(folder), "again")
+    assert again.wait(timeout=20) == "again"
+    full = mycelium.store.get_job(job.id)
+    assert full is not None
+    assert (full.status, full.attempts, full.result) == ("succeeded", 2, b'"done"')
+    assert [e.status for e in full.history].count("succeeded") == 1
+    assert [e.note for e in full.history if e.status == "succeeded"] == [
+        next(e.note for e in reversed(full.history) if e.status == "running")
+    ]
+    assert f":{second.pid}:" in full.history[-1].note
+    assert stored_results(tmp_path / "m.db", job.id) == 1
+    assert first.poll() is None and second.poll() is None
+    assert procs.stop(first) == 0, procs.output(first)
+    assert procs.stop(second) == 0, procs.output(second)
+
+
 def test_jobs_queued_in_a_worker_keep_their_leases(
     procs: Processes, mycelium: Mycelium, url: str, folder: Path
 ) -> None:
