@@ -98,6 +98,10 @@ class Val:
     tp: Any = Any
     what: str = "a task result"
     producer: str = ""
+    members: tuple[Handle, ...] = ()
+    """For a static collection of handles (``[left, right]``, ``{"a": left}``): the handles its
+    elements (or, for a dict, its values) can be."""
+    mapping: bool = False
 
     @property
     def derivable(self) -> bool:
@@ -145,6 +149,8 @@ def join(a: Val, b: Val) -> Val:
         tp=a.tp if a.tp == b.tp else Any,
         what=a.what if a.bt >= b.bt else b.what,
         producer=a.producer or b.producer,
+        members=tuple(dict.fromkeys(a.members + b.members)) if a.members and b.members else (),
+        mapping=a.mapping and b.mapping,
     )
 
 
@@ -501,6 +507,11 @@ class Analyzer:
         static list zipped with a list of task results keeps its own elements static."""
         if not isinstance(iterable, cst.Call) or any(a.star for a in iterable.args):
             return None
+        func = iterable.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "items" and not iterable.args:
+            recv = self.expr(func.value)
+            if recv.bt == S and recv.mapping:  # `for name, handle in HANDLES.items()`
+                return [Val(S, deps=recv.deps), Val(S, deps=recv.deps, handles=recv.members)]
         fn = self.static_callee(iterable)
         args = [a.value for a in iterable.args if a.keyword is None]
         if fn is zip and all(isinstance(a, cst.Name) for a in args):
@@ -514,7 +525,9 @@ class Analyzer:
     @staticmethod
     def element(it: Val) -> Val:
         """An element of what a static loop iterates over."""
-        return replace(it, bt=D, ir=None) if it.bt == C else Val(S, deps=it.deps)
+        if it.bt == C:
+            return replace(it, bt=D, ir=None)
+        return Val(S, deps=it.deps, handles=() if it.mapping else it.members)
 
     def st_Return(self, s: cst.Return) -> None:
         val = STATIC if s.value is None else self.materialize(s.value, self.expr(s.value))
@@ -572,7 +585,7 @@ class Analyzer:
         header = f"for {self.code(s.target)} in {self.code(s.iter)}"
         rid = self.enter_region(s, header)
         self.out.rewrites[id(s.iter)] = Rewrite("loop", rid)
-        element = replace(it, bt=D, ir=None) if it.bt == C else Val(S, deps=it.deps)
+        element = self.element(it)
 
         def body() -> None:
             self.assign(s.target, element, s.iter, True)
@@ -720,11 +733,24 @@ class Analyzer:
         local = self.env.get(node.value)
         if local is not None:
             return local
-        value = self.lookup_global(node.value)
+        return self.global_value(self.lookup_global(node.value))
+
+    def global_value(self, value: Any, deps: dict[str, str] | None = None) -> Val:
+        """A module-level value: a handle, a collection of handles, or anything else."""
+        deps = deps or {}
         if isinstance(value, Handle):
             self.out.handles[value.name] = value
-            return Val(S, handles=(value,), static=value)
-        return Val(S, static=value)
+            return Val(S, handles=(value,), static=value, deps=deps)
+        mapping = isinstance(value, dict)
+        items = value.values() if mapping else value
+        if isinstance(value, list | tuple | set | frozenset | dict) and items:
+            handles = list(items)
+            if all(isinstance(h, Handle) for h in handles):
+                for h in handles:
+                    self.out.handles[h.name] = h
+                members = tuple(dict.fromkeys(handles))
+                return Val(S, static=value, deps=deps, members=members, mapping=mapping)
+        return Val(S, static=value, deps=deps)
 
     def ex_Integer(self, node: cst.CSTNode) -> Val:
         return STATIC
@@ -768,10 +794,7 @@ class Analyzer:
             static = MISSING
             if base.static is not MISSING and isinstance(base.static, types.ModuleType):
                 static = getattr(base.static, name, MISSING)
-            if isinstance(static, Handle):
-                self.out.handles[static.name] = static
-                return Val(S, handles=(static,), static=static, deps=base.deps)
-            return Val(S, static=static, deps=base.deps)
+            return self.global_value(static, base.deps)
         if base.bt == C:
             return self.derived({"attr": [self.ir_of(node.value, base), name]}, base)
         from elfc.compiler import types as tys
@@ -810,7 +833,7 @@ class Analyzer:
                 keys.append((("slice", bounds), merged))
         kvals = [v for _, v in keys]
         if base.bt == S and all(v.bt == S for v in kvals):
-            return Val(S, deps=base.deps)
+            return Val(S, deps=base.deps, handles=base.members)
         if base.bt == C and all(v.bt == S for v in kvals):
             # An element of a static structure: Python picks it at submission.
             for el in node.slice:
@@ -919,8 +942,10 @@ class Analyzer:
 
     def _display(self, elements: Sequence[cst.BaseElement]) -> Val:
         out = STATIC
+        values = []
         for e in elements:
             v = self.materialize(e.value, self.expr(e.value))
+            values.append(v)
             if isinstance(e, cst.StarredElement) and v.bt == D:
                 self.report(
                     dg.DYNAMIC_MISPLACED, e, what=v.what, where="unpacked with *",
@@ -928,7 +953,14 @@ class Analyzer:
                 )  # fmt: skip
             if v.bt > S:
                 out = join(out, replace(v, bt=C, ir=None))
-        return out
+        return self.collected(out, values, mapping=False)
+
+    def collected(self, out: Val, values: list[Val], mapping: bool) -> Val:
+        """``out``, knowing the handles a display of handles holds (``[left, right]``)."""
+        if out.bt != S or not values or not all(v.handles for v in values):
+            return out
+        members = tuple(dict.fromkeys(h for v in values for h in v.handles))
+        return replace(out, members=members, mapping=mapping)
 
     def ex_List(self, node: cst.List) -> Val:
         return self._display(node.elements)
@@ -937,6 +969,7 @@ class Analyzer:
 
     def ex_Dict(self, node: cst.Dict) -> Val:
         out = STATIC
+        values = []
         for e in node.elements:
             if isinstance(e, cst.DictElement):
                 k = self.materialize(e.key, self.expr(e.key))
@@ -946,8 +979,10 @@ class Analyzer:
                         fix="use static keys in a pipeline; build dynamic keys inside a @task",
                     )  # fmt: skip
                 v = self.materialize(e.value, self.expr(e.value))
+                values.append(v)
             else:
                 v = self.materialize(e.value, self.expr(e.value))
+                values.append(replace(v, handles=v.members if v.mapping else ()))
                 if v.bt == D:
                     self.report(
                         dg.DYNAMIC_MISPLACED, e, what=v.what, where="unpacked with **",
@@ -955,7 +990,7 @@ class Analyzer:
                     )  # fmt: skip
             if v.bt > S:
                 out = join(out, replace(v, bt=C, ir=None))
-        return out
+        return self.collected(out, values, mapping=True)
 
     def _comprehension(self, node: Any, parts: Sequence[cst.BaseExpression]) -> Val:
         saved_env, saved_region = dict(self.env), self.region
@@ -968,7 +1003,7 @@ class Analyzer:
             header = f"for {self.code(comp.target)} in {self.code(comp.iter)}"
             rid = self.enter_region(comp, header)
             self.out.rewrites[id(comp.iter)] = Rewrite("loop", rid)
-            element = replace(it, bt=D, ir=None) if it.bt == C else Val(S, deps=it.deps)
+            element = self.element(it)
             self.assign(comp.target, element, comp.iter, True)
             for cond in comp.ifs:
                 c = self.materialize(cond.test, self.expr(cond.test))
@@ -1097,6 +1132,12 @@ class Analyzer:
         method = func.attr.value
         if recv.handles:
             return self.task_call(node, func, recv)
+        if recv.bt == S and recv.mapping and method in ("values", "get", "__getitem__"):
+            for a in node.args:
+                self.materialize(a.value, self.expr(a.value))
+            if method == "values":
+                return Val(S, deps=recv.deps, members=recv.members)
+            return Val(S, deps=recv.deps, handles=recv.members)
         if recv.elf_class is not None or (recv.static is not MISSING and is_elf(recv.static)):
             cls = recv.elf_class or recv.static
             if method in task_names(cls):

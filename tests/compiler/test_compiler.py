@@ -73,6 +73,21 @@ def alternate(n: int = 4) -> list[int]:
     return out
 
 
+WORKERS = [left, right]
+BY_SIDE = {"left": left, "right": right}
+
+
+@pipeline
+def through_collections() -> list[int]:
+    out = [w.double(1) for w in (left, right)]
+    for w in WORKERS:
+        out.append(w.double(2))
+    for side, w in BY_SIDE.items():
+        out.append(w.double(len(side)))
+    out.append(BY_SIDE["right"].double(3))
+    return out
+
+
 @pipeline
 def collect(names: list[str] = ["cat", "dog"]) -> dict[str, Any]:  # noqa: B006
     by_name = {}
@@ -254,6 +269,25 @@ def test_conditional_handle_choice() -> None:
     assert call.handles == ("tc-left", "tc-right")
     built = alternate.build(n=4)
     assert [j.elf for j in built.jobs] == ["tc-right", "tc-left", "tc-right", "tc-left"]
+
+
+def test_handles_reached_through_collections() -> None:
+    assert {c.handles for c in calls(through_collections.graph())} <= {
+        ("tc-left", "tc-right"),
+        ("tc-left",),
+        ("tc-right",),
+    }
+    built = through_collections.build()
+    assert [(j.elf, j.args) for j in built.jobs] == [
+        ("tc-left", (1,)),
+        ("tc-right", (1,)),
+        ("tc-left", (2,)),
+        ("tc-right", (2,)),
+        ("tc-left", (4,)),
+        ("tc-right", (5,)),
+        ("tc-right", (3,)),
+    ]
+    assert through_collections() == [2, 2, 4, 4, 8, 10, 6]
 
 
 def test_containers_collect_results() -> None:
