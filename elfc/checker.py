@@ -22,6 +22,7 @@ import importlib.util
 import inspect
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -121,7 +122,9 @@ def discover(paths: Iterable[str | Path], cwd: Path) -> list[Path]:
             found[path.resolve()] = None
         elif path.is_dir():
             found.update(dict.fromkeys(_walk(path.resolve())))
-        else:
+        else:  # a module importable from the current directory, as `python -m` sees it
+            if str(cwd) not in sys.path:
+                sys.path.insert(0, str(cwd))
             found.update(dict.fromkeys(_module_files(str(raw))))
     return list(found)
 

@@ -288,3 +288,21 @@ def test_the_command_runs_as_a_subprocess() -> None:
     assert proc.returncode == 1, proc.stderr
     assert "tests/check/cases/ELF101_bad.py:18:12: ELF101" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "4 errors, 0 warnings in 4 pipelines (4 files)"
+
+
+def test_a_dotted_module_is_found_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "dotted_pkg/__init__.py", "")
+    write(tmp_path, "dotted_pkg/elves.py", ELVES)
+    write(
+        tmp_path,
+        "dotted_pkg/flows.py",
+        "from elfc import pipeline\n\nfrom .elves import store\n\n\n@pipeline\n"
+        "def f(n: int = 3) -> list[int]:\n    return [store.count() for _ in range(n)]\n",
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    code, out, _ = run(capsys, "dotted_pkg.flows", "-v")
+    assert code == 0, out
+    assert "dotted_pkg/flows.py:7: f(n=3) makes 3 jobs" in out

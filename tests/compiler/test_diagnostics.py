@@ -106,3 +106,13 @@ def test_spans_are_exact() -> None:
         '", ".join(names)',
         "key=len",
     }
+
+
+def test_a_pipeline_typed_into_a_repl_has_no_source() -> None:
+    elves = import_path(CASES / "_elves.py")
+    namespace: dict[str, Any] = {"animals": elves.animals}
+    code = compile("def typed() -> int:\n    return animals.count()\n", "<stdin>", "exec")
+    exec(code, namespace)
+    (d,) = Pipeline(namespace["typed"]).check()
+    assert d.code == "ELF115"
+    assert "<stdin>" in d.message
