@@ -7,8 +7,12 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import inspect
+import linecache
+import re
+import textwrap
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,10 +143,26 @@ def compile_pipeline(pipeline: Pipeline[Any, Any]) -> Compiled:
 
 
 def _fallback_span(fn: Any) -> Span:
+    """The first line of ``fn`` (its ``lambda`` for a lambda), as far as its file is known."""
     code = getattr(fn, "__code__", None)
     path = code.co_filename if code else "<unknown>"
     line = code.co_firstlineno if code else 1
-    return Span(path, line, 1, line, 1)
+    text = _code_part(linecache.getline(path, line))
+    start = len(text) - len(text.lstrip())
+    found = re.search(r"\blambda\b", text)
+    if getattr(fn, "__name__", "") == "<lambda>" and found:
+        start = found.start()
+    return Span(path, line, start + 1, line, max(len(text), start + 1) + 1)
+
+
+def _code_part(line: str) -> str:
+    """A source line without its newline and trailing ``# comment`` (unless a string might
+    hold the ``#``)."""
+    line = line.rstrip("\r\n")
+    cut = line.find("#")
+    if cut >= 0 and not any(q in line[:cut] for q in "'\""):
+        line = line[:cut]
+    return line.rstrip()
 
 
 def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
@@ -247,8 +267,50 @@ def task_diagnostics(cls: type, only: set[str] | None = None) -> list[dg.Diagnos
             continue
         span = def_span(cls, t.name)
         for problem in t.problems:
-            out.append(dg.UNCROSSABLE.at(span, where=f"task `{t.qualname}`", problem=problem))
+            where = _annotation_span(cls, t.name, span, problem)
+            out.append(dg.UNCROSSABLE.at(where, where=f"task `{t.qualname}`", problem=problem))
     return out
+
+
+def _annotation_span(cls: type, name: str, def_line: Span, problem: str) -> Span:
+    """Within the ``def`` line: the parameter or return annotation a problem is about, when it
+    is written on that line; else the whole line."""
+    found = re.match(r"parameter `(\w+)`", problem)
+    target: ast.AST | None = None
+    try:
+        fn = inspect.getattr_static(cls, name)
+        lines, start = inspect.getsourcelines(getattr(fn, "__func__", fn))
+        indent = len(lines[0]) - len(lines[0].lstrip())
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError):
+        return def_line
+    fndef = next(
+        (n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None
+    )
+    if fndef is None:
+        return def_line
+    if found:
+        args = fndef.args
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        target = next((a for a in every if a is not None and a.arg == found.group(1)), None)
+    elif problem.startswith("the return type"):
+        target = fndef.returns
+    if target is None or start + target.lineno - 1 != def_line.line:  # type: ignore[attr-defined]
+        return def_line
+    text = linecache.getline(def_line.path, def_line.line)
+    return Span(
+        def_line.path,
+        def_line.line,
+        _char_column(text, indent + target.col_offset),  # type: ignore[attr-defined]
+        def_line.line,
+        _char_column(text, indent + (target.end_col_offset or 0)),  # type: ignore[attr-defined]
+    )
+
+
+def _char_column(text: str, byte_offset: int) -> int:
+    if text.isascii():
+        return byte_offset + 1
+    return len(text.encode()[:byte_offset].decode(errors="replace")) + 1
 
 
 def def_span(cls: type, name: str) -> Span:
@@ -264,7 +326,7 @@ def def_span(cls: type, name: str) -> Span:
         (i for i, line in enumerate(lines) if line.lstrip().startswith(("def ", "async def "))),
         0,
     )
-    text = lines[offset].rstrip()
+    text = _code_part(lines[offset])
     col = len(text) - len(text.lstrip()) + 1
     return Span(path, start + offset, col, start + offset, len(text) + 1)
 

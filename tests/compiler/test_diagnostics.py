@@ -92,20 +92,39 @@ def test_codes_are_stable_and_well_formed() -> None:
     assert len({k.name for k in dg.KINDS.values()}) == len(dg.KINDS)
 
 
-def test_spans_are_exact() -> None:
-    path = CASES / "ELF101_bad.py"
+def spans(name: str) -> set[tuple[str, str]]:
+    """(code, the exact source text each diagnostic of a case points at)."""
+    path = CASES / name
     lines = path.read_text(encoding="utf-8").splitlines()
-    spans = {
-        lines[d.line - 1][d.column - 1 : d.end_column - 1]
+    return {
+        (d.code, lines[d.line - 1][d.column - 1 : d.end_column - 1])
         for d in check([path]).diagnostics
         if d.line == d.end_line
     }
-    assert spans == {
-        'shout(m["species"])',
-        "print(m)",
-        '", ".join(names)',
-        "key=len",
+
+
+def test_spans_are_exact() -> None:
+    assert spans("ELF101_bad.py") == {
+        ("ELF101", 'shout(m["species"])'),
+        ("ELF101", "print(m)"),
+        ("ELF101", '", ".join(names)'),
+        ("ELF101", "key=len"),
     }
+    assert {
+        ("ELF113", "x"),
+        ("ELF113", "def untyped(self, x):"),
+        ("ELF113", "lock: threading.Lock"),
+        ("ELF113", "fn: Callable[[int], int]"),
+        ("ELF113", "TextIO"),
+        ("ELF113", "Iterator[int]"),
+    } == spans("ELF113_bad.py")
+    assert spans("ELF115_bad.py") == {
+        ("ELF115", "def made_by_exec"),
+        ("ELF115", "lambda: animals.count())"),
+    }
+    assert ("ELF110", 'specie="cat"') in spans("ELF110_bad.py")
+    assert ("ELF114", 'named(Storage, "keeper")') in spans("ELF114_bad.py")
+    assert ("ELF116", 'SETTINGS["directory"]') in spans("ELF116_bad_import.py")
 
 
 def test_a_pipeline_typed_into_a_repl_has_no_source() -> None:
