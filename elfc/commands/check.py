@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -77,14 +78,16 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cwd = Path.cwd()
-    try:
-        result = check(args.paths, build=args.verbose, cwd=cwd)
-    except PathNotFound as exc:
-        print(f"elfc check: error: {exc}", file=sys.stderr)
-        return 2
-    diagnostics = list(result.diagnostics)
-    if args.mypy:
-        diagnostics += run_mypy(args.paths or [str(p) for p in default_paths(cwd)], cwd)
+    # Checked modules may print when imported or built: keep stdout for the report.
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            result = check(args.paths, build=args.verbose, cwd=cwd)
+        except PathNotFound as exc:
+            print(f"elfc check: error: {exc}", file=sys.stderr)
+            return 2
+        diagnostics = list(result.diagnostics)
+        if args.mypy:
+            diagnostics += run_mypy(args.paths or [str(p) for p in default_paths(cwd)], cwd)
     diagnostics = sorted(d.with_path(display_path(d.path, cwd)) for d in diagnostics)
     failing = [d for d in diagnostics if d.severity == "error" or args.strict]
     shown = failing if args.quiet else diagnostics

@@ -112,6 +112,15 @@ def test_json_output(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (found[1]["column"], found[1]["end_column"]) == (23, 31)
 
 
+def test_json_stays_clean_when_checked_modules_print(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "noisy_cli.py", ELVES + "\nprint('hello from an import')\n")
+    code, out, err = run(capsys, "--format", "json", str(path))
+    assert json.loads(out)[0]["code"] == "ELF202"
+    assert "hello from an import" in err
+
+
 def test_quiet_shows_only_errors_and_no_summary(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
