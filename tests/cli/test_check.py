@@ -117,6 +117,7 @@ def test_json_stays_clean_when_checked_modules_print(
 ) -> None:
     path = write(tmp_path, "noisy_cli.py", ELVES + "\nprint('hello from an import')\n")
     code, out, err = run(capsys, "--format", "json", str(path))
+    assert code == 0
     assert json.loads(out)[0]["code"] == "ELF202"
     assert "hello from an import" in err
 
