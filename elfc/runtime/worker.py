@@ -227,7 +227,7 @@ class Worker:
             if stopped.reason == "cancelled" or self.stopping.is_set():
                 return Outcome(job, released=True)
             return self._failed(job, task, TimeoutError(stopped.reason), skip=0)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a task's sys.exit() fails its job, not the worker
             return self._failed(job, task, exc)
         finally:
             self.current = None

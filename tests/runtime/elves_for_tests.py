@@ -12,6 +12,7 @@ argument: ``started.<pid>`` says a task has begun (so a test knows a worker is m
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import TypedDict
@@ -102,6 +103,10 @@ class Broken:
     def reject(self, text: str) -> str:
         raise ValueError(f"rejected {text}")
 
+    @task
+    def quit(self, code: int) -> int:
+        sys.exit(code)
+
 
 blocker = named(Blocker, "blocker")
 appender = named(Appender, "appender")
@@ -154,6 +159,12 @@ def naps(first: float = 5.0, second: float = 0.0) -> list[float]:
 def failing(x: int = 7) -> int:
     """A task that raises, and a job that would read its result."""
     return summer.total([broken.explode(x)])
+
+
+@pipeline
+def quitting(code: int = 3) -> list[int]:
+    """A task that calls ``sys.exit(code)``, then one that fails as usual."""
+    return [broken.quit(code), broken.explode(code)]
 
 
 @pipeline

@@ -135,6 +135,23 @@ def test_the_same_failure_in_several_runs_is_stored_once_with_a_count(
     assert failures["cannot handle 7"].revision == elf_info(m.Broken).tasks["explode"].revision
 
 
+def test_a_task_calling_sys_exit_fails_its_job_and_the_worker_goes_on(
+    procs: Processes, mycelium: Mycelium, url: str
+) -> None:
+    worker = procs.worker(ELVES_PATH, "broken", url)
+    run = mycelium.submit(elves().quitting, 3)
+
+    with pytest.raises(RunFailed) as failed:
+        run.wait(timeout=20)
+    assert sorted((f.task, f.error_type, f.message) for f in failed.value.failures) == [
+        ("explode", "ValueError", "cannot handle 3"),
+        ("quit", "SystemExit", "3"),
+    ]
+    assert job(mycelium, run.id, "n1") == ("failed", 1)
+    assert worker.poll() is None
+    assert procs.stop(worker) == 0
+
+
 # -- timeouts ---------------------------------------------------------------------------------
 
 
