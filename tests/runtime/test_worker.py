@@ -208,6 +208,9 @@ def test_cancel_stops_the_running_job_and_cancels_the_rest(
     full = mycelium.store.get_job(first.id)
     assert full is not None and full.result is None
     assert [e.status for e in full.history][-2:] == ["running", "cancelled"]
+    info = mycelium.store.run_info(run.id)
+    assert info is not None and (info.status, info.counts["cancelled"]) == ("cancelled", 5)
+    assert info.finished is not None  # settled once the stopped job was given back
     assert mycelium.store.cancel_run(run.id) is False  # already settled
 
     # The worker is still serving: it takes the next run's job.
