@@ -531,6 +531,8 @@ class Analyzer:
 
     def st_Return(self, s: cst.Return) -> None:
         val = STATIC if s.value is None else self.materialize(s.value, self.expr(s.value))
+        if s.value is not None:
+            self.not_an_iterator(s.value, "a pipeline's result")
         self.returns.append((s, val))
 
     def st_If(self, s: cst.If) -> None:
@@ -647,6 +649,21 @@ class Analyzer:
             self.report(dg.LOOP_OVER_DYNAMIC, node, construct=construct, what=it.what)
             return None
         return it
+
+    def not_an_iterator(self, node: cst.BaseExpression, target: str) -> None:
+        """ELF121 when ``node`` makes an iterator (a generator, ``zip(...)``...): values cross
+        into tasks and derives as JSON data, which an iterator is not."""
+        lazy = isinstance(node, cst.GeneratorExp)
+        if isinstance(node, cst.Call) and not lazy:
+            func = node.func
+            lazy = self.static_callee(node) in _ITERATOR_BUILTINS or (
+                isinstance(func, cst.Attribute)
+                and func.attr.value in ("keys", "values", "items")
+                and not node.args
+                and self.expr(func.value).bt != D
+            )
+        if lazy:
+            self.report(dg.LAZY_ITERABLE, node, construct=self.code(node), target=target)
 
     def static_callee(self, call: cst.Call) -> Any:
         """The object a call's function names, when it is a static global (else MISSING)."""
@@ -1107,6 +1124,8 @@ class Analyzer:
         pos: list[Any] = []
         kws: dict[str, Any] = {}
         for a, v in args:
+            if v.bt == C:  # a static iterator over task results is never made into data
+                self.not_an_iterator(a.value, f"`{name}()` in a pipeline")
             if a.star:
                 self.report(
                     dg.DYNAMIC_MISPLACED, a, what=v.what, where=f"*-unpacked into {name}()",
@@ -1241,6 +1260,8 @@ class Analyzer:
                     dg.DYNAMIC_MISPLACED, a, what=v.what, where=f"unpacked with {a.star}",
                     fix="pass the task result as one argument, or index it",
                 )  # fmt: skip
+            elif not a.star:
+                self.not_an_iterator(a.value, "a task")
         nid = self.node_id(node)
         self.bind_check(node, infos[0], args)
         deps: dict[str, str] = {}
@@ -1382,6 +1403,9 @@ def _slice_parts(sl: cst.BaseSlice) -> list[cst.BaseExpression]:
     if isinstance(sl, cst.Slice):
         return [b for b in (sl.lower, sl.upper, sl.step) if b is not None]
     return []
+
+
+_ITERATOR_BUILTINS = (zip, enumerate, reversed, map, filter, iter, range)
 
 
 def _constant_true(test: cst.BaseExpression) -> bool:

@@ -112,7 +112,7 @@ TASK_ON_LOCAL_ELF = _kind(
     "ELF109",
     "task-on-local-elf",
     "task `{method}` is called on {what}, not on a handle",
-    "create a module-level handle, `worker = named({cls}, \"worker\", ...)`, and call "
+    'create a module-level handle, `worker = named({cls}, "worker", ...)`, and call '
     "`worker.{method}(...)` in the pipeline",
 )
 BAD_TASK_ARGUMENTS = _kind(
@@ -176,6 +176,13 @@ RECURSIVE_PIPELINE = _kind(
     "pipeline `{name}` calls itself (through {chain}); inlining would never end",
     "unroll the recursion with a static loop",
 )
+LAZY_ITERABLE = _kind(
+    "ELF121",
+    "iterator-argument",
+    "`{construct}` is an iterator; {target} needs a list, tuple, set or dict",
+    "build a list instead: `[...]` rather than a generator `(...)`, `list(...)` around the "
+    "iterator, or a dict comprehension `{{k: v for ...}}` rather than `dict(zip(...))`",
+)
 BUILD_FAILED = _kind(
     "ELF120",
     "build-failed",
@@ -233,11 +240,11 @@ class Diagnostic:
     def render(self, source_line: str | None = None, *, color: bool = False) -> str:
         """``path:line:col: CODE message``, the source line with a caret, then ``help:``::
 
-            animals.py:12:9: ELF101 `plain` is called with `m`, a task result ...
-               |
-            12 |     y = plain(m)
-               |         ^^^^^^^^
-               = help: move this call into a @task ...
+        animals.py:12:9: ELF101 `plain` is called with `m`, a task result ...
+           |
+        12 |     y = plain(m)
+           |         ^^^^^^^^
+           = help: move this call into a @task ...
         """
         paint = _paint if color else _plain
         tone = "red" if self.severity == "error" else "yellow"
