@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -58,11 +60,31 @@ def module_name_for(path: Path) -> tuple[str, Path]:
 
 
 def load_module(spec: str) -> ModuleType:
+    """Import a module by file path or dotted name; any error importing it is a TargetError."""
+    try:
+        return _load_module(spec)
+    except TargetError:
+        raise
+    except Exception as exc:
+        where = ""
+        tb = traceback.extract_tb(exc.__traceback__)
+        if tb:
+            where = f" (at {tb[-1].filename}:{tb[-1].lineno})"
+        raise TargetError(f"importing {spec} failed: {type(exc).__name__}: {exc}{where}") from exc
+
+
+def _load_module(spec: str) -> ModuleType:
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         return import_path(Path(spec))
+    # As `python -m` does: modules are found from the current directory first.
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         return importlib.import_module(spec)
     except ModuleNotFoundError as exc:
+        if exc.name is None or not (spec == exc.name or spec.startswith(exc.name + ".")):
+            raise  # the module exists; something it imports does not
         raise TargetError(
             f"no module named {spec!r}: give a file path (path/to/file.py:name) or a module "
             f"importable from the current directory"

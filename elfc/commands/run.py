@@ -147,6 +147,10 @@ def run(args: argparse.Namespace) -> int:
         mycelium.store.cancel_run(run_id)
         print(f"\nelfc run: run {run_id} cancelled", file=sys.stderr)
         return 128 + signal.SIGTERM if terminated.fired else 130
+    except ElfcError:
+        # A worker that cannot start: nothing would finish this run, so it ends here too.
+        mycelium.store.cancel_run(run_id)
+        raise
     finally:
         if progress is not None:
             progress.close()
