@@ -176,19 +176,19 @@ RECURSIVE_PIPELINE = _kind(
     "pipeline `{name}` calls itself (through {chain}); inlining would never end",
     "unroll the recursion with a static loop",
 )
-LAZY_ITERABLE = _kind(
-    "ELF121",
-    "iterator-argument",
-    "`{construct}` is an iterator; {target} needs a list, tuple, set or dict",
-    "build a list instead: `[...]` rather than a generator `(...)`, `list(...)` around the "
-    "iterator, or a dict comprehension `{{k: v for ...}}` rather than `dict(zip(...))`",
-)
 BUILD_FAILED = _kind(
     "ELF120",
     "build-failed",
     "`{call}` cannot be submitted: its static code raised {problem}",
     "static code (loops, helpers, arguments) runs at submission exactly as Python; fix the line "
     "above, or give the parameters defaults that work",
+)
+LAZY_ITERABLE = _kind(
+    "ELF121",
+    "iterator-argument",
+    "`{construct}` is an iterator; {target} needs a list, tuple, set or dict",
+    "build a list instead: `[...]` rather than a generator `(...)`, `list(...)` around the "
+    "iterator, or a dict comprehension `{{k: v for ...}}` rather than `dict(zip(...))`",
 )
 INTERNAL_ERROR = _kind(
     "ELF199",
