@@ -68,6 +68,62 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def rss_during(m: Mycelium, pids: list[int], n: int) -> dict[str, float]:
+    """Workers' resident memory (MiB, the larger of the two) as a 100k-job run progresses,
+    sampled before the reduce job, which alone holds all n results."""
+    run = m.submit(fanout, n=n)
+    samples: dict[str, float] = {}
+    marks = [0.1, 0.5, 0.9]
+    while True:
+        info = m.store.run_info(run.id)
+        assert info is not None
+        done = info.counts["succeeded"] / info.total
+        while marks and done >= marks[0]:
+            samples[f"at_{int(marks.pop(0) * 100)}pct"] = max(rss_kib(p) for p in pids) / 1024
+        if info.status != "running":
+            break
+        m.store.wait_for_run(run.id, 0.05)
+    samples["peak_with_reduce"] = max(peak_rss_kib(p) for p in pids) / 1024
+    return samples
+
+
+def scale(m: Mycelium, parent: int, runs: int) -> dict[str, Any]:
+    """Per-job cost (build + submit + run) at 1k and 100k jobs, and the workers' memory."""
+    kids = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
+    pids = [int(p) for p in kids.stdout.split()]
+    per_job: dict[str, list[float]] = {"1k": [], "100k": []}
+    rss_after: dict[str, int] = {}
+    for label, n, repeat in (("1k", 1000, runs), ("100k", 100_000, 1)):
+        for _ in range(repeat):
+            seconds, value = timed_run(m, fanout, n=n)
+            assert value == sum(n + i for i in range(n)), value
+            per_job[label].append(seconds / (n + 2) * 1e6)
+        rss_after[label] = max(peak_rss_kib(p) for p in pids)
+    return {
+        "per_job_us_1k": summary(per_job["1k"]),
+        "per_job_us_100k": summary(per_job["100k"]),
+        "per_job_ratio_100k_to_1k": statistics.median(per_job["100k"])
+        / statistics.median(per_job["1k"]),
+        "worker_peak_rss_mib_after_1k": rss_after["1k"] / 1024,
+        "worker_peak_rss_mib_after_100k": rss_after["100k"] / 1024,
+        "worker_rss_mib_during_100k": rss_during(m, pids, 100_000),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -77,6 +133,9 @@ def main() -> None:
     ap.add_argument("--chain", type=int, default=200)
     ap.add_argument("--idle-seconds", type=float, default=10.0)
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--no-scale", dest="scale", action="store_false", help="skip the 100,000-job run"
+    )
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="elfc-bench-")
     url = f"sqlite:///{tmp}/bench.db"
@@ -85,6 +144,8 @@ def main() -> None:
 
     procs = [start_worker(url, "bench", 2)]
     timed_run(m, fanout, n=200)  # warm-up: workers up, code paths hot
+    if args.scale:
+        out.update(scale(m, procs[0].pid, args.runs))
     fan = []
     for _ in range(args.runs):
         seconds, value = timed_run(m, fanout, n=args.fanout)

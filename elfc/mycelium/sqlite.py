@@ -61,7 +61,7 @@ from elfc.mycelium.base import (
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bump on any change to SCHEMA; a database of another version is refused, never migrated."""
 
 SCHEMA = """
@@ -87,11 +87,16 @@ CREATE TABLE run_counts (
 CREATE TABLE jobs (
     no INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, run_no INTEGER NOT NULL, key TEXT NOT NULL,
     node TEXT NOT NULL, elf TEXT NOT NULL, task TEXT NOT NULL, revision TEXT NOT NULL,
-    args BLOB NOT NULL, kwargs BLOB NOT NULL, deps BLOB NOT NULL, seq INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
     status TEXT NOT NULL, waiting INTEGER NOT NULL, dependents INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     not_before REAL NOT NULL DEFAULT 0, lease REAL, lease_owner TEXT, lease_until REAL,
     created REAL NOT NULL, started REAL, finished REAL, history TEXT
+);
+-- A job's arguments and dependency keys never change, and a reduce over n jobs holds O(n) of
+-- them: kept out of the jobs row, which every status change and counter update rewrites whole.
+CREATE TABLE job_payloads (
+    job INTEGER PRIMARY KEY, args BLOB NOT NULL, kwargs BLOB NOT NULL, deps BLOB NOT NULL
 );
 CREATE UNIQUE INDEX jobs_by_run_key ON jobs (run_no, key);
 CREATE INDEX jobs_ready ON jobs (elf, run_no, seq, not_before) WHERE status = 'ready';
@@ -452,10 +457,14 @@ class SQLiteMycelium(Mycelium):
             ),
         ).fetchone()[0]
         con.executemany(
-            "INSERT INTO jobs (no, id, run_no, key, node, elf, task, revision, args, kwargs, "
-            "deps, seq, status, waiting, dependents, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (no, id, run_no, key, node, elf, task, revision, "
+            "seq, status, waiting, dependents, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             plan.job_rows(first, run_no, ids, t.now),
+        )
+        con.executemany(
+            "INSERT INTO job_payloads (job, args, kwargs, deps) VALUES (?, ?, ?, ?)",
+            plan.payload_rows(first),
         )
         con.executemany("INSERT INTO edges (dep, dependent) VALUES (?, ?)", plan.edge_rows(first))
         con.executemany(
@@ -474,8 +483,9 @@ class SQLiteMycelium(Mycelium):
         "lease = ?, lease_until = ?, started = ?, history = " + _append_event("running") + " "
         "WHERE no IN (SELECT no FROM jobs WHERE elf = ? AND status = 'ready' "
         "AND not_before <= ? ORDER BY run_no, seq LIMIT ?) "
-        "RETURNING run_no, seq, id, key, task, revision, args, kwargs, deps, attempts"
+        "RETURNING run_no, seq, id, key, task, revision, no, attempts"
     )
+    _PAYLOADS = "SELECT job, args, kwargs, deps FROM job_payloads WHERE job IN ({})"
     _EXPIRED_PROBE = "SELECT 1 FROM jobs WHERE status = 'running' AND lease_until < ? LIMIT 1"
     _PROBE = (
         "SELECT EXISTS (SELECT 1 FROM jobs WHERE elf = ? AND status = 'ready' "
@@ -512,8 +522,15 @@ class SQLiteMycelium(Mycelium):
             (worker_id, lease, t.now + lease, t.now, t.now, worker_id, elf, t.now, limit),
         ).fetchall()
         rows.sort(key=lambda r: (r[0], r[1]))
+        payloads = {
+            no: (args, kwargs, deps)
+            for no, args, kwargs, deps in t.con.execute(
+                self._PAYLOADS.format(",".join("?" * len(rows))), [r[6] for r in rows]
+            )
+        }
         claimed = []
-        for run_no, _seq, job_id, key, task, revision, args, kwargs, deps, attempts in rows:
+        for run_no, _seq, job_id, key, task, revision, no, attempts in rows:
+            args, kwargs, deps = payloads[no]
             t.move(run_no, elf, "ready", "running")
             claimed.append(
                 Claimed(
@@ -830,11 +847,11 @@ class SQLiteMycelium(Mycelium):
         return self._read(read, snapshot=True)
 
     _JOB_COLUMNS = (
-        "SELECT j.no, j.id, r.id, j.key, j.node, j.elf, j.task, j.revision, j.args, j.kwargs, "
-        "j.deps, j.seq, j.status, j.waiting, j.attempts, j.not_before, j.lease_owner, "
+        "SELECT j.no, j.id, r.id, j.key, j.node, j.elf, j.task, j.revision, p.args, p.kwargs, "
+        "p.deps, j.seq, j.status, j.waiting, j.attempts, j.not_before, j.lease_owner, "
         "j.lease_until, j.created, j.started, j.finished, j.history, "
         "(SELECT failure FROM job_failures WHERE job = j.no ORDER BY rowid DESC LIMIT 1) "
-        "FROM jobs j JOIN runs r ON r.no = j.run_no "
+        "FROM jobs j JOIN runs r ON r.no = j.run_no JOIN job_payloads p ON p.job = j.no "
     )
 
     def list_jobs(self, run_id: str, status: str | None = None) -> list[JobInfo]:
@@ -1014,9 +1031,7 @@ class _Submission:
         self.ready_elves = {elf for elf, status in self.counts if status == "ready"}
 
     def job_rows(self, first: int, run_no: int, ids: str, now: float) -> Iterator[tuple[Any, ...]]:
-        for i, (job, deps, (args, kwargs, dep_keys)) in enumerate(
-            zip(self.built.jobs, self.deps, self.encoded, strict=True)
-        ):
+        for i, (job, deps) in enumerate(zip(self.built.jobs, self.deps, strict=True)):
             yield (
                 first + i,
                 ids[16 * i : 16 * i + 16],
@@ -1026,15 +1041,16 @@ class _Submission:
                 job.elf,
                 job.task,
                 job.revision,
-                args,
-                kwargs,
-                dep_keys,
                 job.seq,
                 "pending" if deps else "ready",
                 len(deps),
                 self.fan[job.key],
                 now,
             )
+
+    def payload_rows(self, first: int) -> Iterator[tuple[int, bytes, bytes, bytes]]:
+        for i, (args, kwargs, dep_keys) in enumerate(self.encoded):
+            yield first + i, args, kwargs, dep_keys
 
     def edge_rows(self, first: int) -> Iterator[tuple[int, int]]:
         position = self.position
