@@ -11,6 +11,7 @@ import ast
 import contextlib
 import inspect
 import linecache
+import os
 import re
 import textwrap
 import types
@@ -18,17 +19,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import libcst as cst
+import msgspec
 
 from elfc.compiler import diagnostics as dg
-from elfc.compiler.analysis import Analysis, Analyzer
 from elfc.compiler.elves import elf_info, normalized_revision
-from elfc.compiler.ir import IR, BuiltRun, DeriveNode, InlineNode, Span, Template, revision_of
-from elfc.compiler.lower import BUILDER, BuildState, Frame, as_ir, builder_code
-from elfc.compiler.source import FunctionSource, Positions, SourceUnavailable, function_source
+from elfc.compiler.ir import (
+    IR,
+    BuiltRun,
+    CallNode,
+    DeriveNode,
+    InlineNode,
+    Span,
+    Template,
+    revision_of,
+)
+from elfc.compiler.lower import BUILDER, BuildState, Frame, as_ir
+from elfc.compiler.text import FunctionSource, SourceUnavailable, function_source
 from elfc.errors import BuildError, CompileError
 
 if TYPE_CHECKING:
+    from elfc.compiler.analysis import Analysis
     from elfc.decorators import Handle, Pipeline
 
 
@@ -56,6 +66,18 @@ class Compiled:
             object.__setattr__(self, "code", self.lower())
         assert self.code is not None
         return self.code
+
+    def task_revision(self, node_id: str, handle: str) -> str | None:
+        """The revision the compiler recorded for ``handle``'s task at call site ``node_id``."""
+        table = self.__dict__.get("_revisions")
+        if table is None:
+            table = {}
+            for n in self.template.nodes if self.template else ():
+                if isinstance(n, CallNode):
+                    for h, rev in zip(n.handles, n.revisions, strict=True):
+                        table[n.id, h] = rev
+            object.__setattr__(self, "_revisions", table)
+        return table.get((node_id, handle))
 
     @property
     def errors(self) -> list[dg.Diagnostic]:
@@ -137,9 +159,81 @@ def compile_pipeline(pipeline: Pipeline[Any, Any]) -> Compiled:
         )
     _COMPILING.add(id(pipeline))
     try:
-        return _compile(pipeline)
+        return _cached_compile(pipeline)
     finally:
         _COMPILING.discard(id(pipeline))
+
+
+def _cached_compile(pipeline: Pipeline[Any, Any]) -> Compiled:
+    """``_compile``, through the on-disk cache shared by every process (see cache.py)."""
+    from elfc.compiler import cache
+
+    fn = pipeline.fn
+    if os.environ.get("ELFC_NO_COMPILE_CACHE"):
+        return _compile(pipeline)
+    try:
+        text = function_source(fn).text
+    except SourceUnavailable:
+        return _compile(pipeline)
+    path = cache.entry_path(fn, text)
+    if path is None:
+        return _compile(pipeline)
+    entry = cache.load(path)
+    if entry is not None:
+        return _from_entry(pipeline, entry, path)
+    compiled = _compile(pipeline)
+    entry = cache.Entry(
+        format=cache.FORMAT,
+        template=compiled.template,
+        diagnostics=cache.diagnostics_to_json(compiled.diagnostics),
+        code=None,
+        chains={k: list(v) for k, v in compiled.chains.items()},
+        derives=compiled.derives,
+        handles=sorted(compiled.handles),
+    )
+    cache.store(path, entry)
+    return _storing_code(compiled, entry, path)
+
+
+def _storing_code(compiled: Compiled, entry: Any, path: Any) -> Compiled:
+    """``compiled`` whose first lowering also writes the builder's code into the cache."""
+    from elfc.compiler import cache
+
+    lower = compiled.lower
+    if lower is None:
+        return compiled
+
+    def lower_and_store() -> types.CodeType:
+        code = lower()
+        cache.store(path, msgspec.structs.replace(entry, code=cache.code_bytes(code)))
+        return code
+
+    object.__setattr__(compiled, "lower", lower_and_store)
+    return compiled
+
+
+def _from_entry(pipeline: Pipeline[Any, Any], entry: Any, path: Any) -> Compiled:
+    from elfc.compiler import cache
+    from elfc.decorators import HANDLES
+
+    code = cache.code_object(entry.code)
+
+    def lower() -> types.CodeType:
+        # Cached without its builder: compile once more to lower it (and store that).
+        fresh = _storing_code(_compile(pipeline), entry, path)
+        return fresh.builder()
+
+    return Compiled(
+        name=pipeline.name,
+        diagnostics=cache.diagnostics_from_json(entry.diagnostics),
+        template=entry.template,
+        code=code,
+        fn=pipeline.fn,
+        chains={k: tuple(v) for k, v in entry.chains.items()},
+        derives=entry.derives,
+        handles={n: HANDLES[n][-1] for n in entry.handles if HANDLES.get(n)},
+        lower=None if code is not None else lower,
+    )
 
 
 def _fallback_span(fn: Any) -> Span:
@@ -166,6 +260,12 @@ def _code_part(line: str) -> str:
 
 
 def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
+    # libcst and the analysis load only when something is compiled for real (not from cache).
+    import libcst as cst
+
+    from elfc.compiler.analysis import Analyzer
+    from elfc.compiler.source import Positions
+
     fn = pipeline.fn
     try:
         source = function_source(fn)
@@ -227,6 +327,8 @@ def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
     )
 
     def lower() -> types.CodeType:
+        from elfc.compiler.rewrite import builder_code
+
         return builder_code(fndef, analysis, source.path, def_line)  # type: ignore[no-any-return]
 
     return Compiled(

@@ -95,7 +95,7 @@ def result_type(pipeline: Pipeline[Any, Any]) -> Any:
 def _revisions(
     pipeline: Pipeline[Any, Any], revision: str, handles: dict[str, Handle]
 ) -> list[RevisionRecord]:
-    from elfc.compiler.source import SourceUnavailable, function_source
+    from elfc.compiler.text import SourceUnavailable, function_source
 
     try:
         text = function_source(pipeline.fn).text

@@ -1,0 +1,171 @@
+"""An on-disk cache of compiled pipelines, shared by every process that imports them.
+
+A compile depends on the pipeline's source and on what its global names are bound to (which
+are handles, of which elf classes, which are other pipelines, ...). The cache key hashes the
+source text, elfc's and Python's versions, and a fingerprint of every global the function's
+code mentions: for a handle its name, class and configuration plus the size and modification
+time of the file defining the class; for a pipeline its own fingerprint; for anything else its
+type. Entries live in ``__pycache__/elfc/`` next to the pipeline's module (like ``.pyc``
+files) and are written atomically; an unwritable directory just means no cache.
+"""
+
+from __future__ import annotations
+
+import builtins
+import marshal
+import os
+import sys
+import tempfile
+import types
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from elfc.compiler.diagnostics import Diagnostic
+from elfc.compiler.ir import IR, Template, revision_of
+
+FORMAT = 1
+
+
+class Entry(msgspec.Struct, frozen=True):
+    """What a compile leaves behind, minus the live objects (handles are looked up again)."""
+
+    format: int
+    template: Template | None
+    diagnostics: list[dict[str, Any]]
+    code: bytes | None
+    chains: dict[str, list[str]]
+    derives: dict[str, IR]
+    handles: list[str]
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names) | set(code.co_freevars)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def _file_stamp(obj: Any) -> str:
+    module = sys.modules.get(getattr(obj, "__module__", ""), None)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return "?"
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "?"
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def fingerprint(fn: Any, _seen: set[int] | None = None) -> str:
+    """A hash of everything a compile of ``fn`` depends on besides its own text."""
+    from elfc.decorators import Handle, Pipeline, is_elf
+
+    seen = _seen if _seen is not None else set()
+    seen.add(id(fn))
+    parts: list[str] = []
+    scope = fn.__globals__
+    closure = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False))
+    for name in sorted(_code_names(fn.__code__)):
+        if name in closure:
+            try:
+                value = closure[name].cell_contents
+            except ValueError:
+                value = None
+        elif name in scope:
+            value = scope[name]
+        elif hasattr(builtins, name):
+            parts.append(f"{name}=builtin")
+            continue
+        else:
+            parts.append(f"{name}=?")
+            continue
+        if isinstance(value, Handle):
+            parts.append(
+                f"{name}=handle:{value.name}:{value.cls.__module__}.{value.cls.__qualname__}:"
+                f"{value.config}:{_file_stamp(value.cls)}"
+            )
+        elif isinstance(value, Pipeline):
+            inner = "recursive" if id(value.fn) in seen else fingerprint(value.fn, seen)
+            parts.append(f"{name}=pipeline:{value.name}:{_file_stamp(value.fn)}:{inner}")
+        elif is_elf(value):
+            parts.append(f"{name}=elf:{value.__qualname__}:{_file_stamp(value)}")
+        elif isinstance(value, types.ModuleType):
+            # `module.handle` resolves handles inside modules: their files matter too.
+            parts.append(f"{name}=module:{value.__name__}:{_file_stamp(value)}")
+        else:
+            parts.append(f"{name}={type(value).__module__}.{type(value).__qualname__}")
+    return revision_of(*parts)
+
+
+def entry_path(fn: Any, source_text: str) -> Path | None:
+    module = sys.modules.get(fn.__module__)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return None
+    key = revision_of(
+        str(FORMAT),
+        sys.version,
+        _elfc_version(),
+        fn.__qualname__,
+        str(fn.__code__.co_firstlineno),
+        source_text,
+        fingerprint(fn),
+    )
+    stem = Path(path).stem
+    return Path(path).parent / "__pycache__" / "elfc" / f"{stem}.{fn.__qualname__}.{key}.bin"
+
+
+def _elfc_version() -> str:
+    from elfc import __version__
+
+    return __version__
+
+
+_DECODER = msgspec.msgpack.Decoder(Entry)
+_ENCODER = msgspec.msgpack.Encoder()
+
+
+def load(path: Path) -> Entry | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        entry = _DECODER.decode(data)
+    except msgspec.DecodeError:
+        return None
+    return entry if entry.format == FORMAT else None
+
+
+def store(path: Path, entry: Entry) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(_ENCODER.encode(entry))
+        os.replace(tmp, path)
+    except OSError:
+        return
+
+
+def code_bytes(code: types.CodeType | None) -> bytes | None:
+    return None if code is None else marshal.dumps(code)
+
+
+def code_object(data: bytes | None) -> types.CodeType | None:
+    if data is None:
+        return None
+    code = marshal.loads(data)
+    return code if isinstance(code, types.CodeType) else None
+
+
+def diagnostics_to_json(diags: tuple[Diagnostic, ...]) -> list[dict[str, Any]]:
+    return [d.to_dict() for d in diags]
+
+
+def diagnostics_from_json(rows: list[dict[str, Any]]) -> tuple[Diagnostic, ...]:
+    return tuple(Diagnostic(**row) for row in rows)
