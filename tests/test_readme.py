@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,14 +30,16 @@ def test_readme_opens_with_the_two_setup_commands() -> None:
     assert first[1] in ci.splitlines()
 
 
-def steps(block: str) -> list[tuple[str, list[str]]]:
-    """(command, expected stdout lines) for each `$ ` line of a console block."""
-    out: list[tuple[str, list[str]]] = []
+def steps(block: str) -> list[tuple[str, int, list[str]]]:
+    """(command, expected exit status, expected stdout lines) for each `$ ` line of a console
+    block; a command ending in `  # exit N` is expected to exit with N."""
+    out: list[tuple[str, int, list[str]]] = []
     for line in block.splitlines():
         if line.startswith("$ "):
-            out.append((line[2:], []))
+            command, _, status = line[2:].partition("  # exit ")
+            out.append((command, int(status or 0), []))
         elif out and line.strip():
-            out[-1][1].append(line)
+            out[-1][2].append(line.rstrip())
     return out
 
 
@@ -47,7 +50,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         m = re.match(r"# file: (\S+)\n", body)
         if m:
             (d / m.group(1)).write_text(body[m.end() :], encoding="utf-8")
-    (d / "examples").symlink_to(ROOT / "examples")
+    shutil.copytree(ROOT / "examples", d / "examples", ignore=shutil.ignore_patterns("__pycache__"))
     return d
 
 
@@ -62,7 +65,7 @@ def test_readme_console_block(block: str, workdir: Path) -> None:
     env["ELFC_MYCELIUM"] = f"sqlite:///{workdir}/readme.db"
     env["ELFC_EXAMPLE_DIR"] = str(workdir)
     env["PYTHONPATH"] = str(workdir)
-    for command, expected in steps(block):
+    for command, status, expected in steps(block):
         proc = subprocess.run(
             ["bash", "-c", command],
             cwd=workdir,
@@ -71,6 +74,7 @@ def test_readme_console_block(block: str, workdir: Path) -> None:
             text=True,
             timeout=120,
         )
-        assert proc.returncode == 0, f"{command}\n{proc.stdout}\n{proc.stderr}"
+        assert proc.returncode == status, f"{command}\n{proc.stdout}\n{proc.stderr}"
         if expected:
-            assert proc.stdout.splitlines() == expected, command
+            printed = [line.rstrip() for line in proc.stdout.splitlines() if line.strip()]
+            assert printed == expected, command
