@@ -101,7 +101,7 @@ def _replicas(args: argparse.Namespace) -> int:
     # Each replica in a session of its own: Ctrl-C in a terminal signals the whole foreground
     # group, and a replica that also got the forwarded signal would take it as a second one
     # ("give the job back now") instead of finishing its job.
-    procs = [subprocess.Popen(argv, start_new_session=True) for _ in range(args.replicas)]
+    procs = [subprocess.Popen(argv, start_new_session=True, env=env) for _ in range(args.replicas)]
 
     def forward(signum: int, frame: object) -> None:
         for p in procs:
