@@ -38,3 +38,37 @@ def test_worker_command_lines_never_carry_a_password(monkeypatch: pytest.MonkeyP
     assert len(spawned) == 2
     assert all("s3cret" not in " ".join(argv) for argv in spawned)
     assert sup.env is not None and sup.env["ELFC_ARANGO_PASSWORD"] == "s3cret"
+
+
+def test_worker_replicas_get_the_password_through_their_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import argparse
+    import subprocess
+
+    from elfc.commands import worker
+
+    seen: list[tuple[list[str], dict[str, str] | None]] = []
+
+    class FakeProcess:
+        def __init__(self, argv: list[str], **kwargs: object) -> None:
+            env = kwargs.get("env")
+            seen.append((argv, env if isinstance(env, dict) else None))
+
+        def wait(self) -> int:
+            return 0
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeProcess)
+    args = argparse.Namespace(
+        target="app.py", elf="store", replicas=2, lease=None, idle_exit=None,
+        mycelium="arango://elfc:s3cret@h1:8529/runs", on_revision_mismatch="fail",
+    )  # fmt: skip
+    assert worker.run(args) == 0
+    assert len(seen) == 2
+    for argv, env in seen:
+        assert "s3cret" not in " ".join(argv)
+        assert "arango://elfc@h1:8529/runs" in argv
+        assert env is not None and env["ELFC_ARANGO_PASSWORD"] == "s3cret"
