@@ -44,6 +44,7 @@ def test_worker_replicas_get_the_password_through_their_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import argparse
+    import signal
     import subprocess
 
     from elfc.commands import worker
@@ -62,6 +63,7 @@ def test_worker_replicas_get_the_password_through_their_environment(
             return 0
 
     monkeypatch.setattr(subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)  # keep pytest's own handlers
     args = argparse.Namespace(
         target="app.py", elf="store", replicas=2, lease=None, idle_exit=None,
         mycelium="arango://elfc:s3cret@h1:8529/runs", on_revision_mismatch="fail",
