@@ -83,7 +83,9 @@ class Slot:
         self.node = node
 
 
-@dataclass(frozen=True)
+# Never mutated after construction, but not frozen: frozen dataclasses construct (and
+# `replace`) several times slower, and the analysis makes thousands of these.
+@dataclass(slots=True, eq=False)
 class Val:
     """What the analysis knows about an expression's value."""
 

@@ -308,7 +308,7 @@ def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
     diags.sort()
     if any(d.severity == "error" for d in diags):
         return Compiled(pipeline.name, tuple(diags))
-    source_revision = normalized_revision(source.text)
+    source_revision = normalized_revision(source.text, positions.tree)
     revision = revision_of(
         source_revision, *sorted(set(analysis.tasks.values())), *sorted(inlined_revisions)
     )

@@ -49,12 +49,16 @@ class ElfInfo:
     tasks: dict[str, TaskInfo] = field(default_factory=dict)
 
 
-def normalized_revision(source: str) -> str:
-    """Revision of a piece of source: its syntax tree without positions and docstrings."""
-    try:
-        tree = ast.parse(textwrap.dedent(source))
-    except SyntaxError:
-        return revision_of(source)
+def normalized_revision(source: str, tree: ast.Module | None = None) -> str:
+    """Revision of a piece of source: its syntax tree without positions and docstrings.
+
+    ``tree``, when given, is ``ast.parse`` of ``source`` already made (it is modified).
+    """
+    if tree is None:
+        try:
+            tree = ast.parse(textwrap.dedent(source))
+        except SyntaxError:
+            return revision_of(source)
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module):
             body = node.body

@@ -201,6 +201,8 @@ class Positions:
         self.source = source
         self.module = module
         self._spans: dict[int, Span] | None = None
+        self.tree: ast.Module | None = None
+        """The ``ast`` parse of the same text, once positions are computed (reusable)."""
         self._lines = source.text.splitlines()
         self._ascii = source.text.isascii()
 
@@ -253,7 +255,8 @@ class Positions:
 
     def _paired(self) -> dict[int, Span] | None:
         by_kind: dict[type[cst.CSTNode], list[ast.AST]] = {}
-        for a in _ast_nodes(ast.parse(self.source.text)):
+        self.tree = ast.parse(self.source.text)
+        for a in _ast_nodes(self.tree):
             kind = _AST_KEY.get(type(a))
             if kind is None and type(a) is ast.Constant:
                 kind = _CONSTANT_KEY.get(type(a.value))
