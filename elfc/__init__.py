@@ -5,8 +5,6 @@ functions decorated with ``@pipeline`` whose bodies are compiled into graphs of 
 in the elves' own processes, through a mycelium (SQLite by default, or ArangoDB).
 """
 
-from __future__ import annotations
-
 from elfc.decorators import Pipeline, elf, named, pipeline, task
 from elfc.errors import CompileError, ElfcError, MyceliumError, RunFailed
 from elfc.runtime.client import Mycelium, connect
