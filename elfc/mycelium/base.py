@@ -208,6 +208,9 @@ class Claimed(msgspec.Struct, frozen=True):
     """Keys of the jobs whose results ``args``/``kwargs`` read: fetch them with ``results``."""
     attempts: int
     """1 on the first attempt."""
+    results: dict[str, bytes] | None = None
+    """The results of ``deps``, when the backend fetched them with the claim; ``None`` means
+    "ask :meth:`Mycelium.results`"."""
 
 
 class WorkerInfo(msgspec.Struct, frozen=True):

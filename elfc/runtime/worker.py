@@ -237,7 +237,9 @@ class Worker:
             self._avg = 0.8 * self._avg + 0.2 * elapsed
 
     def _call(self, job: Claimed, task: TaskInfo) -> bytes:
-        raw = self.store.results(job.run, job.deps) if job.deps else {}
+        raw = job.results
+        if raw is None:
+            raw = self.store.results(job.run, job.deps) if job.deps else {}
         results = {k: decode(v) for k, v in raw.items()}
         args, kwargs = resolve_arguments(task, self.elf, job.args, job.kwargs, results)
         method = getattr(self.instance, job.task)
