@@ -822,7 +822,9 @@ class Analyzer:
         if problem:
             self.report(dg.UNKNOWN_MEMBER, node.attr, problem=problem, producer=base.producer)
         index = tys.attr_index(base.tp, name) if base.tp is not Any else None
-        ir: list[Any] = [self.ir_of(node.value, base), name]
+        # The JSON key, which a msgspec Struct with `rename=` spells differently.
+        key = tys.attr_key(base.tp, name) if base.tp is not Any else name
+        ir: list[Any] = [self.ir_of(node.value, base), key]
         if index is not None:
             ir.append(index)
         tp = tys.member_type(base.tp, name, "attr") if base.tp is not Any else Any

@@ -433,3 +433,54 @@ def test_revision_is_stable_across_processes() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert proc.stdout.strip() == grid.graph().revision
+
+
+RENAMED = """
+from __future__ import annotations
+
+import msgspec
+
+from elfc import elf, named, pipeline, task
+
+
+class Person(msgspec.Struct, rename="camel"):
+    first_name: str
+    age_years: int
+
+
+@elf
+class People:
+    @task
+    def get(self) -> Person:
+        return Person("ann", 41)
+
+
+@elf
+class Cards:
+    @task
+    def card(self, name: str, age: int) -> str:
+        return f"{name}:{age}"
+
+
+people = named(People, "people")
+cards = named(Cards, "cards")
+
+
+@pipeline
+def card() -> str:
+    p = people.get()
+    return cards.card(p.first_name, p.age_years + 1)
+"""
+
+
+def test_attribute_reads_use_the_json_keys_of_renamed_struct_fields(tmp_path: Path) -> None:
+    path = tmp_path / "renamed_people.py"
+    path.write_text(RENAMED)
+    spec = importlib.util.spec_from_file_location("renamed_people", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["renamed_people"] = module
+    spec.loader.exec_module(module)
+    job = module.card.build().jobs[1]
+    assert job.args[0] == {"attr": [{"ref": "n1"}, "firstName"]}
+    assert module.card() == "ann:42"
