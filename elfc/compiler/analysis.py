@@ -388,8 +388,6 @@ class Analyzer:
                 ret = info[0].hints.get("return", MISSING) if info else MISSING
                 if ret is not MISSING and ret is not None and ret is not type(None):
                     self.report(dg.UNUSED_RESULT, s.value, call=node.source)
-        if isinstance(s.value, cst.Yield | cst.Await):
-            pass
 
     def st_Assign(self, s: cst.Assign) -> None:
         val = self.materialize(s.value, self.expr(s.value))
@@ -1517,10 +1515,3 @@ def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         n = stack.pop()
         yield n
         stack.extend(n.children)
-
-
-def signature_text(fn: Any) -> str:
-    try:
-        return str(inspect.signature(fn))
-    except (TypeError, ValueError):
-        return "(...)"

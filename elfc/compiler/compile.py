@@ -34,7 +34,7 @@ from elfc.compiler.ir import (
     revision_of,
 )
 from elfc.compiler.lower import BUILDER, BuildState, Frame, as_ir
-from elfc.compiler.text import FunctionSource, SourceUnavailable, function_source
+from elfc.compiler.text import SourceUnavailable, function_source
 from elfc.errors import BuildError, CompileError
 
 if TYPE_CHECKING:
@@ -431,7 +431,3 @@ def def_span(cls: type, name: str) -> Span:
     text = _code_part(lines[offset])
     col = len(text) - len(text.lstrip()) + 1
     return Span(path, start + offset, col, start + offset, len(text) + 1)
-
-
-def source_of(fn: Any) -> FunctionSource:
-    return function_source(fn)

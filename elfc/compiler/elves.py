@@ -155,7 +155,3 @@ def _signature_problems(signature: inspect.Signature, hints: dict[str, Any]) -> 
         if why:
             problems.append(f"the return type: {why}")
     return problems
-
-
-def task_revision(cls: type, name: str) -> str:
-    return elf_info(cls).tasks[name].revision
