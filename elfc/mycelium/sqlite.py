@@ -180,6 +180,8 @@ class SQLiteMycelium(Mycelium):
         self._closed = False
         self._bell = _Doorbell(self.path)
         self._run_ids: dict[int, str] = {}
+        self._rung = False
+        """A bell woke ``wait_for_work``: the next claim skips its read-only probe."""
         self._connection()  # fail early on a bad path or another schema
 
     @classmethod
@@ -500,12 +502,19 @@ class SQLiteMycelium(Mycelium):
             return []
         # A read-only probe first, so an idle claim never takes the write lock.
         now = time.time()
-        ready, expired = self._read(
-            lambda con: con.execute(self._PROBE, (elf, now, now)).fetchone()
-        )
-        if not (ready or expired):
-            return []
-        return self._write(lambda t: self._claim(t, elf, worker_id, lease, limit, bool(expired)))
+        if self._rung:
+            # Just woken by this elf's bell: work is most likely there, so the probe would
+            # only add a read before the write.
+            self._rung = False
+            expired = None
+        else:
+            ready, expired = self._read(
+                lambda con: con.execute(self._PROBE, (elf, now, now)).fetchone()
+            )
+            if not (ready or expired):
+                return []
+            expired = bool(expired)
+        return self._write(lambda t: self._claim(t, elf, worker_id, lease, limit, expired))
 
     def _claim(
         self,
@@ -959,6 +968,7 @@ class SQLiteMycelium(Mycelium):
                 return
             if bell is not None:
                 if bell.wait(min(left, pause)):
+                    self._rung = True
                     return
             else:
                 time.sleep(min(left, pause))
@@ -1260,9 +1270,13 @@ class _Doorbell:
         self.usable = hasattr(socket, "AF_UNIX") and len(str(base)) <= 72
         self._listeners: dict[str, _Listener] = {}
         self._sender: socket.socket | None = None
+        self._folders: dict[str, Path] = {}
 
     def _folder(self, channel: str) -> Path:
-        return self.base / revision_of(channel)[:12]
+        folder = self._folders.get(channel)
+        if folder is None:
+            folder = self._folders[channel] = self.base / revision_of(channel)[:12]
+        return folder
 
     def ring(self, channel: str) -> None:
         if not self.usable:
