@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
+import sys
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -37,9 +39,20 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from elfc.mycelium.base import open_mycelium
+    from elfc.mycelium.base import default_url, mask_url, open_mycelium
 
-    store = open_mycelium(args.mycelium)
+    url = args.mycelium or default_url()
+    missing = _missing_sqlite_file(url)
+    if missing is not None:
+        # Reading must not create an empty mycelium (and hide a wrong path or directory).
+        listing = args.command in ("runs", "failures")
+        print(
+            f"elfc {args.command}: no mycelium at {missing} yet: `elfc run` or `elfc submit` "
+            f"creates it, or name another with --mycelium URL ({mask_url(url)})",
+            file=sys.stderr,
+        )
+        return 0 if listing else 1
+    store = open_mycelium(url)
     try:
         handler = {
             "runs": _runs,
@@ -51,6 +64,14 @@ def run(args: argparse.Namespace) -> int:
         return handler(store, args)
     finally:
         store.close()
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return None
+    path = Path(url[len(prefix) :].split("?", 1)[0])
+    return None if path.exists() else path
 
 
 def _console() -> Any:

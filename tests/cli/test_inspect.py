@@ -5,6 +5,7 @@ runs (workers in threads), called through ``elfc.cli.main`` as the command line 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,9 @@ def test_runs_lists_each_run_with_its_status_and_counts(
 def test_runs_on_an_empty_mycelium_says_how_to_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from elfc.mycelium.base import open_mycelium
+
+    open_mycelium(sqlite_url(tmp_path)).close()  # created, and empty
     code, out, _ = elfc(capsys, "runs", "--mycelium", sqlite_url(tmp_path))
     assert code == 0
     assert "no runs yet" in out
@@ -214,3 +218,18 @@ def test_source_prints_a_revision_by_hash_or_prefix(
     code, _, err = elfc(capsys, "source", "0000zz", "--mycelium", filled.url)
     assert code == 1
     assert "no revision '0000zz'" in err
+
+
+def test_reading_commands_never_create_a_mycelium(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "ELFC_MYCELIUM"}
+    for command, code in ((["runs"], 0), (["failures"], 0), (["show", "abc"], 1)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "elfc.cli", *command],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == code, proc.stderr
+        assert "no mycelium at .elfc/mycelium.db yet" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
