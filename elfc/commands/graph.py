@@ -148,9 +148,14 @@ class Picture:
 
 def _run_picture(target: str | None, run_id: str, url: str | None) -> tuple[Template, Picture]:
     """The template to draw for a run, and the run's job states, title and arguments."""
-    from elfc.mycelium.base import open_mycelium
+    from elfc.commands.inspect import missing_sqlite_file
+    from elfc.mycelium.base import default_url, open_mycelium
 
     local = _local_template(target) if target is not None else None
+    url = url or default_url()
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        raise ElfcError(f"no mycelium at {missing}: no run {run_id!r} to draw")
     with open_mycelium(url) as store:
         info = store.run_info(run_id)
         if info is None:

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from elfc.mycelium.base import default_url, mask_url, open_mycelium
 
     url = args.mycelium or default_url()
-    missing = _missing_sqlite_file(url)
+    missing = missing_sqlite_file(url)
     if missing is not None:
         # Reading must not create an empty mycelium (and hide a wrong path or directory).
         listing = args.command in ("runs", "failures")
@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _missing_sqlite_file(url: str) -> Path | None:
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL when it does not exist (reading must not create it)."""
     prefix = "sqlite:///"
     if not url.startswith(prefix):
         return None
