@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
@@ -24,22 +23,10 @@ from tests.runtime.fixtures.harness import (
     REPO,
     Processes,
     opened,
-    sqlite_url,
     wait_until,
 )
 
 TARGET = str(ELVES_PATH)
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
-    with Processes(tmp_path) as started:
-        yield started
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return sqlite_url(tmp_path)
 
 
 def test_run_prints_the_result_as_one_json_line_and_progress_on_stderr(

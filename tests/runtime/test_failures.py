@@ -5,12 +5,11 @@ timeouts, and jobs submitted for other task source (revision mismatch).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from elfc import RunFailed, connect
+from elfc import RunFailed
 from elfc.cli import main
 from elfc.compiler.elves import elf_info
 from elfc.runtime.client import Mycelium
@@ -20,32 +19,7 @@ from tests.runtime.fixtures.harness import (
     Processes,
     ThreadWorkers,
     elves,
-    sqlite_url,
 )
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
-    with Processes(tmp_path) as started:
-        yield started
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return sqlite_url(tmp_path)
-
-
-@pytest.fixture
-def threads(url: str) -> Iterator[ThreadWorkers]:
-    with ThreadWorkers(url) as started:
-        yield started
-
-
-@pytest.fixture
-def mycelium(url: str) -> Iterator[Mycelium]:
-    m = connect(url)
-    yield m
-    m.close()
 
 
 def job(mycelium: Mycelium, run_id: str, key: str) -> tuple[str, int]:

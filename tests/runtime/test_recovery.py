@@ -11,38 +11,17 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from elfc import connect
 from elfc.runtime.client import Mycelium
 from tests.runtime.fixtures.harness import (
     ELVES_PATH,
     Processes,
     elves,
-    sqlite_url,
     wait_until,
 )
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
-    with Processes(tmp_path) as started:
-        yield started
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return sqlite_url(tmp_path)
-
-
-@pytest.fixture
-def mycelium(url: str) -> Iterator[Mycelium]:
-    m = connect(url)
-    yield m
-    m.close()
 
 
 @pytest.fixture

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from elfc import connect
 from elfc.errors import RunCancelled
 from elfc.runtime.client import Mycelium
 from tests.runtime.fixtures.harness import (
@@ -22,33 +20,8 @@ from tests.runtime.fixtures.harness import (
     ThreadWorkers,
     cpu_seconds,
     elves,
-    sqlite_url,
     wait_until,
 )
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
-    with Processes(tmp_path) as started:
-        yield started
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return sqlite_url(tmp_path)
-
-
-@pytest.fixture
-def threads(url: str) -> Iterator[ThreadWorkers]:
-    with ThreadWorkers(url) as started:
-        yield started
-
-
-@pytest.fixture
-def mycelium(url: str) -> Iterator[Mycelium]:
-    m = connect(url)
-    yield m
-    m.close()
 
 
 def logged_keys(path: Path) -> Counter[int]:

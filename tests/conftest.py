@@ -1,0 +1,37 @@
+"""Fixtures shared by the runtime and command-line tests: a SQLite mycelium in the test's own
+folder, and worker processes and threads that are always stopped when the test ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from elfc import connect
+from elfc.runtime.client import Mycelium
+from tests.runtime.fixtures.harness import Processes, ThreadWorkers, sqlite_url
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return sqlite_url(tmp_path)
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Processes]:
+    with Processes(tmp_path) as started:
+        yield started
+
+
+@pytest.fixture
+def threads(url: str) -> Iterator[ThreadWorkers]:
+    with ThreadWorkers(url) as started:
+        yield started
+
+
+@pytest.fixture
+def mycelium(url: str) -> Iterator[Mycelium]:
+    m = connect(url)
+    yield m
+    m.close()
