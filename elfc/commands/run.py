@@ -108,7 +108,7 @@ def replicas(pairs: list[str]) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from elfc.mycelium.base import default_url
+    from elfc.mycelium.base import FINAL_RUN_STATUSES, default_url
     from elfc.runtime.client import connect, result_type
     from elfc.runtime.supervisor import Progress, Supervisor, follow
     from elfc.targets import load_pipeline
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         supervisor.start(job.elf for job in built.jobs)
         progress = Progress()
         info = follow(mycelium.store, run_id, progress, supervisor, args.timeout)
-        if info.status not in ("succeeded", "failed", "cancelled"):
+        if info.status not in FINAL_RUN_STATUSES:
             mycelium.store.cancel_run(run_id)
             print(f"elfc run: run {run_id} timed out after {args.timeout} s", file=sys.stderr)
             return 1

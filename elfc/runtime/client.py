@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from elfc.compiler.elves import elf_info
+from elfc.compiler.elves import ElfInfo, elf_info
 from elfc.compiler.ir import refs
 from elfc.errors import JobFailure
 from elfc.mycelium.base import RevisionRecord, open_mycelium
@@ -112,21 +112,24 @@ def _revisions(
         if h.cls in seen:
             continue
         seen.add(h.cls)
-        info = elf_info(h.cls)
-        out.append(
-            RevisionRecord(
-                hash=info.revision, kind="elf", qualname=info.qualname, module=info.module,
-                source=info.source, doc=info.doc,
-            )
-        )  # fmt: skip
-        out += [
-            RevisionRecord(
-                hash=t.revision, kind="task", qualname=t.qualname, module=t.module,
-                source=t.source, doc=t.doc, signature=f"{t.name}{t.signature}",
-            )
-            for t in info.tasks.values()
-        ]  # fmt: skip
+        out += elf_revisions(elf_info(h.cls))
     return out
+
+
+def elf_revisions(info: ElfInfo) -> list[RevisionRecord]:
+    """The stored source of an elf class and of each of its tasks, at their revisions."""
+    return [
+        RevisionRecord(
+            hash=info.revision, kind="elf", qualname=info.qualname, module=info.module,
+            source=info.source, doc=info.doc,
+        )
+    ] + [
+        RevisionRecord(
+            hash=t.revision, kind="task", qualname=t.qualname, module=t.module,
+            source=t.source, doc=t.doc, signature=f"{t.name}{t.signature}",
+        )
+        for t in info.tasks.values()
+    ]  # fmt: skip
 
 
 def connect(url: str | None = None) -> Mycelium:

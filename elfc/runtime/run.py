@@ -6,13 +6,12 @@ import time
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from elfc.errors import ElfcError, JobFailure, RunCancelled, RunFailed
+from elfc.mycelium.base import FINAL_RUN_STATUSES
 
 if TYPE_CHECKING:
     from elfc.runtime.client import Mycelium
 
 R = TypeVar("R")
-
-FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 
 
 class Run(Generic[R]):
@@ -36,14 +35,15 @@ class Run(Generic[R]):
     def wait(self, timeout: float | None = None) -> R:
         """Block until the run settles; return its value, or raise ``RunFailed``/``TimeoutError``."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            status = self.status()
-            if status in FINAL_STATES:
-                break
+        status = self.status()
+        while status not in FINAL_RUN_STATUSES:
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"run {self.id} still {status} after {timeout} s")
-            self._mycelium.store.wait_for_run(self.id, min(remaining, 1.0))
+            # None: the run is gone; status() says so.
+            status = (
+                self._mycelium.store.wait_for_run(self.id, min(remaining, 1.0)) or self.status()
+            )
         if status == "cancelled":
             raise RunCancelled(f"run {self.id} was cancelled")
         if status == "failed":

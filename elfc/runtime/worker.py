@@ -25,9 +25,9 @@ from elfc.mycelium.base import (
     ElfRecord,
     FailureRecord,
     Mycelium,
-    RevisionRecord,
     WorkerInfo,
 )
+from elfc.runtime.client import elf_revisions
 from elfc.runtime.execute import Failure, encode_result, failure_of, resolve_arguments
 from elfc.runtime.values import decode
 
@@ -103,19 +103,7 @@ class Worker:
     def register(self) -> None:
         """Store the elf's and its tasks' source revisions, and the elf instance itself."""
         info = self.info
-        records = [
-            RevisionRecord(
-                hash=info.revision, kind="elf", qualname=info.qualname, module=info.module,
-                source=info.source, doc=info.doc,
-            )
-        ] + [
-            RevisionRecord(
-                hash=t.revision, kind="task", qualname=t.qualname, module=t.module,
-                source=t.source, doc=t.doc, signature=f"{t.name}{t.signature}",
-            )
-            for t in info.tasks.values()
-        ]  # fmt: skip
-        self.store.put_revisions(records)
+        self.store.put_revisions(elf_revisions(info))
         self.store.put_elf(
             ElfRecord(
                 name=self.elf, cls=info.qualname, module=info.module, config=self.handle.config,
