@@ -5,6 +5,7 @@ functions decorated with ``@pipeline`` whose bodies are compiled into graphs of 
 in the elves' own processes, through a mycelium (SQLite by default, or ArangoDB).
 """
 
+from elfc._version import __version__ as __version__
 from elfc.decorators import Pipeline, elf, named, pipeline, task
 from elfc.errors import CompileError, ElfcError, MyceliumError, RunFailed
 from elfc.runtime.client import Mycelium, connect
@@ -24,4 +25,3 @@ __all__ = [
     "pipeline",
     "task",
 ]
-__version__ = "0.1.0"

@@ -32,19 +32,15 @@ from typing import Any
 
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.compile import task_diagnostics
-from elfc.compiler.ir import Span
 from elfc.decorators import HANDLES, Handle, Pipeline, is_elf
-from elfc.errors import ElfcError
+from elfc.errors import ElfcError, PathNotFound
+from elfc.model.ir import Span
 from elfc.targets import import_path
 
 SKIP_DIRS = frozenset(
     {"__pycache__", "node_modules", "site-packages", "venv", "build", "dist", "htmlcov"}
 )
 """Directory names never searched (besides hidden ones such as ``.git`` and ``.venv``)."""
-
-
-class PathNotFound(ElfcError):
-    """A path given to ``elfc check`` is neither a file, a directory nor an importable module."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from elfc._version import __version__
 from elfc.errors import ElfcError
 
 # command name -> module in elfc.commands with `configure(parser)` and `run(args) -> int`
@@ -43,7 +44,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"elfc {_version()}")
+    parser.add_argument("--version", action="version", version=f"elfc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(
@@ -57,12 +58,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             mod.configure(name, p)
             p.set_defaults(_module=mod)
     return parser
-
-
-def _version() -> str:
-    from elfc import __version__
-
-    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from elfc.errors import ElfDefinitionError, HandleMisuse
 if TYPE_CHECKING:
     from elfc.compiler.compile import Compiled
     from elfc.compiler.diagnostics import Diagnostic
-    from elfc.compiler.ir import BuiltRun, Template
+    from elfc.model.ir import BuiltRun, Template
     from elfc.runtime.run import Run
 
 P = ParamSpec("P")

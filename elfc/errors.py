@@ -1,13 +1,23 @@
-"""Exceptions raised by elfc.
+"""Every exception elfc defines, in one module.
 
     ElfcError
-    ├── CompileError      a pipeline uses a construct the compiler cannot lower (carries diagnostics)
+    ├── CompileError        a pipeline uses a construct the compiler cannot lower (carries diagnostics)
     ├── ElfDefinitionError  an @elf or @task is declared in a way elfc cannot serve
-    ├── HandleMisuse      a task was called on a handle outside a pipeline
-    ├── BuildError        submission-time instantiation of a template failed
-    ├── RunFailed         a run ended with failed jobs (carries each failure)
-    ├── RunCancelled      a run was cancelled before it finished
-    └── MyceliumError     the mycelium cannot be reached, is of another schema, or refused a write
+    ├── HandleMisuse        a task was called on a handle outside a pipeline
+    ├── BuildError          submission-time instantiation of a template failed
+    ├── RunFailed           a run ended with failed jobs (carries each failure)
+    ├── RunCancelled        a run was cancelled before it finished
+    ├── MyceliumError       the mycelium cannot be reached, is of another schema, or refused a write
+    ├── ExpressionError     a derive expression could not be evaluated
+    ├── ValueCrossingError  a value does not fit the annotation it crosses a process with
+    ├── TargetError         a command's TARGET cannot be found or imported
+    ├── PathNotFound        a path given to ``elfc check`` does not exist
+    ├── UsageError          a command line is not valid for this pipeline
+    └── GraphvizMissing     drawing an image needs Graphviz's ``dot``
+
+    SourceUnavailable(Exception)  a function's source cannot be read (REPL, exec): the compiler
+                                  turns it into a diagnostic, so users never see it
+    JobStopped(BaseException)     raised inside a running task to stop it (timeout, cancel)
 
 Exceptions that a task raises on purpose stay outside this tree: they are stored as failures.
 """
@@ -85,3 +95,52 @@ class RunCancelled(ElfcError):
 
 class MyceliumError(ElfcError):
     """The mycelium cannot serve this request."""
+
+
+class JobStopped(BaseException):
+    """Raised inside a running task to stop it (timeout or cancellation).
+
+    A BaseException so that a task's ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ExpressionError(ElfcError):
+    """A derive expression could not be evaluated."""
+
+
+class ValueCrossingError(ElfcError):
+    """A value does not match the type it must have to cross a process."""
+
+
+class GraphvizMissing(ElfcError):
+    """Graphviz is not installed: its `dot` program was not found on PATH."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(
+            f"Graphviz is not installed: `dot` was not found on PATH, and --format {fmt} needs "
+            f"it.\n"
+            f"  install it with:  apt-get install graphviz   (Debian, Ubuntu)\n"
+            f"                    brew install graphviz      (macOS)\n"
+            f"                    or see https://graphviz.org/download/\n"
+            f"  or draw without it: --format dot or --format mermaid need nothing installed."
+        )
+
+
+class TargetError(ElfcError):
+    """The target cannot be found or imported."""
+
+
+class PathNotFound(ElfcError):
+    """A path given to ``elfc check`` is neither a file, a directory nor an importable module."""
+
+
+class SourceUnavailable(Exception):
+    """The function's source text cannot be found (REPL, exec, lambda, or a missing file)."""
+
+
+class UsageError(ElfcError):
+    """The command line is not valid for this pipeline."""

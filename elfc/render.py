@@ -25,7 +25,8 @@ from typing import Literal
 
 import msgspec
 
-from elfc.compiler.ir import (
+from elfc.errors import ElfcError, GraphvizMissing
+from elfc.model.ir import (
     CallNode,
     DeriveNode,
     InlineNode,
@@ -34,7 +35,7 @@ from elfc.compiler.ir import (
     OutputNode,
     Template,
 )
-from elfc.errors import ElfcError
+from elfc.model.status import JOB_STATUS_SEVERITY, JOB_STATUSES
 
 __all__ = [
     "FORMATS",
@@ -70,28 +71,6 @@ StateCounts = Mapping[str, Mapping[str, int]]
 Kind = Literal["input", "call", "derive", "inline", "output"]
 
 # -- colours and shapes ------------------------------------------------------------------
-
-_LABEL_ORDER: tuple[str, ...] = (
-    "pending",
-    "ready",
-    "running",
-    "succeeded",
-    "failed",
-    "skipped",
-    "cancelled",
-)
-"""Job statuses in life-cycle order: the order of the counts in a node's label."""
-
-_SEVERITY: tuple[str, ...] = (
-    "failed",
-    "cancelled",
-    "skipped",
-    "running",
-    "ready",
-    "pending",
-    "succeeded",
-)
-"""Worst first: a node takes the colour of the first of these that any of its jobs has."""
 
 STATUS_COLOURS: dict[str, tuple[str, str]] = {
     # status: (fill, border)
@@ -344,8 +323,8 @@ def _shorten(text: str, limit: int = _MAX_SOURCE) -> str:
 
 
 def _counts_text(counts: Mapping[str, int]) -> str:
-    known = [s for s in _LABEL_ORDER if counts.get(s)]
-    unknown = sorted(s for s in counts if s not in _LABEL_ORDER)
+    known = [s for s in JOB_STATUSES if counts.get(s)]
+    unknown = sorted(s for s in counts if s not in JOB_STATUSES)
     return ", ".join(f"{counts[s]} {s}" for s in [*known, *unknown])
 
 
@@ -358,7 +337,13 @@ def worst_status(counts: Mapping[str, int]) -> str | None:
     present = [s for s, n in counts.items() if n > 0]
     if not present:
         return None
-    return min(present, key=lambda s: (_SEVERITY.index(s) if s in _SEVERITY else len(_SEVERITY), s))
+    return min(
+        present,
+        key=lambda s: (
+            JOB_STATUS_SEVERITY.index(s) if s in JOB_STATUS_SEVERITY else len(JOB_STATUS_SEVERITY),
+            s,
+        ),
+    )
 
 
 def template_node(job_node: str) -> str:
@@ -583,20 +568,6 @@ def _mermaid_title(text: str) -> str:
 
 
 # -- Graphviz images ---------------------------------------------------------------------
-
-
-class GraphvizMissing(ElfcError):
-    """Graphviz is not installed: its `dot` program was not found on PATH."""
-
-    def __init__(self, fmt: str) -> None:
-        super().__init__(
-            f"Graphviz is not installed: `dot` was not found on PATH, and --format {fmt} needs "
-            f"it.\n"
-            f"  install it with:  apt-get install graphviz   (Debian, Ubuntu)\n"
-            f"                    brew install graphviz      (macOS)\n"
-            f"                    or see https://graphviz.org/download/\n"
-            f"  or draw without it: --format dot or --format mermaid need nothing installed."
-        )
 
 
 def render_image(dot_source: str, fmt: str, timeout: float = 60.0) -> bytes:

@@ -11,11 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from elfc.errors import ElfcError
-
-
-class TargetError(ElfcError):
-    """The target cannot be found or imported."""
+from elfc.errors import TargetError
 
 
 def import_path(path: Path) -> ModuleType:

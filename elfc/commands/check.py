@@ -8,8 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from elfc.checker import CheckResult, PathNotFound, check, default_paths, run_mypy
+from elfc.checker import CheckResult, check, default_paths, run_mypy
 from elfc.compiler.diagnostics import Diagnostic, render_json
+from elfc.errors import PathNotFound
 
 DESCRIPTION = """\
 Validate every pipeline, elf and handle statically, before deploy.

@@ -22,7 +22,7 @@ from elfc.render import (
 )
 
 if TYPE_CHECKING:
-    from elfc.compiler.ir import Template
+    from elfc.model.ir import Template
     from elfc.mycelium.base import Mycelium, RunInfo
 
 EPILOG = """\
@@ -175,7 +175,7 @@ def _template_for_run(store: Mycelium, info: RunInfo, local: Template | None) ->
     """The local template when it is the run's revision; else the one stored with the run
     (saying so); else the local one with a warning.
     """
-    from elfc.compiler.ir import Template
+    from elfc.model.ir import Template
 
     if local is not None and local.pipeline != info.pipeline:
         _warn(f"run {info.id} is of the pipeline {info.pipeline}, not {local.pipeline}")

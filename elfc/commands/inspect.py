@@ -13,6 +13,7 @@ import msgspec
 from rich.markup import escape
 
 from elfc.errors import ElfcError
+from elfc.model.status import active_count
 
 EPILOGS = {
     "runs": "example: elfc runs --limit 5",
@@ -105,15 +106,11 @@ def _runs(store: Any, args: argparse.Namespace) -> int:
     table = Table("run", "pipeline", "status", "jobs", "failed", "created", "finished")
     for r in runs:
         table.add_row(
-            r.id, escape(r.pipeline), r.status, f"{r.total - _active(r.counts)}/{r.total}",
+            r.id, escape(r.pipeline), r.status, f"{r.total - active_count(r.counts)}/{r.total}",
             str(r.counts.get("failed", 0)), _when(r.created), _when(r.finished),
         )  # fmt: skip
     _console().print(table if runs else "no runs yet: submit one with `elfc run` or `elfc submit`")
     return 0
-
-
-def _active(counts: dict[str, int]) -> int:
-    return sum(counts.get(s, 0) for s in ("pending", "ready", "running"))
 
 
 def _jobs(store: Any, args: argparse.Namespace) -> int:
@@ -184,7 +181,7 @@ def _show(store: Any, args: argparse.Namespace) -> int:
 
 
 def _show_pipeline_line(con: Any, store: Any, job: Any) -> None:
-    from elfc.compiler.ir import Template
+    from elfc.model.ir import Template
 
     info = store.run_info(job.run)
     raw = store.get_template(info.revision) if info else None

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from elfc.errors import ElfcError
+from elfc.errors import ElfcError, UsageError
 
 EPILOG = """\
 -a values are JSON when they parse as JSON (-a rounds=3 is the int 3, -a tags='["a","b"]' a
@@ -24,10 +24,6 @@ examples:
   elfc run examples/animals/pipeline.py:census -a rounds=5 --replicas animals=2
   elfc run mypkg.pipelines:nightly --mycelium sqlite:///runs.db
 """
-
-
-class UsageError(ElfcError):
-    """The command line is not valid for this pipeline."""
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,7 +59,8 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
 
 def parse_arguments(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
     """``-a name=value`` pairs as keyword arguments validated against the pipeline."""
-    from elfc.runtime.values import ValueCrossingError, convert
+    from elfc.errors import ValueCrossingError
+    from elfc.runtime.values import convert
 
     signature = inspect.signature(pipeline.fn)
     try:
@@ -108,7 +105,8 @@ def replicas(pairs: list[str]) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from elfc.mycelium.base import FINAL_RUN_STATUSES, default_url
+    from elfc.model.status import FINAL_RUN_STATUSES
+    from elfc.mycelium.base import default_url
     from elfc.runtime.client import connect, result_type
     from elfc.runtime.supervisor import Progress, Supervisor, follow
     from elfc.targets import load_pipeline

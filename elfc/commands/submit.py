@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from elfc.commands.run import UsageError, add_run_arguments, parse_arguments
+from elfc.commands.run import add_run_arguments, parse_arguments
+from elfc.errors import UsageError
 
 EPILOG = """\
 The run waits in the mycelium until workers for its elves pick it up:

@@ -22,8 +22,9 @@ import libcst as cst
 
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.elves import TaskInfo, elf_info
-from elfc.compiler.ir import (
-    BUILTINS,
+from elfc.compiler.source import FunctionSource, Positions
+from elfc.decorators import Handle, Pipeline, is_elf, task_names
+from elfc.model.ir import (
     CallNode,
     DeriveNode,
     Edge,
@@ -34,8 +35,7 @@ from elfc.compiler.ir import (
     Region,
     Span,
 )
-from elfc.compiler.source import FunctionSource, Positions
-from elfc.decorators import Handle, Pipeline, is_elf, task_names
+from elfc.model.ops import BUILTINS, Op
 
 S, C, D = 0, 1, 2
 """Binding times: static, static structure holding dynamic values, dynamic."""
@@ -422,7 +422,7 @@ class Analyzer:
             return
         # `total += x` with a task result on either side rebinds: `total = total + x`.
         op = _aug_op(s.operator)
-        ir = {"bin": [op, Slot(target), self.ir_of(s.value, vval)]}
+        ir = {Op.BIN: [op, Slot(target), self.ir_of(s.value, vval)]}
         val = Val(
             D, deps={**tval.deps, **vval.deps}, ir=ir, what=tval.what if tval.bt else vval.what
         )
@@ -780,7 +780,7 @@ class Analyzer:
         if left.bt == S and right.bt == S:
             return STATIC
         return self.derived(
-            {"bin": ["+", self.ir_of(node.left, left), self.ir_of(node.right, right)]}, left, right
+            {Op.BIN: ["+", self.ir_of(node.left, left), self.ir_of(node.right, right)]}, left, right
         )
 
     def ex_FormattedString(self, node: cst.FormattedString) -> Val:
@@ -802,7 +802,7 @@ class Analyzer:
             parts.append([self.ir_of(part.expression, v), part.conversion, spec])
         if all(v.bt == S for v in vals):
             return STATIC
-        return self.derived({"fmt": parts}, *vals, tp=str)
+        return self.derived({Op.FMT: parts}, *vals, tp=str)
 
     def ex_Attribute(self, node: cst.Attribute) -> Val:
         base = self.expr(node.value)
@@ -813,8 +813,8 @@ class Analyzer:
                 static = getattr(base.static, name, MISSING)
             return self.global_value(static, base.deps)
         if base.bt == C:
-            return self.derived({"attr": [self.ir_of(node.value, base), name]}, base)
-        from elfc.compiler import types as tys
+            return self.derived({Op.ATTR: [self.ir_of(node.value, base), name]}, base)
+        from elfc.compiler import typerules as tys
 
         problem = tys.member_problem(base.tp, name, "attr") if base.tp is not Any else None
         if problem:
@@ -826,7 +826,7 @@ class Analyzer:
         if index is not None:
             ir.append(index)
         tp = tys.member_type(base.tp, name, "attr") if base.tp is not Any else Any
-        return replace(self.derived({"attr": ir}, base, tp=tp), producer=base.producer)
+        return replace(self.derived({Op.ATTR: ir}, base, tp=tp), producer=base.producer)
 
     def ex_Subscript(self, node: cst.Subscript) -> Val:
         base = self.expr(node.value)
@@ -861,18 +861,18 @@ class Analyzer:
             sliced = any(isinstance(el.slice, cst.Slice) for el in node.slice)
             return replace(base, bt=C if sliced else D, ir=None, handles=(), static=MISSING)
         if len(keys) != 1:
-            key_ir: Any = {"tuple": [k for k, _ in keys]}
+            key_ir: Any = {Op.TUPLE: [k for k, _ in keys]}
         else:
             key_ir = keys[0][0]
         if isinstance(key_ir, tuple):
             lower, upper, step = key_ir[1]
             return self.derived(
-                {"slice": [self.ir_of(node.value, base), lower, upper, step]}, base, *kvals,
+                {Op.SLICE: [self.ir_of(node.value, base), lower, upper, step]}, base, *kvals,
                 tp=base.tp,
             )  # fmt: skip
         tp: Any = Any
         if base.bt == D and base.tp is not Any:
-            from elfc.compiler import types as tys
+            from elfc.compiler import typerules as tys
 
             literal = _literal_key(node)
             if literal is not MISSING:
@@ -880,7 +880,7 @@ class Analyzer:
                 if problem:
                     self.report(dg.UNKNOWN_MEMBER, node, problem=problem, producer=base.producer)
                 tp = tys.member_type(base.tp, literal, "item")
-        val = self.derived({"item": [self.ir_of(node.value, base), key_ir]}, base, *kvals, tp=tp)
+        val = self.derived({Op.ITEM: [self.ir_of(node.value, base), key_ir]}, base, *kvals, tp=tp)
         return replace(val, producer=base.producer)
 
     def ex_BinaryOperation(self, node: cst.BinaryOperation) -> Val:
@@ -895,7 +895,7 @@ class Analyzer:
             return join(left, right)
         tp = left.tp if left.tp == right.tp and op in "+-*%" else Any
         return self.derived(
-            {"bin": [op, self.ir_of(node.left, left), self.ir_of(node.right, right)]},
+            {Op.BIN: [op, self.ir_of(node.left, left), self.ir_of(node.right, right)]},
             left, right, tp=tp,
         )  # fmt: skip
 
@@ -904,7 +904,7 @@ class Analyzer:
         op = UNARY_OPS[type(node.operator)]
         if v.bt == S or (v.bt == C and op == "not"):
             return Val(S, deps=v.deps)
-        return self.derived({"unary": [op, self.ir_of(node.expression, v)]}, v, tp=v.tp)
+        return self.derived({Op.UNARY: [op, self.ir_of(node.expression, v)]}, v, tp=v.tp)
 
     def ex_BooleanOperation(self, node: cst.BooleanOperation) -> Val:
         op = "and" if isinstance(node.operator, cst.And) else "or"
@@ -939,7 +939,7 @@ class Analyzer:
             parts.append([CMP_OPS[type(target.operator)], self.ir_of(target.comparator, v)])
         if all(v.bt == S for v in vals):
             return STATIC
-        return self.derived({"cmp": parts}, *vals, tp=bool)
+        return self.derived({Op.CMP: parts}, *vals, tp=bool)
 
     def ex_IfExp(self, node: cst.IfExp) -> Val:
         test = self.materialize(node.test, self.expr(node.test))
@@ -1147,7 +1147,7 @@ class Analyzer:
         if kws:
             call.append(kws)
         tp = {"len": int, "str": str, "int": int, "float": float, "bool": bool}.get(name, Any)
-        return self.derived({"call": call}, *(v for _, v in args), tp=tp)
+        return self.derived({Op.CALL: call}, *(v for _, v in args), tp=tp)
 
     def method_call(self, node: cst.Call, func: cst.Attribute, recv: Val) -> Val:
         method = func.attr.value
@@ -1305,7 +1305,7 @@ class Analyzer:
                 problem=problem, signature=f"{info.name}{_sig_text(info)}",
             )  # fmt: skip
             return
-        from elfc.compiler import types as tys
+        from elfc.compiler import typerules as tys
 
         for pname, pair in bound.arguments.items():
             if not isinstance(pair, tuple) or pname not in info.hints:
@@ -1493,7 +1493,7 @@ def _literal_key(node: cst.Subscript) -> Any:
 def _number_slots(ir: Any, slots: list[cst.CSTNode]) -> Any:
     if isinstance(ir, Slot):
         slots.append(ir.node)
-        return {"slot": len(slots) - 1}
+        return {Op.SLOT: len(slots) - 1}
     if isinstance(ir, dict):
         return {k: _number_slots(v, slots) for k, v in ir.items()}
     if isinstance(ir, list):

@@ -22,8 +22,9 @@ from typing import Any
 
 import msgspec
 
+from elfc._version import __version__
 from elfc.compiler.diagnostics import Diagnostic
-from elfc.compiler.ir import IR, Template, revision_of
+from elfc.model.ir import IR, Template, revision_of
 
 FORMAT = 1
 
@@ -109,7 +110,7 @@ def entry_path(fn: Any, source_text: str) -> Path | None:
     key = revision_of(
         str(FORMAT),
         sys.version,
-        _elfc_version(),
+        __version__,
         fn.__qualname__,
         str(fn.__code__.co_firstlineno),
         source_text,
@@ -117,12 +118,6 @@ def entry_path(fn: Any, source_text: str) -> Path | None:
     )
     stem = Path(path).stem
     return Path(path).parent / "__pycache__" / "elfc" / f"{stem}.{fn.__qualname__}.{key}.bin"
-
-
-def _elfc_version() -> str:
-    from elfc import __version__
-
-    return __version__
 
 
 _DECODER = msgspec.msgpack.Decoder(Entry)

@@ -23,7 +23,10 @@ import msgspec
 
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.elves import elf_info, normalized_revision
-from elfc.compiler.ir import (
+from elfc.compiler.lower import BUILDER, BuildState, Frame, as_ir
+from elfc.compiler.text import function_source
+from elfc.errors import BuildError, CompileError, SourceUnavailable
+from elfc.model.ir import (
     IR,
     BuiltRun,
     CallNode,
@@ -33,9 +36,6 @@ from elfc.compiler.ir import (
     Template,
     revision_of,
 )
-from elfc.compiler.lower import BUILDER, BuildState, Frame, as_ir
-from elfc.compiler.text import SourceUnavailable, function_source
-from elfc.errors import BuildError, CompileError
 
 if TYPE_CHECKING:
     from elfc.compiler.analysis import Analysis

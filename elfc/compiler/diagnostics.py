@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from elfc.compiler.ir import Span
+from elfc.model.ir import Span
 
 Severity = Literal["error", "warning"]
 

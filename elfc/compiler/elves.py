@@ -14,8 +14,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from elfc.compiler.ir import revision_of
 from elfc.decorators import TASK_ATTR, TaskOptions, task_names
+from elfc.model.ir import revision_of
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def _task_info(cls: type, name: str) -> TaskInfo:
 
 
 def _signature_problems(signature: inspect.Signature, hints: dict[str, Any]) -> list[str]:
-    from elfc.compiler.types import crossing_problem
+    from elfc.compiler.typerules import crossing_problem
 
     problems = []
     params = list(signature.parameters.values())[1:]

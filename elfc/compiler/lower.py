@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from elfc.compiler.ir import IR, JobSpec, refs
 from elfc.errors import BuildError
+from elfc.model.ir import IR, JobSpec, refs
+from elfc.model.ops import Op
 
 if TYPE_CHECKING:
     from elfc.compiler.compile import Compiled
@@ -68,7 +69,7 @@ def _scalar(v: Any) -> bool:
 
 
 def _lit(raw: Any) -> IR:
-    return raw if _scalar(raw) else {"lit": raw}
+    return raw if _scalar(raw) else {Op.LIT: raw}
 
 
 def _conv(value: Any) -> _Static | Dyn:
@@ -86,7 +87,7 @@ def _conv(value: Any) -> _Static | Dyn:
         items = [(_conv(k), _conv(v)) for k, v in value.items()]
         if not any(isinstance(k, Dyn) or isinstance(v, Dyn) for k, v in items):
             return _Static(_builtins(value))
-        return Dyn({"dict": [[as_ir(k), as_ir(v)] for k, v in items]})
+        return Dyn({Op.DICT: [[as_ir(k), as_ir(v)] for k, v in items]})
     return _Static(_builtins(value))
 
 
@@ -197,13 +198,13 @@ class Frame:
                     seq=len(state.jobs),
                 )
             )
-            return Dyn({"ref": key})
+            return Dyn({Op.REF: key})
 
         return call
 
     def derive(self, nid: str, slots: list[Any]) -> Any:
         expr = self.compiled.derives[nid]
-        if expr == {"slot": 0}:
+        if expr == {Op.SLOT: 0}:
             return slots[0]
         return Dyn(_fill(expr, [as_ir(s) for s in slots]))
 
@@ -241,4 +242,4 @@ class Frame:
     def unpack(self, value: Any, count: int) -> tuple[Any, ...]:
         if not isinstance(value, Dyn):
             return tuple(value)
-        return tuple(Dyn({"item": [value.ir, i]}) for i in range(count))
+        return tuple(Dyn({Op.ITEM: [value.ir, i]}) for i in range(count))

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from elfc.compiler.ir import Span
-from elfc.compiler.text import FunctionSource, SourceUnavailable, function_source
+from elfc.compiler.text import FunctionSource, function_source
+from elfc.errors import SourceUnavailable
+from elfc.model.ir import Span
 
 __all__ = ["FunctionSource", "Positions", "SourceUnavailable", "function_source", "parse_function"]
 

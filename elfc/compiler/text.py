@@ -8,11 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from elfc.compiler.ir import Span
-
-
-class SourceUnavailable(Exception):
-    """The function's source text cannot be found (REPL, exec, lambda, or a missing file)."""
+from elfc.errors import SourceUnavailable
+from elfc.model.ir import Span
 
 
 @dataclass(frozen=True)

@@ -49,11 +49,11 @@ from urllib.parse import parse_qsl, quote, unquote
 
 import msgspec
 
-from elfc.compiler.ir import BuiltRun, revision_of
 from elfc.errors import MyceliumError
+from elfc.model.ir import BuiltRun, revision_of
+from elfc.model.status import ACTIVE_JOB_STATUSES, JOB_STATUSES
 from elfc.mycelium import aql
 from elfc.mycelium.base import (
-    JOB_STATUSES,
     Claimed,
     ElfRecord,
     Event,
@@ -114,7 +114,6 @@ RETRYABLE = frozenset(
 )
 
 _OPTIONS = ("ca", "timeout", "connect_timeout")
-_ACTIVE = ("pending", "ready", "running")
 
 _decode_args = msgspec.json.Decoder(tuple[Any, ...]).decode
 _decode_kwargs = msgspec.json.Decoder(dict[str, Any]).decode
@@ -1156,7 +1155,11 @@ def _after(prefix: str) -> str:
 def _idle(run: RunInfo) -> bool:
     """No job of the run can progress, yet it is not settled: its last writer died before
     settling it (readers repair that)."""
-    return run.finished is None and run.total > 0 and not any(run.counts[s] for s in _ACTIVE)
+    return (
+        run.finished is None
+        and run.total > 0
+        and not any(run.counts[s] for s in ACTIVE_JOB_STATUSES)
+    )
 
 
 def _f(value: Any) -> float | None:
@@ -1198,7 +1201,7 @@ def _failure(doc: Mapping[str, Any]) -> FailureInfo:
 
 
 def _run_info(doc: Mapping[str, Any], counted: Iterable[Sequence[Any]]) -> RunInfo:
-    counts = dict.fromkeys(JOB_STATUSES, 0)
+    counts: dict[str, int] = dict.fromkeys(JOB_STATUSES, 0)
     elf_counts: dict[str, dict[str, int]] = {}
     for elf, status, n in counted:
         counts[status] += n

@@ -31,18 +31,26 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Literal, Self
+from typing import ClassVar, Self
 from urllib.parse import unquote, urlsplit
 
-import msgspec
-
-from elfc.compiler.ir import IR, BuiltRun
 from elfc.errors import MyceliumError
+from elfc.model.ir import BuiltRun
+from elfc.model.records import (
+    Claimed,
+    ElfRecord,
+    Event,
+    FailureInfo,
+    FailureRecord,
+    JobInfo,
+    RevisionRecord,
+    RunInfo,
+    WorkerInfo,
+)
+from elfc.model.status import FINAL_RUN_STATUSES
 
 __all__ = [
     "DEFAULT_URL",
-    "JOB_STATUSES",
-    "RUN_STATUSES",
     "Claimed",
     "ElfRecord",
     "Event",
@@ -59,170 +67,6 @@ __all__ = [
 ]
 
 DEFAULT_URL = "sqlite:///.elfc/mycelium.db"
-
-JOB_STATUSES: tuple[str, ...] = (
-    "pending",
-    "ready",
-    "running",
-    "succeeded",
-    "failed",
-    "skipped",
-    "cancelled",
-)
-"""Every status a job can have, in life-cycle order."""
-
-ACTIVE_JOB_STATUSES = frozenset({"pending", "ready", "running"})
-RUN_STATUSES: tuple[str, ...] = ("running", "succeeded", "failed", "cancelled")
-FINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-
-
-# -- records -------------------------------------------------------------------------------
-
-
-class RevisionRecord(msgspec.Struct, frozen=True):
-    """The source of one elf class, task method or pipeline function, at one revision."""
-
-    hash: str
-    kind: Literal["elf", "task", "pipeline"]
-    qualname: str
-    module: str
-    source: str
-    doc: str | None = None
-    signature: str | None = None
-
-
-class ElfRecord(msgspec.Struct, frozen=True):
-    """A named elf instance: which class serves it and with what configuration."""
-
-    name: str
-    cls: str
-    """The class's qualified name."""
-    module: str
-    config: str
-    """The handle's constructor arguments, as JSON text."""
-    revision: str
-    doc: str | None = None
-    last_seen: float = 0.0
-    """Set by the mycelium on ``put_elf``; ignored on input."""
-
-
-class FailureRecord(msgspec.Struct, frozen=True):
-    """What a worker reports when a task raised: the input of :meth:`Mycelium.fail`."""
-
-    error_type: str
-    message: str
-    traceback: str
-    revision: str
-    """The task revision that raised."""
-
-
-class FailureInfo(msgspec.Struct, frozen=True):
-    """A stored failure: all jobs that raised the same traceback share one, with a count."""
-
-    hash: str
-    error_type: str
-    message: str
-    traceback: str
-    count: int
-    first_seen: float
-    last_seen: float
-    elf: str
-    task: str
-    revision: str
-
-
-class Event(msgspec.Struct, frozen=True, array_like=True):
-    """One entry of a job's status history: ``(time, status, note)``."""
-
-    time: float
-    status: str
-    note: str
-
-
-class RunInfo(msgspec.Struct, frozen=True):
-    """A run as stored, with its job counts."""
-
-    id: str
-    pipeline: str
-    revision: str
-    arguments: dict[str, IR]
-    status: str
-    """One of :data:`RUN_STATUSES`."""
-    created: float
-    finished: float | None
-    """When the last job of the run reached a final status (``None`` while any is active)."""
-    total: int
-    counts: dict[str, int]
-    """Jobs per status; every status of :data:`JOB_STATUSES` is present."""
-    elf_counts: dict[str, dict[str, int]]
-    """Jobs per elf instance, then per status (for progress displays)."""
-    output: IR
-    """The run's output expression (refers to job results with ``{"ref": key}``)."""
-    error: str | None = None
-    """Why the run did not succeed, in one line (``None`` unless failed or cancelled)."""
-
-
-class JobInfo(msgspec.Struct, frozen=True):
-    """A job as stored. ``result`` is only filled by :meth:`Mycelium.get_job`."""
-
-    id: str
-    run: str
-    key: str
-    node: str
-    elf: str
-    task: str
-    revision: str
-    args: tuple[IR, ...]
-    kwargs: dict[str, IR]
-    deps: tuple[str, ...]
-    seq: int
-    status: str
-    waiting: int
-    """Dependencies that have not succeeded yet."""
-    attempts: int
-    not_before: float
-    lease_owner: str | None
-    lease_until: float | None
-    created: float
-    started: float | None
-    """Start of the latest attempt."""
-    finished: float | None
-    result: bytes | None = None
-    failure: FailureInfo | None = None
-    """The latest failure of this job, if any (also set while a retry is pending)."""
-    history: tuple[Event, ...] = ()
-
-
-class Claimed(msgspec.Struct, frozen=True):
-    """A job handed to a worker by :meth:`Mycelium.claim`: everything needed to run it."""
-
-    id: str
-    run: str
-    key: str
-    elf: str
-    task: str
-    revision: str
-    args: tuple[IR, ...]
-    kwargs: dict[str, IR]
-    deps: tuple[str, ...]
-    """Keys of the jobs whose results ``args``/``kwargs`` read: fetch them with ``results``."""
-    attempts: int
-    """1 on the first attempt."""
-    results: dict[str, bytes] | None = None
-    """The results of ``deps``, when the backend fetched them with the claim; ``None`` means
-    "ask :meth:`Mycelium.results`"."""
-
-
-class WorkerInfo(msgspec.Struct, frozen=True):
-    """A worker process serving one elf instance."""
-
-    id: str
-    elf: str
-    host: str
-    pid: int
-    started: float
-    heartbeat: float = 0.0
-    """Set by the mycelium on ``heartbeat``; ignored on input."""
 
 
 # -- the contract ------------------------------------------------------------------------

@@ -42,11 +42,10 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from elfc.compiler.ir import BuiltRun, revision_of
 from elfc.errors import MyceliumError
+from elfc.model.ir import BuiltRun, revision_of
+from elfc.model.status import FINAL_JOB_STATUSES, FINAL_RUN_STATUSES, JOB_STATUSES
 from elfc.mycelium.base import (
-    FINAL_RUN_STATUSES,
-    JOB_STATUSES,
     Claimed,
     ElfRecord,
     Event,
@@ -138,7 +137,6 @@ thousands fetches them itself, outside the write lock)."""
 FALLBACK_POLL = 0.1
 """How often a waiter with a doorbell still checks ``PRAGMA data_version``, in seconds."""
 
-_FINAL_JOB_STATUSES = frozenset({"succeeded", "failed", "skipped", "cancelled"})
 _BUCKET = {"running": "ready"}
 _COUNTED_STATUSES = tuple(s for s in JOB_STATUSES if s not in _BUCKET)
 
@@ -1020,7 +1018,7 @@ class _Txn:
                 self.con.execute(self._MOVE, rows[0])
             else:
                 self.con.executemany(self._MOVE, rows)
-            self.touched.update(r for (r, _, _, new) in self.moves if new in _FINAL_JOB_STATUSES)
+            self.touched.update(r for (r, _, _, new) in self.moves if new in FINAL_JOB_STATUSES)
         for run_no in self.touched:
             if self.con.execute(self._ACTIVE, (run_no,)).fetchone()[0]:
                 continue
@@ -1129,7 +1127,7 @@ def _one(
 
 def _run_info(con: sqlite3.Connection, row: tuple[Any, ...]) -> RunInfo:
     no, run_id, pipeline, revision, arguments, status, created, finished, total, output = row
-    counts = dict.fromkeys(JOB_STATUSES, 0)
+    counts: dict[str, int] = dict.fromkeys(JOB_STATUSES, 0)
     elf_counts: dict[str, dict[str, int]] = {}
     for elf, job_status, n in con.execute(
         "SELECT elf, status, n FROM run_counts WHERE run_no = ?", (no,)

@@ -6,15 +6,15 @@ import typing
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from elfc.compiler.elves import ElfInfo, elf_info
-from elfc.compiler.ir import refs
 from elfc.errors import JobFailure
+from elfc.model.ir import refs
 from elfc.mycelium.base import RevisionRecord, open_mycelium
 from elfc.runtime.run import Run
 from elfc.runtime.values import convert, decode, evaluate
 
 if TYPE_CHECKING:
-    from elfc.compiler.ir import BuiltRun
     from elfc.decorators import Handle, Pipeline
+    from elfc.model.ir import BuiltRun
     from elfc.mycelium.base import Mycelium as Store
 
 P = ParamSpec("P")
@@ -95,7 +95,8 @@ def result_type(pipeline: Pipeline[Any, Any]) -> Any:
 def _revisions(
     pipeline: Pipeline[Any, Any], revision: str, handles: dict[str, Handle]
 ) -> list[RevisionRecord]:
-    from elfc.compiler.text import SourceUnavailable, function_source
+    from elfc.compiler.text import function_source
+    from elfc.errors import SourceUnavailable
 
     try:
         text = function_source(pipeline.fn).text

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from elfc.compiler.elves import TaskInfo
-from elfc.compiler.ir import IR
+from elfc.model.ir import IR
 from elfc.runtime.values import convert, decode_as, encode, evaluate
 
 

@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from elfc.errors import ElfcError, JobFailure, RunCancelled, RunFailed
-from elfc.mycelium.base import FINAL_RUN_STATUSES
+from elfc.model.status import FINAL_RUN_STATUSES
 
 if TYPE_CHECKING:
     from elfc.runtime.client import Mycelium

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from elfc.errors import ElfcError
-from elfc.mycelium.base import FINAL_RUN_STATUSES, Mycelium, RunInfo, split_password
+from elfc.model.status import FINAL_RUN_STATUSES, final_count
+from elfc.mycelium.base import Mycelium, RunInfo, split_password
 
 MAX_RESTARTS = 3
 
@@ -139,18 +140,17 @@ class Progress:
             self.live.stop()
 
 
-def _done(counts: Mapping[str, int]) -> int:
-    return sum(counts.get(s, 0) for s in ("succeeded", "failed", "skipped", "cancelled"))
-
-
 def _line(info: RunInfo) -> str:
     parts = []
     for elf, counts in sorted(info.elf_counts.items()):
         total = sum(counts.values())
         failed = counts.get("failed", 0)
-        parts.append(f"{elf} {_done(counts)}/{total}" + (f" ({failed} failed)" if failed else ""))
-    return f"run {info.id} {info.status}: {_done(info.counts)}/{info.total} jobs · " + ", ".join(
-        parts
+        parts.append(
+            f"{elf} {final_count(counts)}/{total}" + (f" ({failed} failed)" if failed else "")
+        )
+    return (
+        f"run {info.id} {info.status}: {final_count(info.counts)}/{info.total} jobs · "
+        + ", ".join(parts)
     )
 
 
@@ -163,7 +163,7 @@ def _table(info: RunInfo) -> Any:
     for elf, counts in sorted(info.elf_counts.items()):
         table.add_row(
             elf,
-            str(_done(counts)),
+            str(final_count(counts)),
             str(sum(counts.values())),
             str(counts.get("running", 0)),
             str(counts.get("failed", 0)),

@@ -3,7 +3,7 @@
 Every task argument and result goes through :func:`convert` (encode, then decode against the
 annotation), in-process and distributed alike, so a pipeline run locally fails exactly where a
 distributed one would. Derive expressions are evaluated by :func:`evaluate` from data (the IR
-in :mod:`elfc.compiler.ir`), never with ``exec`` or ``eval``.
+in :mod:`elfc.model.ir`), never with ``exec`` or ``eval``.
 
 Usage::
 
@@ -20,9 +20,10 @@ from typing import Any
 
 import msgspec
 
-from elfc.compiler.ir import BUILTINS, IR
-from elfc.compiler.types import type_repr
-from elfc.errors import ElfcError
+from elfc.compiler.typerules import type_repr
+from elfc.errors import ExpressionError, ValueCrossingError
+from elfc.model.ir import IR
+from elfc.model.ops import BUILTINS, Op
 
 __all__ = [
     "ExpressionError",
@@ -33,14 +34,6 @@ __all__ = [
     "encode",
     "evaluate",
 ]
-
-
-class ExpressionError(ElfcError):
-    """A derive expression could not be evaluated."""
-
-
-class ValueCrossingError(ElfcError):
-    """A value does not match the type it must have to cross a process."""
 
 
 # --- codec ------------------------------------------------------------------------------------
@@ -132,7 +125,7 @@ _Op = Callable[[Any, Results], Any]
 
 
 def evaluate(expr: IR, results: Results) -> Any:
-    """The value of expression ``expr`` (see :mod:`elfc.compiler.ir`), with Python semantics.
+    """The value of expression ``expr`` (see :mod:`elfc.model.ir`), with Python semantics.
 
     ``results`` maps job keys to their decoded JSON results:
     ``evaluate({"bin": ["+", {"ref": "n1#0"}, 1]}, {"n1#0": 41}) == 42``.
@@ -380,21 +373,21 @@ def _fmt(body: list[Any], results: Results) -> Any:
 
 
 _OPS: dict[str, _Op] = {
-    "lit": _lit,
-    "ref": _ref,
-    "slot": _slot,
-    "list": _list,
-    "tuple": _tuple,
-    "set": _set,
-    "dict": _dict,
-    "item": _item,
-    "slice": _slice,
-    "attr": _attr,
-    "bin": _bin,
-    "unary": _unary,
-    "cmp": _cmp,
-    "and": _and,
-    "or": _or,
-    "call": _call,
-    "fmt": _fmt,
+    Op.LIT: _lit,
+    Op.REF: _ref,
+    Op.SLOT: _slot,
+    Op.LIST: _list,
+    Op.TUPLE: _tuple,
+    Op.SET: _set,
+    Op.DICT: _dict,
+    Op.ITEM: _item,
+    Op.SLICE: _slice,
+    Op.ATTR: _attr,
+    Op.BIN: _bin,
+    Op.UNARY: _unary,
+    Op.CMP: _cmp,
+    Op.AND: _and,
+    Op.OR: _or,
+    Op.CALL: _call,
+    Op.FMT: _fmt,
 }

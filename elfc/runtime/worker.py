@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
 from elfc.decorators import Handle
+from elfc.errors import JobStopped
 from elfc.mycelium.base import (
     Claimed,
     ElfRecord,
@@ -35,17 +36,6 @@ DEFAULT_LEASE = float(os.environ.get("ELFC_LEASE", "30"))
 """Seconds a claimed job stays leased without a heartbeat; renewed every third of it."""
 
 Mismatch = Literal["fail", "run"]
-
-
-class JobStopped(BaseException):
-    """Raised inside a running task to stop it (timeout or cancellation).
-
-    A BaseException so that a task's ``except Exception`` does not swallow it.
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass

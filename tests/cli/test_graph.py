@@ -22,7 +22,7 @@ import msgspec
 import pytest
 
 from elfc.cli import main
-from elfc.compiler.ir import (
+from elfc.model.ir import (
     CallNode,
     DeriveNode,
     Edge,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from elfc.targets import TargetError, load_target
+from elfc.errors import TargetError
+from elfc.targets import load_target
 
 PKG = """
 from elfc import elf, named, pipeline, task

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from elfc.compiler.ir import BuiltRun, JobSpec
 from elfc.errors import MyceliumError
+from elfc.model.ir import BuiltRun, JobSpec
+from elfc.model.status import JOB_STATUSES
 from elfc.mycelium.base import (
-    JOB_STATUSES,
     ElfRecord,
     FailureRecord,
     Mycelium,

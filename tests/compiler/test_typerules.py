@@ -27,8 +27,8 @@ from typing import (
 import msgspec
 import pytest
 
-from elfc.compiler import types as types_module
-from elfc.compiler.types import (
+from elfc.compiler import typerules as types_module
+from elfc.compiler.typerules import (
     attr_index,
     attr_key,
     compatibility_problem,

@@ -1,33 +1,6 @@
 """The graph template, the expression IR, and the jobs a submission makes.
 
-Expression IR
--------------
-A dynamic expression is stored as JSON data, never as code. An expression is either a JSON
-scalar (``null``, a boolean, a number, a string: that literal value) or an object with exactly
-one key naming the operation::
-
-    {"lit": <any JSON>}                       a literal list / object (scalars need no wrapper)
-    {"ref": "<job key>"}                      the result of a job of the same run
-    {"slot": <int>}                           template only: filled at submission
-    {"list": [e, ...]}  {"tuple": [e, ...]}  {"set": [e, ...]}
-    {"dict": [[k, v], ...]}
-    {"item": [e, key]}                        e[key]
-    {"slice": [e, lower, upper, step]}        e[lower:upper:step] (each may be null)
-    {"attr": [e, "name"]}                     e.name: a key of a JSON object (dataclass, TypedDict,
-    {"attr": [e, "name", index]}              Struct); with an index, a position of a JSON array
-                                              (NamedTuple, array-like Struct)
-    {"bin": [op, a, b]}                       op in + - * / // % ** & | ^ << >>
-    {"unary": [op, e]}                        op in - + not ~
-    {"cmp": [a, [op, b], [op, c], ...]}       chained comparison; op in == != < <= > >= in
-                                              "not in" is "is not"
-    {"and": [e, ...]}  {"or": [e, ...]}       short-circuit, Python semantics
-    {"call": [name, [arg, ...], {kw: e}]}     a whitelisted pure builtin (BUILTINS)
-    {"fmt": [part, ...]}                      f-string; part is a string, or
-                                              [e, conversion ("r"|"s"|"a"|null), spec e|null]
-
-Reserved for later regions: ``{"guard": ...}`` / ``{"phi": ...}`` (branching on a dynamic value)
-and ``{"map": ...}`` (a loop over a dynamic iterable). An evaluator meeting an unknown operation
-raises rather than guessing.
+The expression IR's operations are listed once, in :mod:`elfc.model.ops`.
 """
 
 from __future__ import annotations
@@ -38,59 +11,10 @@ from typing import Any, Literal
 
 import msgspec
 
+from elfc.model.ops import CHILDREN
+
 IR = Any
 """A JSON value in the expression IR (see the module docstring)."""
-
-BUILTINS: frozenset[str] = frozenset(
-    [
-        "len",
-        "sum",
-        "min",
-        "max",
-        "sorted",
-        "abs",
-        "round",
-        "str",
-        "int",
-        "float",
-        "bool",
-        "list",
-        "tuple",
-        "dict",
-        "zip",
-        "enumerate",
-        "any",
-        "all",
-    ]
-)
-BINARY_OPS: frozenset[str] = frozenset(
-    ["+", "-", "*", "/", "//", "%", "**", "&", "|", "^", "<<", ">>"]
-)
-UNARY_OPS: frozenset[str] = frozenset(["-", "+", "not", "~"])
-COMPARE_OPS: frozenset[str] = frozenset(
-    ["==", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not"]
-)
-OPERATIONS: frozenset[str] = frozenset(
-    [
-        "lit",
-        "ref",
-        "slot",
-        "list",
-        "tuple",
-        "set",
-        "dict",
-        "item",
-        "slice",
-        "attr",
-        "bin",
-        "unary",
-        "cmp",
-        "and",
-        "or",
-        "call",
-        "fmt",
-    ]
-)
 
 
 def children(expr: IR) -> list[IR]:
@@ -98,33 +22,10 @@ def children(expr: IR) -> list[IR]:
     if not isinstance(expr, dict):
         return []
     ((op, body),) = expr.items()
-    if op in ("lit", "ref", "slot"):
-        return []
-    if op in ("list", "tuple", "set", "and", "or"):
-        return list(body)
-    if op == "dict":
-        return [e for pair in body for e in pair]
-    if op in ("item", "attr"):
-        return [body[0]] if op == "attr" else list(body)
-    if op == "slice":
-        return list(body)
-    if op == "bin":
-        return [body[1], body[2]]
-    if op == "unary":
-        return [body[1]]
-    if op == "cmp":
-        return [body[0], *(b for _, b in body[1:])]
-    if op == "call":
-        return [*body[1], *(body[2].values() if len(body) > 2 else ())]
-    if op == "fmt":
-        out: list[IR] = []
-        for part in body:
-            if isinstance(part, list):
-                out.append(part[0])
-                if part[2] is not None:
-                    out.append(part[2])
-        return out
-    raise ValueError(f"unknown IR operation {op!r}")
+    try:
+        return CHILDREN[op](body)
+    except KeyError:
+        raise ValueError(f"unknown IR operation {op!r}") from None
 
 
 def walk(expr: IR) -> Iterator[IR]:
