@@ -206,7 +206,6 @@ def compile_times(folder: Path, runs: int) -> Iterator[tuple[int, float, float]]
     """Per pipeline size: lines, median cold compile (what `elfc check` pays) and median
     lowering into the builder (paid once, at the first submission)."""
     from elfc.compiler.compile import compile_pipeline
-    from elfc.decorators import Pipeline
 
     for lines in (20, 100, 500):
         path = folder / f"sized_{lines}.py"
@@ -214,13 +213,13 @@ def compile_times(folder: Path, runs: int) -> Iterator[tuple[int, float, float]]
         module = import_file(path, f"sized_{lines}")
         actual = len(path.read_text(encoding="utf-8").split("def sized", 1)[1].splitlines())
         fn = module.sized.fn
-        compile_pipeline(Pipeline(fn)).require()  # warm: elves' metadata, linecache
+        compile_pipeline(fn).require()  # warm: elves' metadata, linecache
 
         def cold(fn: Any = fn) -> None:
-            compile_pipeline(Pipeline(fn))
+            compile_pipeline(fn)
 
         def lower(fn: Any = fn) -> float:
-            compiled = compile_pipeline(Pipeline(fn))
+            compiled = compile_pipeline(fn)
             start = time.perf_counter()
             compiled.builder()
             return time.perf_counter() - start
@@ -280,7 +279,7 @@ def main() -> None:
                 f"({per_100:.1f} ms per 100 lines; target <= 25); "
                 f"lowering at first build +{lowering * 1000:.1f} ms"
             )
-        from elfc.decorators import Pipeline
+        from elfc.pipeline import Pipeline
 
         p = import_file(bench / "sized_100.py", "sized_100_again").sized
         assert isinstance(p, Pipeline)

@@ -6,8 +6,9 @@ in the elves' own processes, through a mycelium (SQLite by default, or ArangoDB)
 """
 
 from elfc._version import __version__ as __version__
-from elfc.decorators import Pipeline, elf, named, pipeline, task
+from elfc.decorators import elf, named, task
 from elfc.errors import CompileError, ElfcError, MyceliumError, RunFailed
+from elfc.pipeline import Pipeline, pipeline
 from elfc.runtime.client import Mycelium, connect
 from elfc.runtime.run import Run
 

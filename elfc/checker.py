@@ -4,7 +4,7 @@ Usage::
 
     result = check(["examples/"], build=True)
     for d in result.diagnostics:
-        print(d.render())
+        print(render_diagnostic(d))
 
 ``check`` never raises for a problem in the checked code: an import or syntax error, a
 compiler diagnostic, a handle conflict or a failed build is a ``Diagnostic`` in the result.
@@ -32,9 +32,10 @@ from typing import Any
 
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.compile import task_diagnostics
-from elfc.decorators import HANDLES, Handle, Pipeline, is_elf
+from elfc.decorators import HANDLES, Handle, is_elf
 from elfc.errors import ElfcError, PathNotFound
 from elfc.model.ir import Span
+from elfc.pipeline import Pipeline
 from elfc.targets import import_path
 
 SKIP_DIRS = frozenset(
@@ -226,7 +227,7 @@ class _Checker:
         if missing:
             return _replace(summary, why=f"`{missing}` has no default")
         try:
-            run = p.compiled().build(p, (), {})
+            run = p.compiled().build((), {})
         except Exception as exc:
             self.add([_build_error(exc, p, summary)])
             return _replace(summary, why=f"building it failed ({type(exc).__name__})")

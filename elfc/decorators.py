@@ -1,35 +1,31 @@
-"""The user-facing decorators: ``@elf``, ``@task``, ``named`` and ``@pipeline``.
+"""The declarations: ``@elf``, ``@task``, ``named`` handles, and the marker of a pipeline.
 
-Decorating is cheap: nothing is parsed or hashed until a pipeline is compiled, checked, run or
-served. Metadata (source, docstring, signature, revision) is computed on first use and cached.
+Declaring is cheap: nothing is parsed or hashed until a pipeline is compiled, checked, run or
+served. Metadata (source, docstring, signature, revision) is computed on first use and cached
+by the compiler (``elfc.compiler.elves``). This module imports nothing of elfc above
+``elfc.errors``: the compiler, the runtime and ``elfc.pipeline`` all build on it.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 import msgspec
 
 from elfc.errors import ElfDefinitionError, HandleMisuse
 
-if TYPE_CHECKING:
-    from elfc.compiler.compile import Compiled
-    from elfc.compiler.diagnostics import Diagnostic
-    from elfc.model.ir import BuiltRun, Template
-    from elfc.runtime.run import Run
-
 P = ParamSpec("P")
-R = TypeVar("R")
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=type)
 
 TASK_ATTR = "__elfc_task__"
 ELF_ATTR = "__elfc_elf__"
+PIPELINE_ATTR = "__elfc_pipeline__"
+"""A class attribute set to True on ``elfc.pipeline.Pipeline``: see :func:`pipeline_function`."""
 
 
 @dataclass(frozen=True)
@@ -206,64 +202,18 @@ def as_handle(value: object) -> Handle | None:
     return value if isinstance(value, Handle) else None
 
 
-class Pipeline(Generic[P, R]):
-    """A compiled pipeline. Call it to run in this process; ``.submit`` to run on a mycelium."""
+def pipeline_function(obj: object) -> Callable[..., Any] | None:
+    """The function behind a ``@pipeline`` object, else None.
 
-    def __init__(self, fn: Callable[P, R]) -> None:
-        self.fn = fn
-        self.name = f"{fn.__module__}:{fn.__qualname__}"
-        self._compiled: Compiled | None = None
-        functools.update_wrapper(self, fn)
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run the whole graph in this process (elves built locally), e.g. ``census(rounds=3)``."""
-        from elfc.runtime.local import run_local
-
-        return cast(R, run_local(self, args, kwargs))
-
-    def submit(self, *args: P.args, **kwargs: P.kwargs) -> Run[R]:
-        """Submit a run to the default mycelium; workers pick it up. ``census.submit(rounds=3)``."""
-        from elfc.runtime.client import connect
-
-        return connect().submit(self, *args, **kwargs)
-
-    def compiled(self) -> Compiled:
-        """Compile on first use; later calls return the cached result."""
-        if self._compiled is None:
-            from elfc.compiler.compile import compile_pipeline
-
-            self._compiled = compile_pipeline(self)
-        return self._compiled
-
-    def graph(self) -> Template:
-        """The compiled graph template (raises ``CompileError`` if the pipeline is invalid)."""
-        template = self.compiled().require().template
-        assert template is not None  # require() guarantees it
-        return template
-
-    def check(self) -> list[Diagnostic]:
-        """Every diagnostic the compiler has for this pipeline (errors and warnings)."""
-        return list(self.compiled().diagnostics)
-
-    def build(self, *args: P.args, **kwargs: P.kwargs) -> BuiltRun:
-        """Instantiate the template with these arguments into the run's jobs (nothing runs)."""
-        return self.compiled().require().build(self, args, kwargs)
-
-    def __repr__(self) -> str:
-        return f"<pipeline {self.name}>"
-
-
-def pipeline(fn: Callable[P, R]) -> Pipeline[P, R]:
-    """Make ``fn`` a pipeline: its body is compiled into a graph of jobs, never traced.
-
-    Usage::
-
-        @pipeline
-        def census(rounds: int = 10) -> list[int]:
-            return [store.save(animals.measure()["weight"]) for _ in range(rounds)]
+    The compiler and its cache recognise pipelines through this marker rather than by importing
+    ``elfc.pipeline``, which sits above them (it calls the compiler and the runtime).
     """
-    if isinstance(fn, Pipeline):
-        return fn
-    if not callable(fn):
-        raise TypeError(f"@pipeline decorates a function, not {fn!r}")
-    return Pipeline(fn)
+    if getattr(type(obj), PIPELINE_ATTR, False) is not True:
+        return None
+    fn = getattr(obj, "fn", None)
+    return fn if callable(fn) else None
+
+
+def pipeline_name(fn: Callable[..., Any]) -> str:
+    """A pipeline's qualified name, ``module:function``: how runs and revisions name it."""
+    return f"{fn.__module__}:{fn.__qualname__}"

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from elfc.errors import TargetError
+from elfc.pipeline import Pipeline
 
 
 def import_path(path: Path) -> ModuleType:
@@ -107,9 +108,8 @@ def load_target(target: str) -> Any:
     return obj
 
 
-def load_pipeline(target: str) -> Any:
-    from elfc.decorators import Pipeline
-
+def load_pipeline(target: str) -> Pipeline[Any, Any]:
+    """The ``@pipeline`` a TARGET names, or ``TargetError`` saying what it is instead."""
     obj = load_target(target)
     if not isinstance(obj, Pipeline):
         raise TargetError(f"{target} is a {type(obj).__name__}, not a @pipeline")

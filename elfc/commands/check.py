@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from elfc.checker import CheckResult, check, default_paths, run_mypy
-from elfc.compiler.diagnostics import Diagnostic, render_json
+from elfc.compiler.diagnostics import Diagnostic, render_diagnostic, render_json
 from elfc.errors import PathNotFound
 
 DESCRIPTION = """\
@@ -105,7 +105,7 @@ def render_text(
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
-    blocks = [d.render(color=color) for d in diagnostics]
+    blocks = [render_diagnostic(d, color=color) for d in diagnostics]
     out = "\n\n".join(blocks) + ("\n" if blocks else "")
     if args.verbose and not args.quiet:
         if blocks:

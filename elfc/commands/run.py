@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     url = args.mycelium or default_url()
     mycelium = connect(url)
-    run_id, built = mycelium.submit_built(pipeline, (), kwargs)
+    run_id, built = mycelium.submit_built(pipeline.compiled(), (), kwargs)
     print(f"elfc run: run {run_id}: {len(built.jobs)} jobs on {mycelium.url}", file=sys.stderr)
     supervisor = Supervisor(
         module=args.target.rpartition(":")[0],
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     if info.status == "succeeded":
-        value = mycelium.output(run_id, result_type(pipeline))
+        value = mycelium.output(run_id, result_type(pipeline.fn))
         sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
         return 0
     return report_failure(mycelium, run_id, info.status)

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"elfc submit: error: {exc}", file=sys.stderr)
         return 2
     mycelium = connect(args.mycelium)
-    run_id, built = mycelium.submit_built(pipeline, (), kwargs)
+    run_id, built = mycelium.submit_built(pipeline.compiled(), (), kwargs)
     elves = sorted({j.elf for j in built.jobs})
     print(run_id)
     print(

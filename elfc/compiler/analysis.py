@@ -14,7 +14,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import types
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,7 +23,7 @@ import libcst as cst
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.elves import TaskInfo, elf_info
 from elfc.compiler.source import FunctionSource, Positions
-from elfc.decorators import Handle, Pipeline, is_elf, task_names
+from elfc.decorators import Handle, is_elf, pipeline_function, pipeline_name, task_names
 from elfc.model.ir import (
     CallNode,
     DeriveNode,
@@ -135,7 +135,8 @@ class Analysis:
     """(handle name, task) -> task revision, for every task the pipeline calls."""
     unpacks: dict[int, int] = field(default_factory=dict)
     """id(value node) -> how many names a task result is unpacked into."""
-    inlined: dict[str, Pipeline[Any, Any]] = field(default_factory=dict)
+    inlined: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    """The function of each pipeline this one inlines, by its name."""
     handles: dict[str, Handle] = field(default_factory=dict)
 
 
@@ -1086,8 +1087,9 @@ class Analyzer:
             self.report(dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=fval.what)
             return Val(D, deps=fval.deps)
         target = fval.static
-        if isinstance(target, Pipeline):
-            return self.inline_call(node, target)
+        inner = pipeline_function(target)
+        if inner is not None:
+            return self.inline_call(node, inner)
         args = [(a, self.expr(a.value)) for a in node.args]
         if is_elf(target):
             self._static_args(node, args, self.code(func))
@@ -1222,22 +1224,23 @@ class Analyzer:
             grown, bt=max(C, grown.bt), deps={k: root.value for k in grown.deps}
         )
 
-    def inline_call(self, node: cst.Call, target: Pipeline[Any, Any]) -> Val:
+    def inline_call(self, node: cst.Call, fn: Callable[..., Any]) -> Val:
         deps: dict[str, str] = {}
         for a in node.args:
             v = self.materialize(a.value, self.expr(a.value))
             deps.update(v.deps)
         nid = self.node_id(node)
-        self.out.inlined[target.name] = target
+        name = pipeline_name(fn)
+        self.out.inlined[name] = fn
         self.add_node(
             InlineNode(
-                id=nid, pipeline=target.name, revision="", span=self.span(node),
+                id=nid, pipeline=name, revision="", span=self.span(node),
                 region=self.region, source=self.code(node),
             )
         )  # fmt: skip
         self.out.rewrites[id(node)] = Rewrite("inline", nid)
         self.edges_into(nid, Val(S, deps=deps))
-        return Val(D, deps={nid: target.fn.__name__}, what=f"`{self.code(node)}`")
+        return Val(D, deps={nid: fn.__name__}, what=f"`{self.code(node)}`")
 
     def task_call(self, node: cst.Call, func: cst.Attribute, recv: Val) -> Val:
         method = func.attr.value

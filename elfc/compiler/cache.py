@@ -24,6 +24,7 @@ import msgspec
 
 from elfc._version import __version__
 from elfc.compiler.diagnostics import Diagnostic
+from elfc.decorators import Handle, is_elf, pipeline_function, pipeline_name
 from elfc.model.ir import IR, Template, revision_of
 
 FORMAT = 1
@@ -63,8 +64,6 @@ def _file_stamp(obj: Any) -> str:
 
 def fingerprint(fn: Any, _seen: set[int] | None = None) -> str:
     """A hash of everything a compile of ``fn`` depends on besides its own text."""
-    from elfc.decorators import Handle, Pipeline, is_elf
-
     seen = _seen if _seen is not None else set()
     seen.add(id(fn))
     parts: list[str] = []
@@ -89,9 +88,11 @@ def fingerprint(fn: Any, _seen: set[int] | None = None) -> str:
                 f"{name}=handle:{value.name}:{value.cls.__module__}.{value.cls.__qualname__}:"
                 f"{value.config}:{_file_stamp(value.cls)}"
             )
-        elif isinstance(value, Pipeline):
-            inner = "recursive" if id(value.fn) in seen else fingerprint(value.fn, seen)
-            parts.append(f"{name}=pipeline:{value.name}:{_file_stamp(value.fn)}:{inner}")
+        elif (inner_fn := pipeline_function(value)) is not None:
+            inner = "recursive" if id(inner_fn) in seen else fingerprint(inner_fn, seen)
+            parts.append(
+                f"{name}=pipeline:{pipeline_name(inner_fn)}:{_file_stamp(inner_fn)}:{inner}"
+            )
         elif is_elf(value):
             parts.append(f"{name}=elf:{value.__qualname__}:{_file_stamp(value)}")
         elif isinstance(value, types.ModuleType):

@@ -1,30 +1,37 @@
 """Compile a pipeline: source -> libcst -> analysis -> graph template + builder.
 
-``compile_pipeline`` never raises for a problem in the user's pipeline: it returns a
+``compile_pipeline(fn)`` never raises for a problem in the user's pipeline: it returns a
 ``Compiled`` whose ``diagnostics`` say what is wrong; ``Compiled.require()`` raises
-``CompileError`` when any of them is an error.
+``CompileError`` when any of them is an error. ``compiled_for(fn)`` is the same, compiled once
+per function object in this process (what pipelines and inlining use).
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
+import functools
 import inspect
 import linecache
 import os
 import re
 import textwrap
 import types
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from elfc.compiler import cache
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.elves import elf_info, normalized_revision
 from elfc.compiler.lower import BUILDER, BuildState, Frame, as_ir
 from elfc.compiler.text import function_source
+from elfc.decorators import HANDLES, Handle, pipeline_name
 from elfc.errors import BuildError, CompileError, SourceUnavailable
 from elfc.model.ir import (
     IR,
@@ -39,12 +46,15 @@ from elfc.model.ir import (
 
 if TYPE_CHECKING:
     from elfc.compiler.analysis import Analysis
-    from elfc.decorators import Handle, Pipeline
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Compiled:
-    """The result of compiling one pipeline."""
+    """The result of compiling one pipeline.
+
+    Not frozen on purpose: the builder's code is lowered on first use and kept (``code``), as
+    is the table of task revisions per call site; everything else is set once at construction.
+    """
 
     name: str
     diagnostics: tuple[dg.Diagnostic, ...]
@@ -63,21 +73,21 @@ class Compiled:
         if self.code is None:
             if self.lower is None:
                 raise CompileError(self.errors or self.diagnostics)
-            object.__setattr__(self, "code", self.lower())
-        assert self.code is not None
+            self.code = self.lower()
         return self.code
 
     def task_revision(self, node_id: str, handle: str) -> str | None:
         """The revision the compiler recorded for ``handle``'s task at call site ``node_id``."""
-        table = self.__dict__.get("_revisions")
-        if table is None:
-            table = {}
-            for n in self.template.nodes if self.template else ():
-                if isinstance(n, CallNode):
-                    for h, rev in zip(n.handles, n.revisions, strict=True):
-                        table[n.id, h] = rev
-            object.__setattr__(self, "_revisions", table)
-        return table.get((node_id, handle))
+        return self._revisions.get((node_id, handle))
+
+    @functools.cached_property
+    def _revisions(self) -> dict[tuple[str, str], str]:
+        table = {}
+        for n in self.template.nodes if self.template else ():
+            if isinstance(n, CallNode):
+                for h, rev in zip(n.handles, n.revisions, strict=True):
+                    table[n.id, h] = rev
+        return table
 
     @property
     def errors(self) -> list[dg.Diagnostic]:
@@ -100,14 +110,12 @@ class Compiled:
         builder.__kwdefaults__ = fn.__kwdefaults__
         return builder(*args, **kwargs, **{BUILDER: frame})
 
-    def build(
-        self, pipeline: Pipeline[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> BuiltRun:
+    def build(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> BuiltRun:
         """Run the static code with these arguments; one job per task call executed."""
-        return self.build_with_handles(pipeline, args, kwargs)[0]
+        return self.build_with_handles(args, kwargs)[0]
 
     def build_with_handles(
-        self, pipeline: Pipeline[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[BuiltRun, dict[str, Handle]]:
         """``build``, plus the handle behind each elf name the jobs use."""
         assert self.template is not None
@@ -116,7 +124,7 @@ class Compiled:
         except TypeError as exc:
             raise BuildError(f"{self.name}{inspect.signature(self.fn)}: {exc}") from exc
         bound.apply_defaults()
-        state = BuildState()
+        state = BuildState(compile=compiled_for)
         output = as_ir(self.invoke(Frame(state, self), args, kwargs))
         built = BuiltRun(
             pipeline=self.name,
@@ -147,41 +155,45 @@ def _arguments(arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 _COMPILING: set[int] = set()
+_COMPILED: weakref.WeakKeyDictionary[Callable[..., Any], Compiled] = weakref.WeakKeyDictionary()
 
 
-def compile_pipeline(pipeline: Pipeline[Any, Any]) -> Compiled:
-    fn = pipeline.fn
-    if id(pipeline) in _COMPILING:
+def compiled_for(fn: Callable[..., Any]) -> Compiled:
+    """``compile_pipeline(fn)``, once per function object in this process."""
+    compiled = _COMPILED.get(fn)
+    if compiled is None:
+        compiled = _COMPILED[fn] = compile_pipeline(fn)
+    return compiled
+
+
+def compile_pipeline(fn: Callable[..., Any]) -> Compiled:
+    """Compile the pipeline function ``fn`` (through the on-disk cache unless disabled)."""
+    if id(fn) in _COMPILING:
+        name = pipeline_name(fn)
         where = _fallback_span(fn)
-        return Compiled(
-            pipeline.name,
-            (dg.RECURSIVE_PIPELINE.at(where, name=pipeline.name, chain="inlining"),),
-        )
-    _COMPILING.add(id(pipeline))
+        return Compiled(name, (dg.RECURSIVE_PIPELINE.at(where, name=name, chain="inlining"),))
+    _COMPILING.add(id(fn))
     try:
-        return _cached_compile(pipeline)
+        return _cached_compile(fn)
     finally:
-        _COMPILING.discard(id(pipeline))
+        _COMPILING.discard(id(fn))
 
 
-def _cached_compile(pipeline: Pipeline[Any, Any]) -> Compiled:
+def _cached_compile(fn: Callable[..., Any]) -> Compiled:
     """``_compile``, through the on-disk cache shared by every process (see cache.py)."""
-    from elfc.compiler import cache
-
-    fn = pipeline.fn
     if os.environ.get("ELFC_NO_COMPILE_CACHE"):
-        return _compile(pipeline)
+        return _compile(fn)
     try:
         text = function_source(fn).text
     except SourceUnavailable:
-        return _compile(pipeline)
+        return _compile(fn)
     path = cache.entry_path(fn, text)
     if path is None:
-        return _compile(pipeline)
+        return _compile(fn)
     entry = cache.load(path)
     if entry is not None:
-        return _from_entry(pipeline, entry, path)
-    compiled = _compile(pipeline)
+        return _from_entry(fn, entry, path)
+    compiled = _compile(fn)
     entry = cache.Entry(
         format=cache.FORMAT,
         template=compiled.template,
@@ -195,10 +207,8 @@ def _cached_compile(pipeline: Pipeline[Any, Any]) -> Compiled:
     return _storing_code(compiled, entry, path)
 
 
-def _storing_code(compiled: Compiled, entry: Any, path: Any) -> Compiled:
+def _storing_code(compiled: Compiled, entry: cache.Entry, path: Path) -> Compiled:
     """``compiled`` whose first lowering also writes the builder's code into the cache."""
-    from elfc.compiler import cache
-
     lower = compiled.lower
     if lower is None:
         return compiled
@@ -208,27 +218,23 @@ def _storing_code(compiled: Compiled, entry: Any, path: Any) -> Compiled:
         cache.store(path, msgspec.structs.replace(entry, code=cache.code_bytes(code)))
         return code
 
-    object.__setattr__(compiled, "lower", lower_and_store)
-    return compiled
+    return dataclasses.replace(compiled, lower=lower_and_store)
 
 
-def _from_entry(pipeline: Pipeline[Any, Any], entry: Any, path: Any) -> Compiled:
-    from elfc.compiler import cache
-    from elfc.decorators import HANDLES
-
+def _from_entry(fn: Callable[..., Any], entry: cache.Entry, path: Path) -> Compiled:
     code = cache.code_object(entry.code)
 
     def lower() -> types.CodeType:
         # Cached without its builder: compile once more to lower it (and store that).
-        fresh = _storing_code(_compile(pipeline), entry, path)
+        fresh = _storing_code(_compile(fn), entry, path)
         return fresh.builder()
 
     return Compiled(
-        name=pipeline.name,
+        name=pipeline_name(fn),
         diagnostics=cache.diagnostics_from_json(entry.diagnostics),
         template=entry.template,
         code=code,
-        fn=pipeline.fn,
+        fn=fn,
         chains={k: tuple(v) for k, v in entry.chains.items()},
         derives=entry.derives,
         handles={n: HANDLES[n][-1] for n in entry.handles if HANDLES.get(n)},
@@ -259,19 +265,19 @@ def _code_part(line: str) -> str:
     return line.rstrip()
 
 
-def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
+def _compile(fn: Callable[..., Any]) -> Compiled:
     # libcst and the analysis load only when something is compiled for real (not from cache).
     import libcst as cst
 
     from elfc.compiler.analysis import Analyzer
     from elfc.compiler.source import Positions
 
-    fn = pipeline.fn
+    name = pipeline_name(fn)
     try:
         source = function_source(fn)
     except SourceUnavailable as exc:
-        d = dg.SOURCE_UNAVAILABLE.at(_fallback_span(fn), name=pipeline.name, why=str(exc))
-        return Compiled(pipeline.name, (d,))
+        d = dg.SOURCE_UNAVAILABLE.at(_fallback_span(fn), name=name, why=str(exc))
+        return Compiled(name, (d,))
     try:
         module = cst.parse_module(source.text)
     except cst.ParserSyntaxError as exc:
@@ -279,7 +285,7 @@ def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
         d = dg.SYNTAX_OR_IMPORT.at(
             span, problem=f"syntax error: {exc.message}", fix="fix the syntax"
         )
-        return Compiled(pipeline.name, (d,))
+        return Compiled(name, (d,))
     fndef = next(s for s in module.body if isinstance(s, cst.FunctionDef))
     positions = Positions(source, module)
     analysis = Analyzer(fn, source, module, fndef, positions).run()
@@ -289,12 +295,11 @@ def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
     nodes = []
     for node in analysis.nodes.values():
         if isinstance(node, InlineNode):
-            target = analysis.inlined[node.pipeline]
-            sub = target.compiled()
+            sub = compiled_for(analysis.inlined[node.pipeline])
             if sub.template is None:
                 diags += [
                     d if d.code != "ELF119" else dg.RECURSIVE_PIPELINE.at(
-                        node.span, name=pipeline.name, chain=node.source
+                        node.span, name=name, chain=node.source
                     )
                     for d in sub.errors
                 ]  # fmt: skip
@@ -307,7 +312,7 @@ def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
         nodes.append(node)
     diags.sort()
     if any(d.severity == "error" for d in diags):
-        return Compiled(pipeline.name, tuple(diags))
+        return Compiled(name, tuple(diags))
     source_revision = normalized_revision(source.text, positions.tree)
     revision = revision_of(
         source_revision, *sorted(set(analysis.tasks.values())), *sorted(inlined_revisions)
@@ -316,7 +321,7 @@ def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
     regions = [r for r in analysis.regions.values() if _region_used(r.id, analysis, used_regions)]
     def_line = positions.span(fndef).line
     template = Template(
-        pipeline=pipeline.name,
+        pipeline=name,
         revision=revision,
         source_revision=source_revision,
         path=source.path,
@@ -332,7 +337,7 @@ def _compile(pipeline: Pipeline[Any, Any]) -> Compiled:
         return builder_code(fndef, analysis, source.path, def_line)  # type: ignore[no-any-return]
 
     return Compiled(
-        name=pipeline.name,
+        name=name,
         diagnostics=tuple(diags),
         template=template,
         lower=lower,

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import linecache
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
+from elfc.errors import Diagnostic as Diagnostic  # re-exported: kinds make diagnostics
+from elfc.errors import Severity
 from elfc.model.ir import Span
-
-Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True)
@@ -217,70 +217,6 @@ UNBOUNDED_LOOP = _kind(
 )
 
 
-@dataclass(frozen=True, order=True)
-class Diagnostic:
-    """One finding, with its exact span (1-based lines and columns, end exclusive)."""
-
-    path: str
-    line: int
-    column: int
-    end_line: int
-    end_column: int
-    code: str
-    severity: Severity
-    message: str
-    help: str
-
-    def headline(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.code} {self.message}"
-
-    def with_path(self, path: str) -> Diagnostic:
-        return replace(self, path=path)
-
-    def render(self, source_line: str | None = None, *, color: bool = False) -> str:
-        """``path:line:col: CODE message``, the source line with a caret, then ``help:``::
-
-        animals.py:12:9: ELF101 `plain` is called with `m`, a task result ...
-           |
-        12 |     y = plain(m)
-           |         ^^^^^^^^
-           = help: move this call into a @task ...
-        """
-        paint = _paint if color else _plain
-        tone = "red" if self.severity == "error" else "yellow"
-        code = paint(self.code, tone)
-        out = [f"{paint(f'{self.path}:{self.line}:{self.column}:', 'bold')} {code} {self.message}"]
-        if source_line is None:
-            source_line = linecache.getline(self.path, self.line) if self.line > 0 else ""
-        text = source_line.rstrip("\r\n")
-        width = len(str(self.line))
-        bar = paint(" " * width + " |", "blue")
-        if text.strip():
-            start, stop = _caret_range(text, self, len(text))
-            shown = text.expandtabs(_TAB)
-            out.append(bar)
-            out.append(f"{paint(f'{self.line} |', 'blue')} {shown}")
-            carets = " " * start + "^" * max(1, stop - start)
-            if self.end_line > self.line:
-                carets += " ..."
-            out.append(f"{bar} {paint(carets, tone)}")
-        out.append(f"{paint(' ' * width + ' =', 'blue')} {paint('help:', 'bold')} {self.help}")
-        return "\n".join(out)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "line": self.line,
-            "column": self.column,
-            "end_line": self.end_line,
-            "end_column": self.end_column,
-            "code": self.code,
-            "severity": self.severity,
-            "message": self.message,
-            "help": self.help,
-        }
-
-
 _TAB = 8
 _COLORS = {"red": "31", "yellow": "33", "blue": "34", "bold": "1"}
 
@@ -301,6 +237,37 @@ def _caret_range(text: str, d: Diagnostic, length: int) -> tuple[int, int]:
         end = begin + 1
     indent = len(text[:begin].expandtabs(_TAB))
     return indent, indent + len(text[begin:end].expandtabs(_TAB))
+
+
+def render_diagnostic(d: Diagnostic, source_line: str | None = None, *, color: bool = False) -> str:
+    """``path:line:col: CODE message``, the source line with a caret, then ``help:``::
+
+    animals.py:12:9: ELF101 `plain` is called with `m`, a task result ...
+       |
+    12 |     y = plain(m)
+       |         ^^^^^^^^
+       = help: move this call into a @task ...
+    """
+    paint = _paint if color else _plain
+    tone = "red" if d.severity == "error" else "yellow"
+    code = paint(d.code, tone)
+    out = [f"{paint(f'{d.path}:{d.line}:{d.column}:', 'bold')} {code} {d.message}"]
+    if source_line is None:
+        source_line = linecache.getline(d.path, d.line) if d.line > 0 else ""
+    text = source_line.rstrip("\r\n")
+    width = len(str(d.line))
+    bar = paint(" " * width + " |", "blue")
+    if text.strip():
+        start, stop = _caret_range(text, d, len(text))
+        shown = text.expandtabs(_TAB)
+        out.append(bar)
+        out.append(f"{paint(f'{d.line} |', 'blue')} {shown}")
+        carets = " " * start + "^" * max(1, stop - start)
+        if d.end_line > d.line:
+            carets += " ..."
+        out.append(f"{bar} {paint(carets, tone)}")
+    out.append(f"{paint(' ' * width + ' =', 'blue')} {paint('help:', 'bold')} {d.help}")
+    return "\n".join(out)
 
 
 def render_json(diagnostics: Sequence[Diagnostic]) -> str:

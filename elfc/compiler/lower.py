@@ -13,17 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 
+from elfc.compiler.elves import elf_info
+from elfc.decorators import Handle, as_handle, pipeline_function
 from elfc.errors import BuildError
 from elfc.model.ir import IR, JobSpec, refs
 from elfc.model.ops import Op
-
-if TYPE_CHECKING:
-    from elfc.compiler.compile import Compiled
-    from elfc.decorators import Handle
 
 BUILDER = "__elfc__"
 MAX_JOBS = 5_000_000
@@ -124,10 +122,25 @@ def _fill(expr: IR, slots: list[IR]) -> IR:
     return expr
 
 
+class Program(Protocol):
+    """What a frame needs of a compiled pipeline (``compile.Compiled`` is one)."""
+
+    chains: dict[str, tuple[str, ...]]
+    derives: dict[str, IR]
+
+    def task_revision(self, node_id: str, handle: str) -> str | None: ...
+
+    def require(self) -> Program: ...
+
+    def invoke(self, frame: Frame, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any: ...
+
+
 @dataclass
 class BuildState:
     """What one submission accumulates across the pipeline and the pipelines it inlines."""
 
+    compile: Callable[[Callable[..., Any]], Program]
+    """How an inlined pipeline's function is compiled: the compiler passes itself down."""
     jobs: list[JobSpec] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
     handles: dict[str, Handle] = field(default_factory=dict)
@@ -137,7 +150,7 @@ class BuildState:
 class Frame:
     """The ``__elfc__`` object a builder function calls (one per pipeline invocation)."""
 
-    def __init__(self, state: BuildState, compiled: Compiled, prefix: str = "") -> None:
+    def __init__(self, state: BuildState, compiled: Program, prefix: str = "") -> None:
         self.state = state
         self.compiled = compiled
         self.prefix = prefix
@@ -156,9 +169,6 @@ class Frame:
         return key
 
     def task(self, nid: str, receiver: Any, name: str) -> Callable[..., Dyn]:
-        from elfc.compiler.elves import elf_info
-        from elfc.decorators import as_handle
-
         handle = as_handle(receiver)
         if handle is None:
             raise BuildError(f"`{name}` was called on {receiver!r}, which is not an elf handle")
@@ -209,15 +219,14 @@ class Frame:
         return Dyn(_fill(expr, [as_ir(s) for s in slots]))
 
     def inline(self, nid: str, target: Any) -> Callable[..., Any]:
-        from elfc.decorators import Pipeline
-
-        if not isinstance(target, Pipeline):
+        fn = pipeline_function(target)
+        if fn is None:
             raise BuildError(f"{target!r} is not a pipeline")
 
         def call(*args: Any, **kwargs: Any) -> Any:
             if self.state.depth >= MAX_DEPTH:
                 raise BuildError(f"pipelines inline each other more than {MAX_DEPTH} deep")
-            compiled = target.compiled().require()
+            compiled = self.state.compile(fn).require()
             frame = Frame(self.state, compiled, self.key(nid) + "/")
             self.state.depth += 1
             try:

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import typing
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from collections.abc import Callable
+from typing import Any, ParamSpec, Protocol, TypeVar
 
+from elfc.compiler.compile import Compiled
 from elfc.compiler.elves import ElfInfo, elf_info
-from elfc.errors import JobFailure
-from elfc.model.ir import refs
-from elfc.mycelium.base import RevisionRecord, open_mycelium
-from elfc.runtime.run import Run
-from elfc.runtime.values import convert, decode, evaluate
-
-if TYPE_CHECKING:
-    from elfc.decorators import Handle, Pipeline
-    from elfc.model.ir import BuiltRun
-    from elfc.mycelium.base import Mycelium as Store
+from elfc.compiler.text import function_source
+from elfc.decorators import Handle
+from elfc.errors import JobFailure, SourceUnavailable
+from elfc.model.ir import BuiltRun
+from elfc.model.records import RevisionRecord
+from elfc.mycelium.base import Mycelium as Store
+from elfc.mycelium.base import open_mycelium
+from elfc.runtime.run import Run, run_failures, run_output
 
 P = ParamSpec("P")
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class PipelineLike(Protocol[P, R_co]):
+    """What a submission needs of a pipeline (``elfc.Pipeline`` is one)."""
+
+    def compiled(self) -> Compiled: ...
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
 
 class Mycelium:
@@ -32,80 +41,60 @@ class Mycelium:
         """The mycelium's URL, password masked."""
         return self.store.url
 
-    def submit(self, pipeline: Pipeline[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Run[R]:
+    def submit(self, pipeline: PipelineLike[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Run[R]:
         """Compile (cached), build the run's jobs with these arguments, and write them."""
-        run_id, _ = self.submit_built(pipeline, args, kwargs)
-        return Run(self, run_id, result_type(pipeline))
+        compiled = pipeline.compiled()
+        run_id, _ = self.submit_built(compiled, args, kwargs)
+        return Run(self.store, run_id, result_type(compiled.fn))
 
     def submit_built(
-        self, pipeline: Pipeline[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, compiled: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[str, BuiltRun]:
-        compiled = pipeline.compiled().require()
-        built, handles = compiled.build_with_handles(pipeline, args, kwargs)
+        """Build a compiled pipeline's jobs with these arguments and write them: (run id, jobs)."""
+        compiled = compiled.require()
+        built, handles = compiled.build_with_handles(args, kwargs)
         assert compiled.template is not None
-        self.store.put_revisions(_revisions(pipeline, compiled.template.revision, handles))
+        self.store.put_revisions(_revisions(compiled, compiled.template.revision, handles))
         run_id = self.store.submit(built, compiled.template.to_json())
         return run_id, built
 
     def run(self, run_id: str, result: Any = Any) -> Run[Any]:
         """A ``Run`` for an existing run id (or unique prefix)."""
         info = self.store.run_info(run_id)
-        return Run(self, info.id if info else run_id, result)
+        return Run(self.store, info.id if info else run_id, result)
 
     def output(self, run_id: str, tp: Any = Any) -> Any:
         """The value of a succeeded run, validated as ``tp``."""
-        info = self.store.run_info(run_id)
-        if info is None:
-            raise KeyError(run_id)
-        expr = info.output
-        if not isinstance(expr, dict):
-            return convert(expr, tp) if tp is not Any else expr
-        raw = self.store.results(info.id, refs(expr))
-        value = evaluate(expr, {k: decode(v) for k, v in raw.items()})
-        return value if tp is Any else convert(value, tp, where=f"the result of {info.pipeline}")
+        return run_output(self.store, run_id, tp)
 
     def failures_of(self, run_id: str) -> list[JobFailure]:
-        out = []
-        for job in self.store.list_jobs(run_id, status="failed"):
-            full = self.store.get_job(job.id)
-            f = full.failure if full else None
-            out.append(
-                JobFailure(
-                    job=job.id,
-                    elf=job.elf,
-                    task=job.task,
-                    error_type=f.error_type if f else "unknown",
-                    message=f.message if f else "",
-                    traceback=f.traceback if f else "",
-                )
-            )
-        return out
+        """Each failed job of a run, with its stored failure."""
+        return run_failures(self.store, run_id)
 
     def close(self) -> None:
         self.store.close()
 
 
-def result_type(pipeline: Pipeline[Any, Any]) -> Any:
+def result_type(fn: Callable[..., Any]) -> Any:
+    """A pipeline function's return annotation (``Any`` when absent or unresolvable)."""
     try:
-        return typing.get_type_hints(pipeline.fn).get("return", Any)
+        return typing.get_type_hints(fn).get("return", Any)
     except Exception:  # unresolvable annotations: the plain value
         return Any
 
 
 def _revisions(
-    pipeline: Pipeline[Any, Any], revision: str, handles: dict[str, Handle]
+    compiled: Compiled, revision: str, handles: dict[str, Handle]
 ) -> list[RevisionRecord]:
-    from elfc.compiler.text import function_source
-    from elfc.errors import SourceUnavailable
-
+    fn = compiled.fn
     try:
-        text = function_source(pipeline.fn).text
+        text = function_source(fn).text
     except SourceUnavailable:
         text = ""
     out = [
         RevisionRecord(
-            hash=revision, kind="pipeline", qualname=pipeline.name,
-            module=pipeline.fn.__module__, source=text, doc=pipeline.fn.__doc__,
+            hash=revision, kind="pipeline", qualname=compiled.name,
+            module=fn.__module__, source=text, doc=fn.__doc__,
         )
     ]  # fmt: skip
     seen: set[type] = set()

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import time
 import typing
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from elfc.compiler.compile import Compiled
 from elfc.compiler.elves import elf_info
 from elfc.errors import JobFailure, RunFailed
 from elfc.runtime.execute import encode_result, failure_of, resolve_arguments
 from elfc.runtime.values import convert, decode, evaluate
 
-if TYPE_CHECKING:
-    from elfc.decorators import Pipeline
 
-
-def run_local(pipeline: Pipeline[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    compiled = pipeline.compiled().require()
-    built, handles = compiled.build_with_handles(pipeline, args, kwargs)
+def run_local(compiled: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run a compiled pipeline's whole graph here: its value, or ``RunFailed``."""
+    compiled = compiled.require()
+    built, handles = compiled.build_with_handles(args, kwargs)
     instances: dict[str, Any] = {}
     results: dict[str, Any] = {}
     dead: set[str] = set()
@@ -53,14 +52,14 @@ def run_local(pipeline: Pipeline[Any, Any], args: tuple[Any, ...], kwargs: dict[
     if failures:
         raise RunFailed(failures)
     value = evaluate(built.output, results) if isinstance(built.output, dict) else built.output
-    return _as_return_type(pipeline, value)
+    return _as_return_type(compiled, value)
 
 
-def _as_return_type(pipeline: Pipeline[Any, Any], value: Any) -> Any:
+def _as_return_type(compiled: Compiled, value: Any) -> Any:
     try:
-        ret = typing.get_type_hints(pipeline.fn).get("return")
+        ret = typing.get_type_hints(compiled.fn).get("return")
     except Exception:  # unresolvable annotations: return the plain value
         return value
     if ret is None:
         return value
-    return convert(value, ret, where=f"the result of pipeline {pipeline.name}")
+    return convert(value, ret, where=f"the result of pipeline {compiled.name}")

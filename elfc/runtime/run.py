@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from elfc.errors import ElfcError, JobFailure, RunCancelled, RunFailed
+from elfc.model.ir import refs
 from elfc.model.status import FINAL_RUN_STATUSES
-
-if TYPE_CHECKING:
-    from elfc.runtime.client import Mycelium
+from elfc.mycelium.base import Mycelium as Store
+from elfc.runtime.values import convert, decode, evaluate
 
 R = TypeVar("R")
 
@@ -20,16 +20,16 @@ class Run(Generic[R]):
     Usage: ``run = census.submit(rounds=3); print(run.status()); value = run.wait(timeout=60)``.
     """
 
-    def __init__(self, mycelium: Mycelium, run_id: str, result_type: Any = Any) -> None:
+    def __init__(self, store: Store, run_id: str, result_type: Any = Any) -> None:
         self.id = run_id
-        self._mycelium = mycelium
+        self._store = store
         self._result_type = result_type
 
     def status(self) -> str:
         """One of ``running``, ``succeeded``, ``failed``, ``cancelled``."""
-        status = self._mycelium.store.run_status(self.id)
+        status = self._store.run_status(self.id)
         if status is None:
-            raise ElfcError(f"run {self.id} is not in {self._mycelium.store.url}")
+            raise ElfcError(f"run {self.id} is not in {self._store.url}")
         return status
 
     def wait(self, timeout: float | None = None) -> R:
@@ -41,22 +41,52 @@ class Run(Generic[R]):
             if remaining <= 0:
                 raise TimeoutError(f"run {self.id} still {status} after {timeout} s")
             # None: the run is gone; status() says so.
-            status = (
-                self._mycelium.store.wait_for_run(self.id, min(remaining, 1.0)) or self.status()
-            )
+            status = self._store.wait_for_run(self.id, min(remaining, 1.0)) or self.status()
         if status == "cancelled":
             raise RunCancelled(f"run {self.id} was cancelled")
         if status == "failed":
             raise RunFailed(self.failures(), self.id)
-        value: R = self._mycelium.output(self.id, self._result_type)
+        value: R = run_output(self._store, self.id, self._result_type)
         return value
 
     def failures(self) -> list[JobFailure]:
-        return self._mycelium.failures_of(self.id)
+        return run_failures(self._store, self.id)
 
     def cancel(self) -> None:
         """Cancel: pending and ready jobs are cancelled, running ones stopped."""
-        self._mycelium.store.cancel_run(self.id)
+        self._store.cancel_run(self.id)
 
     def __repr__(self) -> str:
         return f"<Run {self.id}>"
+
+
+def run_output(store: Store, run_id: str, tp: Any = Any) -> Any:
+    """The value of a succeeded run, validated as ``tp``; ``KeyError`` if there is no such run."""
+    info = store.run_info(run_id)
+    if info is None:
+        raise KeyError(run_id)
+    expr = info.output
+    if not isinstance(expr, dict):
+        return convert(expr, tp) if tp is not Any else expr
+    raw = store.results(info.id, refs(expr))
+    value = evaluate(expr, {k: decode(v) for k, v in raw.items()})
+    return value if tp is Any else convert(value, tp, where=f"the result of {info.pipeline}")
+
+
+def run_failures(store: Store, run_id: str) -> list[JobFailure]:
+    """Each failed job of a run, with the failure it stored."""
+    out = []
+    for job in store.list_jobs(run_id, status="failed"):
+        full = store.get_job(job.id)
+        f = full.failure if full else None
+        out.append(
+            JobFailure(
+                job=job.id,
+                elf=job.elf,
+                task=job.task,
+                error_type=f.error_type if f else "unknown",
+                message=f.message if f else "",
+                traceback=f.traceback if f else "",
+            )
+        )
+    return out

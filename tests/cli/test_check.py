@@ -209,7 +209,7 @@ def test_import_and_syntax_errors_are_diagnostics(
 def test_a_compiler_crash_is_reported_not_raised(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from elfc.decorators import Pipeline
+    from elfc.pipeline import Pipeline
 
     def explode(self: Pipeline[..., object]) -> object:
         raise RuntimeError("boom")

@@ -19,8 +19,8 @@ from typing import Any, TypedDict
 import pytest
 
 from elfc import elf, named, pipeline, task
-from elfc.decorators import Pipeline
 from elfc.model.ir import CallNode, DeriveNode, InlineNode, InputNode, OutputNode, Template
+from elfc.pipeline import Pipeline
 
 HERE = Path(__file__).resolve()
 

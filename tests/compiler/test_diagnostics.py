@@ -18,7 +18,7 @@ import pytest
 
 from elfc.checker import check
 from elfc.compiler import diagnostics as dg
-from elfc.decorators import Pipeline
+from elfc.pipeline import Pipeline
 from elfc.targets import import_path
 
 CASES = Path(__file__).resolve().parents[1] / "check" / "cases"

@@ -28,8 +28,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elfc.decorators import Pipeline
 from elfc.errors import CompileError
+from elfc.pipeline import Pipeline
 
 HEADER = """\
 from __future__ import annotations

@@ -1,0 +1,83 @@
+"""``@pipeline`` and ``Pipeline``: the user's entry point to a compiled pipeline.
+
+A ``Pipeline`` compiles its function on first use (``elfc.compiler``), runs the whole graph in
+this process when called (``elfc.runtime.local``), and submits runs to a mycelium
+(``elfc.runtime.client``). It sits above both: the compiler recognises a pipeline by the
+marker ``decorators.PIPELINE_ATTR``, never by importing this module.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ClassVar, Generic, ParamSpec, TypeVar, cast
+
+from elfc.compiler.compile import Compiled, compiled_for
+from elfc.compiler.diagnostics import Diagnostic
+from elfc.decorators import pipeline_name
+from elfc.model.ir import BuiltRun, Template
+from elfc.runtime.client import connect
+from elfc.runtime.local import run_local
+from elfc.runtime.run import Run
+
+__all__ = ["Pipeline", "pipeline"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Pipeline(Generic[P, R]):
+    """A compiled pipeline. Call it to run in this process; ``.submit`` to run on a mycelium."""
+
+    __elfc_pipeline__: ClassVar[bool] = True
+    """The marker ``decorators.pipeline_function`` looks for."""
+
+    def __init__(self, fn: Callable[P, R]) -> None:
+        self.fn = fn
+        self.name = pipeline_name(fn)
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the whole graph in this process (elves built locally), e.g. ``census(rounds=3)``."""
+        return cast(R, run_local(self.compiled(), args, kwargs))
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> Run[R]:
+        """Submit a run to the default mycelium; workers pick it up. ``census.submit(rounds=3)``."""
+        return connect().submit(self, *args, **kwargs)
+
+    def compiled(self) -> Compiled:
+        """Compile on first use; later calls return the same result."""
+        return compiled_for(self.fn)
+
+    def graph(self) -> Template:
+        """The compiled graph template (raises ``CompileError`` if the pipeline is invalid)."""
+        template = self.compiled().require().template
+        assert template is not None  # require() guarantees it
+        return template
+
+    def check(self) -> list[Diagnostic]:
+        """Every diagnostic the compiler has for this pipeline (errors and warnings)."""
+        return list(self.compiled().diagnostics)
+
+    def build(self, *args: P.args, **kwargs: P.kwargs) -> BuiltRun:
+        """Instantiate the template with these arguments into the run's jobs (nothing runs)."""
+        return self.compiled().require().build(args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<pipeline {self.name}>"
+
+
+def pipeline(fn: Callable[P, R]) -> Pipeline[P, R]:
+    """Make ``fn`` a pipeline: its body is compiled into a graph of jobs, never traced.
+
+    Usage::
+
+        @pipeline
+        def census(rounds: int = 10) -> list[int]:
+            return [store.save(animals.measure()["weight"]) for _ in range(rounds)]
+    """
+    if isinstance(fn, Pipeline):
+        return fn
+    if not callable(fn):
+        raise TypeError(f"@pipeline decorates a function, not {fn!r}")
+    return Pipeline(fn)
