@@ -32,6 +32,7 @@ from typing import Any
 
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.compile import task_diagnostics
+from elfc.compiler.text import char_offset
 from elfc.decorators import HANDLES, Handle, is_elf
 from elfc.errors import ElfcError, PathNotFound
 from elfc.model.ir import Span
@@ -406,10 +407,7 @@ def _file_tree(path: str) -> tuple[ast.Module | None, tuple[str, ...]]:
 
 def _char_column(lines: Sequence[str], line: int, byte_offset: int) -> int:
     """1-based character column of a UTF-8 byte offset on ``line`` (ast counts bytes)."""
-    text = lines[line - 1] if 0 < line <= len(lines) else ""
-    if text.isascii():
-        return byte_offset + 1
-    return len(text.encode()[:byte_offset].decode(errors="ignore")) + 1
+    return char_offset(lines[line - 1] if 0 < line <= len(lines) else "", byte_offset) + 1
 
 
 def _line_span(path: str, line: int) -> Span:

@@ -12,10 +12,11 @@ files) and are written atomically; an unwritable directory just means no cache.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import marshal
 import os
 import sys
-import tempfile
+import threading
 import types
 from pathlib import Path
 from typing import Any
@@ -138,14 +139,21 @@ def load(path: Path) -> Entry | None:
 
 
 def store(path: Path, entry: Entry) -> None:
+    """Write an entry atomically (a private temporary file, then a rename); never raises.
+
+    The temporary name is unique per process and thread, so concurrent writers never share
+    one (``tempfile`` would do the same at ~10 ms of import for every process).
+    """
+    tmp = path.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(_ENCODER.encode(entry))
         os.replace(tmp, path)
     except OSError:
-        return
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def code_bytes(code: types.CodeType | None) -> bytes | None:

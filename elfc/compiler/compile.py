@@ -30,7 +30,7 @@ from elfc.compiler import cache
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.elves import elf_info, normalized_revision
 from elfc.compiler.lower import BUILDER, BuildState, Frame, as_ir
-from elfc.compiler.text import function_source
+from elfc.compiler.text import char_offset, function_source
 from elfc.decorators import HANDLES, Handle, pipeline_name
 from elfc.errors import BuildError, CompileError, SourceUnavailable
 from elfc.model.ir import (
@@ -408,16 +408,10 @@ def _annotation_span(cls: type, name: str, def_line: Span, problem: str) -> Span
     return Span(
         def_line.path,
         def_line.line,
-        _char_column(text, indent + target.col_offset),  # type: ignore[attr-defined]
+        char_offset(text, indent + target.col_offset) + 1,  # type: ignore[attr-defined]
         def_line.line,
-        _char_column(text, indent + (target.end_col_offset or 0)),  # type: ignore[attr-defined]
+        char_offset(text, indent + (target.end_col_offset or 0)) + 1,  # type: ignore[attr-defined]
     )
-
-
-def _char_column(text: str, byte_offset: int) -> int:
-    if text.isascii():
-        return byte_offset + 1
-    return len(text.encode()[:byte_offset].decode(errors="replace")) + 1
 
 
 def def_span(cls: type, name: str) -> Span:

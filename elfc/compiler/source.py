@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from elfc.compiler.text import FunctionSource, function_source
+from elfc.compiler.text import FunctionSource, char_offset, function_source
 from elfc.errors import SourceUnavailable
 from elfc.model.ir import Span
 
@@ -211,8 +211,9 @@ class Positions:
         """A column in characters: ``ast`` counts UTF-8 bytes."""
         if self._ascii:
             return byte_offset
-        text = self._lines[line - 1] if 0 < line <= len(self._lines) else ""
-        return len(text.encode()[:byte_offset].decode(errors="replace"))
+        return char_offset(
+            self._lines[line - 1] if 0 < line <= len(self._lines) else "", byte_offset
+        )
 
     def text(self, node: cst.CSTNode) -> str | None:
         """The source text of a node that pairs with an ``ast`` node (without its enclosing

@@ -12,6 +12,17 @@ from elfc.errors import SourceUnavailable
 from elfc.model.ir import Span
 
 
+def char_offset(text: str, byte_offset: int) -> int:
+    """The 0-based character offset in one line of ``text`` of a UTF-8 byte offset.
+
+    ``ast`` reports columns in UTF-8 bytes; spans and carets are in characters. A byte offset
+    inside a multi-byte character counts that character.
+    """
+    if text.isascii():
+        return byte_offset
+    return len(text.encode()[:byte_offset].decode(errors="replace"))
+
+
 @dataclass(frozen=True)
 class FunctionSource:
     """The dedented text of one function and where it sits in its file."""
