@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from elfc.compiler.elves import ElfInfo, elf_info
 from elfc.errors import JobFailure
 from elfc.model.ir import refs
-from elfc.mycelium.base import RevisionRecord, open_mycelium
+from elfc.model.records import RevisionRecord
+from elfc.mycelium.urls import open_mycelium
 from elfc.runtime.run import Run
 from elfc.runtime.values import convert, decode, evaluate
 
 if TYPE_CHECKING:
     from elfc.decorators import Handle, Pipeline
     from elfc.model.ir import BuiltRun
-    from elfc.mycelium.base import Mycelium as Store
+    from elfc.mycelium.store import Store
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from elfc.errors import ElfcError
+from elfc.model.records import RunInfo
 from elfc.model.status import FINAL_RUN_STATUSES, final_count
-from elfc.mycelium.base import Mycelium, RunInfo, split_password
+from elfc.mycelium.store import Store
+from elfc.mycelium.urls import split_password
 
 MAX_RESTARTS = 3
 
@@ -173,7 +175,7 @@ def _table(info: RunInfo) -> Any:
 
 
 def follow(
-    store: Mycelium,
+    store: Store,
     run_id: str,
     progress: Progress | None,
     supervisor: Supervisor | None = None,
