@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE))
 
 from bench_elves import chain, fanout  # noqa: E402
 
-from elfc.mycelium.base import open_mycelium  # noqa: E402
+from elfc.mycelium.urls import open_mycelium  # noqa: E402
 from elfc.runtime.client import Mycelium  # noqa: E402
 
 ELVES = str(HERE / "bench_elves.py")

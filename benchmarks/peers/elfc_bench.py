@@ -23,7 +23,7 @@ from common import (
 )
 from runtime import start_worker
 
-from elfc.mycelium.base import open_mycelium
+from elfc.mycelium.urls import open_mycelium
 from elfc.runtime.client import Mycelium
 
 TIMEOUT = 300.0

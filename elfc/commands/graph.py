@@ -23,7 +23,8 @@ from elfc.render import (
 
 if TYPE_CHECKING:
     from elfc.model.ir import Template
-    from elfc.mycelium.base import Mycelium, RunInfo
+    from elfc.model.records import RunInfo
+    from elfc.mycelium.store import Store
 
 EPILOG = """\
 Nothing runs: the picture comes from compiling the pipeline's source. One node per task call
@@ -149,7 +150,7 @@ class Picture:
 def _run_picture(target: str | None, run_id: str, url: str | None) -> tuple[Template, Picture]:
     """The template to draw for a run, and the run's job states, title and arguments."""
     from elfc.commands.inspect import missing_sqlite_file
-    from elfc.mycelium.base import default_url, open_mycelium
+    from elfc.mycelium.urls import default_url, open_mycelium
 
     local = _local_template(target) if target is not None else None
     url = url or default_url()
@@ -171,7 +172,7 @@ def _run_picture(target: str | None, run_id: str, url: str | None) -> tuple[Temp
     return template, Picture(states, _run_title(info), dict(info.arguments))
 
 
-def _template_for_run(store: Mycelium, info: RunInfo, local: Template | None) -> Template:
+def _template_for_run(store: Store, info: RunInfo, local: Template | None) -> Template:
     """The local template when it is the run's revision; else the one stored with the run
     (saying so); else the local one with a warning.
     """

@@ -40,7 +40,7 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from elfc.mycelium.base import default_url, mask_url, open_mycelium
+    from elfc.mycelium.urls import default_url, mask_url, open_mycelium
 
     url = args.mycelium or default_url()
     missing = missing_sqlite_file(url)

@@ -106,7 +106,7 @@ def replicas(pairs: list[str]) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     from elfc.model.status import FINAL_RUN_STATUSES
-    from elfc.mycelium.base import default_url
+    from elfc.mycelium.urls import default_url
     from elfc.runtime.client import connect, result_type
     from elfc.runtime.supervisor import Progress, Supervisor, follow
     from elfc.targets import load_pipeline

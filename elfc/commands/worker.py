@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.replicas > 1:
         return _replicas(args)
     from elfc.decorators import HANDLES
-    from elfc.mycelium.base import open_mycelium
+    from elfc.mycelium.urls import open_mycelium
     from elfc.runtime.worker import DEFAULT_LEASE, Worker
     from elfc.targets import load_module
 

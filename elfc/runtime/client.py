@@ -13,8 +13,8 @@ from elfc.decorators import Handle
 from elfc.errors import JobFailure, SourceUnavailable
 from elfc.model.ir import BuiltRun
 from elfc.model.records import RevisionRecord
-from elfc.mycelium.base import Mycelium as Store
-from elfc.mycelium.base import open_mycelium
+from elfc.mycelium.store import Store
+from elfc.mycelium.urls import open_mycelium
 from elfc.runtime.run import Run, run_failures, run_output
 
 P = ParamSpec("P")

@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 from elfc.errors import ElfcError, JobFailure, RunCancelled, RunFailed
 from elfc.model.ir import refs
 from elfc.model.status import FINAL_RUN_STATUSES
-from elfc.mycelium.base import Mycelium as Store
+from elfc.mycelium.store import Store
 from elfc.runtime.values import convert, decode, evaluate
 
 R = TypeVar("R")

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from elfc.errors import ElfcError
+from elfc.model.records import RunInfo
 from elfc.model.status import FINAL_RUN_STATUSES, final_count
-from elfc.mycelium.base import Mycelium, RunInfo, split_password
+from elfc.mycelium.store import Store
+from elfc.mycelium.urls import backend_for, split_password
 
 MAX_RESTARTS = 3
 
@@ -88,15 +90,19 @@ class Supervisor:
 
 
 def child_url_and_env(url: str) -> tuple[str, dict[str, str] | None]:
-    """The URL to put on a child's command line, and its environment.
+    """The URL to put on a child's command line, and its environment (``None``: inherit).
 
-    A password never goes on a command line (process lists show it): it travels in
-    ``$ELFC_ARANGO_PASSWORD`` instead.
+    A password never goes on a command line (process lists show it): it travels in the
+    environment variable the URL's backend reads it from (``Store.password_env``, e.g.
+    ``$ELFC_ARANGO_PASSWORD``) instead. A URL without a password is passed as it is.
     """
     bare, password = split_password(url)
     if password is None:
         return url, None
-    return bare, {**os.environ, "ELFC_ARANGO_PASSWORD": password}
+    variable = backend_for(url).password_env
+    if variable is None:
+        return url, None  # this backend reads no password from the environment
+    return bare, {**os.environ, variable: password}
 
 
 class Progress:
@@ -173,7 +179,7 @@ def _table(info: RunInfo) -> Any:
 
 
 def follow(
-    store: Mycelium,
+    store: Store,
     run_id: str,
     progress: Progress | None,
     supervisor: Supervisor | None = None,

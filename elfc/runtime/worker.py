@@ -21,13 +21,8 @@ from typing import Any, Literal
 from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
 from elfc.decorators import Handle
 from elfc.errors import JobStopped
-from elfc.mycelium.base import (
-    Claimed,
-    ElfRecord,
-    FailureRecord,
-    Mycelium,
-    WorkerInfo,
-)
+from elfc.model.records import Claimed, ElfRecord, FailureRecord, WorkerInfo
+from elfc.mycelium.store import Store
 from elfc.runtime.client import elf_revisions
 from elfc.runtime.execute import Failure, encode_result, failure_of, resolve_arguments
 from elfc.runtime.values import decode
@@ -55,7 +50,7 @@ class Worker:
 
     def __init__(
         self,
-        store: Mycelium,
+        store: Store,
         handle: Handle,
         *,
         lease: float = DEFAULT_LEASE,

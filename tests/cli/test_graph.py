@@ -543,7 +543,8 @@ def test_run_states_colour_nodes_by_their_worst_job() -> None:
 
 def _submit_census(url: str, rounds: int, with_template: bool = True) -> str:
     """Submit census and push its jobs into several states, as workers would."""
-    from elfc.mycelium.base import FailureRecord, open_mycelium
+    from elfc.model.records import FailureRecord
+    from elfc.mycelium.urls import open_mycelium
     from elfc.targets import load_pipeline
 
     census = load_pipeline(CENSUS)
@@ -617,7 +618,7 @@ def test_run_of_another_revision_is_drawn_with_a_warning(tmp_path: Path, stored:
     url = f"sqlite:///{tmp_path / 'm.db'}"
     prepare = (
         "import sys\n"
-        "from elfc.mycelium.base import open_mycelium\n"
+        "from elfc.mycelium.urls import open_mycelium\n"
         "from elfc.targets import load_pipeline\n"
         f"p = load_pipeline({str(source) + ':hello'!r})\n"
         f"with open_mycelium({url!r}) as m:\n"

@@ -96,7 +96,7 @@ def test_runs_lists_each_run_with_its_status_and_counts(
 def test_runs_on_an_empty_mycelium_says_how_to_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from elfc.mycelium.base import open_mycelium
+    from elfc.mycelium.urls import open_mycelium
 
     open_mycelium(sqlite_url(tmp_path)).close()  # created, and empty
     code, out, _ = elfc(capsys, "runs", "--mycelium", sqlite_url(tmp_path))

@@ -17,15 +17,10 @@ import pytest
 
 from elfc.errors import MyceliumError
 from elfc.model.ir import BuiltRun, JobSpec
+from elfc.model.records import ElfRecord, FailureRecord, RevisionRecord, WorkerInfo
 from elfc.model.status import JOB_STATUSES
-from elfc.mycelium.base import (
-    ElfRecord,
-    FailureRecord,
-    Mycelium,
-    RevisionRecord,
-    WorkerInfo,
-    open_mycelium,
-)
+from elfc.mycelium.store import Store
+from elfc.mycelium.urls import open_mycelium
 
 LEASE = 30.0
 BOOM = FailureRecord(
@@ -67,7 +62,7 @@ def fanout(n: int, elf: str = "e") -> BuiltRun:
     return run_of(*(job(f"f#{i}", elf) for i in range(n)))
 
 
-def drain(m: Mycelium, elf: str = "e", worker: str = "w", limit: int = 100) -> list[str]:
+def drain(m: Store, elf: str = "e", worker: str = "w", limit: int = 100) -> list[str]:
     """Claim and complete until nothing of ``elf`` is ready; the keys in completion order."""
     keys = []
     while claimed := m.claim(elf, worker, LEASE, limit):
@@ -119,13 +114,13 @@ class MyceliumContract:
         raise NotImplementedError("a backend's test class provides mycelium_url")
 
     @pytest.fixture
-    def mycelium(self, mycelium_url: str) -> Iterator[Mycelium]:
+    def mycelium(self, mycelium_url: str) -> Iterator[Store]:
         with open_mycelium(mycelium_url) as m:
             yield m
 
     # -- revisions, elves, templates ---------------------------------------------------
 
-    def test_revisions_are_immutable_and_found_by_prefix(self, mycelium: Mycelium) -> None:
+    def test_revisions_are_immutable_and_found_by_prefix(self, mycelium: Store) -> None:
         first = RevisionRecord(
             "abc123", "task", "Storage.save", "m", "def save(): ...", "doc", "()"
         )
@@ -137,7 +132,7 @@ class MyceliumContract:
         with pytest.raises(MyceliumError, match="ambiguous"):
             mycelium.get_revision("ab")
 
-    def test_elves_are_upserted_with_last_seen(self, mycelium: Mycelium) -> None:
+    def test_elves_are_upserted_with_last_seen(self, mycelium: Store) -> None:
         before = time.time()
         mycelium.put_elf(ElfRecord("store", "Storage", "m", '{"path": "a"}', "r1"))
         mycelium.put_elf(ElfRecord("store", "Storage", "m", '{"path": "b"}', "r2", "doc"))
@@ -147,7 +142,7 @@ class MyceliumContract:
         assert elves[1].config == '{"path": "b"}' and elves[1].revision == "r2"
         assert elves[1].last_seen >= before - 1
 
-    def test_templates_round_trip(self, mycelium: Mycelium) -> None:
+    def test_templates_round_trip(self, mycelium: Store) -> None:
         assert mycelium.get_template("p1") is None
         mycelium.put_template("p1", b'{"nodes": []}')
         mycelium.put_template("p1", b'{"nodes": []}')
@@ -157,7 +152,7 @@ class MyceliumContract:
 
     # -- submit --------------------------------------------------------------------
 
-    def test_submit_makes_jobs_without_deps_ready(self, mycelium: Mycelium) -> None:
+    def test_submit_makes_jobs_without_deps_ready(self, mycelium: Store) -> None:
         built = run_of(
             job("a#0"), job("b#0", deps=["a#0"]), job("c#0", "other"), output={"ref": "b#0"}
         )
@@ -177,7 +172,7 @@ class MyceliumContract:
         assert statuses == {"a#0": ("ready", 0), "b#0": ("pending", 1), "c#0": ("ready", 0)}
         assert mycelium.get_template("p1") == b"{}"
 
-    def test_submit_counts_each_dependency_once(self, mycelium: Mycelium) -> None:
+    def test_submit_counts_each_dependency_once(self, mycelium: Store) -> None:
         spec = JobSpec("b#0", "b", "e", "work", "r1", (), {}, ("a#0", "a#0"), 1)
         run_id = mycelium.submit(run_of(job("a#0"), spec))
         (b,) = mycelium.list_jobs(run_id, status="pending")
@@ -185,18 +180,18 @@ class MyceliumContract:
         drain(mycelium)
         assert mycelium.run_status(run_id) == "succeeded"
 
-    def test_submit_rejects_a_dependency_outside_the_run(self, mycelium: Mycelium) -> None:
+    def test_submit_rejects_a_dependency_outside_the_run(self, mycelium: Store) -> None:
         with pytest.raises(MyceliumError, match="nope"):
             mycelium.submit(run_of(job("a#0", deps=["nope"])))
         assert mycelium.list_runs() == []
 
-    def test_a_run_without_jobs_succeeds_at_once(self, mycelium: Mycelium) -> None:
+    def test_a_run_without_jobs_succeeds_at_once(self, mycelium: Store) -> None:
         run_id = mycelium.submit(run_of(output=42))
         info = mycelium.run_info(run_id)
         assert info is not None and info.status == "succeeded" and info.finished is not None
         assert mycelium.wait_for_run(run_id, 1.0) == "succeeded"
 
-    def test_submit_of_10000_jobs_takes_under_a_second(self, mycelium: Mycelium) -> None:
+    def test_submit_of_10000_jobs_takes_under_a_second(self, mycelium: Store) -> None:
         built = run_of(
             *(job(f"n#{i}", deps=[f"n#{i - 1}"] if i % 10 else []) for i in range(10_000))
         )
@@ -211,7 +206,7 @@ class MyceliumContract:
 
     # -- claim -------------------------------------------------------------------
 
-    def test_claim_is_fifo_by_run_then_seq(self, mycelium: Mycelium) -> None:
+    def test_claim_is_fifo_by_run_then_seq(self, mycelium: Store) -> None:
         first = mycelium.submit(run_of(job("x#0", seq=3), job("x#1", seq=1), job("x#2", seq=2)))
         mycelium.submit(run_of(job("y#0", seq=1)))
         claimed = mycelium.claim("e", "w", LEASE, limit=3)
@@ -219,7 +214,7 @@ class MyceliumContract:
         assert [c.key for c in mycelium.claim("e", "w", LEASE, limit=5)] == ["y#0"]
         assert mycelium.claim("e", "w", LEASE) == []
 
-    def test_claim_takes_only_that_elf_and_marks_it_running(self, mycelium: Mycelium) -> None:
+    def test_claim_takes_only_that_elf_and_marks_it_running(self, mycelium: Store) -> None:
         run_id = mycelium.submit(run_of(job("a#0", "one"), job("b#0", "two", deps=["a#0"])))
         assert mycelium.claim("two", "w", LEASE) == []
         (c,) = mycelium.claim("one", "w1", LEASE, limit=10)
@@ -257,7 +252,7 @@ class MyceliumContract:
     # -- complete --------------------------------------------------------------------
 
     def test_complete_readies_a_dependent_when_its_last_dependency_succeeds(
-        self, mycelium: Mycelium
+        self, mycelium: Store
     ) -> None:
         run_id = mycelium.submit(
             run_of(
@@ -285,7 +280,7 @@ class MyceliumContract:
         assert info is not None and info.status == "succeeded" and info.finished is not None
         assert info.counts["succeeded"] == 4 and info.error is None
 
-    def test_a_result_is_stored_once(self, mycelium: Mycelium) -> None:
+    def test_a_result_is_stored_once(self, mycelium: Store) -> None:
         run_id = mycelium.submit(run_of(job("a#0")))
         (c,) = mycelium.claim("e", "w1", LEASE)
         assert not mycelium.complete(c.id, "w2", b"2")  # not the lease owner
@@ -296,7 +291,7 @@ class MyceliumContract:
         assert got is not None and got.result == b"1" and got.status == "succeeded"
         assert [e.status for e in got.history] == ["ready", "running", "succeeded"]
 
-    def test_complete_many_and_exchange_batch(self, mycelium: Mycelium) -> None:
+    def test_complete_many_and_exchange_batch(self, mycelium: Store) -> None:
         run_id = mycelium.submit(chain(2, "a"))
         mycelium.submit(fanout(6))
         first = mycelium.claim("e", "w", LEASE, limit=4)
@@ -315,7 +310,7 @@ class MyceliumContract:
     # -- fail -------------------------------------------------------------------------
 
     def test_fail_skips_every_dependent_and_fails_the_run_once_settled(
-        self, mycelium: Mycelium
+        self, mycelium: Store
     ) -> None:
         built = run_of(
             job("a#0"), job("b#0", deps=["a#0"]), job("c#0", deps=["b#0"]), job("d#0", deps=["a#0", "c#0"]),
@@ -345,7 +340,7 @@ class MyceliumContract:
         assert {j.key for j in skipped} == {"b#0", "c#0", "d#0"}
         assert "a#0" in skipped[0].history[-1].note
 
-    def test_failures_are_deduplicated_by_traceback(self, mycelium: Mycelium) -> None:
+    def test_failures_are_deduplicated_by_traceback(self, mycelium: Store) -> None:
         mycelium.submit(fanout(3))
         claimed = mycelium.claim("e", "w", LEASE, limit=3)
         other = FailureRecord("KeyError", "'k'", "Traceback:\nKeyError: 'k'", "r1")
@@ -358,7 +353,7 @@ class MyceliumContract:
         assert boom.first_seen <= boom.last_seen and boom.message == "boom"
         assert mycelium.list_failures(limit=1) == failures[:1]
 
-    def test_fail_with_retry_at_returns_the_job_to_ready_later(self, mycelium: Mycelium) -> None:
+    def test_fail_with_retry_at_returns_the_job_to_ready_later(self, mycelium: Store) -> None:
         run_id = mycelium.submit(run_of(job("a#0"), job("b#0", deps=["a#0"])))
         (a,) = mycelium.claim("e", "w", LEASE)
         assert mycelium.fail(a.id, "w", BOOM, retry_at=time.time() + 0.3)
@@ -376,7 +371,7 @@ class MyceliumContract:
         drain(mycelium)
         assert mycelium.run_status(run_id) == "succeeded"
 
-    def test_fail_needs_the_lease(self, mycelium: Mycelium) -> None:
+    def test_fail_needs_the_lease(self, mycelium: Store) -> None:
         mycelium.submit(run_of(job("a#0")))
         (a,) = mycelium.claim("e", "w", LEASE)
         assert not mycelium.fail(a.id, "intruder", BOOM)
@@ -386,9 +381,7 @@ class MyceliumContract:
 
     # -- release, leases, heartbeat, cancel -------------------------------------------------
 
-    def test_release_gives_the_job_back_without_counting_an_attempt(
-        self, mycelium: Mycelium
-    ) -> None:
+    def test_release_gives_the_job_back_without_counting_an_attempt(self, mycelium: Store) -> None:
         mycelium.submit(run_of(job("a#0"), job("b#0")))
         first = mycelium.claim("e", "w", LEASE, limit=2)
         assert not mycelium.release(first[0].id, "someone-else")
@@ -402,7 +395,7 @@ class MyceliumContract:
             "running",
         ]
 
-    def test_an_expired_lease_returns_the_job(self, mycelium: Mycelium) -> None:
+    def test_an_expired_lease_returns_the_job(self, mycelium: Store) -> None:
         run_id = mycelium.submit(run_of(job("a#0")))
         (dead,) = mycelium.claim("e", "dead", lease=5.0)
         assert mycelium.expire_leases() == 0
@@ -413,7 +406,7 @@ class MyceliumContract:
         assert mycelium.complete(alive.id, "alive", b"1")
         assert mycelium.results(run_id, ["a#0"]) == {"a#0": b"1"}
 
-    def test_claim_expires_leases_itself(self, mycelium: Mycelium) -> None:
+    def test_claim_expires_leases_itself(self, mycelium: Store) -> None:
         mycelium.submit(run_of(job("a#0")))
         (dead,) = mycelium.claim("e", "dead", lease=0.05)
         deadline = time.monotonic() + 10
@@ -422,7 +415,7 @@ class MyceliumContract:
             mycelium.wait_for_work("e", 0.5)
         assert taken[0].id == dead.id
 
-    def test_heartbeat_extends_leases_and_lists_jobs_to_stop(self, mycelium: Mycelium) -> None:
+    def test_heartbeat_extends_leases_and_lists_jobs_to_stop(self, mycelium: Store) -> None:
         run_id = mycelium.submit(run_of(job("a#0"), job("b#0")))
         keep_run = mycelium.submit(run_of(job("k#0")))
         start = time.time()
@@ -446,7 +439,7 @@ class MyceliumContract:
         assert worker.heartbeat >= me.started and worker.pid == 123
         assert mycelium.run_status(keep_run) == "running"
 
-    def test_cancel_run(self, mycelium: Mycelium) -> None:
+    def test_cancel_run(self, mycelium: Store) -> None:
         run_id = mycelium.submit(run_of(job("a#0"), job("b#0"), job("c#0", deps=["a#0"])))
         (a,) = mycelium.claim("e", "w", LEASE)
         assert mycelium.cancel_run(run_id)
@@ -466,7 +459,7 @@ class MyceliumContract:
 
     # -- reading ------------------------------------------------------------------------
 
-    def test_get_job_and_run_info_by_unique_prefix(self, mycelium: Mycelium) -> None:
+    def test_get_job_and_run_info_by_unique_prefix(self, mycelium: Store) -> None:
         run_id = mycelium.submit(fanout(40))
         jobs = mycelium.list_jobs(run_id)
         assert [j.key for j in jobs] == [f"f#{i}" for i in range(40)]
@@ -490,14 +483,14 @@ class MyceliumContract:
         assert mycelium.list_jobs(run_id[:6]) == jobs
         assert mycelium.run_info("no-such-run") is None and mycelium.list_jobs("no-such-run") == []
 
-    def test_list_runs_newest_first(self, mycelium: Mycelium) -> None:
+    def test_list_runs_newest_first(self, mycelium: Store) -> None:
         ids = [mycelium.submit(fanout(1)) for _ in range(3)]
         assert [r.id for r in mycelium.list_runs()] == ids[::-1]
         assert [r.id for r in mycelium.list_runs(limit=2)] == ids[:0:-1]
 
     # -- waiting ----------------------------------------------------------------------
 
-    def test_wait_for_work_returns_at_timeout_when_idle(self, mycelium: Mycelium) -> None:
+    def test_wait_for_work_returns_at_timeout_when_idle(self, mycelium: Store) -> None:
         mycelium.wait_for_work("idle", 0.01)  # the first call may return at once
         start = time.monotonic()
         mycelium.wait_for_work("idle", 0.2)
@@ -519,7 +512,7 @@ class MyceliumContract:
                 proc.join(timeout=20)
         assert waited < 5.0
 
-    def test_wait_for_run_returns_when_the_run_settles(self, mycelium: Mycelium) -> None:
+    def test_wait_for_run_returns_when_the_run_settles(self, mycelium: Store) -> None:
         run_id = mycelium.submit(fanout(3))
         assert mycelium.wait_for_run(run_id, 0.05) == "running"
         finisher = threading.Timer(0.1, drain, args=(mycelium,))

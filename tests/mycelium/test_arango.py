@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from elfc.errors import MyceliumError
-from elfc.mycelium import aql
-from elfc.mycelium.arango import PASSWORD_ENV, ArangoURL, parse_url
-from elfc.mycelium.base import open_mycelium
+from elfc.mycelium.arango import aql
+from elfc.mycelium.arango.url import PASSWORD_ENV, ArangoURL, parse_url
+from elfc.mycelium.urls import open_mycelium
 
 from .contract import MyceliumContract, job, run_of
 
@@ -80,7 +80,7 @@ def arango_database(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator
         server.drop(name)
 
 
-class TestArangoMycelium(MyceliumContract):
+class TestArangoStore(MyceliumContract):
     @pytest.fixture
     def mycelium_url(self, arango_database: tuple[str, str]) -> str:
         return arango_database[1]

@@ -22,17 +22,11 @@ import msgspec
 import pytest
 
 from elfc.errors import MyceliumError
-from elfc.mycelium import aql
 from elfc.mycelium import arango as backend
-from elfc.mycelium.arango import (
-    INSTALL_HINT,
-    PASSWORD_ENV,
-    ArangoMycelium,
-    _after,
-    _template_docs,
-    parse_url,
-)
-from elfc.mycelium.base import open_mycelium
+from elfc.mycelium.arango import INSTALL_HINT, ArangoStore, _template_docs, aql
+from elfc.mycelium.arango.url import PASSWORD_ENV, parse_url
+from elfc.mycelium.common import prefix_end as _after
+from elfc.mycelium.urls import open_mycelium
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-Pa55"
@@ -113,8 +107,8 @@ def test_the_password_is_never_shown() -> None:
 
 
 def test_the_mycelium_shows_its_url_masked(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ArangoMycelium, "_database", lambda self: None)
-    mycelium = ArangoMycelium.from_url(f"arangos://u:{SECRET}@h/db")
+    monkeypatch.setattr(ArangoStore, "_database", lambda self: None)
+    mycelium = ArangoStore.from_url(f"arangos://u:{SECRET}@h/db")
     assert mycelium.url == "arangos://u:***@h:8529/db"
     assert SECRET not in repr(mycelium) and "arangos://u:***@h:8529/db" in repr(mycelium)
 
@@ -152,7 +146,7 @@ def test_without_python_arango_opening_fails_with_the_install_hint() -> None:
 def test_import_elfc_never_imports_python_arango() -> None:
     code = (
         "import sys; sys.modules['arango'] = None\n"
-        "import elfc, elfc.cli, elfc.mycelium.base, elfc.mycelium.arango\n"
+        "import elfc, elfc.cli, elfc.mycelium.urls, elfc.mycelium.arango\n"
         "assert sys.modules['arango'] is None\n"
         "print('ok')\n"
     )
@@ -326,13 +320,13 @@ def _server_error(code: int, http: int = 409, message: str | None = "conflict") 
 
 
 @pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch) -> ArangoMycelium:
+def offline(monkeypatch: pytest.MonkeyPatch) -> ArangoStore:
     pytest.importorskip("arango", reason="python-arango is not installed")
-    monkeypatch.setattr(ArangoMycelium, "_database", lambda self: None)
-    return ArangoMycelium.from_url(f"arango://u:{SECRET}@h/db")
+    monkeypatch.setattr(ArangoStore, "_database", lambda self: None)
+    return ArangoStore.from_url(f"arango://u:{SECRET}@h/db")
 
 
-def test_write_write_conflicts_are_retried(offline: ArangoMycelium) -> None:
+def test_write_write_conflicts_are_retried(offline: ArangoStore) -> None:
     outcomes: list[Exception | str] = [_server_error(1200), _server_error(1200), "done"]
 
     def attempt() -> str:
@@ -345,7 +339,7 @@ def test_write_write_conflicts_are_retried(offline: ArangoMycelium) -> None:
 
 
 def test_other_server_errors_are_not_retried_and_name_the_url_masked(
-    offline: ArangoMycelium,
+    offline: ArangoStore,
 ) -> None:
     calls = []
 
@@ -359,7 +353,7 @@ def test_other_server_errors_are_not_retried_and_name_the_url_masked(
 
 
 def test_conflicts_are_retried_for_a_bounded_time(
-    offline: ArangoMycelium, monkeypatch: pytest.MonkeyPatch
+    offline: ArangoStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(backend, "PATIENCE", 0.2)
 

@@ -15,13 +15,13 @@ import pytest
 
 from elfc.errors import MyceliumError
 from elfc.mycelium import sqlite as sqlite_module
-from elfc.mycelium.base import DEFAULT_URL, default_url, mask_url, open_mycelium
-from elfc.mycelium.sqlite import SCHEMA_VERSION, SQLiteMycelium
+from elfc.mycelium.sqlite import SCHEMA_VERSION, SQLiteStore
+from elfc.mycelium.urls import DEFAULT_URL, default_url, mask_url, open_mycelium
 
 from .contract import LEASE, MyceliumContract, drain, fanout, job, run_of
 
 
-class TestSQLiteMycelium(MyceliumContract):
+class TestSQLiteStore(MyceliumContract):
     @pytest.fixture
     def mycelium_url(self, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path}/mycelium.db"
@@ -38,12 +38,12 @@ def _fork() -> Any:
 
 def test_a_mycelium_of_another_schema_version_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
-    SQLiteMycelium(path).close()
+    SQLiteStore(path).close()
     with sqlite3.connect(path) as con:
         con.execute("UPDATE meta SET value = '999' WHERE key = 'schema'")
     before = path.read_bytes()
     with pytest.raises(MyceliumError, match=f"schema version 999.*uses version {SCHEMA_VERSION}"):
-        SQLiteMycelium(path)
+        SQLiteStore(path)
     assert path.read_bytes() == before
 
 
@@ -52,27 +52,27 @@ def test_other_files_are_refused(tmp_path: Path) -> None:
     with sqlite3.connect(foreign) as con:
         con.execute("CREATE TABLE t (x)")
     with pytest.raises(MyceliumError, match="not an elfc mycelium"):
-        SQLiteMycelium(foreign)
+        SQLiteStore(foreign)
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not a database" * 100)
     with pytest.raises(MyceliumError, match="not an SQLite database"):
-        SQLiteMycelium(garbage)
+        SQLiteStore(garbage)
 
 
 def test_the_parent_folder_is_created_and_wal_is_on(tmp_path: Path) -> None:
-    with SQLiteMycelium(tmp_path / "a" / "b" / "m.db") as m:
+    with SQLiteStore(tmp_path / "a" / "b" / "m.db") as m:
         m.submit(fanout(1))
         with sqlite3.connect(m.path) as con:
             assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def _plan(m: SQLiteMycelium, sql: str, params: tuple[Any, ...]) -> str:
+def _plan(m: SQLiteStore, sql: str, params: tuple[Any, ...]) -> str:
     con = m._connection()
     return " | ".join(row[-1] for row in con.execute("EXPLAIN QUERY PLAN " + sql, params))
 
 
 def test_hot_queries_use_indexes_not_scans(tmp_path: Path) -> None:
-    with SQLiteMycelium(tmp_path / "m.db") as m:
+    with SQLiteStore(tmp_path / "m.db") as m:
         m.submit(fanout(50))
         claim = _plan(m, m._CLAIM, ("w", 1.0, 2.0, 0.0, 0.0, "w", "e", 0.0, 16))
         assert "INDEX jobs_ready (elf=?)" in claim and "TEMP B-TREE" not in claim, claim
@@ -105,7 +105,7 @@ def _hold_write_lock(path: str, seconds: float, started: Any) -> None:
 
 
 def test_a_held_write_lock_delays_writes_instead_of_failing_them(tmp_path: Path) -> None:
-    with SQLiteMycelium(tmp_path / "m.db") as m:
+    with SQLiteStore(tmp_path / "m.db") as m:
         ctx = _fork()
         started = ctx.Event()
         holder = ctx.Process(target=_hold_write_lock, args=(str(m.path), 0.5, started))
@@ -120,12 +120,12 @@ def test_a_held_write_lock_delays_writes_instead_of_failing_them(tmp_path: Path)
         assert m.run_status(run_id) == "running"
 
 
-def _use_inherited(m: SQLiteMycelium, out: Any) -> None:
+def _use_inherited(m: SQLiteStore, out: Any) -> None:
     out.put(drain(m, worker="child"))
 
 
 def test_an_instance_inherited_through_fork_reconnects(tmp_path: Path) -> None:
-    with SQLiteMycelium(tmp_path / "m.db") as m:
+    with SQLiteStore(tmp_path / "m.db") as m:
         run_id = m.submit(fanout(5))
         m.wait_for_work("e", 0.01)  # the parent has a doorbell socket too
         ctx = _fork()
@@ -178,7 +178,7 @@ def test_a_doorbell_wakes_an_idle_worker_within_milliseconds(
 
 
 def test_waiting_idle_costs_next_to_no_cpu(tmp_path: Path) -> None:
-    with SQLiteMycelium(tmp_path / "m.db") as m:
+    with SQLiteStore(tmp_path / "m.db") as m:
         m.wait_for_work("idle", 0.01)
         cpu, wall = time.process_time(), time.monotonic()
         m.wait_for_work("idle", 1.0)
@@ -188,7 +188,7 @@ def test_waiting_idle_costs_next_to_no_cpu(tmp_path: Path) -> None:
 
 
 def test_rings_remove_the_sockets_of_dead_processes(tmp_path: Path) -> None:
-    with SQLiteMycelium(tmp_path / "m.db") as m:
+    with SQLiteStore(tmp_path / "m.db") as m:
         listener, fresh = m._bell.listen("elf:e")
         assert listener is not None and fresh
         stale = Path(listener.path).with_name("1.dead")
@@ -207,10 +207,10 @@ def test_rings_remove_the_sockets_of_dead_processes(tmp_path: Path) -> None:
 def test_sqlite_urls_relative_and_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with open_mycelium("sqlite:///rel/m.db") as m:
-        assert isinstance(m, SQLiteMycelium) and m.path == tmp_path / "rel" / "m.db"
+        assert isinstance(m, SQLiteStore) and m.path == tmp_path / "rel" / "m.db"
         assert m.url == "sqlite:///rel/m.db"
     with open_mycelium(f"sqlite:///{tmp_path}/abs.db") as m:
-        assert isinstance(m, SQLiteMycelium) and m.path == tmp_path / "abs.db"
+        assert isinstance(m, SQLiteStore) and m.path == tmp_path / "abs.db"
     with pytest.raises(MyceliumError, match=r"sqlite:///relative/path\.db"):
         open_mycelium("sqlite://host/m.db")
 

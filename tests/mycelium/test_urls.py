@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from elfc.mycelium.base import mask_url, split_password
+from elfc.mycelium.urls import mask_url, split_password
 from elfc.runtime.supervisor import Supervisor, child_url_and_env
 
 

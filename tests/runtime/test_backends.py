@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from elfc import RunFailed, connect
-from elfc.mycelium.base import open_mycelium
+from elfc.mycelium.urls import open_mycelium
 from tests.runtime.fixtures.harness import (
     ELVES_PATH,
     Processes,
@@ -37,7 +37,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         pytest.skip("ELFC_ARANGO_URL is not set: no ArangoDB server to run the runtime against")
     server = request.getfixturevalue("server")
     monkeypatch = request.getfixturevalue("monkeypatch")
-    from elfc.mycelium.arango import PASSWORD_ENV
+    from elfc.mycelium.arango.url import PASSWORD_ENV
 
     monkeypatch.setenv(PASSWORD_ENV, server.target.password)
     name, database_url = server.database()

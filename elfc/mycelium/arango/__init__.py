@@ -6,6 +6,7 @@
 (percent-encoded) or from ``$ELFC_ARANGO_PASSWORD``; ``url`` and every message show it masked.
 Other options: ``?timeout=`` (seconds a request may take, default 60) and ``?connect_timeout=``
 (seconds to reach a server, default 5), so an unreachable server fails in bounded time.
+``url.py`` parses these; ``aql.py`` holds every query this module runs.
 
 Opening a mycelium sets it up when it is new (idempotent, safe from many processes at once):
 the database when the user may create it, the collections, the persistent indexes every query
@@ -26,45 +27,69 @@ How it keeps the SQLite backend's behaviour across machines:
   0.5 s while the elf stays idle), one read-only index probe per poll;
 * leases and ``retry_at`` compare wall clocks of different hosts: keep them in sync (NTP).
 
-python-arango is imported on first use, never by ``import elfc``; without it, opening an
-``arango://`` mycelium fails with the install hint.
+The rules it shares with the SQLite backend (submission checks, run summaries, id prefixes,
+failure digests, write retries) are in ``elfc.mycelium.common``. python-arango is imported on
+first use, never by ``import elfc``; without it, opening an ``arango://`` mycelium fails with
+the install hint.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import operator
 import os
-import random
 import re
-import secrets
 import threading
 import time
 import weakref
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qsl, quote, unquote
 
 import msgspec
 
 from elfc.errors import MyceliumError
 from elfc.model.ir import BuiltRun, revision_of
-from elfc.model.status import ACTIVE_JOB_STATUSES, JOB_STATUSES
-from elfc.mycelium import aql
-from elfc.mycelium.base import (
+from elfc.model.records import (
     Claimed,
     ElfRecord,
     Event,
     FailureInfo,
     FailureRecord,
     JobInfo,
-    Mycelium,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
 )
+from elfc.model.status import ACTIVE_JOB_STATUSES
+from elfc.mycelium.arango import aql
+from elfc.mycelium.arango.url import PASSWORD_ENV, ArangoURL, parse_url
+from elfc.mycelium.common import (
+    FORKS,
+    PATIENCE,
+    Submission,
+    abandon,
+    closed_error,
+    decode_args,
+    decode_json,
+    decode_kwargs,
+    failure_digest,
+    failure_summary,
+    job_history,
+    must_stop,
+    new_ids,
+    pick,
+    prefix_end,
+    release_note,
+    retry,
+    retry_note,
+    run_info,
+    schema_mismatch,
+    skip_note,
+)
+from elfc.mycelium.store import Store
+from elfc.mycelium.urls import install_hint
 
 if TYPE_CHECKING:
     from arango.client import ArangoClient
@@ -72,22 +97,15 @@ if TYPE_CHECKING:
     from arango.exceptions import ArangoError, ArangoServerError
     from arango.http import HTTPClient
 
-__all__ = ["ArangoMycelium", "ArangoURL", "parse_url"]
+__all__ = ["INSTALL_HINT", "PASSWORD_ENV", "ArangoStore", "ArangoURL", "parse_url"]
 
 T = TypeVar("T")
 
-INSTALL_HINT = "pip install 'elfc[arango]'"
-PASSWORD_ENV = "ELFC_ARANGO_PASSWORD"
-DEFAULT_PORT = 8529
-DEFAULT_DATABASE = "elfc"
-CONNECT_TIMEOUT = 5.0
-"""Seconds to open a connection to one server before trying the next (or giving up)."""
-REQUEST_TIMEOUT = 60.0
-"""Seconds a request may take once connected (a big submission is one request)."""
-PATIENCE = 60.0
-"""Seconds a write keeps retrying write-write conflicts before giving up."""
+INSTALL_HINT = install_hint("arango")
 POLL_MIN, POLL_MAX = 0.01, 0.5
 """``wait_for_work`` polls after 10 ms, backing off to one probe every half second."""
+RETRY_FIRST, RETRY_MAX = 0.001, 0.1
+"""Jittered delays between tries of a conflicting write, in seconds."""
 MIN_SERVER = (3, 11)
 BATCH_SIZE = 100_000
 """Results per round trip: every query's result fits in one batch, so no cursor outlives it."""
@@ -113,22 +131,12 @@ RETRYABLE = frozenset(
     }
 )
 
-_OPTIONS = ("ca", "timeout", "connect_timeout")
-
-_decode_args = msgspec.json.Decoder(tuple[Any, ...]).decode
-_decode_kwargs = msgspec.json.Decoder(dict[str, Any]).decode
-_decode_any = msgspec.json.Decoder().decode
-
-
-_open: weakref.WeakSet[ArangoMycelium] = weakref.WeakSet()
-_abandoned: list[object] = []
-"""Clients inherited from a parent process: never used, never closed (their sockets are the
-parent's)."""
+_open: weakref.WeakSet[ArangoStore] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
-    for mycelium in list(_open):
-        mycelium._lock = threading.Lock()  # the parent's may be held by a thread not copied
+    for store in list(_open):
+        store._lock = threading.Lock()  # the parent's may be held by a thread not copied
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -140,136 +148,6 @@ def _encode(value: object) -> str:
 
 def _deserialize(text: str) -> Any:
     return msgspec.json.decode(text)
-
-
-# -- URLs ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ArangoURL:
-    """A parsed ``arango[s]://`` URL. ``str()`` and ``repr()`` never show the password."""
-
-    tls: bool
-    hosts: tuple[tuple[str, int], ...]
-    username: str
-    database: str
-    password: str = field(default="", repr=False)
-    password_in_url: bool = False
-    ca: str | None = None
-    timeout: float = REQUEST_TIMEOUT
-    connect_timeout: float = CONNECT_TIMEOUT
-
-    @property
-    def endpoints(self) -> tuple[str, ...]:
-        """The servers as python-arango wants them: ``http[s]://host:port``, no credentials."""
-        scheme = "https" if self.tls else "http"
-        return tuple(f"{scheme}://{_host(host)}:{port}" for host, port in self.hosts)
-
-    @property
-    def masked(self) -> str:
-        """The URL with the password replaced by ``***``: safe to print and log."""
-        scheme = "arangos" if self.tls else "arango"
-        auth = quote(self.username, safe="") + (":***" if self.password_in_url else "")
-        hosts = ",".join(f"{_host(host)}:{port}" for host, port in self.hosts)
-        options = []
-        if self.ca is not None:
-            options.append(f"ca={quote(self.ca)}")
-        if self.timeout != REQUEST_TIMEOUT:
-            options.append(f"timeout={self.timeout:g}")
-        if self.connect_timeout != CONNECT_TIMEOUT:
-            options.append(f"connect_timeout={self.connect_timeout:g}")
-        query = "?" + "&".join(options) if options else ""
-        return f"{scheme}://{auth}@{hosts}/{quote(self.database, safe='')}{query}"
-
-    def __str__(self) -> str:
-        return self.masked
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def parse_url(url: str, environ: Mapping[str, str] | None = None) -> ArangoURL:
-    """Parse ``arango[s]://[user[:password]@]host[:port][,host[:port]...][/database][?opts]``.
-
-    The user defaults to ``root``, the port to 8529, the database to ``elfc``. Without a
-    password in the URL, ``$ELFC_ARANGO_PASSWORD`` is used (``environ`` stands in for
-    ``os.environ`` in tests). Raises :class:`MyceliumError` (showing the URL masked).
-    """
-    env = os.environ if environ is None else environ
-    scheme, sep, rest = url.partition("://")
-    shown = _mask(url)
-    if not sep or scheme not in ("arango", "arangos"):
-        raise MyceliumError(f"not an ArangoDB mycelium URL: {shown!r}")
-    rest, _, query = rest.partition("?")
-    netloc, _, path = rest.partition("/")
-    userinfo, at, hostlist = netloc.rpartition("@")
-    if not at:
-        userinfo, hostlist = "", netloc
-    user, colon, password = userinfo.partition(":")
-    hosts = tuple(_parse_host(part, shown) for part in hostlist.split(","))
-    database = unquote(path.rstrip("/")) or DEFAULT_DATABASE
-    if "/" in database:
-        raise MyceliumError(f"bad database name {database!r} in {shown!r}")
-    options = _parse_options(query, shown)
-    tls = scheme == "arangos"
-    if "ca" in options and not tls:
-        raise MyceliumError(f"?ca= needs TLS: use arangos:// in {shown!r}")
-    return ArangoURL(
-        tls=tls,
-        hosts=hosts,
-        username=unquote(user) or "root",
-        database=database,
-        password=unquote(password) if colon else env.get(PASSWORD_ENV, ""),
-        password_in_url=bool(colon),
-        ca=options.get("ca"),
-        timeout=_seconds(options, "timeout", REQUEST_TIMEOUT, shown),
-        connect_timeout=_seconds(options, "connect_timeout", CONNECT_TIMEOUT, shown),
-    )
-
-
-def _mask(url: str) -> str:
-    """``url`` with anything between ``://user:`` and the last ``@`` replaced by ``***``."""
-    head, sep, rest = url.partition("://")
-    netloc, slash, tail = rest.partition("/")
-    userinfo, at, hosts = netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{head}{sep}{userinfo.partition(':')[0]}:***@{hosts}{slash}{tail}"
-
-
-def _parse_host(part: str, shown: str) -> tuple[str, int]:
-    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^:\[\]]+)(?::(\d+))?", part.strip())
-    if match is None or not (match.group(1) or match.group(3)):
-        raise MyceliumError(f"bad host {part!r} in {shown!r}: use host[:port][,host[:port]...]")
-    host = match.group(1) or match.group(3)
-    port = int(match.group(2) or match.group(4) or DEFAULT_PORT)
-    if not 0 < port < 65536:
-        raise MyceliumError(f"bad port {port} in {shown!r}")
-    return host, port
-
-
-def _parse_options(query: str, shown: str) -> dict[str, str]:
-    options = dict(parse_qsl(query, keep_blank_values=True))
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise MyceliumError(
-            f"unknown option(s) {', '.join(unknown)} in {shown!r}: known are {', '.join(_OPTIONS)}"
-        )
-    return options
-
-
-def _seconds(options: Mapping[str, str], name: str, default: float, shown: str) -> float:
-    text = options.get(name)
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise MyceliumError(f"?{name}= takes a number of seconds > 0, not {text!r}, in {shown!r}")
-    return value
 
 
 # -- the driver, imported on first use ---------------------------------------------------------
@@ -362,12 +240,13 @@ class _Txn:
 # -- the backend ---------------------------------------------------------------------------
 
 
-class ArangoMycelium(Mycelium):
-    """The mycelium in an ArangoDB database: ``ArangoMycelium(parse_url("arango://..."))``."""
+class ArangoStore(Store):
+    """The mycelium in an ArangoDB database: ``ArangoStore(parse_url("arango://..."))``."""
 
     schemes = ("arango", "arangos")
     supports_doorbell = False
     supports_batches = True
+    password_env = PASSWORD_ENV
 
     def __init__(self, target: ArangoURL) -> None:
         self.target = target
@@ -375,20 +254,20 @@ class ArangoMycelium(Mycelium):
         self._lock = threading.Lock()
         self._client: ArangoClient | None = None
         self._db: StandardDatabase | None = None
-        self._pid = 0
+        self._fork = FORKS[0]
         self._closed = False
         self._pauses: dict[str, float] = {}
         _open.add(self)
         self._database()  # fail early: unreachable, refused, or of another schema
 
     @classmethod
-    def from_url(cls, url: str) -> ArangoMycelium:
+    def from_url(cls, url: str) -> ArangoStore:
         return cls(parse_url(url))
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            if self._client is not None and self._pid == os.getpid():
+            if self._client is not None and self._fork == FORKS[0]:
                 self._client.close()
             self._client = self._db = None
 
@@ -398,12 +277,12 @@ class ArangoMycelium(Mycelium):
         """The database handle; a new connection in a forked child (never the parent's)."""
         with self._lock:
             if self._closed:
-                raise MyceliumError(f"the mycelium {self.url} was closed")
-            if self._db is None or self._pid != os.getpid():
+                raise closed_error(self.url)
+            if self._db is None or self._fork != FORKS[0]:
                 if self._client is not None:
-                    _abandoned.append(self._client)
+                    abandon(self._client)  # a parent's: its sockets are the parent's too
                 self._client, self._db = self._connect()
-                self._pid = os.getpid()
+                self._fork = FORKS[0]
             return self._db
 
     def _connect(self) -> tuple[ArangoClient, StandardDatabase]:
@@ -471,12 +350,7 @@ class ArangoMycelium(Mycelium):
             _execute(db, aql.PUT_SCHEMA, version=aql.SCHEMA_VERSION)
             found = self._schema_version(db)
         if found != aql.SCHEMA_VERSION:
-            raise MyceliumError(
-                f"the mycelium {self.url} has schema version {found}, this elfc uses version "
-                f"{aql.SCHEMA_VERSION}: open it with the elfc release that wrote it, or point "
-                "elfc at a new mycelium (another database); elfc never changes a mycelium of "
-                "another version"
-            )
+            raise schema_mismatch(self.url, found, aql.SCHEMA_VERSION, "another database")
 
     def _schema_version(self, db: StandardDatabase) -> object:
         try:
@@ -527,23 +401,21 @@ class ArangoMycelium(Mycelium):
         transient error (jittered backoff, for ``PATIENCE`` seconds); any other failure of
         the driver becomes a :class:`MyceliumError` that names the URL, never the password."""
         driver = _driver()
-        deadline = time.monotonic() + PATIENCE
-        delay = 0.001
-        while True:
-            try:
-                return attempt()
-            except driver.server_error as exc:
-                if exc.error_code not in RETRYABLE:
-                    raise self._error(exc, doing) from exc
-                if time.monotonic() > deadline:
-                    raise MyceliumError(
-                        f"mycelium {self.url}: could not {doing}: still conflicting with other "
-                        f"writers after {PATIENCE:.0f} s ({exc.error_message})"
-                    ) from exc
-            except (driver.error, OSError) as exc:
-                raise self._error(exc, doing) from exc
-            time.sleep(random.uniform(0.0, delay))
-            delay = min(delay * 2, 0.1)
+
+        def transient(exc: Exception) -> bool:
+            return isinstance(exc, driver.server_error) and exc.error_code in RETRYABLE
+
+        def gave_up(exc: Exception) -> MyceliumError:
+            reason = exc.error_message if isinstance(exc, driver.server_error) else exc
+            return MyceliumError(
+                f"mycelium {self.url}: could not {doing}: still conflicting with other "
+                f"writers after {PATIENCE:.0f} s ({reason})"
+            )
+
+        try:
+            return retry(attempt, transient, gave_up, RETRY_FIRST, RETRY_MAX, PATIENCE)
+        except (driver.error, OSError) as exc:
+            raise self._error(exc, doing) from exc
 
     def _error(self, exc: BaseException, doing: str) -> MyceliumError:
         """A message a user can act on. The driver's own messages hold no credentials
@@ -707,83 +579,17 @@ class ArangoMycelium(Mycelium):
     # -- submitting ------------------------------------------------------------------
 
     def submit(self, built: BuiltRun, template_json: bytes | None = None) -> str:
-        jobs = built.jobs
-        position = {job.key: i for i, job in enumerate(jobs)}
-        if len(position) != len(jobs):
-            raise MyceliumError(f"run of {built.pipeline} has duplicate job keys")
-        deps = [tuple(dict.fromkeys(job.deps)) for job in jobs]
-        for job, its_deps in zip(jobs, deps, strict=True):
-            for dep in its_deps:
-                if dep not in position:
-                    raise MyceliumError(f"job {job.key} depends on {dep!r}, not a job of the run")
-        fan = Counter(dep for its_deps in deps for dep in its_deps)
-        # Everything but the ids, drawn again on each attempt: a clash is a retry.
-        docs = [
-            {
-                "key": job.key,
-                "node": job.node,
-                "elf": job.elf,
-                "task": job.task,
-                "revision": job.revision,
-                "args": _encode(job.args),
-                "kwargs": _encode(job.kwargs),
-                "deps": list(its_deps),
-                "seq": job.seq,
-                "status": "pending" if its_deps else "ready",
-                "waiting": len(its_deps),
-                "dependents": fan[job.key],
-                "attempts": 0,
-                "not_before": 0.0,
-                "lease": None,
-                "lease_owner": None,
-                "lease_until": None,
-                "started": None,
-                "finished": None,
-                "history": [],
-                "failure": None,
-            }
-            for job, its_deps in zip(jobs, deps, strict=True)
-        ]
-        run_fields = {
-            "pipeline": built.pipeline,
-            "revision": built.revision,
-            "arguments": _encode(built.arguments),
-            "output": _encode(built.output),
-            "total": len(jobs),
-        }
+        plan = Submission(built)  # checked and encoded before the transaction starts
+        docs = _job_docs(plan)
         template = None if template_json is None else _template_docs(built.revision, template_json)
 
         def write(t: _Txn) -> str:
-            run_id, ids = secrets.token_hex(8), os.urandom(8 * len(jobs)).hex()
-            job_ids = [ids[16 * i : 16 * i + 16] for i in range(len(jobs))]
+            # Ids are drawn on each attempt: a clash with a stored one (1210) is a retry.
+            run_id, job_ids = new_ids(len(docs))
             (no,) = t.query(aql.NEXT_RUN_NO)
-            done = not jobs
-            run = {
-                "_key": run_id,
-                "no": no,
-                **run_fields,
-                "status": "succeeded" if done else "running",
-                "created": t.now,
-                "finished": t.now if done else None,
-            }
-            t.query(aql.INSERT, collection=aql.RUNS, docs=[run])
-            if jobs:
-                common = {"run": run_id, "run_no": no, "created": t.now}
-                rows = [{**d, **common, "_key": k} for d, k in zip(docs, job_ids, strict=True)]
-                t.query(aql.INSERT, collection=aql.JOBS, docs=rows)
-                edges = [
-                    {"_from": f"{aql.JOBS}/{job_ids[position[dep]]}", "_to": f"{aql.JOBS}/{k}"}
-                    for k, its_deps in zip(job_ids, deps, strict=True)
-                    for dep in its_deps
-                ]
-                if edges:
-                    t.query(aql.INSERT, collection=aql.DEPS, docs=edges)
-                roots = [
-                    {"_from": f"{aql.RUNS}/{run_id}", "_to": f"{aql.JOBS}/{k}"}
-                    for k, its_deps in zip(job_ids, deps, strict=True)
-                    if not its_deps
-                ]
-                t.query(aql.INSERT, collection=aql.RUN_ROOTS, docs=roots)
+            t.query(aql.INSERT, collection=aql.RUNS, docs=[_run_doc(plan, run_id, no, t.now)])
+            if docs:
+                _insert_jobs(t, plan, docs, run_id, no, job_ids)
             if template is not None:
                 _put_template(t, template)
             return run_id
@@ -854,32 +660,14 @@ class ArangoMycelium(Mycelium):
         failure: FailureRecord,
         retry_at: float | None = None,
     ) -> bool:
-        digest = revision_of(failure.error_type, failure.message, failure.traceback)
-        summary = f"{failure.error_type}: {failure.message}"
+        digest = failure_digest(failure)
 
         def write(t: _Txn) -> bool:
             held = t.query(aql.HELD, job=job_id, worker=worker_id)
             if not held:
                 return False
             job = held[0]
-            t.query(
-                aql.RECORD_FAILURE,
-                hash=digest,
-                error_type=failure.error_type,
-                message=failure.message,
-                traceback=failure.traceback,
-                now=t.now,
-                elf=job["elf"],
-                task=job["task"],
-                revision=failure.revision,
-            )
-            link = {
-                "_from": f"{aql.JOBS}/{job_id}",
-                "_to": f"{aql.FAILURES}/{digest}",
-                "time": t.now,
-                "attempt": job["attempts"],
-            }
-            t.query(aql.INSERT, collection=aql.JOB_FAILURES, docs=[link])
+            _record_failure(t, job, digest, failure)
             if retry_at is not None:
                 rows = t.query(
                     aql.REQUEUE,
@@ -889,17 +677,18 @@ class ArangoMycelium(Mycelium):
                     not_before=retry_at,
                     failure=digest,
                     now=t.now,
-                    note=f"retry at {retry_at:.3f} after {summary}",
+                    note=retry_note(retry_at, failure),
                 )
                 t.settle.update(r["run"] for r in rows if r["status"] == "cancelled")
                 return True
-            t.query(aql.FAIL, job=job_id, worker=worker_id, now=t.now, failure=digest, note=summary)
+            note = failure_summary(failure)
+            t.query(aql.FAIL, job=job_id, worker=worker_id, now=t.now, failure=digest, note=note)
             if job["dependents"]:
                 t.query(
                     aql.SKIP_DEPENDENTS,
                     start=f"{aql.JOBS}/{job_id}",
                     now=t.now,
-                    note=f"upstream {job['key']} failed",
+                    note=skip_note(job["key"]),
                 )
             t.settle.add(job["run"])
             return True
@@ -920,7 +709,7 @@ class ArangoMycelium(Mycelium):
             not_before=None,
             failure=None,
             now=time.time(),
-            note=f"released by {worker_id}",
+            note=release_note(worker_id),
         )
         self._settle(r["run"] for r in rows if r["status"] == "cancelled")
         return len(rows)
@@ -946,7 +735,7 @@ class ArangoMycelium(Mycelium):
         if not ids:
             return set()
         kept = self._run(aql.EXTEND_LEASES, jobs=ids, worker=worker.id, now=time.time())
-        return set(ids) - {row["id"] for row in kept if not row["cancelled"]}
+        return must_stop(ids, ((row["id"], row["cancelled"]) for row in kept))
 
     def cancel_run(self, run_id: str) -> bool:
         def write(t: _Txn) -> bool:
@@ -961,17 +750,14 @@ class ArangoMycelium(Mycelium):
     # -- reading -------------------------------------------------------------------
 
     def _by_prefix(self, collection: str, prefix: str, what: str) -> dict[str, Any] | None:
-        if not prefix:
+        """The document whose key is ``prefix`` or the only one starting with it (see
+        :func:`pick`)."""
+        end = prefix_end(prefix)
+        if end is None:
             return None
-        rows = self._run(
-            aql.BY_PREFIX, collection=collection, low=prefix, high=_after(prefix), prefix=prefix
-        )
-        for row in rows:
-            if row["_key"] == prefix:
-                return dict(row)
-        if len(rows) > 1:
-            raise MyceliumError(f"{what} prefix {prefix!r} is ambiguous: give more characters")
-        return dict(rows[0]) if rows else None
+        rows = self._run(aql.BY_PREFIX, collection=collection, low=prefix, high=end, prefix=prefix)
+        row = pick(rows, prefix, what, operator.itemgetter("_key"))
+        return None if row is None else dict(row)
 
     def run_info(self, run_id: str) -> RunInfo | None:
         doc = self._by_prefix(aql.RUNS, run_id, "run")
@@ -1090,6 +876,105 @@ def _complete(t: _Txn, worker_id: str, done: Sequence[tuple[str, bytes]]) -> lis
     return out
 
 
+def _run_doc(plan: Submission, run_id: str, no: int, now: float) -> dict[str, Any]:
+    built = plan.built
+    return {
+        "_key": run_id,
+        "no": no,
+        "pipeline": built.pipeline,
+        "revision": built.revision,
+        "arguments": plan.arguments.decode(),
+        "output": plan.output.decode(),
+        "total": len(built.jobs),
+        "status": plan.run_status,
+        "created": now,
+        "finished": None if built.jobs else now,
+    }
+
+
+def _job_docs(plan: Submission) -> list[dict[str, Any]]:
+    """The run's job documents, all but their ids, run and creation time (see ``submit``)."""
+    return [
+        {
+            "key": job.key,
+            "node": job.node,
+            "elf": job.elf,
+            "task": job.task,
+            "revision": job.revision,
+            "args": args.decode(),
+            "kwargs": kwargs.decode(),
+            "deps": list(deps),
+            "seq": job.seq,
+            "status": status,
+            "waiting": len(deps),
+            "dependents": plan.dependents[job.key],
+            "attempts": 0,
+            "not_before": 0.0,
+            "lease": None,
+            "lease_owner": None,
+            "lease_until": None,
+            "started": None,
+            "finished": None,
+            "history": [],
+            "failure": None,
+        }
+        for job, deps, status, (args, kwargs, _) in zip(
+            plan.built.jobs, plan.deps, plan.statuses, plan.payloads, strict=True
+        )
+    ]
+
+
+def _insert_jobs(
+    t: _Txn,
+    plan: Submission,
+    docs: list[dict[str, Any]],
+    run_id: str,
+    no: int,
+    job_ids: list[str],
+) -> None:
+    """The jobs, their dependency edges, and an edge from the run to each job that starts
+    ready (so the graph viewer reaches every job from the run)."""
+    shared = {"run": run_id, "run_no": no, "created": t.now}
+    rows = [{**d, **shared, "_key": k} for d, k in zip(docs, job_ids, strict=True)]
+    t.query(aql.INSERT, collection=aql.JOBS, docs=rows)
+    position = plan.position
+    edges = [
+        {"_from": f"{aql.JOBS}/{job_ids[position[dep]]}", "_to": f"{aql.JOBS}/{k}"}
+        for k, deps in zip(job_ids, plan.deps, strict=True)
+        for dep in deps
+    ]
+    if edges:
+        t.query(aql.INSERT, collection=aql.DEPS, docs=edges)
+    roots = [
+        {"_from": f"{aql.RUNS}/{run_id}", "_to": f"{aql.JOBS}/{k}"}
+        for k, deps in zip(job_ids, plan.deps, strict=True)
+        if not deps
+    ]
+    t.query(aql.INSERT, collection=aql.RUN_ROOTS, docs=roots)
+
+
+def _record_failure(t: _Txn, job: Mapping[str, Any], digest: str, failure: FailureRecord) -> None:
+    """Store the failure (deduplicated by ``digest``) and link the job (a ``HELD`` row) to it."""
+    t.query(
+        aql.RECORD_FAILURE,
+        hash=digest,
+        error_type=failure.error_type,
+        message=failure.message,
+        traceback=failure.traceback,
+        now=t.now,
+        elf=job["elf"],
+        task=job["task"],
+        revision=failure.revision,
+    )
+    link = {
+        "_from": f"{aql.JOBS}/{job['id']}",
+        "_to": f"{aql.FAILURES}/{digest}",
+        "time": t.now,
+        "attempt": job["attempts"],
+    }
+    t.query(aql.INSERT, collection=aql.JOB_FAILURES, docs=[link])
+
+
 def _template_docs(revision: str, template_json: bytes) -> dict[str, list[dict[str, Any]]]:
     """The template as text, and as vertices and edges for ArangoDB's graph viewer when it
     has the shape of a compiled template (``nodes`` with ids, ``edges`` between them)."""
@@ -1100,7 +985,7 @@ def _template_docs(revision: str, template_json: bytes) -> dict[str, list[dict[s
         aql.TEMPLATE_ROOTS: [],
     }
     try:
-        data = _decode_any(template_json)
+        data = decode_json(template_json)
     except msgspec.DecodeError:
         return out
     nodes = data.get("nodes") if isinstance(data, dict) else None
@@ -1145,13 +1030,6 @@ def _put_template(t: _Txn, docs: Mapping[str, list[dict[str, Any]]]) -> None:
 # -- decoding ----------------------------------------------------------------------------
 
 
-def _after(prefix: str) -> str:
-    """The smallest key above every key starting with ``prefix``, for ids of hex digits
-    (``9`` is followed by ``a``: AQL compares strings by locale, not by code point)."""
-    last = prefix[-1]
-    return prefix[:-1] + ("a" if last == "9" else chr(ord(last) + 1))
-
-
 def _idle(run: RunInfo) -> bool:
     """No job of the run can progress, yet it is not settled: its last writer died before
     settling it (readers repair that)."""
@@ -1176,8 +1054,8 @@ def _claimed(elf: str, rows: list[Any]) -> list[Claimed]:
             elf,
             r["task"],
             r["revision"],
-            _decode_args(r["args"]),
-            _decode_kwargs(r["kwargs"]),
+            decode_args(r["args"]),
+            decode_kwargs(r["kwargs"]),
             tuple(r["deps"]),
             int(r["attempts"]),
         )
@@ -1201,30 +1079,17 @@ def _failure(doc: Mapping[str, Any]) -> FailureInfo:
 
 
 def _run_info(doc: Mapping[str, Any], counted: Iterable[Sequence[Any]]) -> RunInfo:
-    counts: dict[str, int] = dict.fromkeys(JOB_STATUSES, 0)
-    elf_counts: dict[str, dict[str, int]] = {}
-    for elf, status, n in counted:
-        counts[status] += n
-        elf_counts.setdefault(elf, dict.fromkeys(JOB_STATUSES, 0))[status] = n
-    status = doc["status"]
-    error = None
-    if status == "failed":
-        error = f"{counts['failed']} job(s) failed, {counts['skipped']} skipped"
-    elif status == "cancelled":
-        error = "cancelled"
-    return RunInfo(
+    return run_info(
         doc["_key"],
         doc["pipeline"],
         doc["revision"],
-        _decode_kwargs(doc["arguments"]),
-        status,
+        doc["arguments"],
+        doc["status"],
         float(doc["created"]),
         _f(doc["finished"]),
         int(doc["total"]),
-        counts,
-        elf_counts,
-        _decode_any(doc["output"]),
-        error,
+        doc["output"],
+        counted,
     )
 
 
@@ -1233,10 +1098,8 @@ def _job_info(
 ) -> JobInfo:
     deps = tuple(doc["deps"])
     created = float(doc["created"])
-    history = (
-        Event(created, "pending" if deps else "ready", "submitted"),
-        *(Event(float(at), status, note) for at, status, note in doc["history"]),
-    )
+    stored = (Event(float(at), status, note) for at, status, note in doc["history"])
+    history = job_history(created, deps, stored)
     failure = doc["failure"]
     return JobInfo(
         doc["_key"],
@@ -1246,8 +1109,8 @@ def _job_info(
         doc["elf"],
         doc["task"],
         doc["revision"],
-        _decode_args(doc["args"]),
-        _decode_kwargs(doc["kwargs"]),
+        decode_args(doc["args"]),
+        decode_kwargs(doc["kwargs"]),
         deps,
         int(doc["seq"]),
         doc["status"],

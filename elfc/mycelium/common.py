@@ -1,0 +1,308 @@
+"""The job state machine's rules that do not depend on a database, written once.
+
+Every backend calls these and keeps only the queries that apply them; what must happen
+atomically (claims, completions, settling a run) stays inside a backend's transactions, and
+the behaviour suite (``tests/mycelium/contract.py``) checks that each backend applied them.
+
+* submission: a run's jobs checked (keys unique, dependencies inside the run) and encoded
+  before any transaction starts; a job's first status; new ids;
+* reading: id prefixes, a run's summary and error text from its job counts, a job's history
+  (which begins with a synthetic ``submitted`` event, never stored);
+* failures: the digest that deduplicates them, and the notes written to a job's history;
+* heartbeats: which jobs a worker must stop;
+* writes retried with jittered backoff while the database is busy or conflicting;
+* fork bookkeeping: a handle inherited from a parent process is abandoned, never used.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import msgspec
+
+from elfc.errors import MyceliumError
+from elfc.model.ir import BuiltRun, revision_of
+from elfc.model.records import Event, FailureRecord, RunInfo
+from elfc.model.status import JOB_STATUSES, JobStatus, RunStatus
+
+__all__ = [
+    "FORKS",
+    "PATIENCE",
+    "Submission",
+    "abandon",
+    "closed_error",
+    "decode_args",
+    "decode_json",
+    "decode_kwargs",
+    "expiry_note",
+    "failure_digest",
+    "failure_summary",
+    "first_status",
+    "job_history",
+    "must_stop",
+    "new_ids",
+    "pick",
+    "prefix_end",
+    "release_note",
+    "retry",
+    "retry_note",
+    "run_info",
+    "schema_mismatch",
+    "skip_note",
+]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+PATIENCE = 60.0
+"""Seconds a write keeps retrying while other processes hold a lock or conflict with it."""
+
+decode_args = msgspec.json.Decoder(tuple[Any, ...]).decode
+decode_kwargs = msgspec.json.Decoder(dict[str, Any]).decode
+decode_json = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+
+# -- submitting ----------------------------------------------------------------------------
+
+
+def first_status(deps: Sequence[str]) -> JobStatus:
+    """A new job's status: ``ready`` without dependencies, else ``pending``."""
+    return "pending" if deps else "ready"
+
+
+class Submission:
+    """A run checked and encoded for :meth:`Store.submit`, before any transaction starts.
+
+    Raises :class:`MyceliumError` if two jobs share a key, a job depends on a key outside the
+    run, or a value is not JSON-encodable: nothing is written then.
+    """
+
+    def __init__(self, built: BuiltRun) -> None:
+        self.built = built
+        jobs = built.jobs
+        self.position = {job.key: i for i, job in enumerate(jobs)}
+        """Job key -> its index in ``built.jobs``."""
+        if len(self.position) != len(jobs):
+            raise MyceliumError(f"run of {built.pipeline} has duplicate job keys")
+        # A job that reads one result twice still waits for it once.
+        self.deps = [tuple(dict.fromkeys(job.deps)) for job in jobs]
+        """Each job's distinct dependency keys, in order."""
+        for job, deps in zip(jobs, self.deps, strict=True):
+            for dep in deps:
+                if dep not in self.position:
+                    raise MyceliumError(f"job {job.key} depends on {dep!r}, not a job of the run")
+        try:
+            self.payloads = [
+                (_encode(job.args), _encode(job.kwargs), _encode(deps))
+                for job, deps in zip(jobs, self.deps, strict=True)
+            ]
+            """Each job's ``(args, kwargs, deps)`` as JSON."""
+            self.arguments, self.output = _encode(built.arguments), _encode(built.output)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise MyceliumError(f"run of {built.pipeline} is not JSON-encodable: {exc}") from exc
+        self.dependents = Counter(dep for deps in self.deps for dep in deps)
+        """Job key -> how many jobs wait for it."""
+        self.statuses = [first_status(deps) for deps in self.deps]
+        self.run_status: RunStatus = "running" if jobs else "succeeded"
+
+
+def new_ids(jobs: int) -> tuple[str, list[str]]:
+    """A new run id and ``jobs`` new job ids: 16 random hex digits each.
+
+    Ids are random so that hosts need no shared counter; a clash with a stored id is
+    astronomically rare but possible, so a backend's insert refuses it and the caller draws
+    again. Being hex digits, ids sort alike in every collation (see :func:`prefix_end`).
+    """
+    ids = os.urandom(8 * jobs).hex()
+    return secrets.token_hex(8), [ids[i : i + 16] for i in range(0, len(ids), 16)]
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The end of the key range ``[prefix, end)`` holding the keys that start with ``prefix``;
+    ``None`` when no key can (an empty prefix, or one whose last character has no successor).
+
+    ``9`` is followed by ``a``, not ``:``: ArangoDB compares strings by locale, where
+    punctuation sorts before digits. For keys of lowercase hex digits (every id and hash elfc
+    makes) the range is the same in SQLite's byte order.
+    """
+    if not prefix or ord(prefix[-1]) >= 0x10FFFF:
+        return None
+    last = prefix[-1]
+    return prefix[:-1] + ("a" if last == "9" else chr(ord(last) + 1))
+
+
+def pick(rows: Sequence[R], prefix: str, what: str, key: Callable[[R], str]) -> R | None:
+    """The row whose ``key`` is ``prefix`` itself, else the only row; ``None`` for no rows.
+
+    ``rows`` are those of the range :func:`prefix_end` gives, at most two. Raises
+    :class:`MyceliumError` when the prefix is ambiguous.
+    """
+    for row in rows:
+        if key(row) == prefix:
+            return row
+    if len(rows) > 1:
+        raise MyceliumError(f"{what} prefix {prefix!r} is ambiguous: give more characters")
+    return rows[0] if rows else None
+
+
+def run_info(
+    run_id: str,
+    pipeline: str,
+    revision: str,
+    arguments: bytes | str,
+    status: str,
+    created: float,
+    finished: float | None,
+    total: int,
+    output: bytes | str,
+    counted: Iterable[Sequence[Any]],
+) -> RunInfo:
+    """A run as stored (``arguments`` and ``output`` as JSON) with its ``(elf, status, n)``
+    job counts; every status is present in the counts, and a run that did not succeed says
+    why in ``error``."""
+    counts: dict[str, int] = dict.fromkeys(JOB_STATUSES, 0)
+    elf_counts: dict[str, dict[str, int]] = {}
+    for elf, job_status, n in counted:
+        counts[job_status] += n
+        elf_counts.setdefault(elf, dict.fromkeys(JOB_STATUSES, 0))[job_status] += n
+    return RunInfo(
+        run_id,
+        pipeline,
+        revision,
+        decode_kwargs(arguments),
+        status,
+        created,
+        finished,
+        total,
+        counts,
+        elf_counts,
+        decode_json(output),
+        _run_error(status, counts),
+    )
+
+
+def _run_error(status: str, counts: dict[str, int]) -> str | None:
+    if status == "failed":
+        return f"{counts['failed']} job(s) failed, {counts['skipped']} skipped"
+    if status == "cancelled":
+        return "cancelled"
+    return None
+
+
+def job_history(created: float, deps: Sequence[str], later: Iterable[Event]) -> tuple[Event, ...]:
+    """A job's status history: the ``submitted`` event (made up from the job's creation, so
+    that submitting writes no history), then the stored ones."""
+    return (Event(created, first_status(deps), "submitted"), *later)
+
+
+# -- failures and history notes ------------------------------------------------------------
+
+
+def failure_digest(failure: FailureRecord) -> str:
+    """The key that deduplicates failures: the same type, message and traceback are one."""
+    return revision_of(failure.error_type, failure.message, failure.traceback)
+
+
+def failure_summary(failure: FailureRecord) -> str:
+    """``Type: message``: a failed job's history note."""
+    return f"{failure.error_type}: {failure.message}"
+
+
+def retry_note(retry_at: float, failure: FailureRecord) -> str:
+    return f"retry at {retry_at:.3f} after {failure_summary(failure)}"
+
+
+def skip_note(failed_key: str) -> str:
+    return f"upstream {failed_key} failed"
+
+
+def release_note(worker_id: str) -> str:
+    return f"released by {worker_id}"
+
+
+def expiry_note(lease_owner: str) -> str:
+    """The note of a job whose lease ran out (the AQL query spells it in its own text)."""
+    return f"lease of {lease_owner} expired"
+
+
+# -- heartbeats ------------------------------------------------------------------------------
+
+
+def must_stop(asked: Iterable[str], kept: Iterable[tuple[str, bool]]) -> set[str]:
+    """The jobs of ``asked`` a worker must stop: all but those whose lease it still held, as
+    ``kept`` says (``(job_id, run_cancelled)``), in a run that is not cancelled."""
+    return set(asked) - {job_id for job_id, cancelled in kept if not cancelled}
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def schema_mismatch(url: str, found: object, expected: int, elsewhere: str) -> MyceliumError:
+    """The error for a mycelium of another schema version: never migrated, only refused."""
+    return MyceliumError(
+        f"the mycelium {url} has schema version {found}, this elfc uses version {expected}: "
+        f"open it with the elfc release that wrote it, or point elfc at a new mycelium "
+        f"({elsewhere}); elfc never changes a mycelium of another version"
+    )
+
+
+def closed_error(url: str) -> MyceliumError:
+    return MyceliumError(f"the mycelium {url} was closed")
+
+
+# -- retries --------------------------------------------------------------------------------------
+
+
+def retry(
+    attempt: Callable[[], T],
+    transient: Callable[[Exception], bool],
+    gave_up: Callable[[Exception], Exception],
+    first: float,
+    cap: float,
+    patience: float = PATIENCE,
+) -> T:
+    """``attempt()``, tried again while it raises an error that is ``transient``.
+
+    Between tries it sleeps a random time up to a delay that starts at ``first`` seconds and
+    doubles up to ``cap``: full jitter, so writers that collided do not collide again in step.
+    Any other error propagates as it is; after ``patience`` seconds the last transient one is
+    replaced by ``gave_up(error)``.
+    """
+    deadline = time.monotonic() + patience
+    delay = first
+    while True:
+        try:
+            return attempt()
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise gave_up(exc) from exc
+        time.sleep(random.uniform(0.0, delay))
+        delay = min(delay * 2, cap)
+
+
+# -- fork ------------------------------------------------------------------------------------------
+
+FORKS = [0]
+"""``FORKS[0]`` counts the forks between the first process and this one. A store remembers
+it when it connects; a different count means the connection is the parent's."""
+os.register_at_fork(after_in_child=lambda: FORKS.__setitem__(0, FORKS[0] + 1))
+
+_abandoned: list[object] = []
+
+
+def abandon(*handles: object) -> None:
+    """Keep connections and sockets inherited from a parent process alive, unused, forever:
+    closing one could break the parent's locks or its open requests."""
+    _abandoned.extend(handles)

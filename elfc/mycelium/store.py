@@ -1,0 +1,320 @@
+"""The store contract: the operations every mycelium backend offers.
+
+A backend (``elfc.mycelium.sqlite``, ``elfc.mycelium.arango``) is one class that subclasses
+:class:`Store` and holds only its queries and driver code; the rules the two share (submission
+checks, run summaries, id prefixes, failure digests, write retries) are in ``common.py``.
+Everything a worker, a submitter or the command line needs from a database goes through the
+methods below; their docstrings are the contract that ``tests/mycelium/contract.py`` checks
+against every backend. The records they take and return are in :mod:`elfc.model.records`,
+the statuses in :mod:`elfc.model.status`; ``open_mycelium(url)`` (``urls.py``) picks the
+backend for a URL.
+
+Job life cycle::
+
+    pending ──(last dependency succeeded)──> ready ──claim──> running ──complete──> succeeded
+                                               ^                 │
+                                               └─retry/release/──┤──fail──> failed
+                                                 lease expired   │            └─> every transitive
+                                                                 │                dependent: skipped
+    cancel_run: pending/ready ──> cancelled; running jobs are told by heartbeat and then released
+
+A run is ``running`` until no job of it can progress; it then becomes ``succeeded``, or
+``failed`` if any job failed. ``cancel_run`` makes it ``cancelled`` at once.
+
+Times are wall-clock seconds (``time.time()``) because leases are compared across processes.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import ClassVar, Self
+
+from elfc.model.ir import BuiltRun
+from elfc.model.records import (
+    Claimed,
+    ElfRecord,
+    FailureInfo,
+    FailureRecord,
+    JobInfo,
+    RevisionRecord,
+    RunInfo,
+    WorkerInfo,
+)
+from elfc.model.status import FINAL_RUN_STATUSES
+
+__all__ = ["Store"]
+
+
+class Store(abc.ABC):
+    """The database shared by submitters and workers. One instance per process.
+
+    Usage: ``with open_mycelium("sqlite:///.elfc/mycelium.db") as store: store.submit(built)``.
+
+    Job and run ids are opaque strings; wherever a method accepts an id for reading it also
+    accepts a unique prefix (an ambiguous prefix raises :class:`MyceliumError`). Writes take
+    full ids. Every method may raise :class:`MyceliumError` when the database cannot be used;
+    "atomic" below means the whole operation commits or none of it does, and no other process
+    sees a part of it.
+    """
+
+    schemes: ClassVar[tuple[str, ...]] = ()
+    """URL schemes this backend serves."""
+    supports_doorbell: ClassVar[bool] = False
+    """``wait_for_work`` wakes within milliseconds of new work, not only on its poll."""
+    supports_batches: ClassVar[bool] = False
+    """``complete_many`` and ``exchange`` run in one transaction (not one per job)."""
+    password_env: ClassVar[str | None] = None
+    """The environment variable this backend reads a password from when its URL has none
+    (``None``: the backend takes no password). ``elfc run`` hands a password to the workers it
+    starts through it, never on their command lines."""
+
+    url: str
+    """The mycelium's URL with any password masked: safe to print."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_url(cls, url: str) -> Store:
+        """Open the mycelium at ``url`` (one of ``cls.schemes``); create its schema if empty.
+
+        Raises :class:`MyceliumError` for a malformed URL, an unreachable database, or one of
+        another schema version (which is never changed).
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook; a backend without resources needs none
+        """Release connections and sockets. Idempotent; the instance may not be used after."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
+
+    # -- revisions, elves, templates ---------------------------------------------------
+
+    @abc.abstractmethod
+    def put_revisions(self, records: Iterable[RevisionRecord]) -> None:
+        """Store revisions, all in one transaction. Idempotent: a hash already stored is left
+        as it is (revisions are immutable), so two submitters may store the same one at once.
+        """
+
+    @abc.abstractmethod
+    def get_revision(self, hash_or_prefix: str) -> RevisionRecord | None:
+        """The revision with this hash or unique hash prefix; ``None`` when none matches."""
+
+    @abc.abstractmethod
+    def put_elf(self, record: ElfRecord) -> None:
+        """Insert or replace the elf instance ``record.name``; its ``last_seen`` becomes now
+        (the value in ``record`` is ignored)."""
+
+    @abc.abstractmethod
+    def list_elves(self) -> list[ElfRecord]:
+        """Every elf instance, sorted by name (code point order); ``[]`` when none."""
+
+    @abc.abstractmethod
+    def put_template(self, revision: str, template_json: bytes) -> None:
+        """Store a pipeline's graph template (JSON) under its revision. Idempotent: a template
+        already stored under ``revision`` is kept."""
+
+    @abc.abstractmethod
+    def get_template(self, revision: str) -> bytes | None:
+        """The template JSON stored under exactly ``revision``; ``None`` when missing."""
+
+    # -- submitting and running ------------------------------------------------------
+
+    @abc.abstractmethod
+    def submit(self, built: BuiltRun, template_json: bytes | None = None) -> str:
+        """Write a run and return its new id.
+
+        Atomic: the run (status ``running``), every job of ``built.jobs``, an edge from each
+        dependency to its dependent, and a waiting counter per job (its number of distinct
+        dependencies). Jobs without dependencies are ``ready``, the others ``pending``.
+        ``template_json``, when given, is stored under ``built.revision`` as by
+        :meth:`put_template`, in the same transaction. A run without jobs is ``succeeded`` at
+        once.
+
+        Raises :class:`MyceliumError`, writing nothing, if two jobs share a key or a job
+        depends on a key that is not in the run.
+        """
+
+    @abc.abstractmethod
+    def claim(self, elf: str, worker_id: str, lease: float, limit: int = 1) -> list[Claimed]:
+        """Take up to ``limit`` ready jobs of elf instance ``elf`` whose ``not_before`` has
+        passed, oldest run first and by ``seq`` within a run.
+
+        Atomic: each taken job becomes ``running`` with ``attempts + 1``, lease owner
+        ``worker_id`` and ``lease_until = now + lease`` (``lease`` in seconds), and no other
+        claim can take it. May first return expired leases to ``ready`` (see
+        :meth:`expire_leases`). Returns the jobs in FIFO order; an empty list when nothing is
+        ready or ``limit <= 0``. An idle claim should not take a write lock.
+        """
+
+    @abc.abstractmethod
+    def results(self, run_id: str, keys: Iterable[str]) -> dict[str, bytes]:
+        """The stored JSON results of the jobs ``keys`` of the run with exactly ``run_id``;
+        keys without a result (or not in the run) are absent from the returned dict.
+        """
+
+    def complete(self, job_id: str, worker_id: str, result: bytes) -> bool:
+        """Store a job's JSON result and mark it ``succeeded``; ``True`` if it was stored.
+
+        Atomic, and only if the job is still ``running`` under a lease of ``worker_id`` (else
+        nothing is stored and ``False`` is returned: a result is stored once per job). In the
+        same transaction each dependent's waiting counter is decremented (``ready`` at 0); the
+        run settles when no job of it is left active.
+        """
+        return self.complete_many(worker_id, [(job_id, result)])[0]
+
+    @abc.abstractmethod
+    def complete_many(self, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+        """:meth:`complete` for each ``(job_id, result)`` pair, in one transaction where the
+        backend can (``supports_batches``). Returns one bool per pair, in order; a job id given
+        twice is accepted once, with its first result. ``[]`` for no pairs.
+        """
+
+    def exchange(
+        self,
+        elf: str,
+        worker_id: str,
+        done: Sequence[tuple[str, bytes]],
+        lease: float,
+        limit: int,
+    ) -> tuple[list[bool], list[Claimed]]:
+        """:meth:`complete_many` then :meth:`claim`: a worker's hand-back-and-take-more step.
+
+        Returns what each would return. Backends with ``supports_batches`` do both in one
+        transaction, so a dependent readied by ``done`` can be taken by the same call.
+        """
+        accepted = self.complete_many(worker_id, done) if done else []
+        return accepted, self.claim(elf, worker_id, lease, limit) if limit > 0 else []
+
+    @abc.abstractmethod
+    def fail(
+        self,
+        job_id: str,
+        worker_id: str,
+        failure: FailureRecord,
+        retry_at: float | None = None,
+    ) -> bool:
+        """Record that a running job raised; ``True`` if it was recorded.
+
+        Atomic, and only if the job is ``running`` under a lease of ``worker_id`` (else
+        ``False``, nothing stored). The failure is stored deduplicated by the hash of its type,
+        message and traceback (``count``, ``first_seen``, ``last_seen``) and linked to the job.
+        With ``retry_at`` (a wall-clock time) the job goes back to ``ready`` and cannot be
+        claimed before then; ``cancelled`` instead if its run was cancelled. Without it the job
+        is ``failed``, every transitive dependent ``skipped`` (upstream failed), and the run
+        settles (``failed``) once no job of it is left active.
+        """
+
+    def release(self, job_id: str, worker_id: str) -> bool:
+        """Give back a running job without an outcome (a worker stopping, or a job of a
+        cancelled run): ``ready`` again with ``attempts - 1``, or ``cancelled`` if its run was
+        cancelled. Atomic. ``False`` if the job is not running under a lease of ``worker_id``.
+        """
+        return self.release_many([job_id], worker_id) == 1
+
+    @abc.abstractmethod
+    def release_many(self, job_ids: Iterable[str], worker_id: str) -> int:
+        """:meth:`release` for several jobs in one transaction; returns how many were released
+        (jobs not running under a lease of ``worker_id`` are left alone)."""
+
+    @abc.abstractmethod
+    def heartbeat(self, worker: WorkerInfo, running: Iterable[str] = ()) -> set[str]:
+        """Record that ``worker`` is alive (its ``heartbeat`` becomes now) and extend the lease
+        of each job in ``running`` that it holds by that job's lease length.
+
+        Returns the ids among ``running`` that the worker must stop: their run was cancelled,
+        or the worker no longer holds them (its lease expired and the job moved on). ``set()``
+        when ``running`` is empty.
+        """
+
+    @abc.abstractmethod
+    def expire_leases(self, now: float | None = None) -> int:
+        """Return every ``running`` job whose lease ended before ``now`` (default: the current
+        time) to ``ready``, or to ``cancelled`` in a cancelled run: a worker that died loses
+        nothing. Its attempt still counts. Returns how many jobs were returned. ``claim`` does
+        this on its own, so no separate reaper is needed.
+        """
+
+    @abc.abstractmethod
+    def cancel_run(self, run_id: str) -> bool:
+        """Cancel a running run (exactly ``run_id``). Atomic: its pending and ready jobs become
+        ``cancelled`` and the run ``cancelled``; its running jobs are reported by
+        :meth:`heartbeat` to their workers. Returns ``False`` if the run was not running
+        (unknown, or already settled), changing nothing.
+        """
+
+    # -- reading -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def run_info(self, run_id: str) -> RunInfo | None:
+        """The run with this id or unique prefix, with its job counts read in one snapshot;
+        ``None`` when missing."""
+
+    def run_status(self, run_id: str) -> str | None:
+        """The status (one of :data:`RUN_STATUSES`) of the run with exactly ``run_id``;
+        ``None`` when missing."""
+        info = self.run_info(run_id)
+        return None if info is None else info.status
+
+    @abc.abstractmethod
+    def list_runs(self, limit: int = 20) -> list[RunInfo]:
+        """The ``limit`` most recently submitted runs, newest first."""
+
+    @abc.abstractmethod
+    def list_jobs(self, run_id: str, status: str | None = None) -> list[JobInfo]:
+        """The jobs of a run (id or unique prefix) in ``seq`` order, optionally only those
+        with ``status``. Results are not included (``result`` is ``None``); an unknown run
+        gives an empty list.
+        """
+
+    @abc.abstractmethod
+    def get_job(self, job_id: str) -> JobInfo | None:
+        """The job with this id or unique prefix, with its result, latest failure and status
+        history (first the ``submitted`` event); ``None`` when missing.
+        """
+
+    @abc.abstractmethod
+    def list_failures(self, limit: int = 20) -> list[FailureInfo]:
+        """The ``limit`` most recently seen distinct failures, newest first."""
+
+    @abc.abstractmethod
+    def list_workers(self) -> list[WorkerInfo]:
+        """Every worker that ever sent a heartbeat, most recent heartbeat first."""
+
+    # -- waiting ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def wait_for_work(self, elf: str, timeout: float) -> None:
+        """Block until work for ``elf`` may have appeared, or ``timeout`` seconds passed.
+
+        Spurious returns are allowed: the caller claims and waits again. It returns early
+        when a job of ``elf`` became ready, when a retry delay or a lease of that elf ends,
+        and on the first call (work readied before the caller started listening). Waiting
+        costs next to no CPU.
+        """
+
+    def wait_for_run(self, run_id: str, timeout: float) -> str | None:
+        """Block until the run (exactly ``run_id``) has a final status or ``timeout`` seconds
+        passed; return its status then (``None`` for an unknown run).
+        """
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            status = self.run_status(run_id)
+            left = deadline - time.monotonic()
+            if status is None or status in FINAL_RUN_STATUSES or left <= 0:
+                return status
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)

@@ -1,0 +1,97 @@
+"""The rules every backend shares (``elfc.mycelium.common``), without a database."""
+
+from __future__ import annotations
+
+import pytest
+
+from elfc.errors import MyceliumError
+from elfc.model.records import Event
+from elfc.mycelium.common import (
+    Submission,
+    job_history,
+    must_stop,
+    new_ids,
+    pick,
+    retry,
+    run_info,
+)
+
+from .contract import job, run_of
+
+
+def test_a_submission_is_checked_before_anything_is_written() -> None:
+    with pytest.raises(MyceliumError, match="duplicate job keys"):
+        Submission(run_of(job("a#0"), job("a#0")))
+    with pytest.raises(MyceliumError, match="not a job of the run"):
+        Submission(run_of(job("a#0", deps=["z#0"])))
+    with pytest.raises(MyceliumError, match="not JSON-encodable"):
+        Submission(run_of(job("a#0"), output=object()))
+
+
+def test_a_submission_counts_each_dependency_once() -> None:
+    plan = Submission(run_of(job("a#0"), job("b#0", deps=["a#0", "a#0"])))
+    assert plan.deps == [(), ("a#0",)]
+    assert plan.statuses == ["ready", "pending"]
+    assert plan.dependents["a#0"] == 1 and plan.dependents["b#0"] == 0
+    assert plan.run_status == "running" and Submission(run_of()).run_status == "succeeded"
+
+
+def test_ids_are_hex_and_distinct() -> None:
+    run_id, job_ids = new_ids(3)
+    assert len(run_id) == 16 and len(job_ids) == 3 and len(set(job_ids)) == 3
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in job_ids)
+
+
+def test_a_prefix_picks_the_exact_id_first_and_refuses_ambiguity() -> None:
+    def key(row: str) -> str:
+        return row
+
+    assert pick(["ab", "abc"], "ab", "run", key) == "ab"
+    assert pick(["abc"], "ab", "run", key) == "abc"
+    assert pick([], "ab", "run", key) is None
+    with pytest.raises(MyceliumError, match="ambiguous"):
+        pick(["abc", "abd"], "ab", "run", key)
+
+
+def test_a_run_summary_counts_every_status_and_says_why_it_failed() -> None:
+    counted = [("e", "failed", 1), ("e", "skipped", 2), ("f", "succeeded", 3)]
+    info = run_info("r", "m:p", "rev", b"{}", "failed", 1.0, 2.0, 6, b"null", counted)
+    assert info.counts["failed"] == 1 and info.counts["pending"] == 0
+    assert info.elf_counts["f"]["succeeded"] == 3 and info.elf_counts["f"]["failed"] == 0
+    assert info.error == "1 job(s) failed, 2 skipped"
+    assert run_info("r", "m:p", "rev", "{}", "succeeded", 1.0, 2.0, 0, "1", []).error is None
+
+
+def test_a_history_begins_with_the_submission() -> None:
+    later = [Event(2.0, "running", "w")]
+    assert job_history(1.0, ("a#0",), later) == (Event(1.0, "pending", "submitted"), *later)
+    assert job_history(1.0, (), [])[0].status == "ready"
+
+
+def test_a_worker_stops_jobs_it_lost_or_whose_run_was_cancelled() -> None:
+    assert must_stop(["a", "b", "c"], [("a", False), ("b", True)]) == {"b", "c"}
+
+
+def test_retries_give_up_after_their_patience() -> None:
+    tries: list[int] = []
+
+    def attempt() -> str:
+        tries.append(1)
+        if len(tries) < 3:
+            raise TimeoutError("busy")
+        return "done"
+
+    def gave_up(exc: Exception) -> Exception:
+        return MyceliumError(f"gave up: {exc}")
+
+    def transient(exc: Exception) -> bool:
+        return isinstance(exc, TimeoutError)
+
+    def busy() -> str:
+        raise TimeoutError("busy")
+
+    assert retry(attempt, transient, gave_up, 0.0001, 0.001) == "done" and len(tries) == 3
+    with pytest.raises(MyceliumError, match="gave up: busy"):
+        retry(busy, transient, gave_up, 0.0001, 0.001, patience=-1)
+    with pytest.raises(ValueError):
+        retry(lambda: int("x"), transient, gave_up, 0.0001, 0.001)
