@@ -23,7 +23,6 @@ import inspect
 import os
 import re
 import sys
-import tomllib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.compile import task_diagnostics
 from elfc.compiler.text import char_offset
+from elfc.config import PYPROJECT, elfc_table, find_pyproject
 from elfc.decorators import HANDLES, Handle, is_elf
 from elfc.errors import ElfcError, PathNotFound
 from elfc.model.ir import Span
@@ -81,23 +81,11 @@ class CheckResult:
 # --------------------------------------------------------------------------- finding files
 
 
-def nearest_pyproject(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def default_paths(cwd: Path) -> list[Path]:
     """``[tool.elfc] paths`` of the nearest pyproject.toml (relative to it), else ``cwd``."""
-    pyproject = nearest_pyproject(cwd)
+    pyproject = find_pyproject(cwd)
     if pyproject is not None:
-        try:
-            config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ElfcError(f"{pyproject}: cannot read [tool.elfc]: {exc}") from exc
-        paths = config.get("tool", {}).get("elfc", {}).get("paths")
+        paths = elfc_table(pyproject).get("paths")
         if isinstance(paths, str):
             paths = [paths]
         if paths:
@@ -573,7 +561,7 @@ def mypy_config(cwd: Path) -> Path | None:
         for name in ("mypy.ini", ".mypy.ini"):
             if (folder / name).is_file():
                 return folder / name
-        pyproject = folder / "pyproject.toml"
+        pyproject = folder / PYPROJECT
         if pyproject.is_file() and re.search(
             r"^\[tool\.mypy\]", pyproject.read_text(encoding="utf-8", errors="replace"), re.M
         ):
