@@ -43,7 +43,7 @@ class Supervisor:
         for elf in sorted(set(elves)):
             for _ in range(max(1, self.replicas.get(elf, 1))):
                 argv = [
-                    sys.executable, "-m", "elfc.cli", "worker", self.module, "--elf", elf,
+                    sys.executable, "-m", "elfc", "worker", self.module, "--elf", elf,
                     "--mycelium", url, *self.extra,
                 ]  # fmt: skip
                 self.workers.append(WorkerProcess(elf, argv, self._spawn(argv)))

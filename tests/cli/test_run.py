@@ -66,7 +66,7 @@ def test_run_on_a_terminal_shows_a_live_table_per_elf(
     reader = threading.Thread(target=read_terminal, daemon=True)
     reader.start()
     argv = [
-        sys.executable, "-m", "elfc.cli", "run", f"{TARGET}:fanout", "-a", f"path={keys}",
+        sys.executable, "-m", "elfc", "run", f"{TARGET}:fanout", "-a", f"path={keys}",
         "-a", "n=30", "--mycelium", url,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "ELFC_PLAIN_PROGRESS"}
@@ -111,7 +111,7 @@ def test_run_with_replicas_serves_an_elf_from_several_processes(
     folder.mkdir()
     run = procs.start(
         [
-            sys.executable, "-m", "elfc.cli", "run", f"{TARGET}:holds", "-a", f"folder={folder}",
+            sys.executable, "-m", "elfc", "run", f"{TARGET}:holds", "-a", f"folder={folder}",
             "-a", "n=2", "--replicas", "blocker=2", "--mycelium", url,
         ]
     )  # fmt: skip
@@ -241,7 +241,7 @@ def test_sigterm_to_run_cancels_the_run_and_stops_its_workers(
     # A short lease: the worker hears of the cancellation by heartbeat, every lease / 3 s.
     run = procs.start(
         [
-            sys.executable, "-m", "elfc.cli", "run", f"{TARGET}:blocked", "-a", f"folder={folder}",
+            sys.executable, "-m", "elfc", "run", f"{TARGET}:blocked", "-a", f"folder={folder}",
             "--mycelium", url,
         ],
         env={"ELFC_LEASE": "1.5"},

@@ -47,7 +47,7 @@ def test_worker_replicas_get_the_password_through_their_environment(
     import signal
     import subprocess
 
-    from elfc.commands import worker
+    from elfc.cli.commands import worker
 
     seen: list[tuple[list[str], dict[str, str] | None]] = []
 

@@ -89,7 +89,7 @@ def _replicas(args: argparse.Namespace) -> int:
     from elfc.runtime.supervisor import child_url_and_env
 
     url, env = child_url_and_env(args.mycelium) if args.mycelium else (None, None)
-    argv = [sys.executable, "-m", "elfc.cli", "worker", args.target, "--elf", args.elf]
+    argv = [sys.executable, "-m", "elfc", "worker", args.target, "--elf", args.elf]
     for flag, value in (
         ("--mycelium", url),
         ("--on-revision-mismatch", args.on_revision_mismatch),

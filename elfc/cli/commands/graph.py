@@ -148,7 +148,7 @@ class Picture:
 
 def _run_picture(target: str | None, run_id: str, url: str | None) -> tuple[Template, Picture]:
     """The template to draw for a run, and the run's job states, title and arguments."""
-    from elfc.commands.inspect import missing_sqlite_file
+    from elfc.cli.commands.inspect import missing_sqlite_file
     from elfc.mycelium.base import default_url, open_mycelium
 
     local = _local_template(target) if target is not None else None

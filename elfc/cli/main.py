@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from elfc._version import __version__
 from elfc.errors import ElfcError
 
-# command name -> module in elfc.commands with `configure(parser)` and `run(args) -> int`
+# command name -> module in elfc.cli.commands with `configure(parser)` and `run(args) -> int`
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("check", "validate every pipeline statically, before deploy"),
     "graph": ("graph", "draw a pipeline's graph (dot, mermaid, svg, png), or a run's job states"),
@@ -54,7 +54,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if name == command:
-            mod = importlib.import_module(f"elfc.commands.{module}")
+            mod = importlib.import_module(f"elfc.cli.commands.{module}")
             mod.configure(name, p)
             p.set_defaults(_module=mod)
     return parser
@@ -76,7 +76,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from elfc.commands.run import add_run_arguments, parse_arguments
+from elfc.cli.commands.run import add_run_arguments, parse_arguments
 from elfc.errors import UsageError
 
 EPILOG = """\
