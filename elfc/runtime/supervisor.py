@@ -3,7 +3,8 @@
 for a run to settle.
 
 Nothing here draws: :func:`follow` hands each fresh :class:`RunInfo`, with the supervisor's
-notes, to a callback (``elfc.cli.progress`` is the command line's).
+notes, to a callback (``elfc.cli.progress`` is the command line's). Starting, restarting and
+stopping workers is logged (``elfc.runtime.supervisor``) at INFO, a worker killed at WARNING.
 
 Usage::
 
@@ -17,6 +18,7 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -29,6 +31,8 @@ from typing import IO, Any
 from elfc.errors import ElfcError
 from elfc.model.status import FINAL_RUN_STATUSES
 from elfc.mycelium.base import Mycelium, RunInfo, split_password
+
+log = logging.getLogger(__name__)
 
 MAX_RESTARTS = 3
 
@@ -70,9 +74,11 @@ def spawn_worker(
     instead of finishing its job. So workers hear signals only from the process that started
     them, which stops them deliberately.
     """
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         command.argv, stdin=stdin, stdout=stdout, start_new_session=True, env=command.env
     )
+    log.info("started worker process %d for elf %r", proc.pid, command.elf)
+    return proc
 
 
 @dataclass
@@ -116,21 +122,30 @@ class Supervisor:
                         f"{code}); its error is printed above. Try it alone: elfc {alone}"
                     )
                 w.restarts += 1
+                message = "worker process %d for elf %r exited with %d; restart %d of %d"
+                log.info(message, w.proc.pid, w.command.elf, code, w.restarts, MAX_RESTARTS)
                 notes.append(f"worker for {w.command.elf!r} exited with {code}; restarted")
                 w.proc = self._spawn(w.command)
         return notes
 
     def stop(self, grace: float = 10.0) -> None:
-        for w in self.workers:
-            if w.proc.poll() is None:
-                w.proc.send_signal(signal.SIGTERM)
+        """Ask every worker to stop (SIGTERM: finish the job in hand), wait up to ``grace``
+        seconds in all, then kill those still running."""
+        running = [w for w in self.workers if w.proc.poll() is None]
+        log.info("stopping %d worker process(es)", len(running))
+        for w in running:
+            w.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace
         for w in self.workers:
             try:
-                w.proc.wait(max(0.0, deadline - time.monotonic()))
+                code = w.proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                log.warning("worker process %d did not stop in %s s; killing it", w.proc.pid, grace)
                 w.proc.kill()
-                w.proc.wait()
+                code = w.proc.wait()
+            log.debug(
+                "worker process %d for elf %r exited with %d", w.proc.pid, w.command.elf, code
+            )
 
 
 def child_url_and_env(url: str) -> tuple[str, dict[str, str] | None]:

@@ -47,7 +47,27 @@ def test_run_prints_the_result_as_one_json_line_and_progress_on_stderr(
     assert f"run {info.id}: 21 jobs" in done.stderr
     assert f"run {info.id} succeeded: 21/21 jobs" in done.stderr
     assert "appender 20/20" in done.stderr and "summer 1/1" in done.stderr
+    assert "elfc.runtime" not in done.stderr  # no log records at the default level
     # Its workers were stopped.
+    assert procs.strays() == []
+
+
+def test_run_at_debug_level_shows_what_its_workers_do_on_stderr(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    pipeline = [f"{TARGET}:fanout", "-a", f"path={keys}", "-a", "n=3", "--mycelium", url]
+    done = procs.call("--log-level", "debug", "run", *pipeline)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == 3  # logs never reach stdout
+    with opened(url) as store:
+        [info] = store.list_runs()
+        [total] = [j for j in store.list_jobs(info.id) if j.task == "total"]
+    success = f"job {total.id} (summer.total) succeeded"
+    worker_lines = [line for line in done.stderr.splitlines() if "elfc.runtime.worker[" in line]
+    assert any("DEBUG" in line and success in line for line in worker_lines), done.stderr
+    assert "INFO elfc.runtime.supervisor[" in done.stderr and "stopping 2 worker" in done.stderr
     assert procs.strays() == []
 
 

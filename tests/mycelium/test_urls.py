@@ -54,6 +54,8 @@ def test_worker_replicas_get_the_password_through_their_environment(
     seen: list[tuple[list[str], dict[str, str] | None]] = []
 
     class FakeProcess:
+        pid = 0
+
         def __init__(self, argv: list[str], **kwargs: object) -> None:
             env = kwargs.get("env")
             seen.append((argv, env if isinstance(env, dict) else None))

@@ -26,6 +26,8 @@ examples:
   elfc run examples/hello/pipeline.py:hello -a name=elves
   elfc run examples/animals/pipeline.py:census -a rounds=5 --replicas animals=2
   elfc run mypkg.pipelines:nightly --mycelium sqlite:///runs.db
+  elfc --log-level debug run examples/hello/pipeline.py:hello -a name=elves
+                                  also log what the workers do, job by job
 """
 
 

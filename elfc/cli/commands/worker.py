@@ -16,6 +16,8 @@ are submitted, in any order, on any machine that reaches the mycelium.
 examples:
   elfc worker examples/animals/pipeline.py --elf store
   elfc worker examples/animals/pipeline.py --elf animals --replicas 2 --mycelium sqlite:///runs.db
+  elfc --log-level info worker examples/animals/pipeline.py --elf store
+                                  also log each failure and retry (debug: every job)
 """
 
 
