@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from rich.markup import escape
 
+from elfc.model.status import JOB_STATUSES
 from elfc.mycelium.base import default_url, mask_url, open_mycelium
 from elfc.views import (
     JobOrigin,
@@ -26,11 +27,36 @@ if TYPE_CHECKING:
     from elfc.mycelium.base import Mycelium as Store
 
 EPILOGS = {
-    "runs": "example: elfc runs --limit 5",
-    "jobs": "example: elfc jobs 8c31 --status failed   (a unique prefix of the run id is enough)",
-    "show": "example: elfc show 8c31f/n2#0   (a job id, or a unique prefix of one)",
-    "failures": "example: elfc failures --limit 10",
-    "source": "example: elfc source 3fa2   (a revision hash from `elfc show`, or a prefix)",
+    "runs": """\
+examples:
+  elfc runs --limit 5                         the five newest, with done/total and failures
+  elfc runs --json | jq '.[0].status'         machine-readable, newest first
+""",
+    "jobs": """\
+examples:
+  elfc jobs 8c31 --status failed              a unique prefix of the run id is enough
+  elfc jobs 8c31 --json                       with each job's arguments and history
+""",
+    "show": """\
+JOB is a job id (or a unique prefix of one), or RUN/KEY as `elfc run` and failures name
+jobs: a run id or prefix, a slash, and the job's key in the run.
+
+examples:
+  elfc show 8c31f/n2#0                        the job with key n2#0 in run 8c31f...
+  elfc show 3f4b42                            a prefix of a job id (from `elfc jobs`)
+""",
+    "failures": """\
+A failure is stored once per distinct traceback, with how many jobs raised it and when.
+
+examples:
+  elfc failures --limit 10
+  elfc failures --json | jq '.[].message'
+""",
+    "source": """\
+examples:
+  elfc source 3fa2                            a revision hash from `elfc show`, or a prefix
+  elfc source 3fa2 > task_then.py             the exact code a job ran, to diff with today's
+""",
 }
 
 
@@ -39,12 +65,16 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
     p.add_argument("--mycelium", metavar="URL", help="mycelium URL (default: see `elfc -h`)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     if name in ("runs", "failures"):
-        p.add_argument("--limit", type=int, default=20, help="how many (20)")
+        p.add_argument("--limit", type=int, default=20, metavar="N", help="how many (20)")
     if name == "jobs":
         p.add_argument("run_id", metavar="RUN", help="a run id or unique prefix")
-        p.add_argument("--status", help="only jobs with this status")
+        p.add_argument(
+            "--status",
+            metavar="STATUS",
+            help=f"only jobs with this status: {', '.join(JOB_STATUSES)}",
+        )
     if name == "show":
-        p.add_argument("job_id", metavar="JOB", help="a job id or unique prefix")
+        p.add_argument("job_id", metavar="JOB", help="a job id or unique prefix, or RUN/KEY")
     if name == "source":
         p.add_argument("revision", metavar="REVISION", help="a revision hash or unique prefix")
 
