@@ -289,7 +289,7 @@ def main() -> None:
         result = check(paths, build=False)
         assert not result.diagnostics, [d.headline() for d in result.diagnostics[:5]]
         assert len(result.pipelines) == count + 3, len(result.pipelines)
-        command = [sys.executable, "-m", "elfc.cli", "check", *map(str, paths)]
+        command = [sys.executable, "-m", "elfc", "check", *map(str, paths)]
 
         def subprocess_check() -> None:
             subprocess.run(command, cwd=ROOT, check=True, capture_output=True)

@@ -36,7 +36,7 @@ ELVES = str(HERE / "bench_elves.py")
 
 def start_worker(url: str, elf: str, replicas: int = 1) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "elfc.cli", "worker", ELVES, "--elf", elf, "--mycelium", url,
+        [sys.executable, "-m", "elfc", "worker", ELVES, "--elf", elf, "--mycelium", url,
          "--replicas", str(replicas)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

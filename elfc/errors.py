@@ -13,6 +13,7 @@
     ├── TargetError         a command's TARGET cannot be found or imported
     ├── PathNotFound        a path given to ``elfc check`` does not exist
     ├── UsageError          a command line is not valid for this pipeline
+    ├── NotFound            no run, job or revision in the mycelium has this id or prefix
     └── GraphvizMissing     drawing an image needs Graphviz's ``dot``
 
     SourceUnavailable(Exception)  a function's source cannot be read (REPL, exec): the compiler
@@ -177,3 +178,7 @@ class SourceUnavailable(Exception):
 
 class UsageError(ElfcError):
     """The command line is not valid for this pipeline."""
+
+
+class NotFound(ElfcError):
+    """Nothing in the mycelium has this id or prefix."""

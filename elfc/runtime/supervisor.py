@@ -1,29 +1,91 @@
-"""Start and stop worker processes, and follow a run's progress (what ``elfc run`` does)."""
+"""Worker processes: how one is started (written once, for ``elfc run`` and ``elfc worker
+--replicas``), a supervisor that keeps an elf's replicas alive, and :func:`follow`, which waits
+for a run to settle.
+
+Nothing here draws: :func:`follow` hands each fresh :class:`RunInfo`, with the supervisor's
+notes, to a callback (``elfc.cli.progress`` is the command line's). Starting, restarting and
+stopping workers is logged (``elfc.runtime.supervisor``) at INFO, a worker killed at WARNING.
+
+Usage::
+
+    supervisor = Supervisor(module="app.py", url=url, replicas={"animals": 2})
+    supervisor.start(["animals", "store"])
+    try:
+        info = follow(store, run_id, supervisor=supervisor, on_update=show)
+    finally:
+        supervisor.stop()
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from elfc.errors import ElfcError
 from elfc.model.records import RunInfo
-from elfc.model.status import FINAL_RUN_STATUSES, final_count
+from elfc.model.status import FINAL_RUN_STATUSES
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import backend_for, split_password
 
+log = logging.getLogger(__name__)
+
 MAX_RESTARTS = 3
+
+Stream = int | IO[Any] | None
+"""What :class:`subprocess.Popen` takes for a standard stream (``None``: the parent's)."""
+
+
+@dataclass(frozen=True)
+class WorkerCommand:
+    """How to start one worker process of an elf: its command line and environment."""
+
+    elf: str
+    argv: tuple[str, ...]
+    env: dict[str, str] | None = None
+    """``None``: the parent's environment. Set when a password travels in it."""
+
+
+def worker_command(
+    module: str, elf: str, url: str | None, options: Sequence[str] = ()
+) -> WorkerCommand:
+    """``python -m elfc worker MODULE --elf ELF [--mycelium URL] OPTIONS...``, with the URL's
+    password (if any) moved to the environment (see :func:`child_url_and_env`).
+    """
+    argv = [sys.executable, "-m", "elfc", "worker", module, "--elf", elf]
+    env = None
+    if url is not None:
+        bare, env = child_url_and_env(url)
+        argv += ["--mycelium", bare]
+    return WorkerCommand(elf, (*argv, *options), env)
+
+
+def spawn_worker(
+    command: WorkerCommand, *, stdin: Stream = None, stdout: Stream = None
+) -> subprocess.Popen[bytes]:
+    """Start one worker process, in a session of its own.
+
+    Ctrl-C in a terminal signals the whole foreground process group; a worker that also got
+    the signal its parent forwards would take it as a second one ("give the job back now")
+    instead of finishing its job. So workers hear signals only from the process that started
+    them, which stops them deliberately.
+    """
+    proc = subprocess.Popen(
+        command.argv, stdin=stdin, stdout=stdout, start_new_session=True, env=command.env
+    )
+    log.info("started worker process %d for elf %r", proc.pid, command.elf)
+    return proc
 
 
 @dataclass
 class WorkerProcess:
-    elf: str
-    argv: list[str]
+    command: WorkerCommand
     proc: subprocess.Popen[bytes]
     restarts: int = 0
 
@@ -36,29 +98,18 @@ class Supervisor:
     url: str
     replicas: Mapping[str, int] = field(default_factory=dict)
     extra: list[str] = field(default_factory=list)
+    """Options for every worker's command line (after ``worker MODULE --elf ELF``)."""
     workers: list[WorkerProcess] = field(default_factory=list)
-    log: IO[str] | None = None
-    env: dict[str, str] | None = None
 
     def start(self, elves: Iterable[str]) -> None:
-        url, self.env = child_url_and_env(self.url)
         for elf in sorted(set(elves)):
+            command = worker_command(self.module, elf, self.url, self.extra)
             for _ in range(max(1, self.replicas.get(elf, 1))):
-                argv = [
-                    sys.executable, "-m", "elfc.cli", "worker", self.module, "--elf", elf,
-                    "--mycelium", url, *self.extra,
-                ]  # fmt: skip
-                self.workers.append(WorkerProcess(elf, argv, self._spawn(argv)))
+                self.workers.append(WorkerProcess(command, self._spawn(command)))
 
-    def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, command: WorkerCommand) -> subprocess.Popen[bytes]:
         # Workers print to stderr: stdout carries only the run's result.
-        return subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=sys.stderr,
-            start_new_session=True,
-            env=self.env,
-        )
+        return spawn_worker(command, stdin=subprocess.DEVNULL, stdout=sys.stderr)
 
     def check(self) -> list[str]:
         """Restart workers that died; returns a note per restart."""
@@ -67,26 +118,36 @@ class Supervisor:
             code = w.proc.poll()
             if code is not None:
                 if w.restarts >= MAX_RESTARTS:
+                    alone = " ".join(w.command.argv[3:])
                     raise ElfcError(
-                        f"the worker for {w.elf!r} keeps exiting (last exit code {code}); "
-                        f"its error is printed above. Try it alone: elfc {' '.join(w.argv[3:])}"
+                        f"the worker for {w.command.elf!r} keeps exiting (last exit code "
+                        f"{code}); its error is printed above. Try it alone: elfc {alone}"
                     )
                 w.restarts += 1
-                notes.append(f"worker for {w.elf!r} exited with {code}; restarted")
-                w.proc = self._spawn(w.argv)
+                message = "worker process %d for elf %r exited with %d; restart %d of %d"
+                log.info(message, w.proc.pid, w.command.elf, code, w.restarts, MAX_RESTARTS)
+                notes.append(f"worker for {w.command.elf!r} exited with {code}; restarted")
+                w.proc = self._spawn(w.command)
         return notes
 
     def stop(self, grace: float = 10.0) -> None:
-        for w in self.workers:
-            if w.proc.poll() is None:
-                w.proc.send_signal(signal.SIGTERM)
+        """Ask every worker to stop (SIGTERM: finish the job in hand), wait up to ``grace``
+        seconds in all, then kill those still running."""
+        running = [w for w in self.workers if w.proc.poll() is None]
+        log.info("stopping %d worker process(es)", len(running))
+        for w in running:
+            w.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace
         for w in self.workers:
             try:
-                w.proc.wait(max(0.0, deadline - time.monotonic()))
+                code = w.proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                log.warning("worker process %d did not stop in %s s; killing it", w.proc.pid, grace)
                 w.proc.kill()
-                w.proc.wait()
+                code = w.proc.wait()
+            log.debug(
+                "worker process %d for elf %r exited with %d", w.proc.pid, w.command.elf, code
+            )
 
 
 def child_url_and_env(url: str) -> tuple[str, dict[str, str] | None]:
@@ -105,87 +166,21 @@ def child_url_and_env(url: str) -> tuple[str, dict[str, str] | None]:
     return bare, {**os.environ, variable: password}
 
 
-class Progress:
-    """Per-elf jobs done/total and failures on stderr: a live table on a terminal, else lines."""
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.live: Any = None
-        self.last_line = ""
-        self.last_time = 0.0
-        if self.stream.isatty() and not os.environ.get("ELFC_PLAIN_PROGRESS"):
-            from rich.console import Console
-            from rich.live import Live
-
-            self.live = Live(
-                console=Console(file=self.stream), refresh_per_second=8, transient=False
-            )
-            self.live.start()
-
-    def update(self, info: RunInfo, notes: Iterable[str] = ()) -> None:
-        for note in notes:
-            self._print(note)
-        if self.live is not None:
-            self.live.update(_table(info))
-            return
-        line = _line(info)
-        now = time.monotonic()
-        final = info.status in FINAL_RUN_STATUSES
-        if line != self.last_line and (final or now - self.last_time >= 1.0):
-            print(line, file=self.stream, flush=True)
-            self.last_line, self.last_time = line, now
-
-    def _print(self, text: str) -> None:
-        if self.live is not None:
-            self.live.console.print(text)
-        else:
-            print(text, file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-
-
-def _line(info: RunInfo) -> str:
-    parts = []
-    for elf, counts in sorted(info.elf_counts.items()):
-        total = sum(counts.values())
-        failed = counts.get("failed", 0)
-        parts.append(
-            f"{elf} {final_count(counts)}/{total}" + (f" ({failed} failed)" if failed else "")
-        )
-    return (
-        f"run {info.id} {info.status}: {final_count(info.counts)}/{info.total} jobs · "
-        + ", ".join(parts)
-    )
-
-
-def _table(info: RunInfo) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"run {info.id} · {info.pipeline} · {info.status}", title_justify="left")
-    for col in ("elf", "done", "total", "running", "failed", "skipped"):
-        table.add_column(col, justify="right" if col != "elf" else "left")
-    for elf, counts in sorted(info.elf_counts.items()):
-        table.add_row(
-            elf,
-            str(final_count(counts)),
-            str(sum(counts.values())),
-            str(counts.get("running", 0)),
-            str(counts.get("failed", 0)),
-            str(counts.get("skipped", 0)),
-        )
-    return table
+OnUpdate = Callable[[RunInfo, Sequence[str]], None]
+"""Called by :func:`follow` with the run as it now is and notes about restarted workers."""
 
 
 def follow(
     store: Store,
     run_id: str,
-    progress: Progress | None,
+    *,
     supervisor: Supervisor | None = None,
     timeout: float | None = None,
+    on_update: OnUpdate | None = None,
 ) -> RunInfo:
-    """Wait for the run to settle, updating progress and keeping workers alive."""
+    """Wait for the run to settle (or ``timeout`` seconds), keeping the supervisor's workers
+    alive and calling ``on_update`` about four times a second and once at the end.
+    """
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         store.wait_for_run(run_id, 0.25)
@@ -193,8 +188,8 @@ def follow(
         if info is None:
             raise KeyError(run_id)
         notes = supervisor.check() if supervisor is not None else []
-        if progress is not None:
-            progress.update(info, notes)
+        if on_update is not None:
+            on_update(info, notes)
         if info.status in FINAL_RUN_STATUSES:
             return info
         if deadline is not None and time.monotonic() > deadline:

@@ -4,10 +4,15 @@ The loop is claim -> run -> record, with a wait on the mycelium when idle. Signa
 set flags. ``run_one`` is the one place that classifies an outcome (result, failure, retry,
 timeout, stop). A background thread renews the leases of the jobs in hand and learns which of
 them must stop (their run was cancelled); a job is stopped by raising inside it.
+
+Logging (``elfc.runtime.worker``): start and stop at INFO; each claim, success and release at
+DEBUG (the loop runs tens of thousands of times a second, so whether DEBUG is on is read once
+per :meth:`Worker.serve`); failures and retries at INFO; refusals and lost leases at WARNING.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -26,6 +31,8 @@ from elfc.mycelium.store import Store
 from elfc.runtime.client import elf_revisions
 from elfc.runtime.execute import Failure, encode_result, failure_of, resolve_arguments
 from elfc.runtime.values import decode
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = float(os.environ.get("ELFC_LEASE", "30"))
 """Seconds a claimed job stays leased without a heartbeat; renewed every third of it."""
@@ -83,6 +90,9 @@ class Worker:
         self._avg = 0.002
         self._started = time.time()
         self._main = threading.get_ident()
+        self._debug = False
+        self._refused: set[tuple[str, str]] = set()
+        """(task, revision) pairs already warned about: a mismatch warns once, not per job."""
 
     # -- set-up -----------------------------------------------------------------------
     def register(self) -> None:
@@ -109,8 +119,10 @@ class Worker:
         self.finished.clear()
         if install_signals and threading.current_thread() is threading.main_thread():
             self._install_signals()
+        self._debug = log.isEnabledFor(logging.DEBUG)
         self.register()
         self.instance = self.handle.build()
+        log.info("worker %s serving elf %r (lease %s s)", self.id, self.elf, self.lease)
         beat = threading.Thread(target=self._heartbeat_loop, name="elfc-heartbeat", daemon=True)
         beat.start()
         self.store.heartbeat(self.worker_info())
@@ -120,9 +132,12 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 if not queue:
-                    _accepted, claimed = self.store.exchange(
+                    accepted, claimed = self.store.exchange(
                         self.elf, self.id, done, self.lease, self._batch_size()
                     )
+                    self._check_accepted(done, accepted)
+                    if claimed and self._debug:
+                        log.debug("claimed %s", " ".join(job.id for job in claimed))
                     self.held.difference_update(job_id for job_id, _ in done)
                     done = []
                     self.held.update(job.id for job in claimed)
@@ -140,6 +155,8 @@ class Worker:
                 )
                 if outcome.result is not None:
                     done.append((job.id, outcome.result))
+                    if self._debug:
+                        log.debug("job %s (%s.%s) succeeded", job.id, self.elf, job.task)
                 else:
                     if done:
                         self._complete(done)
@@ -157,14 +174,25 @@ class Worker:
                 self._complete(done)
             if queue:
                 self.store.release_many([j.id for j in queue], self.id)
+                log.debug("gave back %d queued job(s) unstarted", len(queue))
             self.stopping.set()
             self.held.clear()
             self.finished.set()
+            log.info("worker %s stopped after %d jobs", self.id, self.jobs_done)
         return self.jobs_done
 
     def _complete(self, done: list[tuple[str, bytes]]) -> None:
-        self.store.complete_many(self.id, done)
+        self._check_accepted(done, self.store.complete_many(self.id, done))
         self.held.difference_update(job_id for job_id, _ in done)
+
+    def _check_accepted(self, done: list[tuple[str, bytes]], accepted: list[bool]) -> None:
+        # A refused result means the lease had passed to another worker, which runs the job
+        # again (at-least-once): worth a warning, since the task ran twice.
+        if all(accepted):
+            return
+        for (job_id, _), ok in zip(done, accepted, strict=True):
+            if not ok:
+                log.warning("job %s: result not stored, this worker had lost its lease", job_id)
 
     def _batch_size(self) -> int:
         # Trivial tasks are claimed in batches (one transaction for many jobs); slow ones one
@@ -183,7 +211,7 @@ class Worker:
                 f"elf {self.elf!r} ({self.info.qualname}) has no task {job.task!r} here",
                 "",
             ))  # fmt: skip
-        if job.revision != task.revision and self.mismatch == "fail":
+        if job.revision != task.revision and self._on_mismatch(job, task) == "fail":
             return Outcome(job, failure=Failure(
                 "RevisionMismatch",
                 f"{self.elf}.{job.task}: the job was submitted for task revision {job.revision}, "
@@ -208,6 +236,25 @@ class Worker:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             elapsed = time.perf_counter() - started
             self._avg = 0.8 * self._avg + 0.2 * elapsed
+
+    def _on_mismatch(self, job: Claimed, task: TaskInfo) -> Mismatch:
+        """What to do with a job submitted for other task source; logged as a warning once
+        per task and submitted revision (a whole run of such jobs would flood the log)."""
+        first = (job.task, job.revision) not in self._refused
+        self._refused.add((job.task, job.revision))
+        level = logging.WARNING if first else logging.DEBUG
+        action = "refusing" if self.mismatch == "fail" else "running anyway"
+        log.log(
+            level,
+            "%s job %s: submitted for %s.%s revision %s, this worker has revision %s",
+            action,
+            job.id,
+            self.elf,
+            job.task,
+            job.revision,
+            task.revision,
+        )
+        return self.mismatch
 
     def _call(self, job: Claimed, task: TaskInfo) -> bytes:
         raw = job.results
@@ -240,11 +287,24 @@ class Worker:
     def _record(self, outcome: Outcome) -> None:
         job = outcome.job
         if outcome.released:
-            self.store.release(job.id, self.id)
+            released = self.store.release(job.id, self.id)
+            log.debug("job %s released%s", job.id, "" if released else " (no longer held)")
         elif outcome.failure is not None:
             f = outcome.failure
             record = FailureRecord(f.error_type, f.message, f.traceback, job.revision)
-            self.store.fail(job.id, self.id, record, outcome.retry_at)
+            if self.store.fail(job.id, self.id, record, outcome.retry_at):
+                self._log_failure(job, f, outcome.retry_at)
+            else:
+                log.warning("job %s: failure not stored, this worker had lost its lease", job.id)
+
+    def _log_failure(self, job: Claimed, f: Failure, retry_at: float | None) -> None:
+        task = f"{self.elf}.{job.task}"
+        if retry_at is None:
+            log.info("job %s (%s) failed: %s: %s", job.id, task, f.error_type, f.message)
+            return
+        delay, attempt = retry_at - time.time(), job.attempts + 1
+        message = "job %s (%s) raised %s: %s; attempt %d in %.2f s"
+        log.info(message, job.id, task, f.error_type, f.message, attempt, delay)
 
     # -- signals and heartbeats -----------------------------------------------------------
     _timers = False
@@ -278,8 +338,12 @@ class Worker:
             job = self.current
             try:
                 stop = self.store.heartbeat(self.worker_info(), self.held.copy())
-            except Exception:  # a missed beat is retried; the lease has slack for it
+            except Exception as exc:  # a missed beat is retried; the lease has slack for it
+                log.warning("heartbeat failed, retrying in %.1f s: %s", period, exc)
                 continue
+            if stop - self.revoked:
+                dropped = " ".join(sorted(stop - self.revoked))
+                log.info("told to drop (run cancelled or lease lost): %s", dropped)
             self.revoked.update(stop)
             if job is not None and job.id in stop and self.current is job:
                 self.stop_reason = "cancelled"

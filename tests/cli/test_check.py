@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from elfc import checker
-from elfc.cli import main
+from elfc.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -289,7 +289,7 @@ def test_parse_mypy_output() -> None:
 
 def test_the_command_runs_as_a_subprocess() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "elfc.cli", "check", "examples", str(CASES / "ELF101_bad.py")],
+        [sys.executable, "-m", "elfc", "check", "examples", str(CASES / "ELF101_bad.py")],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -21,7 +21,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from elfc.cli import main
+from elfc.cli.main import main
 from elfc.model.ir import (
     CallNode,
     DeriveNode,
@@ -432,10 +432,10 @@ def test_without_graphviz_svg_and_png_fail_with_install_hints(
 
 
 def test_without_graphviz_as_a_process(tmp_path: Path) -> None:
-    """The real command line: `python -m elfc.cli graph` with a PATH that has no `dot`."""
+    """The real command line: `python -m elfc graph` with a PATH that has no `dot`."""
     env = {**os.environ, "PATH": str(tmp_path), "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "elfc.cli", "graph", CENSUS, "--format", "png"],
+        [sys.executable, "-m", "elfc", "graph", CENSUS, "--format", "png"],
         capture_output=True,
         text=True,
         env=env,
@@ -450,7 +450,7 @@ def test_without_graphviz_as_a_process(tmp_path: Path) -> None:
 def test_mermaid_as_a_process_matches_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     """Same text from another interpreter: nothing depends on hash seeds or import order."""
     done = subprocess.run(
-        [sys.executable, "-m", "elfc.cli", "graph", CENSUS, "--format", "mermaid"],
+        [sys.executable, "-m", "elfc", "graph", CENSUS, "--format", "mermaid"],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "123"},
@@ -635,7 +635,7 @@ def test_run_of_another_revision_is_drawn_with_a_warning(tmp_path: Path, stored:
         [
             sys.executable,
             "-m",
-            "elfc.cli",
+            "elfc",
             "graph",
             f"{source}:hello",
             "--run",

@@ -1,5 +1,5 @@
 """``elfc runs``, ``jobs``, ``show``, ``failures`` and ``source`` on a mycelium filled by real
-runs (workers in threads), called through ``elfc.cli.main`` as the command line calls it.
+runs (workers in threads), called through ``elfc.cli.main.main`` as the command line calls it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from elfc import RunFailed, connect
-from elfc.cli import main
+from elfc.cli.main import main
 from elfc.compiler.elves import elf_info
 from tests.runtime.fixtures.harness import ThreadWorkers, elves, sqlite_url
 
@@ -227,7 +227,7 @@ def test_reading_commands_never_create_a_mycelium(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "ELFC_MYCELIUM"}
     for command, code in ((["runs"], 0), (["failures"], 0), (["show", "abc"], 1)):
         proc = subprocess.run(
-            [sys.executable, "-m", "elfc.cli", *command],
+            [sys.executable, "-m", "elfc", *command],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert proc.returncode == code, proc.stderr

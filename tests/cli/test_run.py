@@ -47,7 +47,27 @@ def test_run_prints_the_result_as_one_json_line_and_progress_on_stderr(
     assert f"run {info.id}: 21 jobs" in done.stderr
     assert f"run {info.id} succeeded: 21/21 jobs" in done.stderr
     assert "appender 20/20" in done.stderr and "summer 1/1" in done.stderr
+    assert "elfc.runtime" not in done.stderr  # no log records at the default level
     # Its workers were stopped.
+    assert procs.strays() == []
+
+
+def test_run_at_debug_level_shows_what_its_workers_do_on_stderr(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    pipeline = [f"{TARGET}:fanout", "-a", f"path={keys}", "-a", "n=3", "--mycelium", url]
+    done = procs.call("--log-level", "debug", "run", *pipeline)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == 3  # logs never reach stdout
+    with opened(url) as store:
+        [info] = store.list_runs()
+        [total] = [j for j in store.list_jobs(info.id) if j.task == "total"]
+    success = f"job {total.id} (summer.total) succeeded"
+    worker_lines = [line for line in done.stderr.splitlines() if "elfc.runtime.worker[" in line]
+    assert any("DEBUG" in line and success in line for line in worker_lines), done.stderr
+    assert "INFO elfc.runtime.supervisor[" in done.stderr and "stopping 2 worker" in done.stderr
     assert procs.strays() == []
 
 
@@ -66,7 +86,7 @@ def test_run_on_a_terminal_shows_a_live_table_per_elf(
     reader = threading.Thread(target=read_terminal, daemon=True)
     reader.start()
     argv = [
-        sys.executable, "-m", "elfc.cli", "run", f"{TARGET}:fanout", "-a", f"path={keys}",
+        sys.executable, "-m", "elfc", "run", f"{TARGET}:fanout", "-a", f"path={keys}",
         "-a", "n=30", "--mycelium", url,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "ELFC_PLAIN_PROGRESS"}
@@ -111,7 +131,7 @@ def test_run_with_replicas_serves_an_elf_from_several_processes(
     folder.mkdir()
     run = procs.start(
         [
-            sys.executable, "-m", "elfc.cli", "run", f"{TARGET}:holds", "-a", f"folder={folder}",
+            sys.executable, "-m", "elfc", "run", f"{TARGET}:holds", "-a", f"folder={folder}",
             "-a", "n=2", "--replicas", "blocker=2", "--mycelium", url,
         ]
     )  # fmt: skip
@@ -241,7 +261,7 @@ def test_sigterm_to_run_cancels_the_run_and_stops_its_workers(
     # A short lease: the worker hears of the cancellation by heartbeat, every lease / 3 s.
     run = procs.start(
         [
-            sys.executable, "-m", "elfc.cli", "run", f"{TARGET}:blocked", "-a", f"folder={folder}",
+            sys.executable, "-m", "elfc", "run", f"{TARGET}:blocked", "-a", f"folder={folder}",
             "--mycelium", url,
         ],
         env={"ELFC_LEASE": "1.5"},

@@ -146,7 +146,7 @@ def test_without_python_arango_opening_fails_with_the_install_hint() -> None:
 def test_import_elfc_never_imports_python_arango() -> None:
     code = (
         "import sys; sys.modules['arango'] = None\n"
-        "import elfc, elfc.cli, elfc.mycelium.urls, elfc.mycelium.arango\n"
+        "import elfc, elfc.cli.main, elfc.mycelium.urls, elfc.mycelium.arango\n"
         "assert sys.modules['arango'] is None\n"
         "print('ok')\n"
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from elfc.mycelium.urls import mask_url, split_password
-from elfc.runtime.supervisor import Supervisor, child_url_and_env
+from elfc.runtime import supervisor
+from elfc.runtime.supervisor import Supervisor, WorkerCommand, child_url_and_env
 
 
 @pytest.mark.parametrize(
@@ -31,13 +32,14 @@ def test_worker_command_lines_never_carry_a_password(monkeypatch: pytest.MonkeyP
     url, env = child_url_and_env("arango://elfc:s3cret@h1:8529,h2:8529/runs")
     assert "s3cret" not in url
     assert env is not None and env["ELFC_ARANGO_PASSWORD"] == "s3cret"
-    spawned: list[list[str]] = []
-    monkeypatch.setattr(Supervisor, "_spawn", lambda self, argv: spawned.append(argv))
+    spawned: list[WorkerCommand] = []
+    monkeypatch.setattr(supervisor, "spawn_worker", lambda command, **_: spawned.append(command))
     sup = Supervisor(module="app.py", url="arango://elfc:s3cret@h1:8529/runs")
     sup.start(["store", "animals"])
-    assert len(spawned) == 2
-    assert all("s3cret" not in " ".join(argv) for argv in spawned)
-    assert sup.env is not None and sup.env["ELFC_ARANGO_PASSWORD"] == "s3cret"
+    assert [c.elf for c in spawned] == ["animals", "store"]
+    for command in spawned:
+        assert "s3cret" not in " ".join(command.argv)
+        assert command.env is not None and command.env["ELFC_ARANGO_PASSWORD"] == "s3cret"
 
 
 def test_worker_replicas_get_the_password_through_their_environment(
@@ -47,11 +49,13 @@ def test_worker_replicas_get_the_password_through_their_environment(
     import signal
     import subprocess
 
-    from elfc.commands import worker
+    from elfc.cli.commands import worker
 
     seen: list[tuple[list[str], dict[str, str] | None]] = []
 
     class FakeProcess:
+        pid = 0
+
         def __init__(self, argv: list[str], **kwargs: object) -> None:
             env = kwargs.get("env")
             seen.append((argv, env if isinstance(env, dict) else None))

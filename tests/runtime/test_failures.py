@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from elfc import RunFailed
-from elfc.cli import main
+from elfc.cli.main import main
 from elfc.compiler.elves import elf_info
 from elfc.runtime.client import Mycelium
 from elfc.targets import load_module

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from elfc.commands.run import add_run_arguments, parse_arguments
+from elfc.cli.commands.run import add_run_arguments, parse_arguments
 from elfc.errors import UsageError
 
 EPILOG = """\
-The run waits in the mycelium until workers for its elves pick it up:
+The run waits in the mycelium until workers for its elves pick it up. Its id is the only line
+on stdout, so a script can keep it: RUN=$(elfc submit ...).
+
+examples:
   elfc submit examples/animals/pipeline.py:census -a rounds=3
   elfc worker examples/animals/pipeline.py --elf animals      (one per elf, any order)
-Follow it with `elfc runs` and `elfc jobs RUN`.
+  elfc jobs $RUN                                              follow it (or `elfc runs`)
 """
 
 

@@ -8,11 +8,14 @@ import signal
 import sys
 import threading
 import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from elfc.errors import ElfcError, UsageError
+
+if TYPE_CHECKING:
+    from elfc.runtime.supervisor import Supervisor
 
 EPILOG = """\
 -a values are JSON when they parse as JSON (-a rounds=3 is the int 3, -a tags='["a","b"]' a
@@ -23,6 +26,8 @@ examples:
   elfc run examples/hello/pipeline.py:hello -a name=elves
   elfc run examples/animals/pipeline.py:census -a rounds=5 --replicas animals=2
   elfc run mypkg.pipelines:nightly --mycelium sqlite:///runs.db
+  elfc --log-level debug run examples/hello/pipeline.py:hello -a name=elves
+                                  also log what the workers do, job by job
 """
 
 
@@ -105,10 +110,9 @@ def replicas(pairs: list[str]) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from elfc.model.status import FINAL_RUN_STATUSES
     from elfc.mycelium.urls import default_url
     from elfc.runtime.client import connect, result_type
-    from elfc.runtime.supervisor import Progress, Supervisor, follow
+    from elfc.runtime.supervisor import Supervisor
     from elfc.targets import load_pipeline
 
     pipeline = load_pipeline(args.target)
@@ -128,19 +132,46 @@ def run(args: argparse.Namespace) -> int:
         replicas=counts,
         extra=["--on-revision-mismatch", args.on_revision_mismatch],
     )
+    status = _serve(mycelium, run_id, supervisor, {job.elf for job in built.jobs}, args.timeout)
+    if isinstance(status, int):
+        return status
+    if status == "succeeded":
+        value = mycelium.output(run_id, result_type(pipeline))
+        sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+        return 0
+    return report_failure(mycelium, run_id, status)
+
+
+def _serve(
+    mycelium: Any, run_id: str, supervisor: Supervisor, elves: set[str], timeout: float | None
+) -> str | int:
+    """Start the workers, show progress until the run settles, stop the workers. Returns the
+    run's final status, or the exit code when it did not settle (timed out, interrupted).
+    """
+    from elfc.cli.progress import Progress
+    from elfc.model.status import FINAL_RUN_STATUSES
+    from elfc.runtime.supervisor import follow
+
     progress: Progress | None = None
     # SIGTERM (a CI timeout, `kill`) must stop the workers as Ctrl-C does: they run in
     # sessions of their own, so dying without stopping them would leave them running.
     terminated = _TermAsInterrupt()
     previous = terminated.install()
     try:
-        supervisor.start(job.elf for job in built.jobs)
+        supervisor.start(elves)
         progress = Progress()
-        info = follow(mycelium.store, run_id, progress, supervisor, args.timeout)
+        info = follow(
+            mycelium.store,
+            run_id,
+            supervisor=supervisor,
+            timeout=timeout,
+            on_update=progress.update,
+        )
         if info.status not in FINAL_RUN_STATUSES:
             mycelium.store.cancel_run(run_id)
-            print(f"elfc run: run {run_id} timed out after {args.timeout} s", file=sys.stderr)
+            print(f"elfc run: run {run_id} timed out after {timeout} s", file=sys.stderr)
             return 1
+        return info.status
     except KeyboardInterrupt:
         mycelium.store.cancel_run(run_id)
         print(f"\nelfc run: run {run_id} cancelled", file=sys.stderr)
@@ -155,11 +186,6 @@ def run(args: argparse.Namespace) -> int:
         supervisor.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    if info.status == "succeeded":
-        value = mycelium.output(run_id, result_type(pipeline.fn))
-        sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
-        return 0
-    return report_failure(mycelium, run_id, info.status)
 
 
 class _TermAsInterrupt:

@@ -6,21 +6,57 @@ import argparse
 import datetime
 import functools
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from rich.markup import escape
 
-from elfc.errors import ElfcError
-from elfc.model.status import active_count
+from elfc.model.status import JOB_STATUSES
+from elfc.mycelium.urls import default_url, mask_url, open_mycelium
+from elfc.views import (
+    JobOrigin,
+    find_revision,
+    find_run,
+    job_view,
+    missing_sqlite_file,
+    run_summary,
+)
+
+if TYPE_CHECKING:
+    from elfc.model.records import FailureInfo
+    from elfc.mycelium.store import Store
 
 EPILOGS = {
-    "runs": "example: elfc runs --limit 5",
-    "jobs": "example: elfc jobs 8c31 --status failed   (a unique prefix of the run id is enough)",
-    "show": "example: elfc show 8c31f/n2#0   (a job id, or a unique prefix of one)",
-    "failures": "example: elfc failures --limit 10",
-    "source": "example: elfc source 3fa2   (a revision hash from `elfc show`, or a prefix)",
+    "runs": """\
+examples:
+  elfc runs --limit 5                         the five newest, with done/total and failures
+  elfc runs --json | jq '.[0].status'         machine-readable, newest first
+""",
+    "jobs": """\
+examples:
+  elfc jobs 8c31 --status failed              a unique prefix of the run id is enough
+  elfc jobs 8c31 --json                       with each job's arguments and history
+""",
+    "show": """\
+JOB is a job id (or a unique prefix of one), or RUN/KEY as `elfc run` and failures name
+jobs: a run id or prefix, a slash, and the job's key in the run.
+
+examples:
+  elfc show 8c31f/n2#0                        the job with key n2#0 in run 8c31f...
+  elfc show 3f4b42                            a prefix of a job id (from `elfc jobs`)
+""",
+    "failures": """\
+A failure is stored once per distinct traceback, with how many jobs raised it and when.
+
+examples:
+  elfc failures --limit 10
+  elfc failures --json | jq '.[].message'
+""",
+    "source": """\
+examples:
+  elfc source 3fa2                            a revision hash from `elfc show`, or a prefix
+  elfc source 3fa2 > task_then.py             the exact code a job ran, to diff with today's
+""",
 }
 
 
@@ -29,23 +65,25 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
     p.add_argument("--mycelium", metavar="URL", help="mycelium URL (default: see `elfc -h`)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     if name in ("runs", "failures"):
-        p.add_argument("--limit", type=int, default=20, help="how many (20)")
+        p.add_argument("--limit", type=int, default=20, metavar="N", help="how many (20)")
     if name == "jobs":
         p.add_argument("run_id", metavar="RUN", help="a run id or unique prefix")
-        p.add_argument("--status", help="only jobs with this status")
+        p.add_argument(
+            "--status",
+            metavar="STATUS",
+            help=f"only jobs with this status: {', '.join(JOB_STATUSES)}",
+        )
     if name == "show":
-        p.add_argument("job_id", metavar="JOB", help="a job id or unique prefix")
+        p.add_argument("job_id", metavar="JOB", help="a job id or unique prefix, or RUN/KEY")
     if name == "source":
         p.add_argument("revision", metavar="REVISION", help="a revision hash or unique prefix")
 
 
 def run(args: argparse.Namespace) -> int:
-    from elfc.mycelium.urls import default_url, mask_url, open_mycelium
-
     url = args.mycelium or default_url()
     missing = missing_sqlite_file(url)
     if missing is not None:
-        # Reading must not create an empty mycelium (and hide a wrong path or directory).
+        # A list of nothing is an answer; a job or run that cannot be there is an error.
         listing = args.command in ("runs", "failures")
         print(
             f"elfc {args.command}: no mycelium at {missing} yet: `elfc run` or `elfc submit` "
@@ -67,18 +105,7 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
 
-def missing_sqlite_file(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL when it does not exist (reading must not create it)."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
-        return None
-    path = Path(url[len(prefix) :].split("?", 1)[0])
-    return None if path.exists() else path
-
-
 def _console() -> Any:
-    import sys
-
     from rich.console import Console
 
     # Piped output keeps whole ids and lines rather than wrapping at 80 columns.
@@ -96,7 +123,7 @@ def _dump(value: Any) -> None:
     print(msgspec.json.encode(value).decode())
 
 
-def _runs(store: Any, args: argparse.Namespace) -> int:
+def _runs(store: Store, args: argparse.Namespace) -> int:
     from rich.table import Table
 
     runs = store.list_runs(args.limit)
@@ -104,47 +131,36 @@ def _runs(store: Any, args: argparse.Namespace) -> int:
         _dump(runs)
         return 0
     table = Table("run", "pipeline", "status", "jobs", "failed", "created", "finished")
-    for r in runs:
-        table.add_row(
-            r.id, escape(r.pipeline), r.status, f"{r.total - active_count(r.counts)}/{r.total}",
-            str(r.counts.get("failed", 0)), _when(r.created), _when(r.finished),
-        )  # fmt: skip
+    for r in map(run_summary, runs):
+        done, failed = f"{r.done}/{r.total}", str(r.failed)
+        created, finished = _when(r.created), _when(r.finished)
+        table.add_row(r.id, escape(r.pipeline), r.status, done, failed, created, finished)
     _console().print(table if runs else "no runs yet: submit one with `elfc run` or `elfc submit`")
     return 0
 
 
-def _jobs(store: Any, args: argparse.Namespace) -> int:
+def _jobs(store: Store, args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    info = store.run_info(args.run_id)
-    if info is None:
-        raise ElfcError(f"no run {args.run_id!r} in {store.url}; list runs with `elfc runs`")
+    info = find_run(store, args.run_id)
     jobs = store.list_jobs(info.id, args.status)
     if args.json:
         _dump(jobs)
         return 0
     table = Table("job", "elf.task", "status", "attempts", "waits on", "started", "finished")
     for j in jobs:
-        table.add_row(
-            j.id, f"{j.elf}.{j.task}", j.status, str(j.attempts),
-            ", ".join(j.deps[:3]) + (" ..." if len(j.deps) > 3 else ""),
-            _when(j.started), _when(j.finished),
-        )  # fmt: skip
+        waits_on = ", ".join(j.deps[:3]) + (" ..." if len(j.deps) > 3 else "")
+        row = (j.id, f"{j.elf}.{j.task}", j.status, str(j.attempts), waits_on)
+        table.add_row(*row, _when(j.started), _when(j.finished))
     con = _console()
     con.print(f"run {info.id} · {info.pipeline} · {info.status}", markup=False)
     con.print(table)
     return 0
 
 
-def _show(store: Any, args: argparse.Namespace) -> int:
-    job = store.get_job(args.job_id)
-    if job is None and "/" in args.job_id:
-        # RUN/KEY, as `elfc run` and RunFailed name jobs: the key within a run.
-        run_part, _, key = args.job_id.partition("/")
-        match = [j for j in store.list_jobs(run_part) if j.key == key]
-        job = store.get_job(match[0].id) if match else None
-    if job is None:
-        raise ElfcError(f"no job {args.job_id!r} in {store.url}; list jobs with `elfc jobs RUN`")
+def _show(store: Store, args: argparse.Namespace) -> int:
+    view = job_view(store, args.job_id)
+    job = view.job
     if args.json:
         _dump(job)
         return 0
@@ -166,51 +182,37 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     for ev in job.history:
         plain(f"  {_when(ev.time)}  {ev.status:<10} {ev.note}")
     if job.failure is not None:
-        f = job.failure
-        con.print(
-            f"[bold red]failure[/bold red]    {escape(f.error_type)}: {escape(f.message)} "
-            f"(seen {f.count}x, first {_when(f.first_seen)}, last {_when(f.last_seen)})"
-        )
-        if f.traceback:
-            con.print(f.traceback.rstrip(), markup=False)
-    _show_pipeline_line(con, store, job)
-    rev = store.get_revision(job.revision)
+        _print_failure(con, job.failure)
+    if view.origin is not None:
+        plain(_origin_line(view.origin))
     con.print(f"[bold]task source at revision {job.revision}[/bold]")
-    con.print(rev.source.rstrip() if rev else "(not stored)", markup=False)
+    plain(view.task_source.source.rstrip() if view.task_source else "(not stored)")
     return 0
 
 
-def _show_pipeline_line(con: Any, store: Any, job: Any) -> None:
-    from elfc.model.ir import Template
+def _print_failure(con: Any, f: FailureInfo) -> None:
+    con.print(
+        f"[bold red]failure[/bold red]    {escape(f.error_type)}: {escape(f.message)} "
+        f"(seen {f.count}x, first {_when(f.first_seen)}, last {_when(f.last_seen)})"
+    )
+    if f.traceback:
+        con.print(f.traceback.rstrip(), markup=False)
 
-    info = store.run_info(job.run)
-    raw = store.get_template(info.revision) if info else None
-    if raw is None:
-        return
-    template = Template.from_json(raw)
-    node_id = job.node.rsplit("/", 1)[-1]
-    if "/" in job.node:
-        con.print(
-            f"created by inlined pipeline node {job.node} (top-level template: {template.pipeline})",
-            markup=False,
+
+def _origin_line(origin: JobOrigin) -> str:
+    if origin.inlined:
+        return (
+            f"created by inlined pipeline node {origin.node} "
+            f"(top-level template: {origin.pipeline})"
         )
-        return
-    try:
-        node = template.node(node_id)
-    except KeyError:
-        return
-    span = getattr(node, "span", None)
-    if span is not None:
-        con.print(
-            f"created by  {span.path}:{span.line}  {getattr(node, 'source', '')}", markup=False
-        )
+    return f"created by  {origin.path}:{origin.line}  {origin.source}"
 
 
 def _json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def _failures(store: Any, args: argparse.Namespace) -> int:
+def _failures(store: Store, args: argparse.Namespace) -> int:
     failures = store.list_failures(args.limit)
     if args.json:
         _dump(failures)
@@ -229,10 +231,8 @@ def _failures(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _source(store: Any, args: argparse.Namespace) -> int:
-    rev = store.get_revision(args.revision)
-    if rev is None:
-        raise ElfcError(f"no revision {args.revision!r} in {store.url}")
+def _source(store: Store, args: argparse.Namespace) -> int:
+    rev = find_revision(store, args.revision)
     if args.json:
         _dump(rev)
         return 0

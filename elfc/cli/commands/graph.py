@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import msgspec
 
 from elfc.errors import ElfcError
 from elfc.render import (
     FORMATS,
     IMAGE_FORMATS,
-    count_states,
     format_for_path,
     render_image,
     to_dot,
@@ -23,8 +19,7 @@ from elfc.render import (
 
 if TYPE_CHECKING:
     from elfc.model.ir import Template
-    from elfc.model.records import RunInfo
-    from elfc.mycelium.store import Store
+    from elfc.views import RunPicture
 
 EPILOG = """\
 Nothing runs: the picture comes from compiling the pipeline's source. One node per task call
@@ -95,12 +90,12 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.run is None:
-        template, picture = _local_template(args.target), Picture()
-    else:
-        template, picture = _run_picture(args.target, args.run, args.mycelium)
     draw = to_mermaid if fmt == "mermaid" else to_dot
-    text = draw(template, picture.states, title=picture.title, arguments=picture.arguments)
+    if args.run is None:
+        text = draw(_local_template(args.target))
+    else:
+        run = _run_picture(args.target, args.run, args.mycelium)
+        text = draw(run.template, run.states, title=run.title, arguments=run.arguments)
     data = render_image(text, fmt, args.timeout) if fmt in IMAGE_FORMATS else text.encode()
     _write(data, args.output)
     return 0
@@ -138,19 +133,10 @@ def _local_template(target: str) -> Template:
     return template
 
 
-@dataclass(frozen=True)
-class Picture:
-    """What a run adds to the template's picture (nothing when drawing a template alone)."""
-
-    states: dict[str, dict[str, int]] | None = None
-    title: str | None = None
-    arguments: dict[str, object] | None = None
-
-
-def _run_picture(target: str | None, run_id: str, url: str | None) -> tuple[Template, Picture]:
-    """The template to draw for a run, and the run's job states, title and arguments."""
-    from elfc.commands.inspect import missing_sqlite_file
+def _run_picture(target: str | None, run_id: str, url: str | None) -> RunPicture:
+    """The run drawn over the template of ``target`` (when given) or the stored one."""
     from elfc.mycelium.urls import default_url, open_mycelium
+    from elfc.views import missing_sqlite_file, run_picture
 
     local = _local_template(target) if target is not None else None
     url = url or default_url()
@@ -158,59 +144,10 @@ def _run_picture(target: str | None, run_id: str, url: str | None) -> tuple[Temp
     if missing is not None:
         raise ElfcError(f"no mycelium at {missing}: no run {run_id!r} to draw")
     with open_mycelium(url) as store:
-        info = store.run_info(run_id)
-        if info is None:
-            raise ElfcError(f"no run {run_id!r} in the mycelium {store.url}")
-        template = _template_for_run(store, info, local)
-        states = count_states((job.node, job.status) for job in store.list_jobs(info.id))
-    strays = sorted(set(states) - {node.id for node in template.nodes})
-    if strays:
-        _warn(
-            f"jobs of run {info.id} belong to nodes the drawn template does not have "
-            f"({', '.join(strays)}); they are not shown"
-        )
-    return template, Picture(states, _run_title(info), dict(info.arguments))
-
-
-def _template_for_run(store: Store, info: RunInfo, local: Template | None) -> Template:
-    """The local template when it is the run's revision; else the one stored with the run
-    (saying so); else the local one with a warning.
-    """
-    from elfc.model.ir import Template
-
-    if local is not None and local.pipeline != info.pipeline:
-        _warn(f"run {info.id} is of the pipeline {info.pipeline}, not {local.pipeline}")
-    if local is not None and local.revision == info.revision:
-        return local
-    stored = store.get_template(info.revision)
-    if stored is not None:
-        if local is not None:
-            _warn(
-                f"run {info.id} was submitted with pipeline revision {info.revision}; the local "
-                f"source is revision {local.revision}. Drawing the template stored with the run."
-            )
-        return Template.from_json(stored)
-    if local is None:
-        raise ElfcError(
-            f"the mycelium holds no template for run {info.id} (revision {info.revision}): "
-            f"give the pipeline TARGET to draw"
-        )
-    _warn(
-        f"run {info.id} was submitted with pipeline revision {info.revision}; the local source "
-        f"is revision {local.revision} and the mycelium holds no template for the run's. "
-        f"Drawing the local template: nodes may not match the run's jobs."
-    )
-    return local
-
-
-def _run_title(info: RunInfo) -> str:
-    """``census(rounds=3) · run 4f3723b1 · failed`` over the run's job counts."""
-    name = info.pipeline.rpartition(":")[2]
-    call = ", ".join(f"{k}={msgspec.json.encode(v).decode()}" for k, v in info.arguments.items())
-    if len(call) > 60:
-        call = call[:59] + "…"
-    counts = ", ".join(f"{n} {status}" for status, n in info.counts.items() if n)
-    return f"{name}({call}) · run {info.id} · {info.status}\n{counts or 'no jobs'}"
+        picture = run_picture(store, run_id, local)
+    for warning in picture.warnings:
+        _warn(warning)
+    return picture
 
 
 def _warn(message: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import subprocess
 import sys
 
 from elfc.errors import ElfcError
@@ -17,6 +16,8 @@ are submitted, in any order, on any machine that reaches the mycelium.
 examples:
   elfc worker examples/animals/pipeline.py --elf store
   elfc worker examples/animals/pipeline.py --elf animals --replicas 2 --mycelium sqlite:///runs.db
+  elfc --log-level info worker examples/animals/pipeline.py --elf store
+                                  also log each failure and retry (debug: every job)
 """
 
 
@@ -86,22 +87,19 @@ def _has_name(target: str) -> bool:
 
 
 def _replicas(args: argparse.Namespace) -> int:
-    from elfc.runtime.supervisor import child_url_and_env
+    """Serve the elf from ``--replicas`` worker processes; signals are passed on to them."""
+    from elfc.runtime.supervisor import spawn_worker, worker_command
 
-    url, env = child_url_and_env(args.mycelium) if args.mycelium else (None, None)
-    argv = [sys.executable, "-m", "elfc.cli", "worker", args.target, "--elf", args.elf]
+    options: list[str] = []
     for flag, value in (
-        ("--mycelium", url),
         ("--on-revision-mismatch", args.on_revision_mismatch),
         ("--lease", args.lease),
         ("--idle-exit", args.idle_exit),
     ):
         if value is not None:
-            argv += [flag, str(value)]
-    # Each replica in a session of its own: Ctrl-C in a terminal signals the whole foreground
-    # group, and a replica that also got the forwarded signal would take it as a second one
-    # ("give the job back now") instead of finishing its job.
-    procs = [subprocess.Popen(argv, start_new_session=True, env=env) for _ in range(args.replicas)]
+            options += [flag, str(value)]
+    command = worker_command(args.target, args.elf, args.mycelium, options)
+    procs = [spawn_worker(command) for _ in range(args.replicas)]
 
     def forward(signum: int, frame: object) -> None:
         for p in procs:

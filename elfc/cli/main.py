@@ -1,0 +1,156 @@
+"""The ``elfc`` command: check, graph, run, submit, worker, and inspection commands.
+
+Start-up stays fast: only the chosen command's module is imported (``elfc --help`` imports
+none). Logging is configured here and nowhere else: the library only emits records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+
+from elfc._version import __version__
+from elfc.errors import ElfcError
+
+# command name -> module in elfc.cli.commands with `configure(parser)` and `run(args) -> int`
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("check", "validate every pipeline statically, before deploy"),
+    "graph": ("graph", "draw a pipeline's graph (dot, mermaid, svg, png), or a run's job states"),
+    "run": ("run", "submit a run, start the workers it needs, show progress, print the result"),
+    "submit": ("submit", "submit a run and print its id (workers started elsewhere run it)"),
+    "worker": ("worker", "serve one elf instance: claim its jobs and run them"),
+    "runs": ("inspect", "list recent runs"),
+    "jobs": ("inspect", "list the jobs of a run"),
+    "show": ("inspect", "show a job: arguments, result, history, traceback, source"),
+    "failures": ("inspect", "list failures, deduplicated by traceback"),
+    "source": ("inspect", "print the source stored for a revision"),
+}
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_LEVEL_ENV = "ELFC_LOG_LEVEL"
+
+EPILOG = """\
+targets are `path/to/file.py:name` or `package.module:name`.
+the mycelium is `--mycelium URL`, else $ELFC_MYCELIUM, else [tool.elfc] mycelium in
+pyproject.toml, else sqlite:///.elfc/mycelium.db (embedded, nothing to set up).
+`elfc COMMAND --help` explains a command, with examples.
+
+examples:
+  elfc check examples/                      validate every pipeline under examples/
+  elfc run examples/hello/pipeline.py:hello -a name=elves
+  elfc graph examples/animals/pipeline.py:census --format mermaid
+  elfc --log-level debug run examples/hello/pipeline.py:hello -a name=elves
+                                            also show what the workers do, job by job
+"""
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (the others are listed by name)."""
+    parser = argparse.ArgumentParser(
+        prog="elfc",
+        description="Plain Python into arm's-length microservices.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"elfc {__version__}")
+    parser.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        metavar="LEVEL",
+        help="show elfc's log records at LEVEL and above on stderr, for this command and the "
+        f"workers it starts: {', '.join(LOG_LEVELS)} (default ${LOG_LEVEL_ENV}, else warning)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if name == command:
+            mod = importlib.import_module(f"elfc.cli.commands.{module}")
+            mod.configure(name, p)
+            p.set_defaults(_module=mod)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = command_name(argv)
+    parser = build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(argv)
+    level = args.log_level or os.environ.get(LOG_LEVEL_ENV, "warning").lower()
+    if level not in LOG_LEVELS:
+        parser.error(f"${LOG_LEVEL_ENV} is {level!r}: give one of {', '.join(LOG_LEVELS)}")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        with logging_to_stderr(level):
+            code: int = args._module.run(args)
+    except ElfcError as exc:
+        print(f"elfc {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def command_name(argv: Sequence[str]) -> str | None:
+    """The first word of ``argv`` that is neither an option nor an option's value."""
+    words = iter(argv)
+    for word in words:
+        if word == "--log-level":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+@contextlib.contextmanager
+def logging_to_stderr(level: str) -> Iterator[None]:
+    """Show the ``elfc`` loggers' records at ``level`` and above on stderr while a command
+    runs, then put everything back (tests call :func:`main` many times in one process).
+
+    Worker processes the command starts inherit the level through ``$ELFC_LOG_LEVEL``.
+    """
+    logger = logging.getLogger("elfc")
+    handler = _stderr_handler()
+    saved = logger.level, logger.propagate, os.environ.get(LOG_LEVEL_ENV)
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    # Shown once, by this handler, even when a task's module configures the root logger.
+    logger.propagate = False
+    os.environ[LOG_LEVEL_ENV] = level
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        if saved[2] is None:
+            os.environ.pop(LOG_LEVEL_ENV, None)
+        else:
+            os.environ[LOG_LEVEL_ENV] = saved[2]
+
+
+def _stderr_handler() -> logging.Handler:
+    """rich's handler on a terminal (aligned, coloured levels); plain lines for files and CI."""
+    fmt = "%(name)s[%(process)d]: %(message)s"
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        rich_handler = RichHandler(console=Console(stderr=True), show_path=False)
+        rich_handler.setFormatter(logging.Formatter(fmt))
+        return rich_handler
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s " + fmt))
+    return handler

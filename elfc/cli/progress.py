@@ -1,0 +1,102 @@
+"""``elfc run``'s progress on stderr: a live table per elf on a terminal, else a line of text.
+
+The lines are for logs and CI: one at most every second while the run changes, and always the
+final one. ``ELFC_PLAIN_PROGRESS=1`` asks for lines on a terminal too. The numbers come from
+:mod:`elfc.views`; this module only lays them out.
+
+Usage::
+
+    progress = Progress()
+    try:
+        info = follow(store, run_id, supervisor=supervisor, on_update=progress.update)
+    finally:
+        progress.close()
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable
+from typing import IO, TYPE_CHECKING, Any
+
+from elfc.model.status import FINAL_RUN_STATUSES
+from elfc.views import elf_progress, run_summary
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from elfc.model.records import RunInfo
+
+__all__ = ["Progress", "progress_line", "progress_table"]
+
+LINE_EVERY = 1.0
+"""Seconds between two progress lines (the final line is never held back)."""
+
+
+class Progress:
+    """Per-elf jobs done/total and failures on ``stream`` (stderr by default)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live: Any = None
+        self.last_line = ""
+        self.last_time = 0.0
+        if self.stream.isatty() and not os.environ.get("ELFC_PLAIN_PROGRESS"):
+            # rich only when it draws: piped runs never import it.
+            from rich.console import Console
+            from rich.live import Live
+
+            self.live = Live(
+                console=Console(file=self.stream), refresh_per_second=8, transient=False
+            )
+            self.live.start()
+
+    def update(self, info: RunInfo, notes: Iterable[str] = ()) -> None:
+        """Show the run as it now is, after ``notes`` (such as a restarted worker)."""
+        for note in notes:
+            self._print(note)
+        if self.live is not None:
+            self.live.update(progress_table(info))
+            return
+        line = progress_line(info)
+        now = time.monotonic()
+        final = info.status in FINAL_RUN_STATUSES
+        if line != self.last_line and (final or now - self.last_time >= LINE_EVERY):
+            print(line, file=self.stream, flush=True)
+            self.last_line, self.last_time = line, now
+
+    def _print(self, text: str) -> None:
+        if self.live is not None:
+            self.live.console.print(text)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def progress_line(info: RunInfo) -> str:
+    """``run 4f37 running: 12/21 jobs · appender 11/20, summer 0/1 (1 failed)``."""
+    parts = [
+        f"{e.elf} {e.done}/{e.total}" + (f" ({e.failed} failed)" if e.failed else "")
+        for e in elf_progress(info)
+    ]
+    run = run_summary(info)
+    return f"run {run.id} {run.status}: {run.done}/{run.total} jobs · " + ", ".join(parts)
+
+
+def progress_table(info: RunInfo) -> Table:
+    """A row per elf: done, total, running, failed, skipped."""
+    from rich.table import Table
+
+    table = Table(title=f"run {info.id} · {info.pipeline} · {info.status}", title_justify="left")
+    for col in ("elf", "done", "total", "running", "failed", "skipped"):
+        table.add_column(col, justify="right" if col != "elf" else "left")
+    for e in elf_progress(info):
+        table.add_row(
+            e.elf, str(e.done), str(e.total), str(e.running), str(e.failed), str(e.skipped)
+        )
+    return table

@@ -1,0 +1,133 @@
+"""The read model: what the command line (and later the dashboard) shows, as data, on a
+mycelium filled by real runs (workers in threads)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from elfc import RunFailed, connect
+from elfc.errors import NotFound
+from elfc.model.status import final_count
+from elfc.mycelium.store import Store
+from elfc.mycelium.urls import open_mycelium
+from elfc.views import (
+    ElfProgress,
+    elf_progress,
+    find_job,
+    find_revision,
+    find_run,
+    job_view,
+    missing_sqlite_file,
+    node_states,
+    run_picture,
+    run_summary,
+)
+from tests.runtime.fixtures.harness import ThreadWorkers, elves, sqlite_url
+
+
+@dataclass(frozen=True)
+class Filled:
+    url: str
+    ok: str
+    """``fanout(n=3)``: three appender jobs and a sum, all succeeded."""
+    failed: str
+    """``failing(7)``: ``broken.explode`` failed, ``summer.total`` skipped."""
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
+    folder = tmp_path_factory.mktemp("views")
+    url = sqlite_url(folder)
+    m = elves()
+    mycelium = connect(url)
+    try:
+        with ThreadWorkers(url) as threads:
+            for handle in (m.appender, m.summer, m.broken):
+                threads.start(handle)
+            ok = mycelium.submit(m.fanout, str(folder / "keys"), 3)
+            failed = mycelium.submit(m.failing, 7)
+            assert ok.wait(timeout=20) == 3
+            with pytest.raises(RunFailed):
+                failed.wait(timeout=20)
+        yield Filled(url, ok.id, failed.id)
+    finally:
+        mycelium.close()
+
+
+@pytest.fixture
+def store(filled: Filled) -> Iterator[Store]:
+    with open_mycelium(filled.url) as opened:
+        yield opened
+
+
+def test_a_missing_sqlite_file_is_named_and_other_urls_are_never_missing(tmp_path: Path) -> None:
+    assert missing_sqlite_file(f"sqlite:///{tmp_path}/none.db?mode=rw") == tmp_path / "none.db"
+    (tmp_path / "there.db").touch()
+    assert missing_sqlite_file(f"sqlite:///{tmp_path}/there.db") is None
+    assert missing_sqlite_file("arango://u@h:8529/db") is None
+
+
+def test_ids_resolve_by_prefix_and_a_miss_says_how_to_find_one(
+    filled: Filled, store: Store
+) -> None:
+    assert find_run(store, filled.ok[:6]).id == filled.ok
+    with pytest.raises(NotFound, match="list runs with `elfc runs`"):
+        find_run(store, "ffffffffff")
+    with pytest.raises(NotFound, match="list jobs with `elfc jobs RUN`"):
+        find_job(store, "nope")
+    with pytest.raises(NotFound, match="no revision '0000zz'"):
+        find_revision(store, "0000zz")
+
+
+def test_a_job_is_found_by_run_and_key_as_run_failed_names_it(filled: Filled, store: Store) -> None:
+    [failed] = store.list_jobs(filled.failed, "failed")
+    assert find_job(store, f"{filled.failed[:6]}/{failed.key}").id == failed.id
+    assert find_job(store, failed.id[:-1]).id == failed.id
+
+
+def test_counts_come_from_the_status_sets(filled: Filled, store: Store) -> None:
+    ok, failed = find_run(store, filled.ok), find_run(store, filled.failed)
+    assert (run_summary(ok).done, run_summary(ok).total, run_summary(ok).failed) == (4, 4, 0)
+    assert (run_summary(failed).done, run_summary(failed).failed) == (2, 1)
+    assert run_summary(failed).done == final_count(failed.counts)
+    assert elf_progress(failed) == [
+        ElfProgress("broken", done=1, total=1, running=0, failed=1, skipped=0),
+        ElfProgress("summer", done=1, total=1, running=0, failed=0, skipped=1),
+    ]
+
+
+def test_a_job_view_has_the_pipeline_line_that_made_it_and_its_task_source(
+    filled: Filled, store: Store
+) -> None:
+    [failed] = store.list_jobs(filled.failed, "failed")
+    view = job_view(store, failed.id)
+    assert view.job.failure is not None and "cannot handle 7" in view.job.failure.message
+    assert view.origin is not None and not view.origin.inlined
+    assert view.origin.source == "broken.explode(x)"
+    assert view.origin.path is not None and view.origin.path.endswith("elves_for_tests.py")
+    line = Path(view.origin.path).read_text().splitlines()[(view.origin.line or 0) - 1]
+    assert "broken.explode(x)" in line
+    assert view.task_source is not None and "def explode" in view.task_source.source
+
+
+def test_a_run_picture_counts_job_states_per_node_with_a_title(
+    filled: Filled, store: Store
+) -> None:
+    picture = run_picture(store, filled.failed)
+    assert picture.warnings == ()
+    assert sorted(picture.states.values(), key=str) == [{"failed": 1}, {"skipped": 1}]
+    assert picture.states == node_states(store, filled.failed)
+    assert set(picture.states) <= {node.id for node in picture.template.nodes}
+    assert picture.title.startswith(f"failing(x=7) · run {filled.failed} · failed\n")
+    assert picture.arguments == {"x": 7}
+
+
+def test_a_run_drawn_over_another_pipeline_says_so(filled: Filled, store: Store) -> None:
+    local = elves().fanout.graph()
+    picture = run_picture(store, filled.failed, local)
+    assert any("not " + local.pipeline in w for w in picture.warnings)
+    assert picture.template.pipeline == find_run(store, filled.failed).pipeline
