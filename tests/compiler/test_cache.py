@@ -47,12 +47,20 @@ PROBE = textwrap.dedent("""
 """)
 
 
+# The probes decide for themselves whether bytecode (and so the cache) is written, and where.
+BASE_ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+}
+
+
 def probe(d: Path, **env: str) -> dict[str, object]:
     import msgspec
 
     proc = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=d, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PYTHONPATH": str(d), **env},
+        env={**BASE_ENV, "PYTHONPATH": str(d), **env},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out: dict[str, object] = msgspec.json.decode(proc.stdout)
@@ -105,3 +113,78 @@ def test_the_cache_can_be_turned_off(project: Path) -> None:
     probe(project, ELFC_NO_COMPILE_CACHE="1")
     assert entries(project) == []
     assert probe(project, ELFC_NO_COMPILE_CACHE="1")["libcst"] is True
+
+
+@pytest.fixture
+def in_process(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``project`` importable in this process, with the cache on and written next to modules."""
+    monkeypatch.syspath_prepend(str(project))
+    monkeypatch.delenv("ELFC_NO_COMPILE_CACHE", raising=False)
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.setattr(sys, "pycache_prefix", None)
+    for name in ("flow", "elves"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    return project
+
+
+def build_in_process() -> object:
+    import importlib
+
+    from elfc.compiler.compile import compile_pipeline
+    from elfc.decorators import pipeline_function
+
+    flow = importlib.import_module("flow")
+    fn = pipeline_function(flow.total)
+    assert fn is not None
+    return compile_pipeline(fn)
+
+
+def test_changing_elfc_compiler_code_changes_the_key(
+    in_process: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from elfc.compiler import cache
+
+    # A copy of elfc's compiler sources stands in for the installed ones.
+    copy = tmp_path_factory.mktemp("elfc-copy")
+    sources = []
+    for src in cache.elfc_sources():
+        dst = copy / str(len(sources))
+        shutil.copy2(src, dst)
+        sources.append(str(dst))
+    monkeypatch.setattr(cache, "elfc_sources", lambda: sources)
+    cache.compiler_stamp.cache_clear()
+    try:
+        build_in_process()
+        assert len(entries(in_process)) == 1
+        # Same version, edited compiler module: the old entry must not be found.
+        edited = Path(sources[0])
+        edited.write_text(edited.read_text() + "\n# changed\n")
+        cache.compiler_stamp.cache_clear()
+        build_in_process()
+        assert len(entries(in_process)) == 2
+    finally:
+        cache.compiler_stamp.cache_clear()
+
+
+def test_dont_write_bytecode_writes_no_cache_folder(
+    in_process: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    build_in_process()
+    assert not (in_process / "__pycache__" / "elfc").exists()
+
+
+def test_entries_go_under_the_pycache_prefix_and_are_reused(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    prefix = tmp_path_factory.mktemp("prefix")
+    first = probe(project, PYTHONPYCACHEPREFIX=str(prefix))
+    assert first["libcst"] is True
+    assert entries(project) == []
+    mirrored = prefix / os.path.abspath(project).lstrip(os.sep)
+    assert len(sorted((mirrored / "__pycache__" / "elfc").glob("flow.total.*.bin"))) == 1
+    second = probe(project, PYTHONPYCACHEPREFIX=str(prefix))
+    assert second["libcst"] is False  # from the entry under the prefix
+    assert second["revision"] == first["revision"]
