@@ -820,10 +820,10 @@ class Analyzer:
         problem = tys.member_problem(base.tp, name, "attr") if base.tp is not Any else None
         if problem:
             self.report(dg.UNKNOWN_MEMBER, node.attr, problem=problem, producer=base.producer)
+        # A typed result is a Python object when the derive reads it: the field is read by
+        # its Python name. The position serves an untyped result (a JSON array).
         index = tys.attr_index(base.tp, name) if base.tp is not Any else None
-        # The JSON key, which a msgspec Struct with `rename=` spells differently.
-        key = tys.attr_key(base.tp, name) if base.tp is not Any else name
-        ir: list[Any] = [self.ir_of(node.value, base), key]
+        ir: list[Any] = [self.ir_of(node.value, base), name]
         if index is not None:
             ir.append(index)
         tp = tys.member_type(base.tp, name, "attr") if base.tp is not Any else Any

@@ -38,7 +38,6 @@ import msgspec
 
 __all__ = [
     "attr_index",
-    "attr_key",
     "compatibility_problem",
     "crossing_problem",
     "member_problem",
@@ -764,14 +763,3 @@ def attr_index(tp: Any, name: str) -> int | None:
     if record is None or not record.array_like or name not in record.fields:
         return None
     return list(record.fields).index(name) + int(record.tagged)
-
-
-def attr_key(tp: Any, name: str) -> str:
-    """The JSON object key of attribute ``name``: a Struct may rename its fields.
-
-    ``attr_key(Reading, "unit_name")`` is ``"unitName"`` for a Struct with ``rename="camel"``.
-    """
-    record = _record(_strip(tp))
-    if record is None:
-        return name
-    return record.keys.get(name, name)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from elfc.compiler.elves import TaskInfo
-from elfc.model.ir import IR
-from elfc.runtime.values import convert, decode_as, encode, evaluate
+from elfc.model.ir import IR, ref_key
+from elfc.model.ops import Op
+from elfc.runtime.values import Inputs, convert, decode_as, encode, evaluate
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,18 @@ def resolve_arguments(
 
 
 def _argument(info: TaskInfo, elf: str, name: str, expr: IR, results: Mapping[str, Any]) -> Any:
-    value = evaluate(expr, results) if isinstance(expr, dict) else expr
     hint = info.hints.get(name)
+    if type(expr) is dict and isinstance(results, Inputs):
+        body = expr.get(Op.REF)
+        if body is not None and len(expr) == 1:
+            # A result handed over as it stands: decode its JSON once, as this parameter's
+            # annotation, or else as the producer's declared type.
+            key = ref_key(body)
+            where = f"argument {name!r} of {elf}.{info.name}"
+            if hint is not None:
+                return decode_as(results.raw(key), hint, where=where)
+            return evaluate(expr, results)
+    value = evaluate(expr, results) if isinstance(expr, dict) else expr
     if hint is None:
         return value
     return convert(value, hint, where=f"argument {name!r} of {elf}.{info.name}")

@@ -30,7 +30,6 @@ import pytest
 from elfc.compiler import typerules as types_module
 from elfc.compiler.typerules import (
     attr_index,
-    attr_key,
     compatibility_problem,
     crossing_problem,
     member_problem,
@@ -549,7 +548,7 @@ def test_invalid_members(
     assert member_type(tp, name, kind) is Any
 
 
-# --- attr_index / attr_key --------------------------------------------------------------------
+# --- attr_index --------------------------------------------------------------------
 
 INDICES: list[tuple[Any, str, int | None]] = [
     (Pair, "left", 0),
@@ -580,17 +579,9 @@ def test_attr_index_matches_the_encoding() -> None:
     assert msgspec.json.decode(msgspec.json.encode(Pair("a", 2)))[attr_index(Pair, "right")] == 2
 
 
-def test_attr_key_follows_struct_renames() -> None:
-    assert attr_key(Camel, "unit_name") == "unitName"
-    assert attr_key(Point, "x") == "x"
-    assert attr_key(int, "real") == "real"
-    assert "unitName" in msgspec.json.decode(msgspec.json.encode(Camel("kg")))
-
-
 def test_public_names() -> None:
     assert sorted(types_module.__all__) == [
         "attr_index",
-        "attr_key",
         "compatibility_problem",
         "crossing_problem",
         "member_problem",
