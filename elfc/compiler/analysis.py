@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import types
+import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -35,6 +36,7 @@ from elfc.model.ir import (
     Region,
     Span,
 )
+from elfc.model.methods import PURE_METHOD_NAMES, methods_of
 from elfc.model.ops import BUILTINS, Op
 
 S, C, D = 0, 1, 2
@@ -534,7 +536,26 @@ class Analyzer:
         val = STATIC if s.value is None else self.materialize(s.value, self.expr(s.value))
         if s.value is not None:
             self.not_an_iterator(s.value, "a pipeline's result")
+            if val.bt == D and val.tp is not Any:
+                self.check_return(s.value, val)
         self.returns.append((s, val))
+
+    def check_return(self, node: cst.BaseExpression, val: Val) -> None:
+        """ELF123 when what the body returns certainly fails the return annotation."""
+        try:
+            declared = typing.get_type_hints(self.fn).get("return", Any)
+        except Exception:  # unresolvable annotations: nothing to compare
+            return
+        if declared is Any:
+            return
+        from elfc.compiler import typerules as tys
+
+        problem = tys.compatibility_problem(val.tp, declared)
+        if problem:
+            self.report(
+                dg.RETURN_MISMATCH, node, problem=problem, name=self.fn.__name__,
+                producer=val.producer or val.what,
+            )  # fmt: skip
 
     def st_If(self, s: cst.If) -> None:
         test = self.materialize(s.test, self.expr(s.test))
@@ -895,6 +916,20 @@ class Analyzer:
             self.materialize(node.right, right)
             return join(left, right)
         tp = left.tp if left.tp == right.tp and op in "+-*%" else Any
+        operand_types = (
+            left.tp if left.bt == D else _literal_type(node.left),
+            right.tp if right.bt == D else _literal_type(node.right),
+        )
+        if Any not in operand_types:
+            from elfc.compiler import typerules as tys
+
+            problem, tp = tys.operation_problem(op, *operand_types)
+            if problem:
+                producer = left.producer if left.bt == D else right.producer
+                self.report(
+                    dg.BAD_OPERATION, node, expr=self.code(node), problem=problem,
+                    producer=producer or "the task",
+                )  # fmt: skip
         return self.derived(
             {Op.BIN: [op, self.ir_of(node.left, left), self.ir_of(node.right, right)]},
             left, right, tp=tp,
@@ -1176,6 +1211,10 @@ class Analyzer:
                     self.materialize(a.value, self.expr(a.value))
                 return Val(D, what=f"`{self.code(node)}`")
         args = [(a, self.materialize(a.value, self.expr(a.value))) for a in node.args]
+        if recv.bt != C and (recv.bt == D or any(v.bt == D for _, v in args)):
+            pure = self.pure_method(node, func, recv, args)
+            if pure is not None:
+                return pure
         if recv.bt == D:
             kind = dg.MUTATES_DYNAMIC if method in MUTATORS else dg.METHOD_ON_DYNAMIC
             self.report(
@@ -1209,6 +1248,26 @@ class Analyzer:
             return STATIC
         self.report(dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=dynamic_args[0].what)
         return Val(D)
+
+    def pure_method(
+        self, node: cst.Call, func: cst.Attribute, recv: Val, args: list[tuple[cst.Arg, Val]]
+    ) -> Val | None:
+        """``recv.method(args)`` as a derive when it is a pure method of the receiver's type."""
+        method = func.attr.value
+        receiver_type = recv.tp if recv.bt == D else _literal_type(func.value)
+        if isinstance(receiver_type, type) and receiver_type not in (object, Any):
+            if method not in methods_of(receiver_type):
+                return None
+        elif method not in PURE_METHOD_NAMES:
+            return None
+        if any(a.star for a, _ in args):
+            return None
+        pos = [self.ir_of(a.value, v) for a, v in args if a.keyword is None]
+        kws = {a.keyword.value: self.ir_of(a.value, v) for a, v in args if a.keyword is not None}
+        body: list[Any] = [self.ir_of(func.value, recv), method, pos]
+        if kws:
+            body.append(kws)
+        return self.derived({Op.METH: body}, recv, *(v for _, v in args))
 
     def _grow(self, container: cst.BaseExpression, added: list[Val]) -> None:
         """A local container received task results: it is now a static structure."""

@@ -99,7 +99,8 @@ def value_ir(value: Any) -> IR:
     if t in _JSON_SCALARS:
         return value
     if _plain(value):
-        return value if t is float else {Op.LIT: value}
+        # A copy: the pipeline may mutate its list after passing it (``xs.append(...)``).
+        return value if t is float else {Op.LIT: msgspec.to_builtins(value)}
     if t is list:
         return {Op.LIST: [value_ir(v) for v in value]}
     if t is tuple:

@@ -22,7 +22,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["METHODS", "attribute_names", "attribute_of", "method_for", "methods_of"]
+__all__ = [
+    "METHODS",
+    "PURE_METHOD_NAMES",
+    "attribute_names",
+    "attribute_of",
+    "method_for",
+    "methods_of",
+    "record_fields",
+]
 
 
 def _names(cls: type, names: str) -> dict[str, Callable[..., Any]]:
@@ -73,6 +81,9 @@ METHODS: Final[dict[type, dict[str, Callable[..., Any]]]] = {
     uuid.UUID: {},
 }
 """For each class, its pure methods by name (the functions themselves, taken from the class)."""
+
+PURE_METHOD_NAMES: Final[frozenset[str]] = frozenset(n for t in METHODS.values() for n in t)
+"""Every listed name: what a receiver of unknown type may call (checked again at run time)."""
 
 _ATTRIBUTES: Final[dict[type, frozenset[str]]] = {
     dt.datetime: frozenset(

@@ -37,14 +37,18 @@ An evaluator meeting an unknown operation raises rather than guessing.
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Callable
 from typing import Any, Final
 
 __all__ = [
+    "BINARY_FUNCTIONS",
     "BINARY_OPS",
     "BUILTINS",
     "CHILDREN",
+    "COMPARE_FUNCTIONS",
     "COMPARE_OPS",
+    "UNARY_FUNCTIONS",
     "UNARY_OPS",
     "Op",
 ]
@@ -111,6 +115,41 @@ UNARY_OPS: Final[frozenset[str]] = frozenset(["-", "+", "not", "~"])
 COMPARE_OPS: Final[frozenset[str]] = frozenset(
     ["==", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not"]
 )
+
+
+BINARY_FUNCTIONS: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": operator.pow,
+    "&": operator.and_,
+    "|": operator.or_,
+    "^": operator.xor,
+    "<<": operator.lshift,
+    ">>": operator.rshift,
+}
+UNARY_FUNCTIONS: Final[dict[str, Callable[[Any], Any]]] = {
+    "-": operator.neg,
+    "+": operator.pos,
+    "not": operator.not_,
+    "~": operator.invert,
+}
+COMPARE_FUNCTIONS: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "in": lambda a, b: a in b,
+    "not in": lambda a, b: a not in b,
+    "is": operator.is_,
+    "is not": operator.is_not,
+}
+"""What each operator symbol does: the interpreter applies these, the checker tries them."""
 
 
 def _none(body: Any) -> list[Any]:

@@ -13,7 +13,7 @@ from elfc.compiler.compile import Compiled
 from elfc.compiler.elves import elf_info
 from elfc.errors import JobFailure, RunFailed
 from elfc.runtime.client import result_type
-from elfc.runtime.execute import encode_result, failure_of, resolve_arguments
+from elfc.runtime.execute import call_with_timeout, encode_result, failure_of, resolve_arguments
 from elfc.runtime.run import output_value
 from elfc.runtime.values import Inputs
 
@@ -39,7 +39,8 @@ def run_local(compiled: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any])
                 a, kw = resolve_arguments(info, job.elf, job.args, job.kwargs, results)
                 if job.elf not in instances:
                     instances[job.elf] = handle.build()
-                value = getattr(instances[job.elf], job.task)(*a, **kw)
+                method = getattr(instances[job.elf], job.task)
+                value = call_with_timeout(method, a, kw, info.options.timeout)
                 stored[job.key] = encode_result(info, job.elf, value)
                 break
             except Exception as exc:

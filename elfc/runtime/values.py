@@ -16,7 +16,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import math
-import operator
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from typing import Any
 
@@ -26,7 +25,7 @@ from elfc.compiler.typerules import type_repr
 from elfc.errors import ExpressionError, ValueCrossingError
 from elfc.model.ir import IR
 from elfc.model.methods import attribute_of, method_for
-from elfc.model.ops import BUILTINS, Op
+from elfc.model.ops import BINARY_FUNCTIONS, BUILTINS, COMPARE_FUNCTIONS, UNARY_FUNCTIONS, Op
 from elfc.model.typeref import NONFINITE, TypeRef, nonfinite_text, resolve
 
 __all__ = [
@@ -358,38 +357,9 @@ def _attr(body: list[Any], results: Results) -> Any:
     )
 
 
-_BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "+": operator.add,
-    "-": operator.sub,
-    "*": operator.mul,
-    "/": operator.truediv,
-    "//": operator.floordiv,
-    "%": operator.mod,
-    "**": operator.pow,
-    "&": operator.and_,
-    "|": operator.or_,
-    "^": operator.xor,
-    "<<": operator.lshift,
-    ">>": operator.rshift,
-}
-_UNARY: dict[str, Callable[[Any], Any]] = {
-    "-": operator.neg,
-    "+": operator.pos,
-    "not": operator.not_,
-    "~": operator.invert,
-}
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "in": lambda a, b: a in b,
-    "not in": lambda a, b: a not in b,
-    "is": operator.is_,
-    "is not": operator.is_not,
-}
+_BINARY = BINARY_FUNCTIONS
+_UNARY = UNARY_FUNCTIONS
+_COMPARE = COMPARE_FUNCTIONS
 
 
 def _operator(table: Mapping[str, Any], kind: str, op: str) -> Any:

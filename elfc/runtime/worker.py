@@ -29,7 +29,7 @@ from elfc.errors import JobStopped
 from elfc.model.records import Claimed, ElfRecord, FailureRecord, WorkerInfo
 from elfc.mycelium.store import Store
 from elfc.runtime.client import elf_revisions
-from elfc.runtime.execute import Failure, encode_result, failure_of, resolve_arguments
+from elfc.runtime.execute import Failure, encode_result, failure_of, invoke, resolve_arguments
 from elfc.runtime.values import Inputs
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ class Worker:
         timeout = task.options.timeout
         if timeout is not None and self._timers:
             signal.setitimer(signal.ITIMER_REAL, timeout)
-        value = method(*args, **kwargs)
+        value = invoke(method, args, kwargs)
         if timeout is not None and self._timers:
             signal.setitimer(signal.ITIMER_REAL, 0)
         return encode_result(task, self.elf, value)

@@ -34,6 +34,7 @@ from elfc.compiler.typerules import (
     crossing_problem,
     member_problem,
     member_type,
+    operation_problem,
     type_repr,
 )
 
@@ -526,7 +527,6 @@ BAD_MEMBERS: list[tuple[Any, str | int, Literal["item", "attr"], str]] = [
     (dict[int, str], 1, "item", "keys of `dict[int, str]` become strings"),
     (dict[str, int], 1, "item", "`dict[str, int]` has str keys, not 1"),
     (dict[str, int], "keys", "attr", "`dict[str, int]` has no attribute 'keys'"),
-    (int, "real", "attr", "`int` has no attribute 'real' that a task result can carry"),
     (list[int], "count", "attr", "`list[int]` has no attribute 'count'"),
     (
         Measurement | None,
@@ -586,5 +586,23 @@ def test_public_names() -> None:
         "crossing_problem",
         "member_problem",
         "member_type",
+        "operation_problem",
         "type_repr",
     ]
+
+
+def test_operations_python_rejects_are_found_on_sample_values() -> None:
+    assert operation_problem("+", datetime.datetime, datetime.timedelta) == (
+        None,
+        datetime.datetime,
+    )
+    assert operation_problem("-", datetime.datetime, datetime.datetime)[1] is datetime.timedelta
+    problem, tp = operation_problem("+", datetime.datetime, int)
+    assert problem is not None and "unsupported operand" in problem and tp is Any
+    assert operation_problem("<", datetime.date, str)[0] is not None
+    assert operation_problem("*", decimal.Decimal, int) == (None, decimal.Decimal)
+    assert operation_problem("*", decimal.Decimal, float)[0] is not None  # as Python says
+    assert operation_problem("%", str, int) == (None, str)  # formatting: value-dependent
+    assert operation_problem("==", datetime.date, int) == (None, Any)  # == never raises
+    assert operation_problem("+", list[int], list[int]) == (None, list[int])
+    assert operation_problem("+", int | None, int) == (None, Any)  # unions: no verdict
