@@ -393,6 +393,13 @@ class Analyzer:
                     self.report(dg.UNUSED_RESULT, s.value, call=node.source)
 
     def st_Assign(self, s: cst.Assign) -> None:
+        pairs = _parallel(s)
+        if pairs is not None:
+            # `x, y = a(), b()`: each name gets its own value (Python evaluates all first).
+            vals = [self.materialize(v, self.expr(v)) for _, v in pairs]
+            for (target, value), val in zip(pairs, vals, strict=True):
+                self.assign(target, val, value)
+            return
         val = self.materialize(s.value, self.expr(s.value))
         for t in s.targets:
             self.assign(t.target, val, s.value)
@@ -1126,6 +1133,12 @@ class Analyzer:
         if inner is not None:
             return self.inline_call(node, inner)
         args = [(a, self.expr(a.value)) for a in node.args]
+        if _is_helper(target) and (
+            _refers_to_handles(target) or any(v.handles or v.members for _, v in args)
+        ):
+            # A plain function of the user's that calls tasks: compiled like a pipeline, and
+            # inlined (its static code runs at submission, its task calls become jobs).
+            return self.inline_call(node, target)
         if is_elf(target):
             self._static_args(node, args, self.code(func))
             return Val(S, elf_class=target)
@@ -1211,7 +1224,7 @@ class Analyzer:
                     self.materialize(a.value, self.expr(a.value))
                 return Val(D, what=f"`{self.code(node)}`")
         args = [(a, self.materialize(a.value, self.expr(a.value))) for a in node.args]
-        if recv.bt != C and (recv.bt == D or any(v.bt == D for _, v in args)):
+        if recv.bt != C and (recv.bt == D or any(v.bt > S for _, v in args)):
             pure = self.pure_method(node, func, recv, args)
             if pure is not None:
                 return pure
@@ -1577,3 +1590,41 @@ def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         n = stack.pop()
         yield n
         stack.extend(n.children)
+
+
+def _is_helper(target: Any) -> bool:
+    """A plain ``def`` of the user's code (not elfc's, not a builtin, not a class)."""
+    return (
+        isinstance(target, types.FunctionType)
+        and not target.__module__.startswith("elfc.")
+        and target.__code__.co_flags & inspect.CO_GENERATOR == 0
+    )
+
+
+def _refers_to_handles(fn: types.FunctionType) -> bool:
+    """Whether ``fn``'s code reads a global that is an elf handle or a pipeline."""
+    scope = fn.__globals__
+    stack = [fn.__code__]
+    while stack:
+        code = stack.pop()
+        for name in code.co_names:
+            value = scope.get(name)
+            if isinstance(value, Handle) or pipeline_function(value) is not None:
+                return True
+        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return False
+
+
+def _parallel(s: cst.Assign) -> list[tuple[cst.BaseExpression, cst.BaseExpression]] | None:
+    """The (target, value) pairs of ``x, y = a, b`` (one target, displays of equal length)."""
+    if len(s.targets) != 1:
+        return None
+    target, value = s.targets[0].target, s.value
+    if not isinstance(target, cst.Tuple | cst.List) or not isinstance(value, cst.Tuple | cst.List):
+        return None
+    if len(target.elements) != len(value.elements):
+        return None
+    elements = [*target.elements, *value.elements]
+    if any(isinstance(e, cst.StarredElement) for e in elements):
+        return None
+    return [(t.value, v.value) for t, v in zip(target.elements, value.elements, strict=True)]

@@ -12,6 +12,7 @@ source the process imported itself: nothing stored in a mycelium is ever execute
 from __future__ import annotations
 
 import math
+import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -278,6 +279,8 @@ class Frame:
 
     def inline(self, nid: str, target: Any) -> Callable[..., Any]:
         fn = pipeline_function(target)
+        if fn is None and isinstance(target, types.FunctionType):
+            fn = target  # a helper function that calls tasks, compiled like a pipeline
         if fn is None:
             raise BuildError(f"{target!r} is not a pipeline")
 

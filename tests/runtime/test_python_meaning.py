@@ -7,7 +7,6 @@ compared as text, an Enum equal to its value, bytes measured as base64, a tuple 
 from __future__ import annotations
 
 import math
-import types
 from typing import Any
 
 import pytest
@@ -20,10 +19,15 @@ from tests.runtime.fixtures.harness import ThreadWorkers
 
 
 def plain(p: Pipeline[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run the pipeline's function as ordinary Python, each handle a real instance."""
-    fn = p.fn
-    scope = {k: v.build() if isinstance(v, Handle) else v for k, v in fn.__globals__.items()}
-    return types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__)(*args, **kwargs)
+    """Run the pipeline's function as ordinary Python, each handle a real instance (helpers
+    in the same module see the instances too)."""
+    scope = p.fn.__globals__
+    handles = {k: v for k, v in scope.items() if isinstance(v, Handle)}
+    scope.update({k: v.build() for k, v in handles.items()})
+    try:
+        return p.fn(*args, **kwargs)
+    finally:
+        scope.update(handles)
 
 
 def same(a: Any, b: Any) -> bool:
@@ -65,3 +69,12 @@ def test_the_reproduced_values() -> None:
     assert typed_shop.infinities()[:2] == [math.inf, -math.inf]
     assert typed_shop.record_fields() == "7:OPEN:2026:kelvin:5"
     assert typed_shop.static_operands() == [True, True, True, True, True, True]
+    assert typed_shop.with_helpers() == "TOTAL! 17"
+
+
+def test_a_helper_that_calls_tasks_is_inlined() -> None:
+    built = typed_shop.with_helpers.build()
+    assert [(job.node, job.task) for job in built.jobs] == [
+        ("n1/n1", "names"), ("n1/n2", "names"), ("n2", "names"), ("n3/n1", "count"),
+        ("n3/n2", "bounds"),
+    ]  # fmt: skip
