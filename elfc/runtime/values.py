@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import datetime
+import decimal
+import enum
 import math
+import uuid
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from typing import Any
 
@@ -285,9 +289,26 @@ def _ref(body: Any, results: Results) -> Any:
         raise ExpressionError(f"ref: no result for job {key!r}") from None
 
 
+_STATIC_VALUES: dict[Any, Any] = {}
+_IMMUTABLE = frozenset(
+    [int, float, str, bytes, bool, datetime.datetime, datetime.date, datetime.time,
+     datetime.timedelta, decimal.Decimal, uuid.UUID]
+)  # fmt: skip
+
+
 def _val(body: list[Any], results: Results) -> Any:
     ref, data = body
-    return decode_as(encode(data), resolve_type(ref), where="a static value")
+    key = (_frozen(ref), data) if isinstance(data, str | int | float) else None
+    if key is not None:
+        found = _STATIC_VALUES.get(key, _STATIC_VALUES)
+        if found is not _STATIC_VALUES:
+            return found
+    value = decode_as(encode(data), resolve_type(ref), where="a static value")
+    # Kept only when no job could change it in place (a deadline, an Enum member, a Decimal).
+    immutable = type(value) in _IMMUTABLE or isinstance(value, enum.Enum)
+    if key is not None and immutable and len(_STATIC_VALUES) < 10_000:
+        _STATIC_VALUES[key] = value
+    return value
 
 
 def _slot(body: Any, results: Results) -> Any:
