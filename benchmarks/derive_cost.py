@@ -19,11 +19,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from elfc import elf, task
 from elfc.compiler.elves import TaskInfo, elf_info
 from elfc.runtime import values
 from elfc.runtime.execute import resolve_arguments
-
-from elfc import elf, task
 
 
 @elf

@@ -222,6 +222,13 @@ UNUSED_HANDLE = _kind(
     "handle {name!r} ({cls}) is not used by any pipeline",
     "remove it, or call its tasks from a pipeline (workers for it would sit idle)",
 )
+REGISTERED_ELSEWHERE = _kind(
+    "ELF204",
+    "elf-registered-elsewhere",
+    "elf {name!r} is registered in {url} as {theirs}; this handle defines it as {mine}",
+    "give this elf instance another name: submitting would be refused while workers of the "
+    "registered definition run",
+)
 UNBOUNDED_LOOP = _kind(
     "ELF203",
     "unbounded-loop",

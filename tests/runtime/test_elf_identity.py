@@ -3,6 +3,8 @@ otherwise is refused, naming both definitions, instead of failing jobs with Unkn
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import elfc.runtime.client as client
@@ -50,3 +52,21 @@ def test_elfc_submit_reports_the_conflict(
     assert done.returncode == 1
     assert "elf 't' is registered in" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_elfc_check_warns_about_a_name_the_mycelium_knows_otherwise(
+    url: str, procs: Processes, threads: ThreadWorkers, tmp_path: Path
+) -> None:
+    threads.start(first.t)
+    connect(url).submit(first.counted).wait(timeout=30)
+    second_py = "tests/runtime/fixtures/twins/second.py"
+    done = procs.call("check", second_py, "--mycelium", url)
+    assert done.returncode == 0, done.stdout  # a warning
+    assert f"{second_py}:15:5: ELF204 elf 't' is registered in" in done.stdout
+    assert "as tests.runtime.fixtures.twins.first.Counter;" in done.stdout
+    assert procs.call("check", second_py, "--mycelium", url, "--strict").returncode == 1
+    # Without a mycelium named, and with one that does not exist yet (never created), no warning.
+    assert "ELF204" not in procs.call("check", second_py).stdout
+    missing = f"sqlite:///{tmp_path}/nothing-here.db"
+    assert "ELF204" not in procs.call("check", second_py, "--mycelium", missing).stdout
+    assert not (tmp_path / "nothing-here.db").exists()
