@@ -8,7 +8,10 @@ evaluate its argument expressions, validate them against the task's annotations)
   derive   a subscript and an operator on a JSON result (``m["weight"] + 1``)
   typed    a comparison of a datetime result (``when() < deadline``)
 Prints the median microseconds per job of --rounds rounds. It runs against whichever elfc is
-importable, so the same script measures two checkouts (run it with each one's Python).
+importable, so the same script measures two checkouts (run it with each one's Python). For a
+figure that does not depend on the machine's load, count instructions: run one --shape under
+``valgrind --tool=callgrind`` with two --jobs values; the difference over the job difference is
+the instructions per job (benchmarks/README.md has the figures).
 """
 
 from __future__ import annotations
@@ -78,8 +81,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--shape", choices=["bare", "derive", "typed"], help="only this shape")
     opts = ap.parse_args()
     for name, (info, args) in shapes().items():
+        if opts.shape and name != opts.shape:
+            continue
         per_job(info, args, 1000)  # warm caches
         runs = [per_job(info, args, opts.jobs) for _ in range(opts.rounds)]
         print(f"{name:7} {statistics.median(runs):7.2f} us/job")

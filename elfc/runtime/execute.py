@@ -18,7 +18,7 @@ from typing import Any
 from elfc.compiler.elves import TaskInfo
 from elfc.model.ir import IR, ref_key
 from elfc.model.ops import Op
-from elfc.runtime.values import Inputs, convert, decode_as, encode, evaluate
+from elfc.runtime.values import Inputs, Results, convert, decode_as, encode, evaluate
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def resolve_arguments(
     elf: str,
     args: tuple[IR, ...] | list[IR],
     kwargs: Mapping[str, IR],
-    results: Mapping[str, Any],
+    results: Results,
 ) -> tuple[list[Any], dict[str, Any]]:
     """Evaluate the job's argument expressions and validate each against its annotation."""
     params = info.params
@@ -47,9 +47,9 @@ def resolve_arguments(
     return out_args, out_kwargs
 
 
-def _argument(info: TaskInfo, elf: str, name: str, expr: IR, results: Mapping[str, Any]) -> Any:
+def _argument(info: TaskInfo, elf: str, name: str, expr: IR, results: Results) -> Any:
     hint = info.hints.get(name)
-    if type(expr) is dict and isinstance(results, Inputs):
+    if type(expr) is dict and type(results) is Inputs:
         body = expr.get(Op.REF)
         if body is not None and len(expr) == 1:
             # A result handed over as it stands: decode its JSON once, as this parameter's

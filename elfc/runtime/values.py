@@ -193,7 +193,7 @@ def resolve_type(ref: TypeRef) -> Any:
     return tp
 
 
-class Inputs(Mapping[str, Any]):
+class Inputs:
     """The results a job reads, as stored (JSON bytes), decoded on first use and then kept.
 
     A typed ref decodes its JSON as the producer's declared return type, a plain one as JSON;
@@ -227,6 +227,7 @@ class Inputs(Mapping[str, Any]):
         return value
 
     def __getitem__(self, key: str) -> Any:
+        """Job ``key``'s result as plain JSON values."""
         try:
             return self._plain[key]
         except KeyError:
@@ -234,16 +235,10 @@ class Inputs(Mapping[str, Any]):
         value = self._plain[key] = decode(self.raw(key))
         return value
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
 
 # --- evaluator --------------------------------------------------------------------------------
 
-Results = Mapping[str, Any]
+Results = Mapping[str, Any] | Inputs
 _Op = Callable[[Any, Results], Any]
 
 
@@ -277,12 +272,15 @@ def _lit(body: Any, results: Results) -> Any:
 
 
 def _ref(body: Any, results: Results) -> Any:
-    if isinstance(body, str):
-        key, ref = body, None
+    inputs = type(results) is Inputs
+    if type(body) is str:
+        if inputs:
+            return results[body]
+        key = body
     else:
         key, ref = body
-    if ref is not None and isinstance(results, Inputs):
-        return results.typed(key, ref)
+        if inputs:
+            return results.typed(key, ref)  # type: ignore[union-attr]
     try:
         return results[key]
     except KeyError:
