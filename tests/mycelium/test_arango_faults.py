@@ -358,3 +358,50 @@ def test_a_5xx_answer_is_reported_as_an_answer_not_as_unreachable(fake: FakeAran
 def test_prefix_lookups_are_sorted_before_their_limit() -> None:
     text = aql.BY_PREFIX.text
     assert text.index("SORT d._key") < text.index("LIMIT 2")
+
+
+# -- 4. on a cluster, every transaction stays on one DB-Server ---------------------------------------
+
+
+def _new_mycelium(fake: FakeArango) -> None:
+    """The first SCHEMA read finds no collection (1203): the store sets the mycelium up."""
+    fake.fault(query="SCHEMA", error=(404, 1203))
+
+
+def test_a_new_mycelium_on_a_cluster_co_locates_its_collections() -> None:
+    with FakeArango(role="COORDINATOR", sharding="flexible") as fake:
+        _new_mycelium(fake)
+        ArangoStore.from_url(fake.url()).close()
+        first, *rest = aql.COLLECTIONS
+        assert set(fake.collections) == set(aql.COLLECTIONS)
+        assert fake.collections[first].get("numberOfShards") == 1
+        for name in rest:
+            assert fake.collections[name].get("distributeShardsLike") == first, name
+        assert len(fake.requests("GET", r"/_api/collection/\w+/properties")) == len(aql.COLLECTIONS)
+
+
+def test_a_new_mycelium_on_a_single_server_takes_no_cluster_options(fake: FakeArango) -> None:
+    _new_mycelium(fake)
+    ArangoStore.from_url(fake.url()).close()
+    assert set(fake.collections) == set(aql.COLLECTIONS)
+    for body in fake.collections.values():
+        assert "numberOfShards" not in body and "distributeShardsLike" not in body
+    assert not fake.requests("GET", "/properties")
+
+
+def test_a_sharded_cluster_database_that_is_not_co_located_is_refused() -> None:
+    with FakeArango(role="COORDINATOR", sharding="flexible") as fake:
+        fake.collections = {name: {"numberOfShards": 1} for name in aql.COLLECTIONS}
+        fake.collections[aql.JOBS] = {"numberOfShards": 1, "distributeShardsLike": aql.META}
+        with pytest.raises(MyceliumError, match="not co-located") as caught:
+            ArangoStore.from_url(fake.url())
+        message = str(caught.value)
+        assert aql.RUNS in message and aql.JOBS not in message.split("with")[0]
+        assert 'sharding: "single"' in message and "docs/arango.md" in message
+
+
+def test_a_oneshard_database_needs_no_co_location() -> None:
+    with FakeArango(role="COORDINATOR", sharding="single") as fake:
+        fake.collections = {name: {"numberOfShards": 1} for name in aql.COLLECTIONS}
+        ArangoStore.from_url(fake.url()).close()
+        assert not fake.requests("GET", "/properties")

@@ -619,11 +619,11 @@ CANCEL_JOBS = _q(
 // cancel would both commit, leaving a ready job in a cancelled run.
 FOR j IN elfc_jobs
   FILTER j.run == @run AND j.status IN ["pending", "ready", "running"]
-  UPDATE j WITH j.status == "running" ? { run_cancelled: @now } : {
+  UPDATE j WITH (j.status == "running" ? { run_cancelled: @now } : {
     status: "cancelled",
     finished: @now,
     history: PUSH(j.history, [@now, "cancelled", "run cancelled"])
-  } IN elfc_jobs OPTIONS { ignoreRevs: false }
+  }) IN elfc_jobs OPTIONS { ignoreRevs: false }
 """,
 )
 
