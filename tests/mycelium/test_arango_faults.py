@@ -405,3 +405,17 @@ def test_a_oneshard_database_needs_no_co_location() -> None:
         fake.collections = {name: {"numberOfShards": 1} for name in aql.COLLECTIONS}
         ArangoStore.from_url(fake.url()).close()
         assert not fake.requests("GET", "/properties")
+
+
+def test_a_run_s_graph_holds_only_that_run_s_vertices() -> None:
+    """Failures are shared across runs (deduplicated by hash): they have a graph of their own,
+    so the web UI's traversal from a run never reaches another run."""
+    vertices = {
+        collection
+        for _, sources, targets in aql.GRAPHS["elfc_runs"]
+        for collection in (*sources, *targets)
+    }
+    assert vertices == {aql.RUNS, aql.JOBS}
+    assert aql.GRAPHS["elfc_failures"] == ((aql.JOB_FAILURES, (aql.JOBS,), (aql.FAILURES,)),)
+    edges = {edges for definitions in aql.GRAPHS.values() for edges, _, _ in definitions}
+    assert edges == set(aql.EDGE_COLLECTIONS)  # every edge collection is browsable

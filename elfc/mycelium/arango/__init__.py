@@ -2,7 +2,7 @@
 
 ``arango://user@host:8529/dbname`` (``arangos://`` for TLS, certificate verification on, with
 ``?ca=/path/bundle.pem`` for a private CA); several coordinators of a cluster as
-``arango://user@h1:8529,h2:8529/dbname``, used round-robin. The password comes from the URL
+``arango://user@h1:8529,h2:8529/dbname`` (the first that answers, until it fails). The password comes from the URL
 (percent-encoded) or from ``$ELFC_ARANGO_PASSWORD``; ``url`` and every message show it masked.
 Other options: ``?timeout=`` (seconds a request may take, default 60) and ``?connect_timeout=``
 (seconds to reach a server, default 5), so an unreachable server fails in bounded time.
@@ -10,16 +10,24 @@ Other options: ``?timeout=`` (seconds a request may take, default 60) and ``?con
 
 Opening a mycelium sets it up when it is new (idempotent, safe from many processes at once):
 the database when the user may create it, the collections, the persistent indexes every query
-relies on (``aql.py`` names them), the named graphs ``elfc_runs`` and ``elfc_templates`` (so a
-run or a template can be browsed in ArangoDB's web UI graph viewer), and a schema version
-document; a mycelium of another version is refused.
+relies on (``aql.py`` names them), the named graphs ``elfc_runs``, ``elfc_templates`` and
+``elfc_failures`` (browsable in ArangoDB's web UI graph viewer), and a schema version
+document; a mycelium of another version is refused. On a cluster the collections are created
+co-located (one shard each, ``distributeShardsLike`` elfc_meta), and a sharded database whose
+collections are not is refused (see ``_check_cluster``).
 
 How it keeps the SQLite backend's behaviour across machines:
 
 * a claim is one AQL statement (one transaction); a completion, a failure, a submission or a
   cancellation is one stream transaction of a few statements; a write-write conflict (error
   1200: two workers after the same job, two completions readying the same dependent) aborts
-  one of them, which is retried with jittered backoff;
+  one of them, which is retried with jittered backoff (so are deadlocks and a cluster's
+  fail-over refusals); completions commit before a worker claims again, and a claim retried
+  after a conflict skips a random few jobs at the head;
+* no request is sent twice: a dropped connection after a request went out raises
+  :class:`OutcomeUnknown` (python-arango would re-send it), and the store resolves it by
+  reading (``_commit``: the transaction's status, else its receipt document; ``_claim``: the
+  jobs leased to it); reads and ``aql.RERUNNABLE`` statements run again;
 * readiness is a counter per job decremented through the dependency edges, and a run settles
   by index probes right after the transaction that finished its jobs commits;
 * results are keyed by job id, so a result is stored once even if two workers raced for it;

@@ -83,12 +83,15 @@ COLLECTIONS: tuple[str, ...] = (
 """Every collection, edge collections last (a named graph needs its vertex collections)."""
 
 GRAPHS: dict[str, tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]] = {
-    # A run in the web UI's graph viewer: start at the run, depth ~10.
+    # A run in the web UI's graph viewer: start at the run, depth ~10. Only vertices of that
+    # run: a failure is shared by every job (of any run) that raised it, so a traversal
+    # through failures would reach other runs.
     "elfc_runs": (
         (RUN_ROOTS, (RUNS,), (JOBS,)),
         (DEPS, (JOBS,), (JOBS,)),
-        (JOB_FAILURES, (JOBS,), (FAILURES,)),
     ),
+    # Failures and the jobs that raised them: start at elfc_failures/HASH.
+    "elfc_failures": ((JOB_FAILURES, (JOBS,), (FAILURES,)),),
     # A compiled pipeline: start at its template (elfc_graphs/<revision>).
     "elfc_templates": (
         (TEMPLATE_ROOTS, (TEMPLATES,), (TEMPLATE_NODES,)),
@@ -122,6 +125,9 @@ class Index:
 
 INDEXES: tuple[Index, ...] = (
     # claim: equality on elf and status, already in FIFO order, not_before checked in the index.
+    # not_before comes last on purpose: before run_no it would make the claim a range scan
+    # sorted in memory; after seq, a job waiting for its retry time is skipped inside the
+    # index, its document never read.
     Index(JOBS, "claim", ("elf", "status", "run_no", "seq", "not_before")),
     # expired leases: running jobs by lease end.
     Index(JOBS, "lease", ("status", "lease_until")),
