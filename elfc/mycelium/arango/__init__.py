@@ -663,7 +663,7 @@ class ArangoStore(Store):
             return out
 
         out = self._retrying(attempt, doing, rerun=True)
-        self._settle(settle, quiet=True)
+        self._settle(settle)
         return out
 
     def _commit(self, txn: TransactionDatabase, t: _Txn) -> None:
@@ -727,20 +727,20 @@ class ArangoStore(Store):
         found = self._run(aql.EXISTING, collection=collection, keys=list(keys))
         return len(found) == len(set(keys))
 
-    def _settle(self, runs: Iterable[str], quiet: bool = False) -> bool:
-        """Settle each run of ``runs`` that has no active job left; True if any did."""
+    def _settle(self, runs: Iterable[str]) -> bool:
+        """Settle each run of ``runs`` that has no active job left; True if any did.
+
+        Never raises: it runs after the work it follows has committed (a completion must not
+        be reported failed when only settling failed), and a reader may lack write access.
+        The next reader of an unsettled run settles it (RUN_STATUS reports it idle)."""
         ids = sorted(set(runs))
         if not ids:
             return False
         try:
             return bool(self._run(aql.SETTLE, runs=ids, now=time.time()))
         except MyceliumError as exc:
-            if quiet:
-                # A reader may lack write access, and a writer's work has committed: the
-                # next reader of the run settles it (RUN_STATUS reports it idle).
-                _log.info("not settled now (a reader will): %s", exc)
-                return False
-            raise
+            _log.info("not settled now (a reader will): %s", exc)
+            return False
 
     # -- revisions, elves, templates ---------------------------------------------------
 
@@ -1034,7 +1034,7 @@ class ArangoStore(Store):
         if doc is None:
             return None
         info = _run_info(doc, self._run(aql.RUN_COUNTS, run=doc["_key"]))
-        if _idle(info) and self._settle([info.id], quiet=True):
+        if _idle(info) and self._settle([info.id]):
             return self.run_info(info.id)
         return info
 
@@ -1042,13 +1042,13 @@ class ArangoStore(Store):
         rows = self._run(aql.RUN_STATUS, run=run_id)
         if not rows:
             return None
-        if rows[0]["idle"] and self._settle([run_id], quiet=True):
+        if rows[0]["idle"] and self._settle([run_id]):
             rows = self._run(aql.RUN_STATUS, run=run_id)
         return str(rows[0]["status"])
 
     def list_runs(self, limit: int = 20) -> list[RunInfo]:
         runs = [_run_info(doc, doc["counts"]) for doc in self._run(aql.LIST_RUNS, limit=limit)]
-        if self._settle((r.id for r in runs if _idle(r)), quiet=True):
+        if self._settle(r.id for r in runs if _idle(r)):
             runs = [_run_info(d, d["counts"]) for d in self._run(aql.LIST_RUNS, limit=limit)]
         return runs
 
