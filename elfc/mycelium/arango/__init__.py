@@ -290,6 +290,10 @@ def _driver() -> _Driver:
                 raise OutcomeUnknown(method, url, exc) from exc
             except requests.Timeout as exc:  # the read timed out: it was sent
                 raise OutcomeUnknown(method, url, exc) from exc
+            # An answer of HTTP 503 with errorNum 503 still makes python-arango try the next
+            # host (BaseConnection.prep_response raises ConnectionError for it): ArangoDB
+            # answers so when it is starting, stopping or in maintenance, before it runs the
+            # request, so sending it elsewhere is safe.
             return Response(
                 method=method,
                 url=response.url,
@@ -907,19 +911,10 @@ class ArangoStore(Store):
             _COMPLETE_WRITES, lambda t: _complete(t, worker_id, done), "complete jobs", _READS
         )
 
-    def exchange(
-        self,
-        elf: str,
-        worker_id: str,
-        done: Sequence[tuple[str, bytes]],
-        lease: float,
-        limit: int,
-    ) -> tuple[list[bool], list[Claimed]]:
-        # The completions commit first, in a transaction of their own: a claim that conflicts
-        # with another worker's (1200) then never rolls them back with it, which made a busy
-        # elf's workers redo finished jobs after 60 s of such conflicts.
-        accepted = self.complete_many(worker_id, done)
-        return accepted, self.claim(elf, worker_id, lease, limit)
+    # exchange is Store's: complete_many, then claim. The completions commit first, in a
+    # transaction of their own, so a claim that conflicts with another worker's (1200) never
+    # rolls them back with it (when both shared one transaction, a busy elf's workers redid
+    # finished jobs after 60 s of such conflicts).
 
     # -- failing, releasing, leases ------------------------------------------------------
 
