@@ -135,14 +135,32 @@ class _Parts(NamedTuple):
 
 
 def _parts(url: str) -> _Parts | None:
-    """The parts of a URL with a password in it; ``None`` when it has none."""
+    """The parts of a URL with a password in it; ``None`` when it has none.
+
+    The user part ends at the authority's last ``@``. A password with an unencoded ``/``,
+    ``?`` or ``#`` ends the authority early and leaves its ``@`` further on: then the URL's
+    last ``@`` ends the user part, so the whole password is found (and masked), and
+    ``arango.url.parse_url`` refuses such a URL."""
     scheme, sep, rest = url.partition("://")
-    authority, slash, tail = rest.partition("/")
-    userinfo, at, hosts = authority.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
+    if not sep:
+        return None
+    at = rest.rfind("@", 0, _authority_end(rest, 0))
+    if at < 0:
+        at = rest.rfind("@")
+    userinfo = rest[:at]
+    if at < 0 or ":" not in userinfo:
         return None
     user, password = userinfo.split(":", 1)
-    return _Parts(scheme, user, password, hosts, slash + tail)
+    if any(c in user for c in "/?#"):
+        return None  # a path with ":" and "@" in it (sqlite:///a:b@c.db), no user part
+    end = _authority_end(rest, at + 1)
+    return _Parts(scheme, user, password, rest[at + 1 : end], rest[end:])
+
+
+def _authority_end(text: str, start: int) -> int:
+    """Where the authority that starts at ``start`` ends: at the first ``/``, ``?`` or ``#``."""
+    ends = [i for i in (text.find(c, start) for c in "/?#") if i >= 0]
+    return min(ends, default=len(text))
 
 
 def mask_url(url: str) -> str:
