@@ -38,9 +38,14 @@ def walk(expr: IR) -> Iterator[IR]:
             stack.extend(children(e))
 
 
+def ref_key(body: Any) -> str:
+    """The job key of a ref's body: ``"n1"`` or, typed, ``["n1", typeref]``."""
+    return body if isinstance(body, str) else str(body[0])
+
+
 def refs(expr: IR) -> set[str]:
     """The job keys an expression reads."""
-    return {e["ref"] for e in walk(expr) if "ref" in e}
+    return {ref_key(e["ref"]) for e in walk(expr) if "ref" in e}
 
 
 def revision_of(*parts: str | bytes) -> str:

@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_URL",
     "MASK",
     "backend_for",
+    "configured_url",
     "default_url",
     "install_hint",
     "mask_url",
@@ -94,12 +95,16 @@ def default_url(start: Path | None = None) -> str:
     mycelium`` in the nearest ``pyproject.toml`` (a relative SQLite path there is relative to
     that file), else ``sqlite:///.elfc/mycelium.db`` (relative to the working directory).
     """
+    return configured_url(start) or DEFAULT_URL
+
+
+def configured_url(start: Path | None = None) -> str | None:
+    """``$ELFC_MYCELIUM`` or ``[tool.elfc] mycelium``: the mycelium the user named, if any."""
     env = os.environ.get("ELFC_MYCELIUM")
     if env:
         return env
     pyproject = find_pyproject(start or Path.cwd())
-    url = None if pyproject is None else _pyproject_url(pyproject)
-    return DEFAULT_URL if url is None else url
+    return None if pyproject is None else _pyproject_url(pyproject)
 
 
 def _pyproject_url(path: Path) -> str | None:

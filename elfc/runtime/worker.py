@@ -29,8 +29,8 @@ from elfc.errors import JobStopped
 from elfc.model.records import Claimed, ElfRecord, FailureRecord, WorkerInfo
 from elfc.mycelium.store import Store
 from elfc.runtime.client import elf_revisions
-from elfc.runtime.execute import Failure, encode_result, failure_of, resolve_arguments
-from elfc.runtime.values import decode
+from elfc.runtime.execute import Failure, encode_result, failure_of, invoke, resolve_arguments
+from elfc.runtime.values import Inputs
 
 log = logging.getLogger(__name__)
 
@@ -260,13 +260,13 @@ class Worker:
         raw = job.results
         if raw is None:
             raw = self.store.results(job.run, job.deps) if job.deps else {}
-        results = {k: decode(v) for k, v in raw.items()}
+        results = Inputs(raw)
         args, kwargs = resolve_arguments(task, self.elf, job.args, job.kwargs, results)
         method = getattr(self.instance, job.task)
         timeout = task.options.timeout
         if timeout is not None and self._timers:
             signal.setitimer(signal.ITIMER_REAL, timeout)
-        value = method(*args, **kwargs)
+        value = invoke(method, args, kwargs)
         if timeout is not None and self._timers:
             signal.setitimer(signal.ITIMER_REAL, 0)
         return encode_result(task, self.elf, value)

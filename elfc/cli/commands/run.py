@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     url = args.mycelium or default_url()
     mycelium = connect(url)
-    run_id, built = mycelium.submit_built(pipeline.compiled(), (), kwargs)
+    # `elfc run` starts the workers itself; they register the elves this run defines.
+    run_id, built = mycelium.submit_built(pipeline.compiled(), (), kwargs, replace_elves=True)
     print(f"elfc run: run {run_id}: {len(built.jobs)} jobs on {mycelium.url}", file=sys.stderr)
     supervisor = Supervisor(
         module=args.target.rpartition(":")[0],

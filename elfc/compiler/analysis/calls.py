@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
@@ -28,11 +29,12 @@ from elfc.compiler.analysis.values import (
     join,
 )
 from elfc.compiler.elves import TaskInfo, elf_info
-from elfc.decorators import is_elf, pipeline_function, pipeline_name, task_names
+from elfc.decorators import Handle, is_elf, pipeline_function, pipeline_name, task_names
 from elfc.model.ir import (
     CallNode,
     InlineNode,
 )
+from elfc.model.methods import PURE_METHOD_NAMES, methods_of
 from elfc.model.ops import BUILTINS, Op
 
 
@@ -51,6 +53,12 @@ class Calls(Core):
         if inner is not None:
             return self.inline_call(node, inner)
         args = [(a, self.expr(a.value)) for a in node.args]
+        if _is_helper(target) and (
+            _refers_to_handles(target) or any(v.handles or v.members for _, v in args)
+        ):
+            # A plain function of the user's that calls tasks: compiled like a pipeline, and
+            # inlined (its static code runs at submission, its task calls become jobs).
+            return self.inline_call(node, target)
         if is_elf(target):
             self._static_args(node, args, self.code(func))
             return Val(S, elf_class=target)
@@ -136,6 +144,10 @@ class Calls(Core):
                     self.materialize(a.value, self.expr(a.value))
                 return Val(D, what=f"`{self.code(node)}`")
         args = [(a, self.materialize(a.value, self.expr(a.value))) for a in node.args]
+        if recv.bt != C and (recv.bt == D or any(v.bt > S for _, v in args)):
+            pure = self.pure_method(node, func, recv, args)
+            if pure is not None:
+                return pure
         if recv.bt == D:
             kind = dg.MUTATES_DYNAMIC if method in MUTATORS else dg.METHOD_ON_DYNAMIC
             self.report(
@@ -169,6 +181,26 @@ class Calls(Core):
             return STATIC
         self.report(dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=dynamic_args[0].what)
         return Val(D)
+
+    def pure_method(
+        self, node: cst.Call, func: cst.Attribute, recv: Val, args: list[tuple[cst.Arg, Val]]
+    ) -> Val | None:
+        """``recv.method(args)`` as a derive when it is a pure method of the receiver's type."""
+        method = func.attr.value
+        receiver_type = recv.tp if recv.bt == D else literal_type(func.value)
+        if isinstance(receiver_type, type) and receiver_type not in (object, Any):
+            if method not in methods_of(receiver_type):
+                return None
+        elif method not in PURE_METHOD_NAMES:
+            return None
+        if any(a.star for a, _ in args):
+            return None
+        pos = [self.ir_of(a.value, v) for a, v in args if a.keyword is None]
+        kws = {a.keyword.value: self.ir_of(a.value, v) for a, v in args if a.keyword is not None}
+        body: list[Any] = [self.ir_of(func.value, recv), method, pos]
+        if kws:
+            body.append(kws)
+        return self.derived({Op.METH: body}, recv, *(v for _, v in args))
 
     def _grow(self, container: cst.BaseExpression, added: list[Val]) -> None:
         """A local container received task results: it is now a static structure."""
@@ -274,7 +306,7 @@ class Calls(Core):
             if not isinstance(pair, tuple) or pname not in info.hints:
                 continue
             arg, v = pair
-            tp = v.tp if v.bt == D else _literal_type(arg.value)
+            tp = v.tp if v.bt == D else literal_type(arg.value)
             if tp is Any:
                 continue
             mismatch = tys.compatibility_problem(tp, info.hints[pname])
@@ -320,7 +352,7 @@ def _binding_problem(info: TaskInfo, args: list[cst.Arg]) -> tuple[str, cst.CSTN
     return None
 
 
-def _literal_type(node: cst.BaseExpression) -> Any:
+def literal_type(node: cst.BaseExpression) -> Any:
     """The type of a literal argument (``3``, ``"x"``, ``True``, ``None``), else ``Any``."""
     if isinstance(node, cst.Integer):
         return int
@@ -347,3 +379,26 @@ def _merged_deps(vals: Iterable[Val]) -> dict[str, str]:
     for v in vals:
         out.update(v.deps)
     return out
+
+
+def _is_helper(target: Any) -> bool:
+    """A plain ``def`` of the user's code (not elfc's, not a builtin, not a class)."""
+    return (
+        isinstance(target, types.FunctionType)
+        and not target.__module__.startswith("elfc.")
+        and target.__code__.co_flags & inspect.CO_GENERATOR == 0
+    )
+
+
+def _refers_to_handles(fn: types.FunctionType) -> bool:
+    """Whether ``fn``'s code reads a global that is an elf handle or a pipeline."""
+    scope = fn.__globals__
+    stack = [fn.__code__]
+    while stack:
+        code = stack.pop()
+        for name in code.co_names:
+            value = scope.get(name)
+            if isinstance(value, Handle) or pipeline_function(value) is not None:
+                return True
+        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return False

@@ -10,6 +10,7 @@ from typing import Any
 import libcst as cst
 
 from elfc.compiler import diagnostics as dg
+from elfc.compiler.analysis.calls import literal_type
 from elfc.compiler.analysis.core import Core
 from elfc.compiler.analysis.values import (
     BIN_OPS,
@@ -150,10 +151,10 @@ class Expressions(Core):
         problem = tys.member_problem(base.tp, name, "attr") if base.tp is not Any else None
         if problem:
             self.report(dg.UNKNOWN_MEMBER, node.attr, problem=problem, producer=base.producer)
+        # A typed result is a Python object when the derive reads it: the field is read by
+        # its Python name. The position serves an untyped result (a JSON array).
         index = tys.attr_index(base.tp, name) if base.tp is not Any else None
-        # The JSON key, which a msgspec Struct with `rename=` spells differently.
-        key = tys.attr_key(base.tp, name) if base.tp is not Any else name
-        ir: list[Any] = [self.ir_of(node.value, base), key]
+        ir: list[Any] = [self.ir_of(node.value, base), name]
         if index is not None:
             ir.append(index)
         tp = tys.member_type(base.tp, name, "attr") if base.tp is not Any else Any
@@ -225,6 +226,20 @@ class Expressions(Core):
             self.materialize(node.right, right)
             return join(left, right)
         tp = left.tp if left.tp == right.tp and op in "+-*%" else Any
+        operand_types = (
+            left.tp if left.bt == D else literal_type(node.left),
+            right.tp if right.bt == D else literal_type(node.right),
+        )
+        if Any not in operand_types:
+            from elfc.compiler import typerules as tys
+
+            problem, tp = tys.operation_problem(op, *operand_types)
+            if problem:
+                producer = left.producer if left.bt == D else right.producer
+                self.report(
+                    dg.BAD_OPERATION, node, expr=self.code(node), problem=problem,
+                    producer=producer or "the task",
+                )  # fmt: skip
         return self.derived(
             {Op.BIN: [op, self.ir_of(node.left, left), self.ir_of(node.right, right)]},
             left, right, tp=tp,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+import typing
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -112,6 +113,13 @@ class Statements(Core):
                     self.report(dg.UNUSED_RESULT, s.value, call=node.source)
 
     def st_Assign(self, s: cst.Assign) -> None:
+        pairs = _parallel(s)
+        if pairs is not None:
+            # `x, y = a(), b()`: each name gets its own value (Python evaluates all first).
+            vals = [self.materialize(v, self.expr(v)) for _, v in pairs]
+            for (target, value), val in zip(pairs, vals, strict=True):
+                self.assign(target, val, value)
+            return
         val = self.materialize(s.value, self.expr(s.value))
         for t in s.targets:
             self.assign(t.target, val, s.value)
@@ -255,7 +263,26 @@ class Statements(Core):
         val = STATIC if s.value is None else self.materialize(s.value, self.expr(s.value))
         if s.value is not None:
             self.not_an_iterator(s.value, "a pipeline's result")
+            if val.bt == D and val.tp is not Any:
+                self.check_return(s.value, val)
         self.returns.append((s, val))
+
+    def check_return(self, node: cst.BaseExpression, val: Val) -> None:
+        """ELF123 when what the body returns certainly fails the return annotation."""
+        try:
+            declared = typing.get_type_hints(self.fn).get("return", Any)
+        except Exception:  # unresolvable annotations: nothing to compare
+            return
+        if declared is Any:
+            return
+        from elfc.compiler import typerules as tys
+
+        problem = tys.compatibility_problem(val.tp, declared)
+        if problem:
+            self.report(
+                dg.RETURN_MISMATCH, node, problem=problem, name=self.fn.__name__,
+                producer=val.producer or val.what,
+            )  # fmt: skip
 
     def st_If(self, s: cst.If) -> None:
         test = self.materialize(s.test, self.expr(s.test))
@@ -496,3 +523,18 @@ def _element_type(tp: Any, i: int) -> Any:
     if origin is tuple and args and i < len(args) and args[-1] is not Ellipsis:
         return args[i]
     return Any
+
+
+def _parallel(s: cst.Assign) -> list[tuple[cst.BaseExpression, cst.BaseExpression]] | None:
+    """The (target, value) pairs of ``x, y = a, b`` (one target, displays of equal length)."""
+    if len(s.targets) != 1:
+        return None
+    target, value = s.targets[0].target, s.value
+    if not isinstance(target, cst.Tuple | cst.List) or not isinstance(value, cst.Tuple | cst.List):
+        return None
+    if len(target.elements) != len(value.elements):
+        return None
+    elements = [*target.elements, *value.elements]
+    if any(isinstance(e, cst.StarredElement) for e in elements):
+        return None
+    return [(t.value, v.value) for t, v in zip(target.elements, value.elements, strict=True)]
