@@ -118,8 +118,9 @@ def _pyproject_url(path: Path) -> str | None:
 
 
 class _Parts(NamedTuple):
-    """``scheme://userinfo@hosts/tail``; only the authority's last ``@`` splits, so several
-    hosts (``h1:8529,h2:8529``) and an ``@`` in a password are fine."""
+    """``scheme://userinfo@hosts/tail``: the last ``@`` of the URL splits, so several hosts
+    (``h1:8529,h2:8529``) and an ``@``, ``/``, ``?`` or ``#`` left unencoded in a password are
+    fine (generated passwords often have them)."""
 
     scheme: str
     user: str
@@ -131,13 +132,15 @@ class _Parts(NamedTuple):
 
 def _parts(url: str) -> _Parts | None:
     """The parts of a URL with a password in it; ``None`` when it has none."""
+    # The password is found before the path is: splitting at the first "/" first would cut
+    # a password holding one, and leave its start in plain sight.
     scheme, sep, rest = url.partition("://")
-    authority, slash, tail = rest.partition("/")
-    userinfo, at, hosts = authority.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
-        return None
-    user, password = userinfo.split(":", 1)
-    return _Parts(scheme, user, password, hosts, slash + tail)
+    userinfo, at, after = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not sep or not at or not colon or any(c in user for c in "/?#"):
+        return None  # no password (an "@" in a path, as in sqlite:///a@b.db, is not one)
+    cut = min((i for i in map(after.find, "/?#") if i >= 0), default=len(after))
+    return _Parts(scheme, user, password, after[:cut], after[cut:])
 
 
 def mask_url(url: str) -> str:

@@ -48,11 +48,21 @@ class Mycelium:
         return Run(self.store, run_id, result_type(compiled.fn))
 
     def submit_built(
-        self, compiled: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        compiled: Compiled,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        check: Callable[[BuiltRun], None] | None = None,
     ) -> tuple[str, BuiltRun]:
-        """Build a compiled pipeline's jobs with these arguments and write them: (run id, jobs)."""
+        """Build a compiled pipeline's jobs with these arguments and write them: (run id, jobs).
+
+        ``check``, if given, sees the jobs before anything is written; what it raises
+        propagates and nothing is submitted.
+        """
         compiled = compiled.require()
         built, handles = compiled.build_with_handles(args, kwargs)
+        if check is not None:
+            check(built)
         assert compiled.template is not None
         self.store.put_revisions(_revisions(compiled, compiled.template.revision, handles))
         run_id = self.store.submit(built, compiled.template.to_json())

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from elfc.cli.options import seconds
 from elfc.errors import ElfcError, UsageError
 
 if TYPE_CHECKING:
+    from elfc.model.ir import BuiltRun
     from elfc.runtime.supervisor import Supervisor
 
 EPILOG = """\
@@ -56,7 +58,9 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
         metavar="ELF=N",
         help="worker processes for an elf (default 1 each; repeatable)",
     )
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up (and cancel) after")
+    p.add_argument(
+        "--timeout", type=seconds(), metavar="SECONDS", help="give up (and cancel) after"
+    )
     p.add_argument(
         "--on-revision-mismatch", choices=("fail", "run"), default="fail", help=argparse.SUPPRESS
     )
@@ -80,6 +84,13 @@ def parse_arguments(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
         if name not in signature.parameters:
             params = ", ".join(signature.parameters) or "(none)"
             raise UsageError(f"{pipeline.name} has no parameter {name!r}; its parameters: {params}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8 arrive as lone surrogates
+            raise UsageError(
+                f"-a {name}: the value is not valid UTF-8 text; pass UTF-8, or encode binary "
+                f"data (base64, hex) and decode it in a task"
+            ) from None
         try:
             value: Any = msgspec.json.decode(text)
         except msgspec.DecodeError:
@@ -113,18 +124,34 @@ def run(args: argparse.Namespace) -> int:
     from elfc.mycelium.urls import default_url
     from elfc.runtime.client import connect, result_type
     from elfc.runtime.supervisor import Supervisor
+    from elfc.runtime.worker import lease_from_env
     from elfc.targets import load_pipeline
 
     pipeline = load_pipeline(args.target)
     try:
         kwargs = parse_arguments(pipeline, args.arg)
         counts = replicas(args.replicas)
+        lease_from_env()  # each worker reads it: a bad value is reported here, once
     except UsageError as exc:
         print(f"elfc run: error: {exc}", file=sys.stderr)
         return 2
+
+    def check(built: BuiltRun) -> None:
+        unknown = sorted(set(counts) - {job.elf for job in built.jobs})
+        if unknown:
+            used = ", ".join(sorted({job.elf for job in built.jobs})) or "(none)"
+            raise UsageError(
+                f"--replicas names {', '.join(map(repr, unknown))}, which this run does not "
+                f"use; its elves are: {used}"
+            )
+
     url = args.mycelium or default_url()
     mycelium = connect(url)
-    run_id, built = mycelium.submit_built(pipeline.compiled(), (), kwargs)
+    try:
+        run_id, built = mycelium.submit_built(pipeline.compiled(), (), kwargs, check)
+    except UsageError as exc:
+        print(f"elfc run: error: {exc}", file=sys.stderr)
+        return 2
     print(f"elfc run: run {run_id}: {len(built.jobs)} jobs on {mycelium.url}", file=sys.stderr)
     supervisor = Supervisor(
         module=args.target.rpartition(":")[0],

@@ -89,11 +89,12 @@ def parse_url(url: str, environ: Mapping[str, str] | None = None) -> ArangoURL:
     shown = mask_url(url)
     if not sep or scheme not in ("arango", "arangos"):
         raise MyceliumError(f"not an ArangoDB mycelium URL: {shown!r}")
-    rest, _, query = rest.partition("?")
-    netloc, _, path = rest.partition("/")
-    userinfo, at, hostlist = netloc.rpartition("@")
-    if not at:
-        userinfo, hostlist = "", netloc
+    # The user and password first (up to the last "@"): a password may hold "/" or "?".
+    userinfo, at, after = rest.rpartition("@")
+    if not at or any(c in userinfo.partition(":")[0] for c in "/?#"):
+        userinfo, after = "", rest
+    rest, _, query = after.partition("?")
+    hostlist, _, path = rest.partition("/")
     user, colon, password = userinfo.partition(":")
     hosts = tuple(_parse_host(part, shown) for part in hostlist.split(","))
     database = unquote(path.rstrip("/")) or DEFAULT_DATABASE

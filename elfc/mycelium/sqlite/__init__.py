@@ -60,16 +60,19 @@ from elfc.model.status import (
 )
 from elfc.mycelium.common import (
     FORKS,
+    MAX_LOST_LEASES,
     PATIENCE,
     Submission,
+    Undecodable,
     abandon,
     closed_error,
-    decode_args,
-    decode_kwargs,
+    decode_payload,
     expiry_note,
     failure_digest,
     failure_summary,
     job_history,
+    lost_lease_failure,
+    lost_leases,
     must_stop,
     new_ids,
     pick,
@@ -80,6 +83,7 @@ from elfc.mycelium.common import (
     run_info,
     schema_mismatch,
     skip_note,
+    undecodable_failure,
 )
 from elfc.mycelium.sqlite.doorbell import Doorbell, Listener
 from elfc.mycelium.store import Store
@@ -109,7 +113,6 @@ _BUCKET = {"running": "ready"}
 _COUNTED_STATUSES = tuple(s for s in JOB_STATUSES if s not in _BUCKET)
 
 _encode = msgspec.json.Encoder().encode
-_decode_keys = msgspec.json.Decoder(tuple[str, ...]).decode
 _decode_history = msgspec.json.Decoder(tuple[Event, ...]).decode
 
 
@@ -488,9 +491,16 @@ class SQLiteStore(Store):
         }
         claimed = []
         for run_no, _seq, job_id, key, task, revision, no, attempts in rows:
-            args, kwargs, deps = payloads[no]
-            dep_keys = _decode_keys(deps)
             t.move(run_no, elf, "ready", "running")
+            try:
+                if no not in payloads:
+                    raise Undecodable("its payload row is missing")
+                args, kwargs, dep_keys = decode_payload(*payloads[no])
+            except Undecodable as exc:
+                # Quarantined: failed here, so it neither kills a worker nor blocks the queue.
+                failure = undecodable_failure(job_id, revision, exc)
+                self._fail_held(t, no, run_no, elf, task, attempts, failure)
+                continue
             claimed.append(
                 Claimed(
                     job_id,
@@ -499,11 +509,11 @@ class SQLiteStore(Store):
                     elf,
                     task,
                     revision,
-                    decode_args(args),
-                    decode_kwargs(kwargs),
+                    args,
+                    kwargs,
                     dep_keys,
                     attempts,
-                    self._inputs(t.con, run_no, deps)
+                    self._inputs(t.con, run_no, payloads[no][2])
                     if 0 < len(dep_keys) <= INLINE_RESULTS
                     else None,
                 )
@@ -629,21 +639,35 @@ class SQLiteStore(Store):
             if held is None:
                 return False
             job_no, run_no, elf, task, attempts, _ = held
-            self._record_failure(t, job_no, elf, task, attempts, failure)
             if retry_at is not None:
+                self._record_failure(t, job_no, elf, task, attempts, failure)
                 self._requeue(t, [held], retry_note(retry_at, failure), 0, retry_at)
                 return True
-            t.con.execute(
-                "UPDATE jobs SET status = 'failed', finished = ?, lease_until = NULL, history = "
-                + _append_event("failed")
-                + " WHERE no = ?",
-                (t.now, t.now, failure_summary(failure), job_no),
-            )
-            t.move(run_no, elf, "running", "failed")
-            self._skip_dependents(t, job_no)
+            self._fail_held(t, job_no, run_no, elf, task, attempts, failure)
             return True
 
         return self._write(write)
+
+    def _fail_held(
+        self,
+        t: _Txn,
+        job_no: int,
+        run_no: int,
+        elf: str,
+        task: str,
+        attempts: int,
+        failure: FailureRecord,
+    ) -> None:
+        """A running job becomes ``failed`` with ``failure``; its dependents are skipped."""
+        self._record_failure(t, job_no, elf, task, attempts, failure)
+        t.con.execute(
+            "UPDATE jobs SET status = 'failed', finished = ?, lease_until = NULL, history = "
+            + _append_event("failed")
+            + " WHERE no = ?",
+            (t.now, t.now, failure_summary(failure), job_no),
+        )
+        t.move(run_no, elf, "running", "failed")
+        self._skip_dependents(t, job_no)
 
     def _record_failure(
         self, t: _Txn, job_no: int, elf: str, task: str, attempt: int, failure: FailureRecord
@@ -735,13 +759,20 @@ class SQLiteStore(Store):
 
     def _expire(self, t: _Txn, now: float | None = None) -> int:
         held = t.con.execute(
-            "SELECT j.no, j.run_no, j.elf, j.task, j.attempts, r.status, j.lease_owner "
+            "SELECT j.no, j.run_no, j.elf, j.task, j.attempts, r.status, j.lease_owner, "
+            "j.revision, (SELECT count(*) FROM job_failures f WHERE f.job = j.no) "
             "FROM jobs j JOIN runs r ON r.no = j.run_no "
             "WHERE j.status = 'running' AND j.lease_until < ?",
             (t.now if now is None else now,),
         ).fetchall()
         for row in held:
-            self._requeue(t, [row[:6]], expiry_note(row[6]), 0)
+            job_no, run_no, elf, task, attempts, run_status, owner, revision, failures = row
+            lost = lost_leases(attempts, failures)
+            if lost >= MAX_LOST_LEASES and run_status != "cancelled":
+                failure = lost_lease_failure(owner, lost, revision)
+                self._fail_held(t, job_no, run_no, elf, task, attempts, failure)
+            else:
+                self._requeue(t, [row[:6]], expiry_note(owner), 0)
         return len(held)
 
     def heartbeat(self, worker: WorkerInfo, running: Iterable[str] = ()) -> set[str]:
@@ -1097,7 +1128,14 @@ def _job_infos(
         (no, job_id, run_id, key, node, elf, task, revision, args, kwargs, deps, seq, status,
          waiting, attempts, not_before, lease_owner, lease_until, created, started, finished,
          history, failure) = row  # fmt: skip
-        dep_keys = _decode_keys(deps)
+        try:
+            job_args, job_kwargs, dep_keys = decode_payload(args, kwargs, deps)
+            events = _decode_history(history or "[]")
+        except (Undecodable, msgspec.DecodeError) as exc:
+            raise MyceliumError(
+                f"job {job_id} of run {run_id}: its stored row is damaged ({exc}); the other "
+                f"jobs can still be read one by one with `elfc show`"
+            ) from None
         out.append(
             JobInfo(
                 job_id,
@@ -1107,8 +1145,8 @@ def _job_infos(
                 elf,
                 task,
                 revision,
-                decode_args(args),
-                decode_kwargs(kwargs),
+                job_args,
+                job_kwargs,
                 dep_keys,
                 seq,
                 status,
@@ -1122,7 +1160,7 @@ def _job_infos(
                 finished,
                 _result(con, no) if with_results else None,
                 failures.get(failure),
-                job_history(created, dep_keys, _decode_history(history or "[]")),
+                job_history(created, dep_keys, events),
             )
         )
     return out
