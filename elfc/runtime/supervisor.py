@@ -148,7 +148,7 @@ class Supervisor:
             how = exit_text(code)
             exited = sum(1 for _, c in w.exits if c >= 0)
             if code >= 0 and exited >= MAX_EXITS:
-                alone = " ".join(w.command.argv[3:])
+                alone = " ".join(_without_parent(w.command.argv[3:]))
                 raise ElfcError(
                     f"the worker for {w.command.elf!r} {how}, its {exited}th exit in "
                     f"{RESTART_WINDOW:g} s, so it is not restarted again; its output, if "
@@ -180,6 +180,17 @@ class Supervisor:
             log.debug(
                 "worker process %d for elf %r exited with %d", w.proc.pid, w.command.elf, code
             )
+
+
+def _without_parent(argv: Sequence[str]) -> list[str]:
+    """A worker's arguments without ``--parent-pid PID`` (for a command to try by hand)."""
+    out, words = [], iter(argv)
+    for word in words:
+        if word == "--parent-pid":
+            next(words, None)
+        else:
+            out.append(word)
+    return out
 
 
 def exit_text(code: int) -> str:

@@ -1128,14 +1128,16 @@ def _job_infos(
         (no, job_id, run_id, key, node, elf, task, revision, args, kwargs, deps, seq, status,
          waiting, attempts, not_before, lease_owner, lease_until, created, started, finished,
          history, failure) = row  # fmt: skip
+        # A damaged row reads as a job without arguments (a claim fails it, saying why)
+        # rather than making the whole run unreadable.
         try:
             job_args, job_kwargs, dep_keys = decode_payload(args, kwargs, deps)
+        except Undecodable:
+            job_args, job_kwargs, dep_keys = (), {}, ()
+        try:
             events = _decode_history(history or "[]")
-        except (Undecodable, msgspec.DecodeError) as exc:
-            raise MyceliumError(
-                f"job {job_id} of run {run_id}: its stored row is damaged ({exc}); the other "
-                f"jobs can still be read one by one with `elfc show`"
-            ) from None
+        except (msgspec.DecodeError, RecursionError):
+            events = ()
         out.append(
             JobInfo(
                 job_id,
