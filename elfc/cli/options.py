@@ -30,11 +30,11 @@ def seconds(*, positive: bool = True) -> Callable[[str], float]:
 
 def lease(text: str) -> float:
     """An argparse ``type``: a lease a worker can keep (see ``elfc.runtime.worker.check_lease``)."""
-    from elfc.errors import UsageError
-    from elfc.runtime.worker import check_lease
+    from elfc.runtime.worker import MAX_LEASE, MIN_LEASE
 
     value = seconds()(text)
-    try:
-        return check_lease(value, "the lease")
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not MIN_LEASE <= value <= MAX_LEASE:
+        raise argparse.ArgumentTypeError(
+            f"a lease must be between {MIN_LEASE:g} and {MAX_LEASE:g} seconds, not {text!r}"
+        )
+    return value

@@ -65,7 +65,11 @@ def lease_from_env() -> float:
         value = float(text)
     except ValueError:
         raise UsageError(f"${LEASE_ENV} must be a number of seconds, not {text!r}") from None
-    return check_lease(value, f"${LEASE_ENV}")
+    if not MIN_LEASE <= value <= MAX_LEASE:
+        raise UsageError(
+            f"${LEASE_ENV} must be between {MIN_LEASE:g} and {MAX_LEASE:g} seconds, not {text!r}"
+        )
+    return value
 
 
 Mismatch = Literal["fail", "run"]

@@ -123,6 +123,7 @@ def test_random_kills_of_workers_during_a_two_elf_fan_out(
             time.sleep(rng.uniform(*SCALE.kill_gap))
             i = rng.randrange(len(workers))
             elf, victim = workers[i]
+            assert victim.poll() is None, procs.output(victim)  # alive until killed
             victim.send_signal(signal.SIGKILL)
             assert victim.wait(5) == -signal.SIGKILL
             kills += 1

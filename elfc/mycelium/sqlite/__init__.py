@@ -106,6 +106,9 @@ beats a 5 ms busy timeout with two writers)."""
 INLINE_RESULTS = 64
 """A claim carries the results its jobs read when there are at most this many (a reduce over
 thousands fetches them itself, outside the write lock)."""
+EMPTY_GRACE = 5.0
+"""Seconds during which a 0-byte mycelium file is taken for one another process is creating
+(SQLite creates the file empty, then writes it)."""
 FALLBACK_POLL = 0.1
 """How often a waiter with a doorbell still checks ``PRAGMA data_version``, in seconds."""
 
@@ -186,6 +189,7 @@ class SQLiteStore(Store):
         self._fork = FORKS[0]
 
     def _connect(self) -> sqlite3.Connection:
+        self._refuse_empty_file()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             con = sqlite3.connect(
@@ -205,6 +209,22 @@ class SQLiteStore(Store):
             raise
         return con
 
+    def _refuse_empty_file(self) -> None:
+        """A mycelium file of 0 bytes, without a write-ahead log and not just created by
+        another process, was truncated (a full disk, a failed copy) or is not a mycelium:
+        SQLite would quietly make a new, empty mycelium of it. Refused instead."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return  # missing (created now) or unreadable (sqlite3.connect says why)
+        wal = self.path.with_name(self.path.name + "-wal")
+        if st.st_size == 0 and not wal.exists() and time.time() - st.st_mtime > EMPTY_GRACE:
+            raise MyceliumError(
+                f"the mycelium file {self.path} is empty (0 bytes): it was truncated (a full "
+                f"disk, an interrupted copy) or is not a mycelium. elfc does not replace it: "
+                f"delete it to start a new mycelium there, or point elfc at another path"
+            )
+
     def _configure(self, con: sqlite3.Connection) -> None:
         try:
             if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -212,7 +232,12 @@ class SQLiteStore(Store):
         except sqlite3.DatabaseError as exc:
             if _busy(exc):
                 raise
-            raise MyceliumError(f"{self.path} is not an SQLite database: {exc}") from exc
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+                raise MyceliumError(f"{self.path} is not an SQLite database: {exc}") from exc
+            raise MyceliumError(
+                f"cannot open the mycelium {self.url} for writing ({exc}): check that its "
+                f"file system is writable and has free space"
+            ) from exc
         con.execute("PRAGMA synchronous = NORMAL")
         con.execute("PRAGMA temp_store = MEMORY")
         con.execute("PRAGMA cache_size = -65536")
