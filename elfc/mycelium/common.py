@@ -227,19 +227,26 @@ def run_info(
     for elf, job_status, n in counted:
         counts[job_status] += n
         elf_counts.setdefault(elf, dict.fromkeys(JOB_STATUSES, 0))[job_status] += n
+    error = _run_error(status, counts)
+    try:
+        decoded, value = decode_kwargs(arguments), decode_json(output)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        # Listed with the damage said, rather than making every run unreadable.
+        decoded, value = {}, None
+        error = f"its stored arguments or output are damaged ({exc})"
     return RunInfo(
         run_id,
         pipeline,
         revision,
-        decode_kwargs(arguments),
+        decoded,
         status,
         created,
         finished,
         total,
         counts,
         elf_counts,
-        decode_json(output),
-        _run_error(status, counts),
+        value,
+        error,
     )
 
 
