@@ -113,6 +113,9 @@ class Supervisor:
     extra: list[str] = field(default_factory=list)
     """Options for every worker's command line (after ``worker MODULE --elf ELF``)."""
     workers: list[WorkerProcess] = field(default_factory=list)
+    exits: dict[int, int] = field(default_factory=dict)
+    """Process id -> return code of each worker that died: what a ``WorkerLost`` failure,
+    which names the worker, is told by the command that started it."""
 
     def start(self, elves: Iterable[str]) -> None:
         for elf in sorted(set(elves)):
@@ -143,6 +146,7 @@ class Supervisor:
             if code is None:
                 continue
             w.exits.append((now, code))
+            self.exits[w.proc.pid] = code
             while w.exits and w.exits[0][0] < now - RESTART_WINDOW:
                 w.exits.popleft()
             how = exit_text(code)

@@ -23,6 +23,7 @@ from types import ModuleType
 import pytest
 
 from elfc import connect
+from elfc.errors import MyceliumError
 from elfc.model.status import FINAL_RUN_STATUSES
 from elfc.mycelium.common import MAX_LOST_LEASES, MAX_NESTING
 from elfc.runtime.client import Mycelium
@@ -295,6 +296,10 @@ def test_a_job_that_kills_every_worker_fails_after_a_bounded_number_of_deaths(
     assert "raised WorkerLost" in result.stderr
     assert f"stopped {MAX_LOST_LEASES} times" in result.stderr
     assert "was killed by SIGKILL" in result.stderr
+    # The failure names the last worker, and elfc run says how that process ended.
+    [lost] = [line for line in result.stderr.splitlines() if "raised WorkerLost" in line]
+    pid = lost.rsplit(" the last was ", 1)[1].split(":")[1]
+    assert f"    worker process {pid} was killed by SIGKILL" in result.stderr, result.stderr
     crashes = [line for line in log.read_text().splitlines() if line.startswith("crash")]
     assert len(crashes) == MAX_LOST_LEASES
     mycelium = connect(url)
@@ -397,3 +402,31 @@ def test_a_stopped_replica_parent_exits_0_even_before_its_workers_handle_signals
     parent.send_signal(signal.SIGTERM)  # the replica is starting: no handler of its own yet
     assert parent.wait(20) == 0, procs.output(parent)
     assert procs.strays() == []
+
+
+def test_damaged_run_rows_and_templates_read_as_messages_not_tracebacks(
+    procs: Processes, sqlite: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "fan.log"
+    done = procs.call("run", f"{CHAOS}:fan", "--mycelium", sqlite, "-a", f"log={log}", "-a", "n=4")
+    assert done.returncode == 0, done.stderr
+    mycelium = connect(sqlite)
+    [info] = mycelium.store.list_runs()
+    [job, *_] = mycelium.store.list_jobs(info.id)
+    with sqlite3.connect(sqlite.removeprefix("sqlite:///")) as con:
+        con.execute("UPDATE runs SET arguments = '{not json', output = x'ff'")
+        con.execute("UPDATE graphs SET template = '[[[['")
+    runs = procs.call("runs", "--json", "--mycelium", sqlite)
+    assert runs.returncode == 0, runs.stderr
+    [row] = json.loads(runs.stdout)
+    assert "stored arguments or output are damaged" in row["error"], row
+    shown = procs.call("show", job.id, "--mycelium", sqlite)
+    assert shown.returncode == 0, shown.stderr  # without the line that made it
+    graph = procs.call("graph", "--run", info.id, "--mycelium", sqlite)
+    assert graph.returncode == 1
+    assert "a stored graph template is damaged" in graph.stderr, graph.stderr
+    with pytest.raises(MyceliumError, match="output are damaged"):
+        mycelium.output(info.id)
+    for done in (runs, shown, graph):
+        assert "Traceback" not in done.stderr
+    mycelium.close()

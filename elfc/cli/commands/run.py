@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 import signal
 import sys
 import threading
@@ -166,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         value = mycelium.output(run_id, result_type(pipeline))
         sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
         return 0
-    return report_failure(mycelium, run_id, status)
+    return report_failure(mycelium, run_id, status, supervisor.exits)
 
 
 def _serve(
@@ -234,7 +235,13 @@ class _TermAsInterrupt:
             raise KeyboardInterrupt
 
 
-def report_failure(mycelium: Any, run_id: str, status: str) -> int:
+def report_failure(
+    mycelium: Any, run_id: str, status: str, exits: dict[int, int] | None = None
+) -> int:
+    """Print each failed job's failure; ``exits`` (process id -> return code of the workers
+    that died) adds how the worker named by a ``WorkerLost`` failure ended."""
+    from elfc.runtime.supervisor import exit_text
+
     failures = mycelium.failures_of(run_id)
     print(f"elfc run: run {run_id} {status}: {len(failures)} failed job(s)", file=sys.stderr)
     for f in failures:
@@ -242,6 +249,10 @@ def report_failure(mycelium: Any, run_id: str, status: str) -> int:
             f"\n--- job {f.job} ({f.elf}.{f.task}) raised {f.error_type}: {f.message}",
             file=sys.stderr,
         )
+        if f.error_type == "WorkerLost" and exits:
+            # Worker ids are host:pid:elf:suffix; the message names the last one.
+            for pid in sorted({int(p) for p in re.findall(r":(\d+):", f.message)} & set(exits)):
+                print(f"    worker process {pid} {exit_text(exits[pid])}", file=sys.stderr)
         if f.traceback:
             print(f.traceback.rstrip(), file=sys.stderr)
         print(f"    inspect it: elfc show {f.job}", file=sys.stderr)

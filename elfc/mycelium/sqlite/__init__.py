@@ -397,7 +397,7 @@ class SQLiteStore(Store):
                 "SELECT template FROM graphs WHERE revision = ?", (revision,)
             ).fetchone()
         )
-        return None if row is None else bytes(row[0])
+        return None if row is None else _blob(row[0])
 
     # -- submitting ------------------------------------------------------------------
 
@@ -553,7 +553,7 @@ class SQLiteStore(Store):
     def _inputs(self, con: sqlite3.Connection, run_no: int, deps: bytes) -> dict[str, bytes]:
         """The results a claimed job reads, fetched in the claiming transaction (saves the
         worker a read per job)."""
-        return {k: bytes(v) for k, v in con.execute(self._INPUTS, (run_no, deps))}
+        return {k: _blob(v) for k, v in con.execute(self._INPUTS, (run_no, deps))}
 
     def _run_id(self, con: sqlite3.Connection, run_no: int) -> str:
         run_id = self._run_ids.get(run_no)
@@ -574,7 +574,7 @@ class SQLiteStore(Store):
                 (run_id, wanted),
             ).fetchall()
         )
-        return {key: bytes(value) for key, value in rows}
+        return {key: _blob(value) for key, value in rows}
 
     # A SELECT then an UPDATE by primary key: a single-row RETURNING costs more than both.
     _LEASED = (
@@ -1076,6 +1076,15 @@ class _Rows(Submission):
 # -- helpers ---------------------------------------------------------------------------
 
 
+def _blob(value: object) -> bytes:
+    """A JSON column's value as bytes. SQLite stores whatever a writer gave it, so a row
+    written by something other than elfc may hold text or a number: their bytes then (a
+    decoder says whether they are JSON), never a ``TypeError`` in a claim."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8", "surrogatepass")
+
+
 def _schema() -> str:
     return resources.files(__name__).joinpath("schema.sql").read_text(encoding="utf-8")
 
@@ -1205,4 +1214,4 @@ def _failures(con: sqlite3.Connection, hashes: set[str]) -> dict[str, FailureInf
 
 def _result(con: sqlite3.Connection, job_no: int) -> bytes | None:
     found = con.execute("SELECT value FROM results WHERE job = ?", (job_no,)).fetchone()
-    return None if found is None else bytes(found[0])
+    return None if found is None else _blob(found[0])
