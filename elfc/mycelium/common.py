@@ -125,7 +125,7 @@ class Submission:
                 if dep not in self.position:
                     raise MyceliumError(f"job {job.key} depends on {dep!r}, not a job of the run")
         for job in jobs:
-            depth = nesting((job.args, job.kwargs))
+            depth = max(nesting(job.args), nesting(job.kwargs))
             if depth > MAX_NESTING:
                 raise MyceliumError(
                     f"job {job.key} ({job.elf}.{job.task}): its arguments nest {depth} levels "
