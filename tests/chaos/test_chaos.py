@@ -252,7 +252,7 @@ def test_kill_9_of_elfc_run_leaves_no_orphan_workers_and_the_run_can_be_finished
     procs: Processes, url: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "fan.log"
-    n = 200
+    n = 60
     runner = procs.elfc(
         *("run", f"{CHAOS}:fan", "--mycelium", url, "-a", f"log={log}", "-a", f"n={n}"),
         *("-a", "pause=0.05", "--replicas", "squarer=2"),
@@ -288,7 +288,7 @@ def test_a_job_that_kills_every_worker_fails_after_a_bounded_number_of_deaths(
     started = time.monotonic()
     result = procs.call(
         *("run", f"{CHAOS}:crashing", "--mycelium", url, "-a", f"log={log}"),
-        env={"ELFC_LEASE": LEASE},
+        env={"ELFC_LEASE": "0.5"},  # the shortest: each death costs a lease
         timeout=90,
     )
     seconds = time.monotonic() - started
