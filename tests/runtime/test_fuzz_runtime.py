@@ -84,7 +84,27 @@ def operations(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     )
 
 
-expressions = st.recursive(scalars, operations, max_leaves=12)
+# What turns a few bytes into a huge value or a long computation: repetition, powers,
+# shifts, and format widths, over small and large operands.
+amplifiers = st.one_of(
+    st.builds(
+        lambda op, a, b: {"bin": [op, a, b]},
+        st.sampled_from(["*", "**", "<<", "%", "+"]),
+        st.one_of(st.integers(2, 10), st.sampled_from(["A", "%1000000000d", "%.999999999f"])),
+        st.one_of(ints, st.sampled_from([{"lit": [1]}, 3.5])),
+    ),
+    st.builds(
+        lambda value, width: {"fmt": [[value, None, width]]},
+        st.one_of(st.integers(), st.floats(), st.text(max_size=3)),
+        st.sampled_from([">1000000000", "0>999999999", ".1000000000f", "^2000000", "10"]),
+    ),
+    st.builds(
+        lambda seq, n: {"call": ["sum", [{"lit": [seq] * n}, {"lit": []}]]},
+        st.lists(st.integers(), max_size=3),
+        st.integers(0, 2000),
+    ),
+)
+expressions = st.recursive(scalars | amplifiers, operations, max_leaves=12)
 
 PLAIN = (type(None), bool, int, float, str, list, tuple, dict, set)
 
