@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from elfc.errors import MyceliumError
@@ -129,8 +131,18 @@ def test_decode_payload_turns_every_bad_row_into_undecodable() -> None:
         (b"not json", b"{}", b"[]"),
         (b"[]", b"[]", b"[]"),  # kwargs must be an object
         (b"[]", b"{}", b"[1]"),  # dependency keys are strings
-        (b"[" * 5000 + b"]" * 5000, b"{}", b"[]"),
         (b"\xff\xfe", b"{}", b"[]"),
     ]:
         with pytest.raises(Undecodable):
             decode_payload(args, kwargs, deps)
+
+
+def test_decode_payload_refuses_nesting_past_the_recursion_limit() -> None:
+    # A worker runs with Python's default limit; other tests in this process may raise it.
+    saved = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        with pytest.raises(Undecodable, match="RecursionError"):
+            decode_payload(b"[" * 5000 + b"]" * 5000, b"{}", b"[]")
+    finally:
+        sys.setrecursionlimit(saved)
