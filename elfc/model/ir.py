@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from elfc.errors import MyceliumError
 from elfc.model.ops import CHILDREN
 
 IR = Any
@@ -159,7 +160,12 @@ class Template(msgspec.Struct, frozen=True):
 
     @staticmethod
     def from_json(data: bytes | str) -> Template:
-        return msgspec.json.decode(data, type=Template)
+        """The template ``to_json`` wrote; :class:`MyceliumError` when ``data`` (read from a
+        mycelium) is not one."""
+        try:
+            return msgspec.json.decode(data, type=Template)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise MyceliumError(f"a stored graph template is damaged ({exc})") from None
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes:

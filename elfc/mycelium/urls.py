@@ -123,8 +123,9 @@ def _pyproject_url(path: Path) -> str | None:
 
 
 class _Parts(NamedTuple):
-    """``scheme://userinfo@hosts/tail``; only the authority's last ``@`` splits, so several
-    hosts (``h1:8529,h2:8529``) and an ``@`` in a password are fine."""
+    """``scheme://userinfo@hosts/tail``: the last ``@`` of the URL splits, so several hosts
+    (``h1:8529,h2:8529``) and an ``@``, ``/``, ``?`` or ``#`` left unencoded in a password are
+    fine (generated passwords often have them)."""
 
     scheme: str
     user: str

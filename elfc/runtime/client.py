@@ -53,18 +53,23 @@ class Mycelium:
         compiled: Compiled,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        check: Callable[[BuiltRun], None] | None = None,
         replace_elves: bool = False,
     ) -> tuple[str, BuiltRun]:
         """Build a compiled pipeline's jobs with these arguments and write them: (run id, jobs).
 
-        Raises ``ElfConflict`` when an elf name of the run is registered in the mycelium with
-        another class or configuration (its workers would take jobs they cannot run). With
-        ``replace_elves`` (the caller starts the workers, which register the new definition),
-        only a conflict with a worker that is alive now is refused.
+        ``check``, if given, sees the jobs before anything is written; what it raises
+        propagates and nothing is submitted. Raises ``ElfConflict`` when an elf name of the
+        run is registered in the mycelium with another class or configuration (its workers
+        would take jobs they cannot run). With ``replace_elves`` (the caller starts the
+        workers, which register the new definition), only a conflict with a worker that is
+        alive now is refused.
         """
         compiled = compiled.require()
         built, handles = compiled.build_with_handles(args, kwargs)
         check_elves(self.store, handles, stale_ok=replace_elves)
+        if check is not None:
+            check(built)
         assert compiled.template is not None
         self.store.put_revisions(_revisions(compiled, compiled.template.revision, handles))
         run_id = self.store.submit(built, compiled.template.to_json())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Generic, TypeVar
 
-from elfc.errors import ElfcError, JobFailure, RunCancelled, RunFailed
+from elfc.errors import ElfcError, JobFailure, MyceliumError, RunCancelled, RunFailed
 from elfc.model.ir import ref_key, refs
 from elfc.model.ops import Op
 from elfc.model.status import FINAL_RUN_STATUSES
@@ -66,6 +66,8 @@ def run_output(store: Store, run_id: str, tp: Any = Any) -> Any:
     info = store.run_info(run_id)
     if info is None:
         raise KeyError(run_id)
+    if info.status == "succeeded" and info.error is not None:
+        raise MyceliumError(f"run {info.id}: {info.error}")
     expr = info.output
     if not isinstance(expr, dict):
         return convert(expr, tp) if tp is not Any else expr

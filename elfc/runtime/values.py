@@ -5,6 +5,12 @@ annotation), in-process and distributed alike, so a pipeline run locally fails e
 distributed one would. Derive expressions are evaluated by :func:`evaluate` from data (the IR
 in :mod:`elfc.model.ir`), never with ``exec`` or ``eval``.
 
+The evaluator reads IR from the database, which anyone who can write to it controls, so it
+bounds what one operation may build before building it: a sequence or string of at most
+:data:`MAX_ITEMS` items, an integer of at most :data:`MAX_INT_BITS` bits, a format width or
+precision of at most :data:`MAX_WIDTH`. Past them it raises :class:`ExpressionError` at once;
+none of them is a legitimate derive's (large values are built inside tasks).
+
 Usage::
 
     weight = convert(evaluate({"item": [{"ref": "n1#0"}, "weight"]}, results), int,
@@ -18,7 +24,9 @@ import contextlib
 import datetime
 import decimal
 import enum
+import itertools
 import math
+import re
 import uuid
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from typing import Any
@@ -376,7 +384,97 @@ def _attr(body: list[Any], results: Results) -> Any:
     )
 
 
-_BINARY = BINARY_FUNCTIONS
+MAX_ITEMS = 10_000_000
+"""The longest string, list or tuple an operation may build (characters or items)."""
+MAX_INT_BITS = 1_000_000
+"""The largest integer an operation may build, in bits (about 300,000 decimal digits)."""
+MAX_WIDTH = 10_000
+"""The largest width or precision a format (f-string spec or ``%``) may ask for."""
+
+
+def _too_big(what: str, size: int, limit: int, unit: str) -> ExpressionError:
+    return ExpressionError(
+        f"{what} would build {size:,} {unit}, more than the {limit:,} a derive may: "
+        "build large values inside a task"
+    )
+
+
+def _too_wide(what: str, width: int) -> ExpressionError:
+    return ExpressionError(
+        f"{what}: a width or precision of {width:,} is more than the {MAX_WIDTH:,} a derive "
+        "may use: format large values inside a task"
+    )
+
+
+def _sized(value: Any) -> int:
+    """Items in a string, list or tuple; bits of an int; 0 for anything else."""
+    if isinstance(value, str | list | tuple | bytes):
+        return len(value)
+    if isinstance(value, int):
+        return abs(value).bit_length()
+    return 0
+
+
+def _is_seq(value: Any) -> bool:
+    return isinstance(value, str | list | tuple)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _add(a: Any, b: Any) -> Any:
+    if _is_seq(a) and _is_seq(b) and len(a) + len(b) > MAX_ITEMS:
+        raise _too_big("+", len(a) + len(b), MAX_ITEMS, "items")
+    return a + b
+
+
+def _mul(a: Any, b: Any) -> Any:
+    for seq, n in ((a, b), (b, a)):
+        if _is_seq(seq) and isinstance(n, int) and len(seq) * max(n, 0) > MAX_ITEMS:
+            raise _too_big("*", len(seq) * n, MAX_ITEMS, "items")
+    if _is_int(a) and _is_int(b) and _sized(a) + _sized(b) > MAX_INT_BITS:
+        raise _too_big("*", _sized(a) + _sized(b), MAX_INT_BITS, "bits")
+    return a * b
+
+
+def _pow(a: Any, b: Any) -> Any:
+    if _is_int(a) and _is_int(b) and b > 0 and abs(a) > 1:
+        bits = (_sized(a) - 1) * b  # at least this many: a ** b >= 2 ** ((bits(a) - 1) * b)
+        if bits > MAX_INT_BITS:
+            raise _too_big("**", bits, MAX_INT_BITS, "bits")
+    return a**b
+
+
+def _lshift(a: Any, b: Any) -> Any:
+    if _is_int(a) and _is_int(b) and a != 0 and _sized(a) + b > MAX_INT_BITS:
+        raise _too_big("<<", _sized(a) + b, MAX_INT_BITS, "bits")
+    return a << b
+
+
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d*))?[a-zA-Z%]")
+
+
+def _mod(a: Any, b: Any) -> Any:
+    if isinstance(a, str):  # printf-style formatting: its widths are bounded like format's
+        for width, precision in _PERCENT_SPEC.findall(a):
+            for number in (width, precision):
+                if number == "*":
+                    raise ExpressionError("%: a '*' width or precision is not supported")
+                if number and int(number) > MAX_WIDTH:
+                    raise _too_wide("%", int(number))
+    return a % b
+
+
+# The model's operator table, with the operations that could build a huge value bounded.
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    **BINARY_FUNCTIONS,
+    "+": _add,
+    "*": _mul,
+    "%": _mod,
+    "**": _pow,
+    "<<": _lshift,
+}
 _UNARY = UNARY_FUNCTIONS
 _COMPARE = COMPARE_FUNCTIONS
 
@@ -393,6 +491,8 @@ def _bin(body: list[Any], results: Results) -> Any:
     left, right = evaluate(body[1], results), evaluate(body[2], results)
     try:
         return function(left, right)
+    except ExpressionError:
+        raise
     except Exception as exc:
         raise ExpressionError(
             f"bin: {_kinds(left, right)} {body[0]} failed: {type(exc).__name__}: {exc}"
@@ -453,20 +553,38 @@ def _enumerate(iterable: Any, start: int = 0) -> list[tuple[int, Any]]:
     return list(enumerate(iterable, start))
 
 
+def _sum(iterable: Any, /, start: Any = 0) -> Any:
+    """``sum``, but lists and tuples are joined in linear time (``sum(lists, [])`` copies the
+    total again for each item) and to a bounded length."""
+    if not isinstance(start, list | tuple):
+        return builtins.sum(iterable, start)
+    items = list(iterable)
+    for item in items:
+        if type(item) is not type(start):
+            kinds = f"{type(item).__name__!r} and {type(start).__name__!r}"
+            raise TypeError(f"can only concatenate {kinds} alike")
+    total = len(start) + builtins.sum(len(item) for item in items)
+    if total > MAX_ITEMS:
+        raise _too_big("sum", total, MAX_ITEMS, "items")
+    return type(start)(itertools.chain(start, *items))
+
+
 def _reversed(sequence: Any) -> list[Any]:
     return list(reversed(sequence))
 
 
 # zip, enumerate and reversed are materialised (as lists of what Python's iterators yield), so
-# that their result can be read twice and cross to a task as the list(...) of it would.
-_MATERIALISED: dict[str, Callable[..., Any]] = {
+# that their result can be read twice and cross to a task as the list(...) of it would; sum is
+# bounded and linear on lists.
+_REPLACED: dict[str, Callable[..., Any]] = {
     "zip": _zip,
     "enumerate": _enumerate,
     "reversed": _reversed,
+    "sum": _sum,
 }
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
-    name: getattr(builtins, name) for name in BUILTINS - _MATERIALISED.keys()
-} | _MATERIALISED
+    name: getattr(builtins, name) for name in BUILTINS - _REPLACED.keys()
+} | _REPLACED
 _TAKE_KEY = frozenset({"sorted", "min", "max"})
 
 
@@ -482,6 +600,8 @@ def _call(body: list[Any], results: Results) -> Any:
     kwargs = {k: evaluate(e, results) for k, e in kwargs_ir.items()}
     try:
         return function(*args, **kwargs)
+    except ExpressionError:
+        raise
     except Exception as exc:
         raise ExpressionError(f"call: {name}() failed: {type(exc).__name__}: {exc}") from exc
 
@@ -520,6 +640,7 @@ def _fmt(body: list[Any], results: Results) -> Any:
                 raise ExpressionError(f"fmt: unknown conversion {conversion!r}")
             value = _CONVERSIONS[conversion](value)
         spec_text = "" if spec is None else evaluate(spec, results)
+        _check_spec(spec_text)
         try:
             out.append(format(value, spec_text))
         except (TypeError, ValueError) as exc:
@@ -527,6 +648,21 @@ def _fmt(body: list[Any], results: Results) -> Any:
                 f"fmt: cannot format {value!r} with {spec_text!r}: {exc}"
             ) from exc
     return "".join(out)
+
+
+_SPEC_NUMBERS = re.compile(r"\d+")
+
+
+def _check_spec(spec: Any) -> None:
+    """Refuse a format spec whose width or precision exceeds :data:`MAX_WIDTH` (its digits
+    are the only numbers a spec holds, apart from a fill character)."""
+    if not isinstance(spec, str):
+        raise ExpressionError(f"fmt: a format spec is a string, not a {type(spec).__name__}")
+    if len(spec) > 100:
+        raise ExpressionError(f"fmt: a format spec of {len(spec)} characters is not one")
+    for number in _SPEC_NUMBERS.findall(spec[1:] if len(spec) > 1 and spec[1] in "<>=^" else spec):
+        if int(number) > MAX_WIDTH:
+            raise _too_wide("fmt", int(number))
 
 
 _OPS: dict[str, _Op] = {
