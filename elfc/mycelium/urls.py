@@ -136,32 +136,16 @@ class _Parts(NamedTuple):
 
 
 def _parts(url: str) -> _Parts | None:
-    """The parts of a URL with a password in it; ``None`` when it has none.
-
-    The user part ends at the authority's last ``@``. A password with an unencoded ``/``,
-    ``?`` or ``#`` ends the authority early and leaves its ``@`` further on: then the URL's
-    last ``@`` ends the user part, so the whole password is found (and masked), and
-    ``arango.url.parse_url`` refuses such a URL."""
+    """The parts of a URL with a password in it; ``None`` when it has none."""
+    # The password is found before the path is: splitting at the first "/" first would cut
+    # a password holding one, and leave its start in plain sight.
     scheme, sep, rest = url.partition("://")
-    if not sep:
-        return None
-    at = rest.rfind("@", 0, _authority_end(rest, 0))
-    if at < 0:
-        at = rest.rfind("@")
-    userinfo = rest[:at]
-    if at < 0 or ":" not in userinfo:
-        return None
-    user, password = userinfo.split(":", 1)
-    if any(c in user for c in "/?#"):
-        return None  # a path with ":" and "@" in it (sqlite:///a:b@c.db), no user part
-    end = _authority_end(rest, at + 1)
-    return _Parts(scheme, user, password, rest[at + 1 : end], rest[end:])
-
-
-def _authority_end(text: str, start: int) -> int:
-    """Where the authority that starts at ``start`` ends: at the first ``/``, ``?`` or ``#``."""
-    ends = [i for i in (text.find(c, start) for c in "/?#") if i >= 0]
-    return min(ends, default=len(text))
+    userinfo, at, after = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not sep or not at or not colon or any(c in user for c in "/?#"):
+        return None  # no password (an "@" in a path, as in sqlite:///a@b.db, is not one)
+    cut = min((i for i in map(after.find, "/?#") if i >= 0), default=len(after))
+    return _Parts(scheme, user, password, after[:cut], after[cut:])
 
 
 def mask_url(url: str) -> str:

@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -150,8 +151,18 @@ class Worker:
         )  # fmt: skip
 
     # -- the loop -----------------------------------------------------------------------
-    def serve(self, *, idle_exit: float | None = None, install_signals: bool = True) -> int:
-        """Run until stopped; returns how many jobs this worker settled."""
+    def serve(
+        self,
+        *,
+        idle_exit: float | None = None,
+        install_signals: bool = True,
+        on_ready: Callable[[], None] | None = None,
+    ) -> int:
+        """Run until stopped; returns how many jobs this worker settled.
+
+        ``on_ready`` is called once the stop signals are handled and the elf is built (a
+        supervisor told "serving" may signal the worker from then on).
+        """
         self._started = time.time()
         self.finished.clear()
         if install_signals and threading.current_thread() is threading.main_thread():
@@ -159,6 +170,8 @@ class Worker:
         self._debug = log.isEnabledFor(logging.DEBUG)
         self.register()
         self.instance = self.handle.build()
+        if on_ready is not None:
+            on_ready()
         log.info("worker %s serving elf %r (lease %s s)", self.id, self.elf, self.lease)
         beat = threading.Thread(target=self._heartbeat_loop, name="elfc-heartbeat", daemon=True)
         beat.start()

@@ -85,8 +85,11 @@ def run(args: argparse.Namespace) -> int:
         from elfc.runtime.supervisor import watch_parent
 
         watch_parent(args.parent_pid, worker.stop)
-    print(f"elfc worker {worker.id} serving {args.elf!r} from {store.url}", file=sys.stderr)
-    done = worker.serve(idle_exit=args.idle_exit)
+
+    def ready() -> None:  # printed once a stop signal would be handled
+        print(f"elfc worker {worker.id} serving {args.elf!r} from {store.url}", file=sys.stderr)
+
+    done = worker.serve(idle_exit=args.idle_exit, on_ready=ready)
     print(f"elfc worker {worker.id}: stopped after {done} jobs", file=sys.stderr)
     store.close()
     return 0
