@@ -27,6 +27,7 @@ import typing
 from typing import Any, Final
 
 from elfc.errors import ExpressionError
+from elfc.model.modules import importable_name
 
 __all__ = ["NONFINITE", "TypeRef", "is_plain", "nonfinite_text", "resolve", "typeref"]
 
@@ -101,7 +102,7 @@ def typeref(tp: Any) -> TypeRef | None:
         qualname = tp.__qualname__
         if "<locals>" in qualname:
             return None
-        return f"{tp.__module__}:{qualname}"
+        return f"{importable_name(tp.__module__)}:{qualname}"
     return None
 
 
@@ -143,6 +144,8 @@ def _lookup(ref: str) -> type[Any]:
     if not sep or not qualname:
         raise ExpressionError(f"not a type reference: {ref!r} (expected 'module:qualname')")
     module = sys.modules.get(module_name)
+    if module is None and importable_name("__main__") == module_name:
+        module = sys.modules.get("__main__")  # this process runs that file as a script
     if module is None:
         raise ExpressionError(
             f"the type {qualname} of module {module_name} is not known in this process: "

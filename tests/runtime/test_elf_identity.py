@@ -3,6 +3,7 @@ otherwise is refused, naming both definitions, instead of failing jobs with Unkn
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,58 @@ def test_elfc_check_warns_about_a_name_the_mycelium_knows_otherwise(
     missing = f"sqlite:///{tmp_path}/nothing-here.db"
     assert "ELF204" not in procs.call("check", second_py, "--mycelium", missing).stdout
     assert not (tmp_path / "nothing-here.db").exists()
+
+
+SCRIPT = """
+import dataclasses, sys
+from datetime import datetime, timezone
+from elfc import connect, elf, named, pipeline, task
+
+
+@dataclasses.dataclass
+class Rec:
+    when: datetime
+    n: int
+
+
+@elf
+class Src:
+    @task
+    def rec(self) -> Rec:
+        return Rec(datetime(2026, 1, 1, tzinfo=timezone.utc), 3)
+
+    @task
+    def show(self, s: str) -> str:
+        return s
+
+
+src = named(Src, "src")
+
+
+@pipeline
+def p() -> str:
+    r = src.rec()
+    return src.show(f"{r.when.year}-{r.n + 1}")
+
+
+if __name__ == "__main__":
+    assert p() == "2026-4"  # in-process, types of __main__ resolved here
+    print(connect(sys.argv[1]).submit(p).id)
+"""
+
+
+def test_a_script_run_as_main_submits_what_its_workers_know(
+    url: str, procs: Processes, tmp_path: Path
+) -> None:
+    script = tmp_path / "shop_script.py"
+    script.write_text(SCRIPT)
+    first_run = procs.start([sys.executable, str(script), url], cwd=tmp_path)
+    assert first_run.wait(60) == 0, procs.output(first_run)
+    procs.worker(script, "src", url)
+    mycelium = connect(url)
+    run_id = procs.output(first_run).split()[-1]
+    # The derive reads a dataclass of the script: known to the worker as shop_script.Rec.
+    assert mycelium.run(run_id).wait(timeout=60) == "2026-4"
+    again = procs.start([sys.executable, str(script), url], cwd=tmp_path)
+    assert again.wait(60) == 0, procs.output(again)  # the worker's registration is the same elf
+    assert mycelium.run(procs.output(again).split()[-1]).wait(timeout=60) == "2026-4"
