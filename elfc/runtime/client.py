@@ -91,6 +91,13 @@ class Mycelium:
     def close(self) -> None:
         self.store.close()
 
+    def __enter__(self) -> Mycelium:
+        """``with connect(url) as m: ...`` closes the connection at the end."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 LIVE_WORKER = 60.0
 """A worker with a heartbeat this recent (seconds) is taken to be alive."""
