@@ -2,7 +2,8 @@
 
 Elves are classes decorated with ``@elf`` whose ``@task`` methods do the work; pipelines are
 functions decorated with ``@pipeline`` whose bodies are compiled into graphs of jobs that run
-in the elves' own processes, through a mycelium (SQLite by default, or ArangoDB).
+in the elves' own processes (or threads: ``serve``), through a mycelium (SQLite by default, or
+ArangoDB).
 """
 
 from elfc._version import __version__ as __version__
@@ -11,6 +12,7 @@ from elfc.errors import CompileError, ElfcError, MyceliumError, RunFailed
 from elfc.pipeline import Pipeline, pipeline
 from elfc.runtime.client import Mycelium, connect
 from elfc.runtime.run import Run
+from elfc.runtime.serve import Serving, serve
 
 __all__ = [
     "CompileError",
@@ -20,9 +22,11 @@ __all__ = [
     "Pipeline",
     "Run",
     "RunFailed",
+    "Serving",
     "connect",
     "elf",
     "named",
     "pipeline",
+    "serve",
     "task",
 ]

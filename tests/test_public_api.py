@@ -15,10 +15,12 @@ PUBLIC = [
     "Pipeline",
     "Run",
     "RunFailed",
+    "Serving",
     "connect",
     "elf",
     "named",
     "pipeline",
+    "serve",
     "task",
 ]
 
