@@ -57,9 +57,7 @@ class ThreadWorker(Worker):
     Usage: ``ThreadWorker(store, handle, watchdog=w).serve()`` in a thread of its own.
     """
 
-    def __init__(
-        self, store: Store, handle: Handle, *, watchdog: Watchdog, **options: Any
-    ) -> None:
+    def __init__(self, store: Store, handle: Handle, *, watchdog: Watchdog, **options: Any) -> None:
         super().__init__(store, handle, **options)
         self.watchdog = watchdog
         self.guard: Guard | None = None
@@ -110,7 +108,6 @@ class ThreadWorker(Worker):
         back the other jobs this worker holds, stop its heartbeat."""
         job, ident = self.current, self.guard.ident if self.guard else 0
         self.stopping.set()
-        self.abandoned.set()
         stack = _task_stack(sys._current_frames().get(ident))
         if job is not None:
             self._record(self._abandoned_outcome(job, reason, stack))
@@ -119,6 +116,7 @@ class ThreadWorker(Worker):
             self.store.release_many(others, self.id)
         self.held.clear()
         self.finished.set()  # its heartbeat stops: nothing is held any more
+        self.abandoned.set()
         log.warning(
             "worker thread %s: task %s did not return to Python %.1f s after it was told to "
             "stop (%s); its job was settled and the thread abandoned, where it was:\n%s",
@@ -299,16 +297,18 @@ class Serving:
         """Wait until every replica has ended (``idle_exit``, or :meth:`stop` from another
         thread) or a replica was given up on; ``True`` if they all ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._all_ended():
-            if self.given_up or (deadline is not None and time.monotonic() > deadline):
+        while not self.given_up:
+            if self._all_ended():
+                return True
+            if deadline is not None and time.monotonic() > deadline:
                 return False
             time.sleep(0.05)
-        return True
+        return False
 
     def _all_ended(self) -> bool:
-        return all(r.ended or r.given_up for r in self.replicas) or self._stopping.is_set() and (
-            not any(r.thread.is_alive() for r in self.replicas)
-        )
+        if all(r.ended or r.given_up for r in self.replicas):
+            return True
+        return self._stopping.is_set() and not any(r.thread.is_alive() for r in self.replicas)
 
     def interrupt(self) -> int:
         """Stop the tasks running now: their jobs are given back, as a worker process does on

@@ -56,13 +56,13 @@ REASONS: dict[str, type[Stop]] = {
 """Why a task is stopped -> the exception class raised in its thread."""
 
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
-_set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
 _set_async_exc.restype = ctypes.c_int
 
 
 def _raise_in(ident: int, exc: type[BaseException] | None) -> None:
-    """Make thread ``ident`` raise ``exc`` at its next bytecode (``None``: clear a pending one)."""
-    _set_async_exc(ident, exc)
+    """Make thread ``ident`` raise ``exc`` at its next bytecode (``None``: clear a pending one,
+    passed as a NULL pointer, which is why no ``argtypes`` are declared)."""
+    _set_async_exc(ctypes.c_ulong(ident), None if exc is None else ctypes.py_object(exc))
 
 
 class Guard:
