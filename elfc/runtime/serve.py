@@ -75,6 +75,15 @@ class ThreadWorker(Worker):
         """Stop the running task now; its job is given back. ``False`` if none was running."""
         return self.guard is not None and self.guard.stop("stopped")
 
+    def run_one(self, job: Claimed) -> Outcome:
+        try:
+            return super().run_one(job)
+        finally:
+            # The one stop raised per task may have landed as _disarm was being entered,
+            # leaving the guard active: disarm again (a no-op when it is not).
+            assert self.guard is not None
+            self.guard.disarm()
+
     # The three hooks Worker calls around a task (see Worker._arm).
     def _arm(self, timeout: float | None) -> None:
         assert self.guard is not None
@@ -154,7 +163,7 @@ class Replica:
 
     handle: Handle
     worker: ThreadWorker
-    thread: threading.Thread
+    thread: threading.Thread = field(default_factory=threading.Thread)
     restarts: int = 0
     error: BaseException | None = None
     """What escaped the worker's loop, if anything."""
@@ -215,32 +224,28 @@ class Serving:
     def _start(self, handle: Handle, replica: Replica | None = None) -> Replica:
         store = open_mycelium(self.url)  # each replica has its own connection, as a process
         worker = ThreadWorker(store, handle, watchdog=self.watchdog, **self.options)
-        thread = threading.Thread(
-            target=self._run, args=(worker,), name=f"elfc-{handle.name}", daemon=True
-        )
         if replica is None:
-            replica = Replica(handle, worker, thread)
+            replica = Replica(handle, worker)
         else:
-            replica.worker, replica.thread, replica.ended = worker, thread, False
-        thread.start()
+            replica.worker, replica.ended = worker, False
+        replica.thread = threading.Thread(
+            target=self._run, args=(replica, worker), name=f"elfc-{handle.name}", daemon=True
+        )
+        replica.thread.start()
         return replica
 
-    def _run(self, worker: ThreadWorker) -> None:
+    def _run(self, replica: Replica, worker: ThreadWorker) -> None:
         try:
             worker.serve(idle_exit=self.idle_exit)
         except BaseException as exc:
             if not worker.abandoned.is_set():
                 log.error("worker thread %s died", worker.id, exc_info=exc)
                 self.errors.append(exc)
-                self._replica_of(worker).error = exc
+                replica.error = exc
         finally:
             if not worker.abandoned.is_set():
                 worker.store.close()
             self._changed.set()
-
-    def _replica_of(self, worker: ThreadWorker) -> Replica:
-        with self._lock:
-            return next(r for r in self.replicas if r.worker is worker)
 
     def _watch(self) -> None:
         while not self._stopping.is_set():

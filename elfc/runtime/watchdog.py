@@ -16,10 +16,16 @@ the :class:`Watchdog`, one thread that watches the :class:`Guard` of every worke
    is replaced. The abandoned thread runs on until its call returns; whatever it then
    produces is discarded, never stored. Python cannot kill a thread.
 
-The one invariant: an exception is raised in a thread only while its guard is *active*, that
-is between :meth:`Guard.arm` and :meth:`Guard.disarm` (around the task call), and both sides
-decide under the guard's lock. :meth:`Guard.disarm` also clears a request that had not been
-delivered yet, so a stop decided as the task returned never surfaces later in elfc's code.
+The invariants: an exception is raised in a thread only while its guard is *active*, that is
+between :meth:`Guard.arm` and :meth:`Guard.disarm` (around the task call), both sides decide
+under the guard's lock, and at most one is raised per :meth:`Guard.arm`. :meth:`Guard.disarm`
+clears a request not yet delivered, so a stop decided as the task returned never surfaces
+later in elfc's code; the caller disarms again in a ``finally`` of its own in case the one
+exception arrived as ``disarm`` was being called. Python delivers such an exception at any
+call or loop jump, so the guarded thread calls nothing in the active window that would leak
+if interrupted: the guard's lock is a C lock, and it wakes the watchdog through a C queue
+(``SimpleQueue.put``), never a :class:`threading.Condition`, whose Python ``__enter__`` can be
+interrupted after taking its lock and leave it taken.
 
 Usage::
 
@@ -36,8 +42,10 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -90,7 +98,7 @@ class Guard:
             self.deadline = None if timeout is None else time.monotonic() + timeout
             self.active = True
         if timeout is not None:
-            self.watchdog.wake()
+            self.watchdog.wake()  # a C call: nothing to leak if a stop lands here
 
     def disarm(self) -> str | None:
         """The task returned or raised: returns why it was told to stop, or ``None``.
@@ -164,7 +172,8 @@ class Watchdog:
     def __init__(self, grace: float = 1.0) -> None:
         self.grace = grace
         self.guards: list[Guard] = []
-        self._wake = threading.Condition()
+        self._lock = threading.Lock()
+        self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="elfc-watchdog", daemon=True)
         self._thread.start()
@@ -173,37 +182,35 @@ class Watchdog:
         """A guard for the calling thread; ``on_abandon(reason)`` settles its job if the
         thread does not come back from a stop in time (called in the watchdog's thread)."""
         guard = Guard(self, on_abandon)
-        with self._wake:
+        with self._lock:
             self.guards.append(guard)
         return guard
 
     def forget(self, guard: Guard) -> None:
         """Stop watching ``guard`` (its thread has ended)."""
-        with self._wake:
+        with self._lock:
             if guard in self.guards:
                 self.guards.remove(guard)
 
     def wake(self) -> None:
-        with self._wake:
-            self._wake.notify()
+        """Have the watchdog look at its guards again (safe to call from a guarded thread)."""
+        self._wake.put(None)
 
     def close(self) -> None:
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
+        self._closed = True
+        self._wake.put(None)
         self._thread.join(5)
 
     def _loop(self) -> None:
-        while True:
-            with self._wake:
-                if self._closed:
-                    return
+        while not self._closed:
+            with self._lock:
                 guards = list(self.guards)
-                now = time.monotonic()
-                dues = [d for g in guards if (d := g.due(now)) is not None]
-                wait = None if not dues else max(0.0, min(dues) - now)
-                if wait is None or wait > 0:
-                    self._wake.wait(wait)
-                    continue
+            now = time.monotonic()
+            dues = [d for g in guards if (d := g.due(now)) is not None]
+            wait = None if not dues else min(dues) - now
+            if wait is None or wait > 0:
+                with contextlib.suppress(queue.Empty):
+                    self._wake.get(timeout=wait)
+                continue
             for guard in guards:
                 guard.check(time.monotonic())
