@@ -328,3 +328,23 @@ def test_a_thread_that_keeps_dying_is_given_up_on_and_reported(url: str, tmp_pat
     with pytest.raises(ServeError, match="cannot start yet"):
         serving.stop()
     assert len(counter.read_text()) == 4  # the first start and three restarts
+
+
+def test_stop_waits_for_the_running_task_then_gives_it_back_after_its_grace(
+    mycelium: Mycelium, url: str, tmp_path: Path
+) -> None:
+    m = elves()
+    serving = serve(m.blocker, mycelium=url, threads=2)
+    run = mycelium.submit(m.holds, str(tmp_path), 2)
+    started = tmp_path / f"started.{os.getpid()}"
+    wait_until(lambda: started.exists() and len(started.read_text().split()) == 2, 20, "both")
+    t0 = time.monotonic()
+    serving.stop(grace=0.5)
+    assert 0.5 <= time.monotonic() - t0 < 3
+    assert all(not r.thread.is_alive() for r in serving.replicas)
+    assert not (tmp_path / "ran").exists()  # stopped, not finished
+    jobs = mycelium.store.list_jobs(run.id)
+    assert {(j.status, j.attempts) for j in jobs} == {("ready", 0)}  # given back whole
+    (tmp_path / "release").touch()
+    with serve(m.blocker, mycelium=url):
+        assert run.wait(timeout=20) == ["job0", "job1"]
