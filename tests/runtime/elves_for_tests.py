@@ -101,6 +101,15 @@ class Sleeper:
             pass
         return seconds
 
+    @task(timeout=0.5, retries=1, retry_delay=0.05)
+    def nap_once(self, counter: str, seconds: float) -> int:
+        """Blocks in C for ``seconds`` on its first attempt (counted in a file), not after."""
+        append_line(counter, str(time.time()))
+        attempt = len(Path(counter).read_text(encoding="utf-8").splitlines())
+        if attempt == 1:
+            time.sleep(seconds)
+        return attempt
+
     @task
     def doze(self, folder: str, seconds: float) -> float:
         """Marks ``started.<pid>``, then blocks in C for ``seconds``, then logs to ``ran``."""
@@ -191,6 +200,12 @@ def naps(first: float = 5.0, second: float = 0.0) -> list[float]:
 def spins(first: float = 5.0, second: float = 0.0) -> list[float]:
     """Two busy loops on one elf: the first may overrun its 0.5 s timeout."""
     return [sleeper.spin(first), sleeper.spin(second)]
+
+
+@pipeline
+def nap_retried(counter: str, seconds: float = 3.0) -> int:
+    """A task whose first attempt overruns its timeout in C code; it has one retry."""
+    return sleeper.nap_once(counter, seconds)
 
 
 @pipeline

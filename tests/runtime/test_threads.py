@@ -136,6 +136,23 @@ def test_a_thread_blocked_in_c_past_its_timeout_is_abandoned_and_its_result_drop
     )
 
 
+def test_a_job_abandoned_at_its_timeout_is_retried_as_its_task_says(
+    mycelium: Mycelium, url: str, tmp_path: Path
+) -> None:
+    m = elves()
+    counter = tmp_path / "attempts"
+    with serve(m.sleeper, mycelium=url, grace=0.2):
+        run = mycelium.submit(m.nap_retried, str(counter), 3.0)
+        assert run.wait(timeout=20) == 2  # the second attempt's value
+    [retried] = mycelium.store.list_jobs(run.id)
+    full = mycelium.store.get_job(retried.id)
+    assert full is not None and full.failure is not None
+    assert (full.attempts, full.failure.error_type, full.failure.count) == (2, "TimeoutError", 1)
+    assert [e.status for e in full.history] == [
+        "ready", "running", "ready", "running", "succeeded",
+    ]  # fmt: skip
+
+
 # -- cancel ---------------------------------------------------------------------------------
 
 
