@@ -316,8 +316,9 @@ class Serving:
         return self._stopping.is_set() and not any(r.thread.is_alive() for r in self.replicas)
 
     def interrupt(self) -> int:
-        """Stop the tasks running now: their jobs are given back, as a worker process does on
-        a second SIGTERM. Returns how many were told."""
+        """Stop serving, and stop the tasks running now rather than let them finish: their
+        jobs are given back, as a worker process does on a second SIGTERM. Returns how many
+        tasks were told (each thread then ends; :meth:`stop` or :meth:`wait` for them)."""
         self._stopping.set()
         told = 0
         for worker in self.workers:
