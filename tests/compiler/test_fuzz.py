@@ -225,7 +225,9 @@ def block(draw: st.DrawFn, body: Body, indent: str, depth: int) -> None:
         elif kind == "append":
             if not body.lists:
                 name = body.fresh("acc")
-                emit(f"{indent}{name} = [{draw(static_expr(body))}]")
+                # A task result first: an element of the list is then dynamic (what `iterate`
+                # below assumes of its loop variable).
+                emit(f"{indent}{name} = [{draw(dynamic_expr(body))}]")
                 if depth == 0:
                     body.lists.append(name)
                 continue
