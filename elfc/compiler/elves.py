@@ -8,6 +8,7 @@ behaviour changes it.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import textwrap
 import typing
@@ -34,8 +35,9 @@ class TaskInfo:
     problems: tuple[str, ...] = ()
     """Why a parameter or the return cannot cross a process (empty when fine)."""
 
-    @property
+    @functools.cached_property
     def params(self) -> list[inspect.Parameter]:
+        """The parameters after ``self`` (computed once: every job's arguments read them)."""
         return list(self.signature.parameters.values())[1:]
 
 

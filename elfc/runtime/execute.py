@@ -47,10 +47,13 @@ def resolve_arguments(
     return out_args, out_kwargs
 
 
+_REF = Op.REF.value  # a plain str: hashing the Enum member would run Python code
+
+
 def _argument(info: TaskInfo, elf: str, name: str, expr: IR, results: Results) -> Any:
     hint = info.hints.get(name)
     if type(expr) is dict and type(results) is Inputs:
-        body = expr.get(Op.REF)
+        body = expr.get(_REF)
         if body is not None and len(expr) == 1:
             # A result handed over as it stands: decode its JSON once, as this parameter's
             # annotation, or else as the producer's declared type.
