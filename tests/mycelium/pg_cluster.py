@@ -69,6 +69,9 @@ class Cluster:
     bindir: Path | None = None
     data: Path | None = None
     run_as: str | None = None
+    durable: bool = False
+    """Keep PostgreSQL's fsync (benchmarks); the tests turn it off, which only risks data on
+    an OS crash."""
     counter: Iterator[int] = dataclasses.field(default_factory=itertools.count)
     prefix: str = dataclasses.field(default_factory=lambda: f"elfc_t{secrets.token_hex(3)}")
 
@@ -113,9 +116,11 @@ class Cluster:
         assert self.data is not None
         options = (
             f"-c port={self.port} -c listen_addresses=127.0.0.1 "
-            f"-c unix_socket_directories={self.data} -c fsync=off -c full_page_writes=off "
-            "-c max_connections=300 -c shared_buffers=64MB"
+            f"-c unix_socket_directories={self.data} -c max_connections=300 "
+            "-c shared_buffers=128MB"
         )
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self.ctl("-w", "-t", "60", "-l", str(self.data / "server.log"), "-o", options, "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -128,7 +133,7 @@ class Cluster:
         self.start()
 
 
-def _own_cluster(bindir: Path) -> Iterator[Cluster]:
+def _own_cluster(bindir: Path, durable: bool = False) -> Iterator[Cluster]:
     folder = Path(tempfile.mkdtemp(prefix="elfc-pg-"))
     run_as = None
     if os.geteuid() == 0:
@@ -144,7 +149,7 @@ def _own_cluster(bindir: Path) -> Iterator[Cluster]:
     pwfile.write_text(password + "\n")
     if run_as:
         os.chown(pwfile, owner.pw_uid, owner.pw_gid)
-    cluster = Cluster("127.0.0.1", _free_port(), "elfc", password, bindir, folder, run_as)
+    cluster = Cluster("127.0.0.1", _free_port(), "elfc", password, bindir, folder, run_as, durable)
     subprocess.run(
         cluster._command(
             "initdb", "-D", str(folder / "db"), "-U", "elfc", f"--pwfile={pwfile}",
@@ -162,7 +167,7 @@ def _own_cluster(bindir: Path) -> Iterator[Cluster]:
 
 
 @contextlib.contextmanager
-def cluster() -> Iterator[Cluster]:
+def cluster(durable: bool = False) -> Iterator[Cluster]:
     """The server the tests use (see the module docstring); skips when there is none."""
     pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'elfc[postgres]'")
     if URL:
@@ -183,7 +188,7 @@ def cluster() -> Iterator[Cluster]:
             "no PostgreSQL binaries (initdb) found and ELFC_PG_URL is not set: "
             "apt-get install postgresql, or point ELFC_PG_URL at a server"
         )
-    yield from _own_cluster(bindir)
+    yield from _own_cluster(bindir, durable)
 
 
 @pytest.fixture(scope="session")

@@ -121,6 +121,8 @@ DEFAULTS = {
 """libpq parameters used unless the URL sets them: connecting gives up after 10 s, and a
 connection whose peer vanished (a cut network) is noticed within about 10 s, not the
 kernel's 15 minutes."""
+_BEGIN = "BEGIN; SELECT pg_current_xact_id()::text"
+_BEGIN_ASYNC = "BEGIN; SET LOCAL synchronous_commit TO off; SELECT pg_current_xact_id()::text"
 _FATAL_CONNECT = (
     "password authentication failed",
     "no password supplied",
@@ -391,10 +393,16 @@ class PostgresStore(Store):
         with self._lock:
             return self._retry(attempt)
 
-    def _write(self, body: Callable[[_Txn], T]) -> T:
+    def _write(self, body: Callable[[_Txn], T], durable: bool = True) -> T:
         """Run ``body`` in one transaction, committed once: when the connection breaks during
-        ``COMMIT`` the outcome is read back (``pg_xact_status``), never guessed by resending."""
+        ``COMMIT`` the outcome is read back (``pg_xact_status``), never guessed by resending.
+
+        Not ``durable`` (a worker's claims, completions, heartbeats): committed without waiting
+        for the WAL flush (``synchronous_commit = off``), so a crash of the server itself may
+        lose the last fraction of a second of them; those jobs run again, as after a lost
+        lease. Submissions and cancellations always wait for the flush."""
         unknown: tuple[str, T] | None = None
+        begin = _BEGIN if durable else _BEGIN_ASYNC
 
         def attempt() -> T:
             nonlocal unknown
@@ -408,12 +416,14 @@ class PostgresStore(Store):
                 unknown = None
                 if status == "committed":
                     return out
-            txn = _Txn(con, time.time())
-            con.execute("BEGIN")
+            cur = con.execute(begin)  # one round trip: BEGIN, its settings, its id
+            while cur.nextset():
+                pass
+            xid = _one(cur.fetchone())
             try:
+                txn = _Txn(con, time.time())
                 out = body(txn)
                 txn.flush()
-                xid = con.execute("SELECT pg_current_xact_id_if_assigned()::text").fetchone()
             except BaseException:
                 if not con.broken and not con.closed:
                     con.execute("ROLLBACK")
@@ -421,8 +431,8 @@ class PostgresStore(Store):
             try:
                 con.execute("COMMIT")
             except Exception:
-                if xid is not None and xid[0] is not None and (con.broken or con.closed):
-                    unknown = (xid[0], out)
+                if con.broken or con.closed:
+                    unknown = (xid, out)
                 raise
             return out
 
@@ -569,7 +579,7 @@ class PostgresStore(Store):
     def claim(self, elf: str, worker_id: str, lease: float, limit: int = 1) -> list[Claimed]:
         if limit <= 0:
             return []
-        return self._write(lambda t: self._claim(t, elf, worker_id, lease, limit))
+        return self._write(lambda t: self._claim(t, elf, worker_id, lease, limit), durable=False)
 
     def _claim(self, t: _Txn, elf: str, worker_id: str, lease: float, limit: int) -> list[Claimed]:
         self._expire(t)
@@ -651,7 +661,7 @@ class PostgresStore(Store):
     def complete_many(self, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
         if not done:
             return []
-        return self._write(lambda t: self._complete(t, worker_id, done))
+        return self._write(lambda t: self._complete(t, worker_id, done), durable=False)
 
     def exchange(
         self,
@@ -668,7 +678,7 @@ class PostgresStore(Store):
             accepted = self._complete(t, worker_id, done)
             return accepted, self._claim(t, elf, worker_id, lease, limit) if limit > 0 else []
 
-        return self._write(both)
+        return self._write(both, durable=False)
 
     def _complete(self, t: _Txn, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
         first: dict[str, bytes] = {}
@@ -760,7 +770,7 @@ class PostgresStore(Store):
             self._skip_dependents(t, job_no)
             return True
 
-        return self._write(write)
+        return self._write(write, durable=False)
 
     def _record_failure(
         self, t: _Txn, job_no: int, elf: str, task: str, attempt: int, failure: FailureRecord
@@ -821,11 +831,12 @@ class PostgresStore(Store):
         return self._write(
             lambda t: self._requeue(
                 t, self._RELEASE, ids=ids, worker=worker_id, delta=-1, note=release_note(worker_id)
-            )
+            ),
+            durable=False,
         )
 
     def expire_leases(self, now: float | None = None) -> int:
-        return self._write(lambda t: self._expire(t, now))
+        return self._write(lambda t: self._expire(t, now), durable=False)
 
     def _expire(self, t: _Txn, now: float | None = None) -> int:
         return self._requeue(
@@ -857,7 +868,7 @@ class PostgresStore(Store):
             ).fetchall()
             return must_stop(ids, ((job_id, status == "cancelled") for job_id, status in kept))
 
-        return self._write(write)
+        return self._write(write, durable=False)
 
     def cancel_run(self, run_id: str) -> bool:
         def write(t: _Txn) -> bool:
