@@ -121,6 +121,8 @@ DEFAULTS = {
 """libpq parameters used unless the URL sets them: connecting gives up after 10 s, and a
 connection whose peer vanished (a cut network) is noticed within about 10 s, not the
 kernel's 15 minutes."""
+_IDLE = 0
+"""libpq's ``PQTRANS_IDLE``: no transaction open on the connection."""
 _BEGIN = "BEGIN; SELECT pg_current_xact_id()::text"
 _BEGIN_ASYNC = "BEGIN; SET LOCAL synchronous_commit TO off; SELECT pg_current_xact_id()::text"
 _FATAL_CONNECT = (
@@ -361,9 +363,12 @@ class PostgresStore(Store):
         def once() -> T:
             try:
                 return attempt()
-            except psycopg.Error:
+            except psycopg.Error as exc:
                 con = self._con
-                if con is not None and (con.closed or con.broken):
+                # A connection-level failure may leave a connection that looks alive in a
+                # state it cannot be used in (a half-finished pipeline): start afresh.
+                lost = isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+                if con is not None and (lost or con.closed or con.broken):
                     self._drop(con)
                     self._con = None
                 raise
@@ -420,19 +425,25 @@ class PostgresStore(Store):
             while cur.nextset():
                 pass
             xid = _one(cur.fetchone())
+            committing = False
             try:
                 txn = _Txn(con, time.time())
                 out = body(txn)
-                txn.flush()
+                committing = True
+                txn.commit()
             except BaseException:
-                if not con.broken and not con.closed:
-                    con.execute("ROLLBACK")
-                raise
-            try:
-                con.execute("COMMIT")
-            except Exception:
-                if con.broken or con.closed:
+                if committing:
+                    # COMMIT was on its way: whatever the error (a lost connection, or the
+                    # server terminating this session), look its outcome up, never resend.
                     unknown = (xid, out)
+                if con.broken or con.closed:
+                    pass
+                elif con.info.transaction_status != _IDLE:
+                    try:
+                        con.execute("ROLLBACK")
+                    except Exception:  # a connection in a state we cannot use: start afresh
+                        self._drop(con)
+                        self._con = None
                 raise
             return out
 
@@ -582,10 +593,19 @@ class PostgresStore(Store):
         return self._write(lambda t: self._claim(t, elf, worker_id, lease, limit), durable=False)
 
     def _claim(self, t: _Txn, elf: str, worker_id: str, lease: float, limit: int) -> list[Claimed]:
-        self._expire(t)
-        rows = t.execute(
-            self._CLAIM, elf=elf, worker=worker_id, lease=lease, until=t.now + lease, limit=limit
-        ).fetchall()
+        with t.cur.connection.pipeline():  # both statements in one round trip
+            expired = self._expire_query(t)
+            claim = t.execute(
+                self._CLAIM,
+                cursor=True,
+                elf=elf,
+                worker=worker_id,
+                lease=lease,
+                until=t.now + lease,
+                limit=limit,
+            )
+        self._requeued(t, expired.fetchall())
+        rows = claim.fetchall()
         rows.sort(key=operator.itemgetter(0, 1))
         deps = [_decode_keys(row[9]) for row in rows]
         inputs: dict[int, dict[str, bytes]] = {
@@ -686,22 +706,27 @@ class PostgresStore(Store):
             first.setdefault(job_id, result)
         rows = t.execute(self._SUCCEED, worker=worker_id, ids=list(first)).fetchall()
         stored = {row[0]: row for row in rows}
-        if rows:
-            t.cur.execute(
-                "INSERT INTO elfc.results (job, value) SELECT * FROM unnest(%s::bigint[], "
-                "%s::bytea[])",
-                ([row[1] for row in rows], [first[row[0]] for row in rows]),
-            )
         upstream = []
         for _, job_no, run_no, elf, dependents in rows:
             t.move(run_no, elf, "running", "succeeded")
             if dependents:
                 upstream.append(job_no)
-        if upstream:
-            for run_no, elf, status, waiting in t.execute(self._READY_DEPENDENTS, up=upstream):
-                if status == "ready" and waiting == 0:
-                    t.move(run_no, elf, "pending", "ready")
-                    t.rings.add(f"elf:{elf}")
+        readied = None
+        if rows:
+            with t.cur.connection.pipeline():  # both statements in one round trip
+                t.execute(
+                    "INSERT INTO elfc.results (job, value) SELECT * FROM unnest(%(nos)s::bigint[], "
+                    "%(values)s::bytea[])",
+                    cursor=True,
+                    nos=[row[1] for row in rows],
+                    values=[first[row[0]] for row in rows],
+                )
+                if upstream:
+                    readied = t.execute(self._READY_DEPENDENTS, cursor=True, up=upstream)
+        for run_no, elf, status, waiting in readied.fetchall() if readied else ():
+            if status == "ready" and waiting == 0:
+                t.move(run_no, elf, "pending", "ready")
+                t.rings.add(f"elf:{elf}")
         accepted = []
         for job_id, _ in done:
             accepted.append(stored.pop(job_id, None) is not None)
@@ -817,7 +842,10 @@ class PostgresStore(Store):
     def _requeue(self, t: _Txn, sql: str, **values: Any) -> int:
         """Running jobs back to ready, or to cancelled when their run was cancelled."""
         values.setdefault("not_before", None)
-        rows = t.execute(sql, **values).fetchall()
+        return self._requeued(t, t.execute(sql, **values).fetchall())
+
+    def _requeued(self, t: _Txn, rows: list[tuple[Any, ...]]) -> int:
+        """Count the moves of requeued jobs (rows of ``_REQUEUED``)."""
         for run_no, elf, status in rows:
             t.move(run_no, elf, "running", status)
             if status == "ready":
@@ -839,8 +867,16 @@ class PostgresStore(Store):
         return self._write(lambda t: self._expire(t, now), durable=False)
 
     def _expire(self, t: _Txn, now: float | None = None) -> int:
-        return self._requeue(
-            t, self._EXPIRE, before=t.now if now is None else now, delta=0, note=expiry_note(_OWNER)
+        return self._requeued(t, self._expire_query(t, now).fetchall())
+
+    def _expire_query(self, t: _Txn, now: float | None = None) -> psycopg.Cursor[Any]:
+        return t.execute(
+            self._EXPIRE,
+            cursor=True,
+            before=t.now if now is None else now,
+            delta=0,
+            note=expiry_note(_OWNER),
+            not_before=None,
         )
 
     def heartbeat(self, worker: WorkerInfo, running: Iterable[str] = ()) -> set[str]:
@@ -1104,13 +1140,14 @@ class _Txn:
         "ORDER BY no FOR NO KEY UPDATE"
     )
     _SETTLE = (
-        "UPDATE elfc.runs r SET finished = %(now)s, status = CASE "
+        "WITH settled AS (UPDATE elfc.runs r SET finished = %(now)s, status = CASE "
         "WHEN r.status <> 'running' THEN r.status "
         "WHEN EXISTS (SELECT 1 FROM elfc.run_counts c WHERE c.run_no = r.no "
         "AND c.status = 'failed' AND c.n > 0) THEN 'failed' ELSE 'succeeded' END "
         "WHERE r.no = ANY(%(runs)s::bigint[]) AND r.finished IS NULL AND NOT EXISTS "
         "(SELECT 1 FROM elfc.run_counts c WHERE c.run_no = r.no "
-        "AND c.status IN ('pending', 'ready') AND c.n > 0) RETURNING r.no"
+        "AND c.status IN ('pending', 'ready') AND c.n > 0) RETURNING r.no) "
+        "SELECT pg_notify(%(channel)s, '') FROM (SELECT 1 FROM settled LIMIT 1) AS s"
     )
 
     def __init__(self, con: psycopg.Connection[Any], now: float) -> None:
@@ -1120,9 +1157,11 @@ class _Txn:
         self.rings: set[str] = set()
         self.touched: set[int] = set()
 
-    def execute(self, sql: str, **values: Any) -> psycopg.Cursor[Any]:
-        """``sql`` with named parameters; ``now`` is this transaction's clock."""
-        return self.cur.execute(sql, {"now": self.now, **values})
+    def execute(self, sql: str, cursor: bool = False, **values: Any) -> psycopg.Cursor[Any]:
+        """``sql`` with named parameters; ``now`` is this transaction's clock. With ``cursor``
+        on a cursor of its own (several statements' results read after one pipeline)."""
+        cur = self.cur.connection.cursor() if cursor else self.cur
+        return cur.execute(sql, {"now": self.now, **values})
 
     def move(self, run_no: int, elf: str, old: str, new: str) -> None:
         # run_counts keeps running jobs in the ready bucket, so that claims, releases and
@@ -1131,9 +1170,15 @@ class _Txn:
         if old != new:
             self.moves[run_no, elf, old, new] += 1
 
-    def flush(self) -> None:
+    def commit(self) -> None:
         """Apply the counted moves; settle every run that may have no active job left; send
-        the notifications (delivered when the transaction commits)."""
+        the notifications (delivered on commit); commit. All in one round trip."""
+        con = self.cur.connection
+        with con.pipeline():
+            self._flush()
+            con.execute("COMMIT")
+
+    def _flush(self) -> None:
         if self.moves:
             deltas: Counter[tuple[int, str, str]] = Counter()
             for (run_no, elf, old, new), k in self.moves.items():
@@ -1152,11 +1197,11 @@ class _Txn:
             self.touched.update(r for (r, _, _, new) in self.moves if new in FINAL_JOB_STATUSES)
         if self.touched:
             runs = sorted(self.touched)
-            # The run's row lock orders the completions that may settle it: the check below
-            # then sees every counter the other writers committed.
-            locked = [r[0] for r in self.cur.execute(self._LOCK_RUNS, (runs,))]
-            if locked and self.execute(self._SETTLE, runs=locked).fetchall():
-                self.rings.add("runs")
+            # The run's row lock orders the completions that may settle it: the check below,
+            # a statement of its own with a snapshot taken once the lock is held, then sees
+            # every counter the other writers committed.
+            self.cur.execute(self._LOCK_RUNS, (runs,))
+            self.execute(self._SETTLE, runs=runs, channel=_channel("runs"))
         if self.rings:
             self.cur.execute(
                 "SELECT pg_notify(c, '') FROM unnest(%s::text[]) AS c",
