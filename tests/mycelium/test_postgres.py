@@ -158,6 +158,13 @@ def test_a_malformed_url_is_refused_with_the_form_to_use() -> None:
     assert SECRET not in str(caught.value)
 
 
+def test_a_password_in_the_query_string_is_refused_unshown() -> None:
+    pytest.importorskip("psycopg")
+    with pytest.raises(MyceliumError, match=r"\?password=.*PGPASSWORD") as caught:
+        open_mycelium(f"postgresql://u@127.0.0.1:1/db?password={SECRET}")
+    assert SECRET not in str(caught.value)
+
+
 def test_worker_command_lines_carry_the_password_in_pgpassword() -> None:
     url, env = child_url_and_env(f"postgresql://elfc:{SECRET}@h1:5432,h2:5432/runs")
     assert url == "postgresql://elfc@h1:5432,h2:5432/runs"
@@ -352,3 +359,30 @@ def test_processes_ride_out_server_faults_and_finish_each_job_once(
 def _done(m: PostgresStore, run_id: str) -> int:
     info = m.run_info(run_id)
     return 0 if info is None else info.counts["succeeded"]
+
+
+def test_a_read_only_role_inspects_but_cannot_write(
+    pg: Cluster, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with PostgresStore(pg_url) as m:
+        run_id = m.submit(fanout(2))
+    db = pg_url.rsplit("/", 1)[1]
+    reader = f"{db}_reader"
+    pg.sql(f"CREATE ROLE {reader} LOGIN PASSWORD 'reader-pw'")
+    try:
+        for grant in (
+            f"GRANT CONNECT ON DATABASE {db} TO {reader}",
+            f"GRANT USAGE ON SCHEMA elfc TO {reader}",
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA elfc TO {reader}",
+        ):
+            pg.sql(grant, db=db)
+        monkeypatch.setenv("PGPASSWORD", "reader-pw")
+        with PostgresStore(pg_url.replace(f"{pg.user}@", f"{reader}@")) as ro:
+            info = ro.run_info(run_id[:6])
+            assert info is not None and info.counts["ready"] == 2
+            assert len(ro.list_jobs(run_id)) == 2
+            with pytest.raises(MyceliumError, match="permission denied"):
+                ro.submit(fanout(1))
+    finally:
+        pg.sql(f"DROP OWNED BY {reader}", db=db)
+        pg.sql(f"DROP ROLE {reader}")

@@ -218,6 +218,12 @@ class PostgresStore(Store):
                 f"bad PostgreSQL mycelium URL {self.url!r}: {message}; use "
                 "postgresql://user@host:5432/dbname"
             ) from exc
+        if "password" in params and password is None:
+            raise MyceliumError(
+                f"PostgreSQL mycelium URL {self.url.split('?', 1)[0]!r}: a password in the query "
+                "string (?password=) would be shown wherever the URL is; put it in the URL's "
+                "user part (postgresql://user:pw@host/db), $PGPASSWORD or ~/.pgpass"
+            )
         self._params = {**{k: v for k, v in DEFAULTS.items() if k not in params}, **params}
         self._lock = threading.RLock()
         self._listen_lock = threading.Lock()
