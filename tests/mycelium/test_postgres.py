@@ -295,10 +295,11 @@ def test_a_commit_whose_answer_is_lost_is_read_back_not_sent_again(
         proxy.close()
 
 
-def _store_work(url: str, elf: str, out: Any) -> None:
+def _store_work(url: str, elf: str, out: Any, up: Any) -> None:
     """Child process: claim and complete ``elf``'s jobs through faults until none are left."""
     done = []
     with open_mycelium(url) as m:
+        up.put(os.getpid())
         while True:
             claimed = m.claim(elf, f"w{os.getpid()}", LEASE, 8)
             if not claimed:
@@ -320,11 +321,13 @@ def test_processes_ride_out_server_faults_and_finish_each_job_once(
     ctx = multiprocessing.get_context("spawn")
     with PostgresStore(pg_url) as m:
         run_id = m.submit(fanout(3000))
-        out = ctx.Queue()
-        procs = [ctx.Process(target=_store_work, args=(pg_url, "e", out)) for _ in range(3)]
+        out, up = ctx.Queue(), ctx.Queue()
+        procs = [ctx.Process(target=_store_work, args=(pg_url, "e", out, up)) for _ in range(3)]
         for p in procs:
             p.start()
         try:
+            for _ in procs:
+                up.get(timeout=60)  # every worker connected before the fault
             wait_until(lambda: _done(m, run_id) > 300, 60, "the workers to get going")
             if fault == "restart the server":
                 pg.restart(down=1.0, mode="fast")
