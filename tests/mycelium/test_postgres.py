@@ -389,3 +389,19 @@ def test_a_read_only_role_inspects_but_cannot_write(
     finally:
         pg.sql(f"DROP OWNED BY {reader}", db=db)
         pg.sql(f"DROP ROLE {reader}")
+
+
+def test_elfc_run_on_postgresql_with_the_password_in_the_url(pg: Cluster, pg_url: str) -> None:
+    url = pg_url.replace(f"{pg.user}@", f"{pg.user}:{quote(pg.password, safe='')}@")
+    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+    out = subprocess.run(
+        [sys.executable, "-m", "elfc", "run", "examples/hello/pipeline.py:hello", "-a",
+         "name=elves", "--mycelium", url],
+        cwd=ROOT, capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "elves" in out.stdout
+    assert pg.password not in out.stdout + out.stderr
+    with PostgresStore(pg_url) as m:  # $PGPASSWORD, from the fixture
+        (run,) = m.list_runs()
+        assert run.status == "succeeded" and run.counts["succeeded"] == run.total
