@@ -21,7 +21,7 @@ from pathlib import Path
 
 import msgspec
 
-from elfc.errors import ElfcError, NotFound
+from elfc.errors import ElfcError, MyceliumError, NotFound
 from elfc.model.ir import InputNode, Template
 from elfc.model.records import JobInfo, RevisionRecord, RunInfo
 from elfc.model.status import final_count
@@ -191,7 +191,10 @@ def job_origin(store: Store, job: JobInfo) -> JobOrigin | None:
     raw = store.get_template(info.revision) if info is not None else None
     if raw is None:
         return None
-    template = Template.from_json(raw)
+    try:
+        template = Template.from_json(raw)
+    except MyceliumError:  # the job can be shown without its origin
+        return None
     if "/" in job.node:
         return JobOrigin(template.pipeline, job.node)
     try:

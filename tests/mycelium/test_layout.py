@@ -45,8 +45,11 @@ def test_function_level_imports_are_only_for_optional_drivers() -> None:
             if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             for node, module in _imports(function):
-                assert module.split(".")[0] in ("arango", "psycopg"), (
-                    f"{name}:{node.lineno} imports {module}"
+                # python-arango and the HTTP stack it brings (the ArangoDB backend classifies
+                # that stack's connection errors), psycopg: never imported by `import elfc`
+                top = module.split(".")[0]
+                assert top in ("arango", "requests", "urllib3", "psycopg"), (
+                    f"{name}:{node.lineno} {module}"
                 )
 
 

@@ -65,16 +65,20 @@ from elfc.model.records import (
 from elfc.model.status import FINAL_JOB_STATUSES, FINAL_RUN_STATUSES, JOB_STATUSES
 from elfc.mycelium.common import (
     FORKS,
+    MAX_LOST_LEASES,
     PATIENCE,
+    Payload,
     Submission,
+    Undecodable,
     abandon,
     closed_error,
-    decode_args,
-    decode_kwargs,
+    decode_payload,
     expiry_note,
     failure_digest,
     failure_summary,
     job_history,
+    lost_lease_failure,
+    lost_leases,
     must_stop,
     new_ids,
     pick,
@@ -85,6 +89,7 @@ from elfc.mycelium.common import (
     run_info,
     schema_mismatch,
     skip_note,
+    undecodable_failure,
 )
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import MASK, install_hint, mask_url, split_password
@@ -138,7 +143,6 @@ _FATAL_CONNECT = (
 """Connection failures that waiting cannot cure: reported at once, not retried."""
 
 _encode = msgspec.json.Encoder().encode
-_decode_keys = msgspec.json.Decoder(tuple[str, ...]).decode
 _decode_history = msgspec.json.Decoder(tuple[Event, ...]).decode
 _BUCKET = {"running": "ready"}
 _COUNTED_STATUSES = tuple(s for s in JOB_STATUSES if s not in _BUCKET)
@@ -420,8 +424,13 @@ class PostgresStore(Store):
             con = self._connection()
             if unknown is not None:
                 sent, out = unknown
-                row = con.execute("SELECT pg_xact_status(%s::xid8)", (sent,)).fetchone()
-                status = None if row is None else row[0]
+                try:
+                    row = con.execute("SELECT pg_xact_status(%s::xid8)", (sent,)).fetchone()
+                    status = None if row is None else row[0]
+                except _driver().psycopg.errors.InvalidParameterValue:
+                    # "transaction ID ... is in the future": the server crashed before the
+                    # transaction reached its WAL, so it never committed.
+                    status = None
                 if status == "in progress":
                     raise _Unresolved(sent)
                 unknown = None
@@ -585,7 +594,7 @@ class PostgresStore(Store):
         "FROM picked, elfc.job_payloads p, elfc.runs r "
         "WHERE j.no = picked.no AND p.job = j.no AND r.no = j.run_no "
         "RETURNING j.run_no, j.seq, j.id, r.id, j.key, j.task, j.revision, p.args, p.kwargs, "
-        "p.deps, j.attempts"
+        "p.deps, j.attempts, j.no"
     )
     _INPUTS = (
         "SELECT w.i, d.key, r.value FROM unnest(%s::int[], %s::bigint[], %s::text[]) "
@@ -599,8 +608,8 @@ class PostgresStore(Store):
         return self._write(lambda t: self._claim(t, elf, worker_id, lease, limit), durable=False)
 
     def _claim(self, t: _Txn, elf: str, worker_id: str, lease: float, limit: int) -> list[Claimed]:
-        with t.cur.connection.pipeline():  # both statements in one round trip
-            expired = self._expire_query(t)
+        with t.cur.connection.pipeline():  # the three statements in one round trip
+            expired, worn = self._expire_queries(t)
             claim = t.execute(
                 self._CLAIM,
                 cursor=True,
@@ -610,10 +619,16 @@ class PostgresStore(Store):
                 until=t.now + lease,
                 limit=limit,
             )
-        self._requeued(t, expired.fetchall())
+        self._expired(t, expired.fetchall(), worn.fetchall())
         rows = claim.fetchall()
         rows.sort(key=operator.itemgetter(0, 1))
-        deps = [_decode_keys(row[9]) for row in rows]
+        payloads: list[Payload | Undecodable] = []
+        for _, _, _, _, _, _, _, args, kwargs, deps_json, _, _ in rows:
+            try:
+                payloads.append(decode_payload(args, kwargs, deps_json))
+            except Undecodable as exc:
+                payloads.append(exc)
+        deps = [() if isinstance(p, Undecodable) else p[2] for p in payloads]
         inputs: dict[int, dict[str, bytes]] = {
             i: {} for i, keys in enumerate(deps) if 0 < len(keys) <= INLINE_RESULTS
         }
@@ -631,12 +646,20 @@ class PostgresStore(Store):
             key,
             task,
             revision,
-            args,
-            kwargs,
+            _,
+            _,
             _,
             attempts,
+            no,
         ) in enumerate(rows):
             t.move(run_no, elf, "ready", "running")
+            payload = payloads[i]
+            if isinstance(payload, Undecodable):
+                # Quarantined: failed here, so it neither kills a worker nor blocks the queue.
+                failure = undecodable_failure(job_id, revision, payload)
+                self._fail_held(t, no, run_no, elf, task, attempts, failure)
+                continue
+            args, kwargs, _ = payload
             claimed.append(
                 Claimed(
                     job_id,
@@ -645,8 +668,8 @@ class PostgresStore(Store):
                     elf,
                     task,
                     revision,
-                    decode_args(args),
-                    decode_kwargs(kwargs),
+                    args,
+                    kwargs,
                     deps[i],
                     attempts,
                     inputs.get(i),
@@ -755,10 +778,22 @@ class PostgresStore(Store):
     )
     _REQUEUED = " RETURNING j.run_no, j.elf, j.status"
     _HELD = "j.id = ANY(%(ids)s::text[]) AND j.status = 'running' AND j.lease_owner = %(worker)s"
+    _LOST = "(j.attempts - (SELECT count(*) FROM elfc.job_failures f WHERE f.job = j.no))"
+    """How many times the job's lease ran out under a worker (see ``common.lost_leases``)."""
     _EXPIRE = (
         _REQUEUE + "j.no IN (SELECT no FROM elfc.jobs WHERE status = 'running' "
-        "AND lease_until < %(before)s FOR UPDATE SKIP LOCKED)" + _REQUEUED
+        "AND lease_until < %(before)s FOR UPDATE SKIP LOCKED) "
+        "AND (r.status = 'cancelled' OR " + _LOST + " < %(max_lost)s)" + _REQUEUED
     )
+    _WORN = (
+        "SELECT j.no, j.run_no, j.elf, j.task, j.attempts, j.lease_owner, j.revision, "
+        "(SELECT count(*) FROM elfc.job_failures f WHERE f.job = j.no) FROM elfc.jobs j JOIN elfc.runs r ON r.no = j.run_no "
+        "WHERE j.status = 'running' AND j.lease_until < %(before)s "
+        "AND r.status <> 'cancelled' AND " + _LOST + " >= %(max_lost)s "
+        "FOR NO KEY UPDATE OF j SKIP LOCKED"
+    )
+    """Expired jobs whose workers died under them ``MAX_LOST_LEASES`` times: failed, not
+    requeued."""
     _RELEASE = _REQUEUE + _HELD + _REQUEUED
 
     def fail(
@@ -791,17 +826,36 @@ class PostgresStore(Store):
                     note=retry_note(retry_at, failure),
                 )
                 return True
-            t.execute(
-                "UPDATE elfc.jobs j SET status = 'failed', finished = %(now)s, "
-                "lease_until = NULL, history = " + _event("failed") + " WHERE j.no = %(no)s",
-                note=failure_summary(failure),
-                no=job_no,
-            )
-            t.move(run_no, elf, "running", "failed")
-            self._skip_dependents(t, job_no)
+            self._mark_failed(t, job_no, run_no, elf, failure)
             return True
 
         return self._write(write, durable=False)
+
+    def _fail_held(
+        self,
+        t: _Txn,
+        job_no: int,
+        run_no: int,
+        elf: str,
+        task: str,
+        attempts: int,
+        failure: FailureRecord,
+    ) -> None:
+        """A running job becomes ``failed`` with ``failure``; its dependents are skipped."""
+        self._record_failure(t, job_no, elf, task, attempts, failure)
+        self._mark_failed(t, job_no, run_no, elf, failure)
+
+    def _mark_failed(
+        self, t: _Txn, job_no: int, run_no: int, elf: str, failure: FailureRecord
+    ) -> None:
+        t.execute(
+            "UPDATE elfc.jobs j SET status = 'failed', finished = %(now)s, "
+            "lease_until = NULL, history = " + _event("failed") + " WHERE j.no = %(no)s",
+            note=failure_summary(failure),
+            no=job_no,
+        )
+        t.move(run_no, elf, "running", "failed")
+        self._skip_dependents(t, job_no)
 
     def _record_failure(
         self, t: _Txn, job_no: int, elf: str, task: str, attempt: int, failure: FailureRecord
@@ -873,17 +927,34 @@ class PostgresStore(Store):
         return self._write(lambda t: self._expire(t, now), durable=False)
 
     def _expire(self, t: _Txn, now: float | None = None) -> int:
-        return self._requeued(t, self._expire_query(t, now).fetchall())
+        with t.cur.connection.pipeline():
+            expired, worn = self._expire_queries(t, now)
+        return self._expired(t, expired.fetchall(), worn.fetchall())
 
-    def _expire_query(self, t: _Txn, now: float | None = None) -> psycopg.Cursor[Any]:
-        return t.execute(
+    def _expire_queries(
+        self, t: _Txn, now: float | None = None
+    ) -> tuple[psycopg.Cursor[Any], psycopg.Cursor[Any]]:
+        """Requeue the expired jobs (``_EXPIRE``), and find those to fail (``_WORN``)."""
+        before = t.now if now is None else now
+        expired = t.execute(
             self._EXPIRE,
             cursor=True,
-            before=t.now if now is None else now,
+            before=before,
             delta=0,
             note=expiry_note(_OWNER),
             not_before=None,
+            max_lost=MAX_LOST_LEASES,
         )
+        worn = t.execute(self._WORN, cursor=True, before=before, max_lost=MAX_LOST_LEASES)
+        return expired, worn
+
+    def _expired(self, t: _Txn, requeued: list[Any], worn: list[Any]) -> int:
+        """Count the requeued jobs' moves; fail the worn ones. How many jobs lost a lease."""
+        self._requeued(t, requeued)
+        for job_no, run_no, elf, task, attempts, owner, revision, failures in worn:
+            failure = lost_lease_failure(owner, lost_leases(attempts, failures), revision)
+            self._fail_held(t, job_no, run_no, elf, task, attempts, failure)
+        return len(requeued) + len(worn)
 
     def heartbeat(self, worker: WorkerInfo, running: Iterable[str] = ()) -> set[str]:
         ids = list(running)
@@ -1341,7 +1412,16 @@ def _job_infos(
         (no, job_id, run_id, key, node, elf, task, revision, args, kwargs, deps, seq, status,
          waiting, attempts, not_before, lease_owner, lease_until, created, started, finished,
          history, failure) = row  # fmt: skip
-        dep_keys = _decode_keys(deps)
+        # A damaged row reads as a job without arguments (a claim fails it, saying why)
+        # rather than making the whole run unreadable.
+        try:
+            job_args, job_kwargs, dep_keys = decode_payload(args, kwargs, deps)
+        except Undecodable:
+            job_args, job_kwargs, dep_keys = (), {}, ()
+        try:
+            events = _decode_history(history or "[]")
+        except (msgspec.DecodeError, RecursionError):
+            events = ()
         out.append(
             JobInfo(
                 job_id,
@@ -1351,8 +1431,8 @@ def _job_infos(
                 elf,
                 task,
                 revision,
-                decode_args(args),
-                decode_kwargs(kwargs),
+                job_args,
+                job_kwargs,
                 dep_keys,
                 seq,
                 status,
@@ -1366,7 +1446,7 @@ def _job_infos(
                 finished,
                 _result(con, no) if with_results else None,
                 failures.get(failure),
-                job_history(created, dep_keys, _decode_history(history or "[]")),
+                job_history(created, dep_keys, events),
             )
         )
     return out
