@@ -1,6 +1,9 @@
-"""Runtime benchmarks on the SQLite mycelium: FANOUT, CHAIN, submission and idle cost.
+"""Runtime benchmarks on a mycelium: FANOUT, CHAIN, submission and idle cost.
 
-    python benchmarks/runtime.py [--runs 5] [--json out.json]
+    python benchmarks/runtime.py [--runs 5] [--json out.json] [--mycelium URL]
+
+The mycelium is a new SQLite file unless ``--mycelium`` names an empty one, e.g.
+``--mycelium postgresql://elfc@127.0.0.1:5432/bench`` (password in ``$PGPASSWORD``).
 
 FANOUT: 1 source job, N trivial jobs reading it, 1 reduce reading all of them, over 2 worker
 processes (one elf instance, 2 replicas): jobs/s end to end, submission included.
@@ -133,12 +136,13 @@ def main() -> None:
     ap.add_argument("--chain", type=int, default=200)
     ap.add_argument("--idle-seconds", type=float, default=10.0)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--mycelium", help="an empty mycelium's URL (default: a new SQLite file)")
     ap.add_argument(
         "--no-scale", dest="scale", action="store_false", help="skip the 100,000-job run"
     )
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="elfc-bench-")
-    url = f"sqlite:///{tmp}/bench.db"
+    url = args.mycelium or f"sqlite:///{tmp}/bench.db"
     m = Mycelium(open_mycelium(url))
     out: dict[str, Any] = {}
 

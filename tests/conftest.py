@@ -1,5 +1,6 @@
 """Fixtures shared by the runtime and command-line tests: a SQLite mycelium in the test's own
-folder, and worker processes and threads that are always stopped when the test ends."""
+folder, and worker processes and threads that are always stopped when the test ends; ``pg`` and
+``pg_url`` (``tests/mycelium/pg_cluster.py``) start a PostgreSQL server when a test asks."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from elfc import connect
 from elfc.runtime.client import Mycelium
+from tests.mycelium.pg_cluster import pg, pg_url  # noqa: F401  (a PostgreSQL server, on demand)
 from tests.runtime.fixtures.harness import Processes, ThreadWorkers, sqlite_url
 
 

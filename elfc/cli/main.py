@@ -38,6 +38,8 @@ EPILOG = """\
 targets are `path/to/file.py:name` or `package.module:name`.
 the mycelium is `--mycelium URL`, else $ELFC_MYCELIUM, else [tool.elfc] mycelium in
 pyproject.toml, else sqlite:///.elfc/mycelium.db (embedded, nothing to set up).
+URLs: sqlite:///path.db, postgresql://user@host:5432/db (or postgres://),
+arango://user@host:8529/db (arangos:// for TLS); passwords are shown masked.
 `elfc COMMAND --help` explains a command, with examples.
 
 examples:

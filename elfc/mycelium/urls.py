@@ -44,16 +44,22 @@ class _Backend(NamedTuple):
 
 
 _ARANGO = _Backend("elfc.mycelium.arango", "ArangoStore", "arango", "pip install 'elfc[arango]'")
+_POSTGRES = _Backend(
+    "elfc.mycelium.postgres", "PostgresStore", "psycopg", "pip install 'elfc[postgres]'"
+)
 _BACKENDS: dict[str, _Backend] = {
     "sqlite": _Backend("elfc.mycelium.sqlite", "SQLiteStore", None, ""),
     "arango": _ARANGO,
     "arangos": _ARANGO,
+    "postgresql": _POSTGRES,
+    "postgres": _POSTGRES,
 }
 
 
 def open_mycelium(url: str | None = None) -> Store:
     """Open the mycelium at ``url`` (``sqlite:///rel/path.db``, ``sqlite:////abs/path.db``,
-    ``arango[s]://user@host:8529/dbname``), or the default (see :func:`default_url`).
+    ``arango[s]://user@host:8529/dbname``, ``postgresql://user@host:5432/dbname``), or the
+    default (see :func:`default_url`).
 
     Usage: ``with open_mycelium() as store: print(store.list_runs())``.
     """

@@ -185,7 +185,8 @@ def elf_revisions(info: ElfInfo) -> list[RevisionRecord]:
 
 
 def connect(url: str | None = None) -> Mycelium:
-    """Open a mycelium: ``sqlite:///path.db``, ``arango://user@host:8529/db``, or the default
+    """Open a mycelium: ``sqlite:///path.db``, ``postgresql://user@host:5432/db``,
+    ``arango://user@host:8529/db``, or the default
     (``$ELFC_MYCELIUM``, else ``[tool.elfc] mycelium`` in pyproject.toml, else
     ``sqlite:///.elfc/mycelium.db``).
 

@@ -1,5 +1,5 @@
 """The mycelium package's shape: it imports only the layers below it, a function-level import
-is only ever python-arango's, the store module re-exports nothing, the SQLite schema ships as
+is only ever an optional driver's (python-arango, psycopg), the store module re-exports nothing, the SQLite schema ships as
 package data, and each backend names the environment variable its password comes from."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from elfc.mycelium import store
 from elfc.mycelium.arango import ArangoStore
+from elfc.mycelium.postgres import PostgresStore
 from elfc.mycelium.sqlite import SQLiteStore
 
 PACKAGE = Path(__file__).resolve().parents[2] / "elfc" / "mycelium"
@@ -38,27 +39,31 @@ def test_the_mycelium_imports_only_lower_layers() -> None:
                 assert module.startswith(BELOW), f"{name}:{node.lineno} imports {module}"
 
 
-def test_function_level_imports_are_only_for_python_arango() -> None:
+def test_function_level_imports_are_only_for_optional_drivers() -> None:
     for name, tree in _modules():
         for function in ast.walk(tree):
             if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             for node, module in _imports(function):
-                # python-arango, and the HTTP stack it brings (the ArangoDB backend classifies
-                # that stack's connection errors): never imported by `import elfc`
+                # python-arango and the HTTP stack it brings (the ArangoDB backend classifies
+                # that stack's connection errors), psycopg: never imported by `import elfc`
                 top = module.split(".")[0]
-                assert top in ("arango", "requests", "urllib3"), f"{name}:{node.lineno} {module}"
+                assert top in ("arango", "requests", "urllib3", "psycopg"), (
+                    f"{name}:{node.lineno} {module}"
+                )
 
 
 def test_the_store_module_exports_only_the_protocol() -> None:
     assert store.__all__ == ["Store"]
 
 
-def test_the_sqlite_schema_ships_as_package_data() -> None:
-    schema = resources.files("elfc.mycelium.sqlite").joinpath("schema.sql")
-    assert "CREATE TABLE jobs" in schema.read_text(encoding="utf-8")
+def test_the_sql_schemas_ship_as_package_data() -> None:
+    for package, table in (("sqlite", "jobs"), ("postgres", "elfc.jobs")):
+        schema = resources.files(f"elfc.mycelium.{package}").joinpath("schema.sql")
+        assert f"CREATE TABLE {table}" in schema.read_text(encoding="utf-8")
 
 
 def test_each_backend_names_its_password_variable() -> None:
     assert SQLiteStore.password_env is None
     assert ArangoStore.password_env == "ELFC_ARANGO_PASSWORD"
+    assert PostgresStore.password_env == "PGPASSWORD"  # libpq's own, ~/.pgpass after it

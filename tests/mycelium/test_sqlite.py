@@ -216,10 +216,10 @@ def test_sqlite_urls_relative_and_absolute(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_unknown_schemes_list_the_supported_ones() -> None:
-    with pytest.raises(MyceliumError, match=r"sqlite://.*arango://.*arangos://"):
-        open_mycelium("postgres://u:secret@h/db")
+    with pytest.raises(MyceliumError, match=r"sqlite://.*arango://.*arangos://.*postgresql://"):
+        open_mycelium("mysql://u:secret@h/db")
     with pytest.raises(MyceliumError) as info:
-        open_mycelium("postgres://u:secret@h/db")
+        open_mycelium("mysql://u:secret@h/db")
     assert "secret" not in str(info.value)
 
 

@@ -17,6 +17,11 @@ from elfc.runtime.supervisor import Supervisor, WorkerCommand, child_url_and_env
         ("arango://u:pw@[::1]:8529/db", "arango://u:***@[::1]:8529/db"),
         ("arango://u@h:8529/db", "arango://u@h:8529/db"),
         ("sqlite:///.elfc/mycelium.db", "sqlite:///.elfc/mycelium.db"),
+        (
+            "postgresql://u:p%40w@h1:5432,h2:5432/db?sslmode=verify-full",
+            "postgresql://u:***@h1:5432,h2:5432/db?sslmode=verify-full",
+        ),
+        ("postgres://u:pw@[::1]/db", "postgres://u:***@[::1]/db"),
     ],
 )
 def test_mask_url_hides_only_the_password(url: str, masked: str) -> None:

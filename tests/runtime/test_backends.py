@@ -1,5 +1,6 @@
-"""The runtime end to end on every mycelium backend: SQLite always, ArangoDB when
-``ELFC_ARANGO_URL`` names a server (each test then gets a database of its own, dropped after).
+"""The runtime end to end on every mycelium backend: SQLite always, PostgreSQL on a server the
+tests start (``tests/mycelium/pg_cluster.py``), ArangoDB when ``ELFC_ARANGO_URL`` names a
+server (each server test gets a database of its own, dropped after).
 
 Real worker processes, a killed worker, a failing task, and workers in threads (of this
 process through ``elfc.serve``, and of worker processes through ``--threads``, killed too): the
@@ -29,10 +30,13 @@ from tests.runtime.fixtures.harness import (
 ARANGO_URL = os.environ.get("ELFC_ARANGO_URL", "")
 
 
-@pytest.fixture(params=["sqlite", "arango"])
+@pytest.fixture(params=["sqlite", "postgres", "arango"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield sqlite_url(tmp_path)
+        return
+    if request.param == "postgres":
+        yield request.getfixturevalue("pg_url")
         return
     if not ARANGO_URL:
         pytest.skip("ELFC_ARANGO_URL is not set: no ArangoDB server to run the runtime against")

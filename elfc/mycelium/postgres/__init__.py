@@ -1,0 +1,1466 @@
+"""The PostgreSQL mycelium: one database shared by workers on any number of hosts.
+
+``postgresql://user@host:5432/dbname`` (or ``postgres://``): a libpq connection URI, handed to
+libpq as it is, so everything libpq accepts works: several hosts (``host1:5432,host2:5432``
+with ``?target_session_attrs=read-write``), TLS (``?sslmode=verify-full&sslrootcert=...``),
+a unix socket (``postgresql:///db?host=/run/postgresql``). The password comes from the URL
+(percent-encoded), else ``$PGPASSWORD``, else ``~/.pgpass`` (libpq reads both); ``url`` and
+every message show it masked. Needs PostgreSQL 13 or later (``pg_xact_status``).
+
+The tables live in the schema ``elfc`` (``schema.sql``), created on first use of an empty
+database; a mycelium of another schema version is refused with a message, never migrated.
+
+How it works:
+
+* a claim is one ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)`` over a partial index
+  of ready jobs ordered by (elf, run, seq): concurrent claimers never wait for each other and
+  never take the same job; it returns the job's payload and inlines the results it reads;
+* readiness is a counter per job, decremented in the completing transaction through the
+  edges' index; a completion is accepted only from the lease holder (``WHERE lease_owner``);
+* job counts per (run, elf, status) are counters, so a run settles without a scan; the run's
+  row is locked before the check, so two last completions in parallel cannot both miss it;
+* wake-ups are ``NOTIFY`` on a channel per elf, sent by the committing transaction; an idle
+  worker ``LISTEN``s on a second connection (no CPU while it waits) and polls instead while
+  that connection is down;
+* a lost connection (server restart, ``pg_terminate_backend``, a network cut) is retried with
+  jittered backoff. A transaction is resent only when it certainly did not commit: if the
+  connection breaks during ``COMMIT``, its transaction id is looked up with
+  ``pg_xact_status`` on the next connection, and a committed one is not run again.
+
+One connection per process and instance (reopened after ``fork``), used under a lock so a
+heartbeat thread may share it, and one more for ``LISTEN`` once a worker waits. psycopg 3 is
+imported on first use, never by ``import elfc``; without it opening a ``postgresql://``
+mycelium fails with ``pip install 'elfc[postgres]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import operator
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+
+from elfc.errors import MyceliumError
+from elfc.model.ir import BuiltRun
+from elfc.model.records import (
+    Claimed,
+    ElfRecord,
+    Event,
+    FailureInfo,
+    FailureRecord,
+    JobInfo,
+    RevisionRecord,
+    RunInfo,
+    WorkerInfo,
+)
+from elfc.model.status import FINAL_JOB_STATUSES, FINAL_RUN_STATUSES, JOB_STATUSES
+from elfc.mycelium.common import (
+    FORKS,
+    MAX_LOST_LEASES,
+    PATIENCE,
+    Payload,
+    Submission,
+    Undecodable,
+    abandon,
+    closed_error,
+    decode_payload,
+    expiry_note,
+    failure_digest,
+    failure_summary,
+    job_history,
+    lost_lease_failure,
+    lost_leases,
+    must_stop,
+    new_ids,
+    pick,
+    prefix_end,
+    release_note,
+    retry,
+    retry_note,
+    run_info,
+    schema_mismatch,
+    skip_note,
+    undecodable_failure,
+)
+from elfc.mycelium.store import Store
+from elfc.mycelium.urls import MASK, install_hint, mask_url, split_password
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["PASSWORD_ENV", "SCHEMA_VERSION", "PostgresStore"]
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+"""Bump on any change to ``schema.sql``; a mycelium of another version is refused."""
+PASSWORD_ENV = "PGPASSWORD"
+"""libpq's own variable: read when the URL has no password (``~/.pgpass`` after it)."""
+RETRY_FIRST, RETRY_MAX = 0.005, 1.0
+"""Jittered retry delays in seconds while the server is unreachable or a transaction
+conflicts: a restart takes about a second, a deadlock is resolved at once."""
+INLINE_RESULTS = 64
+"""A claim carries the results its jobs read when there are at most this many."""
+FALLBACK_POLL = 0.05
+"""How often a waiter whose ``LISTEN`` connection is down checks for work, in seconds."""
+RUN_POLL = 0.5
+"""How often ``wait_for_run`` reads the run's status even without a notification."""
+DEFAULTS = {
+    "connect_timeout": "10",
+    "application_name": "elfc",
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
+"""libpq parameters used unless the URL sets them: connecting gives up after 10 s, and a
+connection whose peer vanished (a cut network) is noticed within about 10 s, not the
+kernel's 15 minutes."""
+_IDLE = 0
+"""libpq's ``PQTRANS_IDLE``: no transaction open on the connection."""
+_BEGIN = "BEGIN; SELECT pg_current_xact_id()::text"
+_BEGIN_ASYNC = "BEGIN; SET LOCAL synchronous_commit TO off; SELECT pg_current_xact_id()::text"
+_FATAL_CONNECT = (
+    "password authentication failed",
+    "no password supplied",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "permission denied",
+    "certificate",
+    "SSL",
+    "invalid",
+)
+"""Connection failures that waiting cannot cure: reported at once, not retried."""
+
+_encode = msgspec.json.Encoder().encode
+_decode_history = msgspec.json.Decoder(tuple[Event, ...]).decode
+_BUCKET = {"running": "ready"}
+_COUNTED_STATUSES = tuple(s for s in JOB_STATUSES if s not in _BUCKET)
+_OWNER = "{owner}"
+"""Stands for the expired lease's owner in the note SQL fills in (see ``_EXPIRE``)."""
+
+
+def _event(status: str, note: str = "%(note)s") -> str:
+    """SQL that appends ``[now, status, note]`` to a job's history (``status`` is a literal of
+    this module or a SQL expression, ``note`` a SQL expression)."""
+    if status in JOB_STATUSES:
+        status = f"'{status}'"
+    return (
+        "coalesce(j.history, '[]'::jsonb) || "
+        f"jsonb_build_array(jsonb_build_array(%(now)s::float8, {status}, {note}::text))"
+    )
+
+
+# -- the driver, imported on first use ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Driver:
+    psycopg: Any
+    """The ``psycopg`` module."""
+    conninfo_to_dict: Callable[..., dict[str, Any]]
+    identifier: Callable[[str], Any]
+
+
+@functools.cache
+def _driver() -> _Driver:
+    try:
+        import psycopg
+        from psycopg import sql
+        from psycopg.conninfo import conninfo_to_dict
+    except ModuleNotFoundError as exc:
+        raise MyceliumError(
+            f"the postgresql:// mycelium needs psycopg 3 ({exc}): {install_hint('postgresql')}"
+        ) from exc
+    return _Driver(psycopg, conninfo_to_dict, sql.Identifier)
+
+
+def _schema() -> str:
+    return resources.files(__name__).joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def _channel(name: str) -> str:
+    """The ``NOTIFY`` channel for ``name`` (``elf:NAME`` or ``runs``): an identifier of at most
+    63 bytes, so long elf names are hashed."""
+    channel = f"elfc:{name}"
+    if len(channel.encode()) > 63:
+        channel = "elfc:#" + hashlib.sha256(name.encode()).hexdigest()[:32]
+    return channel
+
+
+class _Unresolved(Exception):
+    """A transaction's commit is still in progress on the server: look again."""
+
+
+class PostgresStore(Store):
+    """The mycelium in a PostgreSQL database: ``PostgresStore("postgresql://u@host/db")``."""
+
+    schemes = ("postgresql", "postgres")
+    supports_doorbell = True
+    supports_batches = True
+    password_env = PASSWORD_ENV
+
+    def __init__(self, url: str) -> None:
+        driver = _driver()
+        self.url = mask_url(url)
+        _, password = split_password(url)
+        try:
+            params = driver.conninfo_to_dict(url)
+        except driver.psycopg.Error as exc:
+            message = str(exc) if not password else str(exc).replace(password, MASK)
+            raise MyceliumError(
+                f"bad PostgreSQL mycelium URL {self.url!r}: {message}; use "
+                "postgresql://user@host:5432/dbname"
+            ) from exc
+        if "password" in params and password is None:
+            raise MyceliumError(
+                f"PostgreSQL mycelium URL {self.url.split('?', 1)[0]!r}: a password in the query "
+                "string (?password=) would be shown wherever the URL is; put it in the URL's "
+                "user part (postgresql://user:pw@host/db), $PGPASSWORD or ~/.pgpass"
+            )
+        self._params = {**{k: v for k, v in DEFAULTS.items() if k not in params}, **params}
+        self._lock = threading.RLock()
+        self._listen_lock = threading.Lock()
+        self._con: psycopg.Connection[Any] | None = None
+        self._listener: psycopg.Connection[Any] | None = None
+        self._listening: set[str] = set()
+        self._fork = FORKS[0]
+        self._closed = False
+        self._run_ids: dict[int, str] = {}
+        with self._lock:
+            self._connection()  # fail early on a bad URL, a refused login or another schema
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        if not url.startswith(tuple(f"{s}://" for s in cls.schemes)):
+            raise MyceliumError(
+                f"bad PostgreSQL mycelium URL {mask_url(url)!r}: use "
+                "postgresql://user@host:5432/dbname"
+            )
+        return cls(url)
+
+    def close(self) -> None:
+        self._guard()
+        with self._lock:
+            self._closed = True
+            self._drop(self._con)
+            self._con = None
+        with self._listen_lock:
+            self._drop(self._listener)
+            self._listener = None
+
+    # -- connections and transactions -------------------------------------------------
+
+    def _guard(self) -> None:
+        """Forget what a parent process left us: its connections and lock state."""
+        if self._fork != FORKS[0]:
+            abandon(self._con, self._listener)
+            self._con = self._listener = None
+            self._listening = set()
+            self._lock = threading.RLock()
+            self._listen_lock = threading.Lock()
+            self._fork = FORKS[0]
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        driver = _driver()
+        try:
+            con: psycopg.Connection[Any] = driver.psycopg.connect(autocommit=True, **self._params)
+        except driver.psycopg.Error as exc:
+            raise self._error(exc, "cannot connect to") from exc
+        return con
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._closed:
+            raise closed_error(self.url)
+        con = self._con
+        if con is None or con.closed:
+            con = self._connect()
+            try:
+                self._check_schema(con)
+            except BaseException:
+                self._drop(con)
+                raise
+            self._con = con
+        return con
+
+    def _drop(self, con: psycopg.Connection[Any] | None) -> None:
+        if con is not None and not con.closed:
+            with contextlib.suppress(Exception):  # a broken one may fail to say goodbye
+                con.close()
+
+    def _error(self, exc: Exception, doing: str = "error in") -> MyceliumError:
+        text = str(exc).strip()
+        secret = self._params.get("password")
+        if secret:
+            text = text.replace(str(secret), MASK)
+        return MyceliumError(f"{doing} the mycelium {self.url}: {text}")
+
+    def _check_schema(self, con: psycopg.Connection[Any]) -> None:
+        found = self._schema_version(con)
+        if found is None:
+            with con.transaction():
+                # One creator at a time; the others find the schema made when they get the lock.
+                con.execute("SELECT pg_advisory_xact_lock(hashtext('elfc schema'))")
+                found = self._schema_version(con)
+                if found is None:
+                    con.execute(_schema())
+                    con.execute(
+                        "INSERT INTO elfc.meta (key, value) VALUES ('schema', %s)",
+                        (str(SCHEMA_VERSION),),
+                    )
+                    found = SCHEMA_VERSION
+        if found != SCHEMA_VERSION:
+            raise schema_mismatch(self.url, found, SCHEMA_VERSION, "another database")
+
+    def _schema_version(self, con: psycopg.Connection[Any]) -> int | None:
+        tables = con.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'elfc' AND c.relkind = 'r'"
+        ).fetchall()
+        if not tables:
+            return None
+        if ("meta",) not in tables:
+            raise MyceliumError(
+                f"the database of {self.url} has a schema elfc that is not an elfc mycelium; "
+                "point elfc at another database"
+            )
+        row = con.execute("SELECT value FROM elfc.meta WHERE key = 'schema'").fetchone()
+        try:
+            return int(row[0]) if row is not None else None
+        except ValueError as exc:
+            raise MyceliumError(f"{self.url}: unreadable schema version {row!r}") from exc
+
+    def _transient(self, exc: Exception) -> bool:
+        """An error that waiting and trying again can cure: a conflict between transactions,
+        a lost connection, a server starting up or shutting down."""
+        if isinstance(exc, _Unresolved):
+            return True
+        if isinstance(exc, MyceliumError) and isinstance(exc.__cause__, Exception):
+            exc = exc.__cause__  # a failed reconnection
+        psycopg = _driver().psycopg
+        if not isinstance(exc, psycopg.Error):
+            return False
+        state = exc.sqlstate
+        if state is not None:
+            return state in ("40001", "40P01", "55P03") or state[:2] in ("08", "57")
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return not any(text in str(exc) for text in _FATAL_CONNECT)
+        return False
+
+    def _gave_up(self, exc: Exception) -> MyceliumError:
+        return MyceliumError(
+            f"the mycelium {self.url} stayed unreachable or busy for {PATIENCE:.0f} s: "
+            f"{self._error(exc, 'last error from')}"
+        )
+
+    def _retry(self, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` until it stops failing transiently (see :meth:`_transient`),
+        reconnecting after a lost connection. A unique violation propagates as it is
+        (``submit`` draws new ids on one); any other database error becomes a
+        :class:`MyceliumError`."""
+        psycopg = _driver().psycopg
+
+        def once() -> T:
+            try:
+                return attempt()
+            except psycopg.Error as exc:
+                con = self._con
+                # A connection-level failure may leave a connection that looks alive in a
+                # state it cannot be used in (a half-finished pipeline): start afresh.
+                lost = isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+                if con is not None and (lost or con.closed or con.broken):
+                    self._drop(con)
+                    self._con = None
+                raise
+
+        try:
+            return retry(once, self._transient, self._gave_up, RETRY_FIRST, RETRY_MAX, PATIENCE)
+        except psycopg.errors.UniqueViolation:
+            raise
+        except psycopg.Error as exc:
+            raise self._error(exc) from exc
+
+    def _read(self, body: Callable[[psycopg.Connection[Any]], T], snapshot: bool = False) -> T:
+        """Run ``body``'s queries; in one read-only snapshot if ``snapshot``."""
+
+        def attempt() -> T:
+            con = self._connection()
+            if not snapshot:
+                return body(con)
+            con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                return body(con)
+            finally:
+                if not con.broken and not con.closed:
+                    con.execute("ROLLBACK")
+
+        self._guard()
+        with self._lock:
+            return self._retry(attempt)
+
+    def _write(self, body: Callable[[_Txn], T], durable: bool = True) -> T:
+        """Run ``body`` in one transaction, committed once: when the connection breaks during
+        ``COMMIT`` the outcome is read back (``pg_xact_status``), never guessed by resending.
+
+        Not ``durable`` (a worker's claims, completions, heartbeats): committed without waiting
+        for the WAL flush (``synchronous_commit = off``), so a crash of the server itself may
+        lose the last fraction of a second of them; those jobs run again, as after a lost
+        lease. Submissions and cancellations always wait for the flush."""
+        unknown: tuple[str, T] | None = None
+        begin = _BEGIN if durable else _BEGIN_ASYNC
+
+        def attempt() -> T:
+            nonlocal unknown
+            con = self._connection()
+            if unknown is not None:
+                sent, out = unknown
+                try:
+                    row = con.execute("SELECT pg_xact_status(%s::xid8)", (sent,)).fetchone()
+                    status = None if row is None else row[0]
+                except _driver().psycopg.errors.InvalidParameterValue:
+                    # "transaction ID ... is in the future": the server crashed before the
+                    # transaction reached its WAL, so it never committed.
+                    status = None
+                if status == "in progress":
+                    raise _Unresolved(sent)
+                unknown = None
+                if status == "committed":
+                    return out
+            cur = con.execute(begin)  # one round trip: BEGIN, its settings, its id
+            while cur.nextset():
+                pass
+            xid = _one(cur.fetchone())
+            committing = False
+            try:
+                txn = _Txn(con, time.time())
+                out = body(txn)
+                committing = True
+                txn.commit()
+            except BaseException:
+                if committing:
+                    # COMMIT was on its way: whatever the error (a lost connection, or the
+                    # server terminating this session), look its outcome up, never resend.
+                    unknown = (xid, out)
+                if con.broken or con.closed:
+                    pass
+                elif con.info.transaction_status != _IDLE:
+                    try:
+                        con.execute("ROLLBACK")
+                    except Exception:  # a connection in a state we cannot use: start afresh
+                        self._drop(con)
+                        self._con = None
+                raise
+            return out
+
+        self._guard()
+        with self._lock:
+            return self._retry(attempt)
+
+    # -- revisions, elves, templates ---------------------------------------------------
+
+    def put_revisions(self, records: Iterable[RevisionRecord]) -> None:
+        rows = [
+            (r.hash, r.kind, r.qualname, r.module, r.source, r.doc, r.signature) for r in records
+        ]
+        if not rows:
+            return
+        self._write(
+            lambda t: t.cur.executemany(
+                "INSERT INTO elfc.revisions (hash, kind, qualname, module, source, doc, "
+                "signature) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                rows,
+            )
+        )
+
+    def get_revision(self, hash_or_prefix: str) -> RevisionRecord | None:
+        sql = (
+            "SELECT hash, kind, qualname, module, source, doc, signature FROM elfc.revisions "
+            "WHERE hash >= %s AND hash < %s ORDER BY hash LIMIT 2"
+        )
+        row = self._read(lambda con: _by_prefix(con, sql, hash_or_prefix, "revision"))
+        return None if row is None else RevisionRecord(*row)
+
+    def put_elf(self, record: ElfRecord) -> None:
+        self._write(
+            lambda t: t.execute(
+                "INSERT INTO elfc.elves (name, cls, module, config, revision, doc, last_seen) "
+                "VALUES (%(name)s, %(cls)s, %(module)s, %(config)s, %(revision)s, %(doc)s, "
+                "%(now)s) ON CONFLICT (name) DO UPDATE SET cls = excluded.cls, "
+                "module = excluded.module, config = excluded.config, "
+                "revision = excluded.revision, doc = excluded.doc, last_seen = excluded.last_seen",
+                name=record.name,
+                cls=record.cls,
+                module=record.module,
+                config=record.config,
+                revision=record.revision,
+                doc=record.doc,
+            )
+        )
+
+    def list_elves(self) -> list[ElfRecord]:
+        rows = self._read(
+            lambda con: con.execute(
+                "SELECT name, cls, module, config, revision, doc, last_seen FROM elfc.elves "
+                'ORDER BY name COLLATE "C"'
+            ).fetchall()
+        )
+        return [ElfRecord(*row) for row in rows]
+
+    def put_template(self, revision: str, template_json: bytes) -> None:
+        self._write(lambda t: _put_template(t, revision, template_json))
+
+    def get_template(self, revision: str) -> bytes | None:
+        row = self._read(
+            lambda con: con.execute(
+                "SELECT template FROM elfc.graphs WHERE revision = %s", (revision,)
+            ).fetchone()
+        )
+        return None if row is None else bytes(row[0])
+
+    # -- submitting ------------------------------------------------------------------
+
+    def submit(self, built: BuiltRun, template_json: bytes | None = None) -> str:
+        plan = _Rows(built)  # validated and encoded before any transaction starts
+        unique = _driver().psycopg.errors.UniqueViolation
+        for _ in range(3):
+            run_id, ids = new_ids(len(built.jobs))
+            try:
+                return self._write(
+                    functools.partial(self._insert_run, plan, template_json, run_id, ids)
+                )
+            except unique:
+                continue  # a random id collided: draw new ones
+        raise MyceliumError("could not draw unique run and job ids")
+
+    def _insert_run(
+        self, plan: _Rows, template_json: bytes | None, run_id: str, ids: list[str], t: _Txn
+    ) -> str:
+        built, cur = plan.built, t.cur
+        if template_json is not None:
+            _put_template(t, built.revision, template_json)
+        row = t.execute(
+            "INSERT INTO elfc.runs (id, pipeline, revision, arguments, output, status, total, "
+            "created, finished) VALUES (%(id)s, %(pipeline)s, %(revision)s, %(arguments)s, "
+            "%(output)s, %(status)s, %(total)s, %(now)s, %(finished)s) RETURNING no",
+            id=run_id,
+            pipeline=built.pipeline,
+            revision=built.revision,
+            arguments=plan.arguments,
+            output=plan.output,
+            status=plan.run_status,
+            total=len(built.jobs),
+            finished=None if built.jobs else t.now,
+        ).fetchone()
+        run_no = _one(row)
+        if built.jobs:
+            nos = [
+                r[0]
+                for r in cur.execute(
+                    "SELECT nextval('elfc.job_no') FROM generate_series(1, %s)", (len(ids),)
+                )
+            ]
+            _copy(
+                cur,
+                "elfc.jobs (no, id, run_no, key, node, elf, task, revision, seq, status, "
+                "waiting, dependents, created)",
+                plan.job_rows(nos, run_no, ids, t.now),
+            )
+            _copy(cur, "elfc.job_payloads (job, args, kwargs, deps)", plan.payload_rows(nos))
+            _copy(cur, "elfc.edges (dep, dependent)", plan.edge_rows(nos))
+            _copy(cur, "elfc.run_counts (run_no, elf, status, n)", plan.count_rows(run_no))
+        t.rings.update(f"elf:{elf}" for elf in plan.ready_elves)
+        if not built.jobs:
+            t.rings.add("runs")
+        return run_id
+
+    # -- claiming and completing -----------------------------------------------------
+
+    _CLAIM = (
+        "WITH picked AS (SELECT no FROM elfc.jobs WHERE elf = %(elf)s AND status = 'ready' "
+        "AND not_before <= %(now)s ORDER BY run_no, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
+        "UPDATE elfc.jobs j SET status = 'running', attempts = j.attempts + 1, "
+        "lease_owner = %(worker)s, lease = %(lease)s, lease_until = %(until)s, "
+        "started = %(now)s, history = " + _event("running", "%(worker)s") + " "
+        "FROM picked, elfc.job_payloads p, elfc.runs r "
+        "WHERE j.no = picked.no AND p.job = j.no AND r.no = j.run_no "
+        "RETURNING j.run_no, j.seq, j.id, r.id, j.key, j.task, j.revision, p.args, p.kwargs, "
+        "p.deps, j.attempts, j.no"
+    )
+    _INPUTS = (
+        "SELECT w.i, d.key, r.value FROM unnest(%s::int[], %s::bigint[], %s::text[]) "
+        "AS w (i, run_no, key) JOIN elfc.jobs d ON d.run_no = w.run_no AND d.key = w.key "
+        "JOIN elfc.results r ON r.job = d.no"
+    )
+
+    def claim(self, elf: str, worker_id: str, lease: float, limit: int = 1) -> list[Claimed]:
+        if limit <= 0:
+            return []
+        return self._write(lambda t: self._claim(t, elf, worker_id, lease, limit), durable=False)
+
+    def _claim(self, t: _Txn, elf: str, worker_id: str, lease: float, limit: int) -> list[Claimed]:
+        with t.cur.connection.pipeline():  # the three statements in one round trip
+            expired, worn = self._expire_queries(t)
+            claim = t.execute(
+                self._CLAIM,
+                cursor=True,
+                elf=elf,
+                worker=worker_id,
+                lease=lease,
+                until=t.now + lease,
+                limit=limit,
+            )
+        self._expired(t, expired.fetchall(), worn.fetchall())
+        rows = claim.fetchall()
+        rows.sort(key=operator.itemgetter(0, 1))
+        payloads: list[Payload | Undecodable] = []
+        for _, _, _, _, _, _, _, args, kwargs, deps_json, _, _ in rows:
+            try:
+                payloads.append(decode_payload(args, kwargs, deps_json))
+            except Undecodable as exc:
+                payloads.append(exc)
+        deps = [() if isinstance(p, Undecodable) else p[2] for p in payloads]
+        inputs: dict[int, dict[str, bytes]] = {
+            i: {} for i, keys in enumerate(deps) if 0 < len(keys) <= INLINE_RESULTS
+        }
+        wanted = [(i, rows[i][0], key) for i in inputs for key in deps[i]]
+        if wanted:
+            ii, runs, keys = zip(*wanted, strict=True)
+            for i, key, value in t.cur.execute(self._INPUTS, (list(ii), list(runs), list(keys))):
+                inputs[i][key] = bytes(value)
+        claimed = []
+        for i, (
+            run_no,
+            _,
+            job_id,
+            run_id,
+            key,
+            task,
+            revision,
+            _,
+            _,
+            _,
+            attempts,
+            no,
+        ) in enumerate(rows):
+            t.move(run_no, elf, "ready", "running")
+            payload = payloads[i]
+            if isinstance(payload, Undecodable):
+                # Quarantined: failed here, so it neither kills a worker nor blocks the queue.
+                failure = undecodable_failure(job_id, revision, payload)
+                self._fail_held(t, no, run_no, elf, task, attempts, failure)
+                continue
+            args, kwargs, _ = payload
+            claimed.append(
+                Claimed(
+                    job_id,
+                    run_id,
+                    key,
+                    elf,
+                    task,
+                    revision,
+                    args,
+                    kwargs,
+                    deps[i],
+                    attempts,
+                    inputs.get(i),
+                )
+            )
+        return claimed
+
+    def results(self, run_id: str, keys: Iterable[str]) -> dict[str, bytes]:
+        wanted = list(keys)
+        rows = self._read(
+            lambda con: con.execute(
+                "SELECT j.key, r.value FROM elfc.jobs j JOIN elfc.results r ON r.job = j.no "
+                "WHERE j.run_no = (SELECT no FROM elfc.runs WHERE id = %s) "
+                "AND j.key = ANY(%s::text[])",
+                (run_id, wanted),
+            ).fetchall()
+        )
+        return {key: bytes(value) for key, value in rows}
+
+    _SUCCEED = (
+        "UPDATE elfc.jobs j SET status = 'succeeded', finished = %(now)s, lease_until = NULL, "
+        "history = " + _event("succeeded", "%(worker)s") + " "
+        "WHERE j.id = ANY(%(ids)s::text[]) AND j.status = 'running' "
+        "AND j.lease_owner = %(worker)s RETURNING j.id, j.no, j.run_no, j.elf, j.dependents"
+    )
+    _READY_DEPENDENTS = (
+        "WITH hits AS (SELECT dependent AS job, count(*)::int AS k FROM elfc.edges "
+        "WHERE dep = ANY(%(up)s::bigint[]) GROUP BY dependent ORDER BY dependent) "
+        "UPDATE elfc.jobs j SET waiting = j.waiting - hits.k, "
+        "status = CASE WHEN j.waiting = hits.k AND j.status = 'pending' THEN 'ready' "
+        "ELSE j.status END, "
+        "history = CASE WHEN j.waiting = hits.k AND j.status = 'pending' THEN "
+        + _event("ready", "''")
+        + " ELSE j.history END "
+        "FROM hits WHERE j.no = hits.job RETURNING j.run_no, j.elf, j.status, j.waiting"
+    )
+
+    def complete_many(self, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+        if not done:
+            return []
+        return self._write(lambda t: self._complete(t, worker_id, done), durable=False)
+
+    def exchange(
+        self,
+        elf: str,
+        worker_id: str,
+        done: Sequence[tuple[str, bytes]],
+        lease: float,
+        limit: int,
+    ) -> tuple[list[bool], list[Claimed]]:
+        if not done:
+            return [], self.claim(elf, worker_id, lease, limit)
+
+        def both(t: _Txn) -> tuple[list[bool], list[Claimed]]:
+            accepted = self._complete(t, worker_id, done)
+            return accepted, self._claim(t, elf, worker_id, lease, limit) if limit > 0 else []
+
+        return self._write(both, durable=False)
+
+    def _complete(self, t: _Txn, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+        first: dict[str, bytes] = {}
+        for job_id, result in done:
+            first.setdefault(job_id, result)
+        rows = t.execute(self._SUCCEED, worker=worker_id, ids=list(first)).fetchall()
+        stored = {row[0]: row for row in rows}
+        upstream = []
+        for _, job_no, run_no, elf, dependents in rows:
+            t.move(run_no, elf, "running", "succeeded")
+            if dependents:
+                upstream.append(job_no)
+        readied = None
+        if rows:
+            with t.cur.connection.pipeline():  # both statements in one round trip
+                t.execute(
+                    "INSERT INTO elfc.results (job, value) SELECT * FROM unnest(%(nos)s::bigint[], "
+                    "%(values)s::bytea[])",
+                    cursor=True,
+                    nos=[row[1] for row in rows],
+                    values=[first[row[0]] for row in rows],
+                )
+                if upstream:
+                    readied = t.execute(self._READY_DEPENDENTS, cursor=True, up=upstream)
+        for run_no, elf, status, waiting in readied.fetchall() if readied else ():
+            if status == "ready" and waiting == 0:
+                t.move(run_no, elf, "pending", "ready")
+                t.rings.add(f"elf:{elf}")
+        accepted = []
+        for job_id, _ in done:
+            accepted.append(stored.pop(job_id, None) is not None)
+        return accepted
+
+    # -- failing, releasing, leases ------------------------------------------------------
+
+    _REQUEUE = (
+        "UPDATE elfc.jobs j SET "
+        "status = CASE WHEN r.status = 'cancelled' THEN 'cancelled' ELSE 'ready' END, "
+        "attempts = j.attempts + %(delta)s, not_before = coalesce(%(not_before)s, j.not_before), "
+        "lease_until = NULL, "
+        "finished = CASE WHEN r.status = 'cancelled' THEN %(now)s::float8 END, "
+        "history = "
+        + _event(
+            "CASE WHEN r.status = 'cancelled' THEN 'cancelled' ELSE 'ready' END",
+            "replace(%(note)s, '" + _OWNER + "', j.lease_owner)",
+        )
+        + " FROM elfc.runs r WHERE r.no = j.run_no AND "
+    )
+    _REQUEUED = " RETURNING j.run_no, j.elf, j.status"
+    _HELD = "j.id = ANY(%(ids)s::text[]) AND j.status = 'running' AND j.lease_owner = %(worker)s"
+    _LOST = "(j.attempts - (SELECT count(*) FROM elfc.job_failures f WHERE f.job = j.no))"
+    """How many times the job's lease ran out under a worker (see ``common.lost_leases``)."""
+    _EXPIRE = (
+        _REQUEUE + "j.no IN (SELECT no FROM elfc.jobs WHERE status = 'running' "
+        "AND lease_until < %(before)s FOR UPDATE SKIP LOCKED) "
+        "AND (r.status = 'cancelled' OR " + _LOST + " < %(max_lost)s)" + _REQUEUED
+    )
+    _WORN = (
+        "SELECT j.no, j.run_no, j.elf, j.task, j.attempts, j.lease_owner, j.revision, "
+        "(SELECT count(*) FROM elfc.job_failures f WHERE f.job = j.no) FROM elfc.jobs j JOIN elfc.runs r ON r.no = j.run_no "
+        "WHERE j.status = 'running' AND j.lease_until < %(before)s "
+        "AND r.status <> 'cancelled' AND " + _LOST + " >= %(max_lost)s "
+        "FOR NO KEY UPDATE OF j SKIP LOCKED"
+    )
+    """Expired jobs whose workers died under them ``MAX_LOST_LEASES`` times: failed, not
+    requeued."""
+    _RELEASE = _REQUEUE + _HELD + _REQUEUED
+
+    def fail(
+        self,
+        job_id: str,
+        worker_id: str,
+        failure: FailureRecord,
+        retry_at: float | None = None,
+    ) -> bool:
+        def write(t: _Txn) -> bool:
+            held = t.execute(
+                "SELECT j.no, j.run_no, j.elf, j.task, j.attempts FROM elfc.jobs j WHERE "
+                + self._HELD
+                + " FOR NO KEY UPDATE",
+                ids=[job_id],
+                worker=worker_id,
+            ).fetchone()
+            if held is None:
+                return False
+            job_no, run_no, elf, task, attempts = held
+            self._record_failure(t, job_no, elf, task, attempts, failure)
+            if retry_at is not None:
+                self._requeue(
+                    t,
+                    self._RELEASE,
+                    ids=[job_id],
+                    worker=worker_id,
+                    delta=0,
+                    not_before=retry_at,
+                    note=retry_note(retry_at, failure),
+                )
+                return True
+            self._mark_failed(t, job_no, run_no, elf, failure)
+            return True
+
+        return self._write(write, durable=False)
+
+    def _fail_held(
+        self,
+        t: _Txn,
+        job_no: int,
+        run_no: int,
+        elf: str,
+        task: str,
+        attempts: int,
+        failure: FailureRecord,
+    ) -> None:
+        """A running job becomes ``failed`` with ``failure``; its dependents are skipped."""
+        self._record_failure(t, job_no, elf, task, attempts, failure)
+        self._mark_failed(t, job_no, run_no, elf, failure)
+
+    def _mark_failed(
+        self, t: _Txn, job_no: int, run_no: int, elf: str, failure: FailureRecord
+    ) -> None:
+        t.execute(
+            "UPDATE elfc.jobs j SET status = 'failed', finished = %(now)s, "
+            "lease_until = NULL, history = " + _event("failed") + " WHERE j.no = %(no)s",
+            note=failure_summary(failure),
+            no=job_no,
+        )
+        t.move(run_no, elf, "running", "failed")
+        self._skip_dependents(t, job_no)
+
+    def _record_failure(
+        self, t: _Txn, job_no: int, elf: str, task: str, attempt: int, failure: FailureRecord
+    ) -> None:
+        digest = failure_digest(failure)
+        t.execute(
+            "INSERT INTO elfc.failures AS f (hash, error_type, message, traceback, count, "
+            "first_seen, last_seen, elf, task, revision) VALUES (%(hash)s, %(type)s, "
+            "%(message)s, %(traceback)s, 1, %(now)s, %(now)s, %(elf)s, %(task)s, %(revision)s) "
+            "ON CONFLICT (hash) DO UPDATE SET count = f.count + 1, "
+            "last_seen = excluded.last_seen, revision = excluded.revision",
+            hash=digest,
+            type=failure.error_type,
+            message=failure.message,
+            traceback=failure.traceback,
+            elf=elf,
+            task=task,
+            revision=failure.revision,
+        )
+        t.execute(
+            "INSERT INTO elfc.job_failures (job, failure, time, attempt) "
+            "VALUES (%(job)s, %(hash)s, %(now)s, %(attempt)s)",
+            job=job_no,
+            hash=digest,
+            attempt=attempt,
+        )
+
+    def _skip_dependents(self, t: _Txn, job_no: int) -> None:
+        rows = t.execute(
+            "WITH RECURSIVE down (no) AS (SELECT dependent FROM elfc.edges WHERE dep = %(no)s "
+            "UNION SELECT e.dependent FROM elfc.edges e JOIN down d ON e.dep = d.no) "
+            "UPDATE elfc.jobs j SET status = 'skipped', finished = %(now)s, history = "
+            + _event("skipped")
+            + " WHERE j.no IN (SELECT no FROM down) AND j.status = 'pending' "
+            "RETURNING j.run_no, j.elf",
+            no=job_no,
+            note=skip_note(
+                _one(t.execute("SELECT key FROM elfc.jobs WHERE no = %(no)s", no=job_no).fetchone())
+            ),
+        )
+        for run_no, elf in rows.fetchall():
+            t.move(run_no, elf, "pending", "skipped")
+
+    def _requeue(self, t: _Txn, sql: str, **values: Any) -> int:
+        """Running jobs back to ready, or to cancelled when their run was cancelled."""
+        values.setdefault("not_before", None)
+        return self._requeued(t, t.execute(sql, **values).fetchall())
+
+    def _requeued(self, t: _Txn, rows: list[tuple[Any, ...]]) -> int:
+        """Count the moves of requeued jobs (rows of ``_REQUEUED``)."""
+        for run_no, elf, status in rows:
+            t.move(run_no, elf, "running", status)
+            if status == "ready":
+                t.rings.add(f"elf:{elf}")
+        return len(rows)
+
+    def release_many(self, job_ids: Iterable[str], worker_id: str) -> int:
+        ids = list(dict.fromkeys(job_ids))
+        if not ids:
+            return 0
+        return self._write(
+            lambda t: self._requeue(
+                t, self._RELEASE, ids=ids, worker=worker_id, delta=-1, note=release_note(worker_id)
+            ),
+            durable=False,
+        )
+
+    def expire_leases(self, now: float | None = None) -> int:
+        return self._write(lambda t: self._expire(t, now), durable=False)
+
+    def _expire(self, t: _Txn, now: float | None = None) -> int:
+        with t.cur.connection.pipeline():
+            expired, worn = self._expire_queries(t, now)
+        return self._expired(t, expired.fetchall(), worn.fetchall())
+
+    def _expire_queries(
+        self, t: _Txn, now: float | None = None
+    ) -> tuple[psycopg.Cursor[Any], psycopg.Cursor[Any]]:
+        """Requeue the expired jobs (``_EXPIRE``), and find those to fail (``_WORN``)."""
+        before = t.now if now is None else now
+        expired = t.execute(
+            self._EXPIRE,
+            cursor=True,
+            before=before,
+            delta=0,
+            note=expiry_note(_OWNER),
+            not_before=None,
+            max_lost=MAX_LOST_LEASES,
+        )
+        worn = t.execute(self._WORN, cursor=True, before=before, max_lost=MAX_LOST_LEASES)
+        return expired, worn
+
+    def _expired(self, t: _Txn, requeued: list[Any], worn: list[Any]) -> int:
+        """Count the requeued jobs' moves; fail the worn ones. How many jobs lost a lease."""
+        self._requeued(t, requeued)
+        for job_no, run_no, elf, task, attempts, owner, revision, failures in worn:
+            failure = lost_lease_failure(owner, lost_leases(attempts, failures), revision)
+            self._fail_held(t, job_no, run_no, elf, task, attempts, failure)
+        return len(requeued) + len(worn)
+
+    def heartbeat(self, worker: WorkerInfo, running: Iterable[str] = ()) -> set[str]:
+        ids = list(running)
+
+        def write(t: _Txn) -> set[str]:
+            t.execute(
+                "INSERT INTO elfc.workers (id, elf, host, pid, started, heartbeat) "
+                "VALUES (%(id)s, %(elf)s, %(host)s, %(pid)s, %(started)s, %(now)s) "
+                "ON CONFLICT (id) DO UPDATE SET elf = excluded.elf, host = excluded.host, "
+                "pid = excluded.pid, heartbeat = excluded.heartbeat",
+                id=worker.id,
+                elf=worker.elf,
+                host=worker.host,
+                pid=worker.pid,
+                started=worker.started,
+            )
+            if not ids:
+                return set()
+            kept = t.execute(
+                "UPDATE elfc.jobs j SET lease_until = %(now)s + j.lease FROM elfc.runs r "
+                "WHERE r.no = j.run_no AND " + self._HELD + " RETURNING j.id, r.status",
+                ids=ids,
+                worker=worker.id,
+            ).fetchall()
+            return must_stop(ids, ((job_id, status == "cancelled") for job_id, status in kept))
+
+        return self._write(write, durable=False)
+
+    def cancel_run(self, run_id: str) -> bool:
+        def write(t: _Txn) -> bool:
+            row = t.execute(
+                "UPDATE elfc.runs SET status = 'cancelled' WHERE id = %(id)s "
+                "AND status = 'running' RETURNING no",
+                id=run_id,
+            ).fetchone()
+            if row is None:
+                return False
+            # Running jobs are left to their workers, whom heartbeat tells to stop.
+            for elf, old in t.execute(
+                "WITH old AS (SELECT no, status FROM elfc.jobs WHERE run_no = %(run)s "
+                "AND status IN ('pending', 'ready') ORDER BY no FOR NO KEY UPDATE) "
+                "UPDATE elfc.jobs j SET status = 'cancelled', finished = %(now)s, history = "
+                + _event("cancelled")
+                + " FROM old WHERE j.no = old.no RETURNING j.elf, old.status",
+                run=row[0],
+                note="run cancelled",
+            ).fetchall():
+                t.move(row[0], elf, old, "cancelled")
+            t.touched.add(row[0])
+            t.rings.add("runs")
+            return True
+
+        return self._write(write)
+
+    # -- reading -------------------------------------------------------------------
+
+    _RUN_COLUMNS = (
+        "SELECT no, id, pipeline, revision, arguments, status, created, finished, total, output "
+        "FROM elfc.runs "
+    )
+
+    def run_info(self, run_id: str) -> RunInfo | None:
+        def read(con: psycopg.Connection[Any]) -> RunInfo | None:
+            sql = self._RUN_COLUMNS + "WHERE id >= %s AND id < %s ORDER BY id LIMIT 2"
+            row = _by_prefix(con, sql, run_id, "run", column=1)
+            return None if row is None else _run_info(con, row)
+
+        return self._read(read, snapshot=True)
+
+    def run_status(self, run_id: str) -> str | None:
+        row = self._read(
+            lambda con: con.execute(
+                "SELECT status FROM elfc.runs WHERE id = %s", (run_id,)
+            ).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def list_runs(self, limit: int = 20) -> list[RunInfo]:
+        def read(con: psycopg.Connection[Any]) -> list[RunInfo]:
+            rows = con.execute(self._RUN_COLUMNS + "ORDER BY no DESC LIMIT %s", (limit,)).fetchall()
+            return [_run_info(con, row) for row in rows]
+
+        return self._read(read, snapshot=True)
+
+    _JOB_COLUMNS = (
+        "SELECT j.no, j.id, r.id, j.key, j.node, j.elf, j.task, j.revision, p.args, p.kwargs, "
+        "p.deps, j.seq, j.status, j.waiting, j.attempts, j.not_before, j.lease_owner, "
+        "j.lease_until, j.created, j.started, j.finished, j.history::text, "
+        "(SELECT failure FROM elfc.job_failures WHERE job = j.no ORDER BY no DESC LIMIT 1) "
+        "FROM elfc.jobs j JOIN elfc.runs r ON r.no = j.run_no "
+        "JOIN elfc.job_payloads p ON p.job = j.no "
+    )
+
+    def list_jobs(self, run_id: str, status: str | None = None) -> list[JobInfo]:
+        def read(con: psycopg.Connection[Any]) -> list[JobInfo]:
+            sql = "SELECT id FROM elfc.runs WHERE id >= %s AND id < %s ORDER BY id LIMIT 2"
+            run = _by_prefix(con, sql, run_id, "run")
+            if run is None:
+                return []
+            rows = con.execute(
+                self._JOB_COLUMNS + "WHERE r.id = %(run)s "
+                "AND (%(status)s::text IS NULL OR j.status = %(status)s) ORDER BY j.seq",
+                {"run": run[0], "status": status},
+            ).fetchall()
+            return _job_infos(con, rows, with_results=False)
+
+        return self._read(read, snapshot=True)
+
+    def get_job(self, job_id: str) -> JobInfo | None:
+        def read(con: psycopg.Connection[Any]) -> JobInfo | None:
+            sql = self._JOB_COLUMNS + "WHERE j.id >= %s AND j.id < %s ORDER BY j.id LIMIT 2"
+            row = _by_prefix(con, sql, job_id, "job", column=1)
+            return None if row is None else _job_infos(con, [row], with_results=True)[0]
+
+        return self._read(read, snapshot=True)
+
+    _FAILURE_COLUMNS = (
+        "SELECT hash, error_type, message, traceback, count, first_seen, last_seen, elf, task, "
+        "revision FROM elfc.failures "
+    )
+
+    def list_failures(self, limit: int = 20) -> list[FailureInfo]:
+        rows = self._read(
+            lambda con: con.execute(
+                self._FAILURE_COLUMNS + "ORDER BY last_seen DESC LIMIT %s", (limit,)
+            ).fetchall()
+        )
+        return [FailureInfo(*row) for row in rows]
+
+    def list_workers(self) -> list[WorkerInfo]:
+        rows = self._read(
+            lambda con: con.execute(
+                "SELECT id, elf, host, pid, started, heartbeat FROM elfc.workers "
+                "ORDER BY heartbeat DESC"
+            ).fetchall()
+        )
+        return [WorkerInfo(*row) for row in rows]
+
+    # -- waiting ---------------------------------------------------------------------
+
+    def _listen(self, channel: str) -> tuple[psycopg.Connection[Any] | None, bool]:
+        """The ``LISTEN`` connection, listening on ``channel`` (``None`` while it cannot be
+        had), and whether it was not listening on it before. Called under ``_listen_lock``."""
+        psycopg = _driver().psycopg
+        con = self._listener
+        try:
+            if con is None or con.closed or con.broken:
+                self._drop(con)
+                self._listener = None
+                self._listening = set()
+                con = self._listener = self._connect()
+            fresh = channel not in self._listening
+            if fresh:
+                con.execute(
+                    _driver().psycopg.sql.SQL("LISTEN {}").format(_driver().identifier(channel))
+                )
+                self._listening.add(channel)
+            return con, fresh
+        except (psycopg.Error, MyceliumError):
+            self._drop(con)
+            self._listener = None
+            return None, True
+
+    def wait_for_work(self, elf: str, timeout: float) -> None:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        self._guard()
+        channel = _channel(f"elf:{elf}")
+        if not self._listen_lock.acquire(timeout=max(timeout, 0.0)):
+            return  # another thread of this process is waiting: it will claim for both
+        try:
+            con, fresh = self._listen(channel)
+            if fresh and con is not None:
+                return  # work readied before we listened sent no notification
+            due = self._read(
+                lambda c: c.execute(
+                    "SELECT (SELECT min(not_before) FROM elfc.jobs WHERE elf = %(elf)s "
+                    "AND status = 'ready'), (SELECT min(lease_until) FROM elfc.jobs "
+                    "WHERE status = 'running' AND elf = %(elf)s)",
+                    {"elf": elf},
+                ).fetchone()
+            )
+            for at in due or ():
+                if at is not None:
+                    deadline = min(deadline, time.monotonic() + max(0.0, at - time.time()) + 0.001)
+            if con is None:
+                self._poll_for_work(elf, deadline)
+            else:
+                self._notified(con, {channel}, deadline)
+        finally:
+            self._listen_lock.release()
+
+    def _notified(self, con: psycopg.Connection[Any], channels: set[str], deadline: float) -> bool:
+        """Wait for a notification on one of ``channels`` until ``deadline``; ``True`` if one
+        came. A broken connection ends the wait early (the caller claims, then waits again)."""
+        psycopg = _driver().psycopg
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                for note in con.notifies(timeout=left, stop_after=1):
+                    if note.channel in channels:
+                        return True
+            except psycopg.Error:
+                self._drop(con)
+                self._listener = None
+                return False
+
+    def _poll_for_work(self, elf: str, deadline: float) -> None:
+        """Without a ``LISTEN`` connection: look for ready work every ``FALLBACK_POLL``."""
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, FALLBACK_POLL))
+            try:
+                found = self._read(
+                    lambda c: c.execute(
+                        "SELECT EXISTS (SELECT 1 FROM elfc.jobs WHERE elf = %s "
+                        "AND status = 'ready' AND not_before <= %s)",
+                        (elf, time.time()),
+                    ).fetchone()
+                )
+            except MyceliumError:
+                return
+            if found and found[0]:
+                return
+
+    def wait_for_run(self, run_id: str, timeout: float) -> str | None:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        self._guard()
+        channel = _channel("runs")
+        while True:
+            status = self.run_status(run_id)
+            if status is None or status in FINAL_RUN_STATUSES or time.monotonic() >= deadline:
+                return status
+            pause = min(deadline, time.monotonic() + RUN_POLL)
+            if not self._listen_lock.acquire(timeout=RUN_POLL):
+                continue
+            try:
+                con, fresh = self._listen(channel)
+                if con is None:
+                    time.sleep(max(0.0, min(FALLBACK_POLL, pause - time.monotonic())))
+                elif not fresh:
+                    self._notified(con, {channel}, pause)
+            finally:
+                self._listen_lock.release()
+
+
+class _Txn:
+    """One write transaction: its cursor and clock, the job status moves to add to the run
+    counters, and the channels to notify when it commits."""
+
+    __slots__ = ("cur", "moves", "now", "rings", "touched")
+
+    _MOVE = (
+        "UPDATE elfc.run_counts c SET n = c.n + d.k "
+        "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::int[]) AS d (run_no, elf, status, k) "
+        "WHERE c.run_no = d.run_no AND c.elf = d.elf AND c.status = d.status"
+    )
+    _LOCK_RUNS = (
+        "SELECT no FROM elfc.runs WHERE no = ANY(%s::bigint[]) AND finished IS NULL "
+        "ORDER BY no FOR NO KEY UPDATE"
+    )
+    _SETTLE = (
+        "WITH settled AS (UPDATE elfc.runs r SET finished = %(now)s, status = CASE "
+        "WHEN r.status <> 'running' THEN r.status "
+        "WHEN EXISTS (SELECT 1 FROM elfc.run_counts c WHERE c.run_no = r.no "
+        "AND c.status = 'failed' AND c.n > 0) THEN 'failed' ELSE 'succeeded' END "
+        "WHERE r.no = ANY(%(runs)s::bigint[]) AND r.finished IS NULL AND NOT EXISTS "
+        "(SELECT 1 FROM elfc.run_counts c WHERE c.run_no = r.no "
+        "AND c.status IN ('pending', 'ready') AND c.n > 0) RETURNING r.no) "
+        "SELECT pg_notify(%(channel)s, '') FROM (SELECT 1 FROM settled LIMIT 1) AS s"
+    )
+
+    def __init__(self, con: psycopg.Connection[Any], now: float) -> None:
+        self.cur = con.cursor()
+        self.now = now
+        self.moves: Counter[tuple[int, str, str, str]] = Counter()
+        self.rings: set[str] = set()
+        self.touched: set[int] = set()
+
+    def execute(self, sql: str, cursor: bool = False, **values: Any) -> psycopg.Cursor[Any]:
+        """``sql`` with named parameters; ``now`` is this transaction's clock. With ``cursor``
+        on a cursor of its own (several statements' results read after one pipeline)."""
+        cur = self.cur.connection.cursor() if cursor else self.cur
+        return cur.execute(sql, {"now": self.now, **values})
+
+    def move(self, run_no: int, elf: str, old: str, new: str) -> None:
+        # run_counts keeps running jobs in the ready bucket, so that claims, releases and
+        # expiries leave it alone; readers count running jobs from their (small) index.
+        old, new = _BUCKET.get(old, old), _BUCKET.get(new, new)
+        if old != new:
+            self.moves[run_no, elf, old, new] += 1
+
+    def commit(self) -> None:
+        """Apply the counted moves; settle every run that may have no active job left; send
+        the notifications (delivered on commit); commit. All in one round trip."""
+        con = self.cur.connection
+        with con.pipeline():
+            self._flush()
+            con.execute("COMMIT")
+
+    def _flush(self) -> None:
+        if self.moves:
+            deltas: Counter[tuple[int, str, str]] = Counter()
+            for (run_no, elf, old, new), k in self.moves.items():
+                deltas[run_no, elf, old] -= k
+                deltas[run_no, elf, new] += k
+            rows = sorted(deltas.items())  # one lock order for every writer
+            self.cur.execute(
+                self._MOVE,
+                (
+                    [r for (r, _, _), _ in rows],
+                    [e for (_, e, _), _ in rows],
+                    [s for (_, _, s), _ in rows],
+                    [k for _, k in rows],
+                ),
+            )
+            self.touched.update(r for (r, _, _, new) in self.moves if new in FINAL_JOB_STATUSES)
+        if self.touched:
+            runs = sorted(self.touched)
+            # The run's row lock orders the completions that may settle it: the check below,
+            # a statement of its own with a snapshot taken once the lock is held, then sees
+            # every counter the other writers committed.
+            self.cur.execute(self._LOCK_RUNS, (runs,))
+            self.execute(self._SETTLE, runs=runs, channel=_channel("runs"))
+        if self.rings:
+            self.cur.execute(
+                "SELECT pg_notify(c, '') FROM unnest(%s::text[]) AS c",
+                ([_channel(name) for name in sorted(self.rings)],),
+            )
+
+
+class _Rows(Submission):
+    """A checked submission (see :class:`Submission`) as rows of this schema's tables."""
+
+    def __init__(self, built: BuiltRun) -> None:
+        super().__init__(built)
+        self.counts = Counter(zip((job.elf for job in built.jobs), self.statuses, strict=True))
+        """(elf, status) -> how many jobs start so: the run's initial ``run_counts``."""
+        self.ready_elves = {elf for elf, status in self.counts if status == "ready"}
+
+    def job_rows(
+        self, nos: Sequence[int], run_no: int, ids: Sequence[str], now: float
+    ) -> Iterator[tuple[Any, ...]]:
+        for i, job in enumerate(self.built.jobs):
+            yield (
+                nos[i],
+                ids[i],
+                run_no,
+                job.key,
+                job.node,
+                job.elf,
+                job.task,
+                job.revision,
+                job.seq,
+                self.statuses[i],
+                len(self.deps[i]),
+                self.dependents[job.key],
+                now,
+            )
+
+    def payload_rows(self, nos: Sequence[int]) -> Iterator[tuple[int, bytes, bytes, bytes]]:
+        for i, (args, kwargs, dep_keys) in enumerate(self.payloads):
+            yield nos[i], args, kwargs, dep_keys
+
+    def edge_rows(self, nos: Sequence[int]) -> Iterator[tuple[int, int]]:
+        position = self.position
+        for i, deps in enumerate(self.deps):
+            for dep in deps:
+                yield nos[position[dep]], nos[i]
+
+    def count_rows(self, run_no: int) -> Iterator[tuple[int, str, str, int]]:
+        for elf in sorted({elf for elf, _ in self.counts}):
+            for status in _COUNTED_STATUSES:
+                yield run_no, elf, status, self.counts[elf, status]
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _one(row: tuple[Any, ...] | None) -> Any:
+    """The first column of a row that a statement always returns."""
+    assert row is not None
+    return row[0]
+
+
+def _copy(cur: psycopg.Cursor[Any], target: str, rows: Iterable[Sequence[Any]]) -> None:
+    with cur.copy(f"COPY {target} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _put_template(t: _Txn, revision: str, template_json: bytes) -> None:
+    t.execute(
+        "INSERT INTO elfc.graphs (revision, template) VALUES (%(revision)s, %(template)s) "
+        "ON CONFLICT DO NOTHING",
+        revision=revision,
+        template=template_json,
+    )
+
+
+def _by_prefix(
+    con: psycopg.Connection[Any], sql: str, prefix: str, what: str, column: int = 0
+) -> tuple[Any, ...] | None:
+    """The row whose id (at ``column``) is ``prefix`` or the only one starting with it (see
+    :func:`pick`); ``sql`` takes the two ends of the id range."""
+    end = prefix_end(prefix)
+    if end is None:
+        return None
+    rows: list[tuple[Any, ...]] = con.execute(sql, (prefix, end)).fetchall()
+    return pick(rows, prefix, what, operator.itemgetter(column))
+
+
+def _run_info(con: psycopg.Connection[Any], row: tuple[Any, ...]) -> RunInfo:
+    no, run_id, pipeline, revision, arguments, status, created, finished, total, output = row
+    return run_info(
+        run_id,
+        pipeline,
+        revision,
+        bytes(arguments),
+        status,
+        created,
+        finished,
+        total,
+        bytes(output),
+        _counted(con, no),
+    )
+
+
+def _counted(con: psycopg.Connection[Any], run_no: int) -> list[tuple[str, str, int]]:
+    """``(elf, status, n)`` for the jobs of a run. ``run_counts`` keeps running jobs in the
+    ready bucket (see :meth:`_Txn.move`): they are counted from their index instead."""
+    running: dict[str, int] = dict(
+        con.execute(
+            "SELECT elf, count(*)::int FROM elfc.jobs WHERE status = 'running' AND run_no = %s "
+            "GROUP BY elf",
+            (run_no,),
+        ).fetchall()
+    )
+    counted = [
+        (elf, status, n - running.get(elf, 0) if status == "ready" else n)
+        for elf, status, n in con.execute(
+            "SELECT elf, status, n FROM elfc.run_counts WHERE run_no = %s", (run_no,)
+        )
+    ]
+    counted += [(elf, "running", n) for elf, n in running.items()]
+    return counted
+
+
+def _job_infos(
+    con: psycopg.Connection[Any], rows: list[tuple[Any, ...]], with_results: bool
+) -> list[JobInfo]:
+    failures = _failures(con, {row[-1] for row in rows if row[-1] is not None})
+    out = []
+    for row in rows:
+        (no, job_id, run_id, key, node, elf, task, revision, args, kwargs, deps, seq, status,
+         waiting, attempts, not_before, lease_owner, lease_until, created, started, finished,
+         history, failure) = row  # fmt: skip
+        # A damaged row reads as a job without arguments (a claim fails it, saying why)
+        # rather than making the whole run unreadable.
+        try:
+            job_args, job_kwargs, dep_keys = decode_payload(args, kwargs, deps)
+        except Undecodable:
+            job_args, job_kwargs, dep_keys = (), {}, ()
+        try:
+            events = _decode_history(history or "[]")
+        except (msgspec.DecodeError, RecursionError):
+            events = ()
+        out.append(
+            JobInfo(
+                job_id,
+                run_id,
+                key,
+                node,
+                elf,
+                task,
+                revision,
+                job_args,
+                job_kwargs,
+                dep_keys,
+                seq,
+                status,
+                waiting,
+                attempts,
+                not_before,
+                lease_owner,
+                lease_until,
+                created,
+                started,
+                finished,
+                _result(con, no) if with_results else None,
+                failures.get(failure),
+                job_history(created, dep_keys, events),
+            )
+        )
+    return out
+
+
+def _failures(con: psycopg.Connection[Any], hashes: set[str]) -> dict[str, FailureInfo]:
+    if not hashes:
+        return {}
+    rows = con.execute(
+        PostgresStore._FAILURE_COLUMNS + "WHERE hash = ANY(%s::text[])", (sorted(hashes),)
+    )
+    return {row[0]: FailureInfo(*row) for row in rows}
+
+
+def _result(con: psycopg.Connection[Any], job_no: int) -> bytes | None:
+    found = con.execute("SELECT value FROM elfc.results WHERE job = %s", (job_no,)).fetchone()
+    return None if found is None else bytes(found[0])
