@@ -19,6 +19,7 @@ __all__ = [
     "FailureInfo",
     "FailureRecord",
     "JobInfo",
+    "JobSpan",
     "RevisionRecord",
     "RunInfo",
     "WorkerInfo",
@@ -169,3 +170,16 @@ class WorkerInfo(msgspec.Struct, frozen=True):
     started: float
     heartbeat: float = 0.0
     """Set by the mycelium on ``heartbeat``; ignored on input."""
+
+
+class JobSpan(msgspec.Struct, frozen=True, array_like=True):
+    """When and where one job ran: a bar of a run's timeline (its latest attempt)."""
+
+    key: str
+    elf: str
+    task: str
+    status: str
+    worker: str | None
+    """The worker that holds or held the job's latest attempt (``None``: never claimed)."""
+    started: float | None
+    finished: float | None

@@ -39,6 +39,7 @@ from elfc.model.records import (
     FailureInfo,
     FailureRecord,
     JobInfo,
+    JobSpan,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
@@ -278,6 +279,53 @@ class Store(abc.ABC):
         with ``status``. Results are not included (``result`` is ``None``); an unknown run
         gives an empty list.
         """
+
+    # Reading for displays of large runs (the dashboard). Each has a correct default built
+    # on the methods above; a backend overrides it with a query that reads only what it needs.
+
+    def find_runs(
+        self,
+        status: str | None = None,
+        pipeline: str | None = None,
+        prefix: str = "",
+        limit: int = 50,
+    ) -> list[RunInfo]:
+        """Up to ``limit`` runs, newest first, with ``status`` (exactly), whose pipeline
+        contains ``pipeline`` (case-insensitive) and whose id starts with ``prefix``."""
+        needle = (pipeline or "").lower()
+        found = []
+        for info in self.list_runs(2**31 - 1):
+            if status is not None and info.status != status:
+                continue
+            if needle not in info.pipeline.lower() or not info.id.startswith(prefix):
+                continue
+            found.append(info)
+            if len(found) >= limit:
+                break
+        return found
+
+    def page_jobs(
+        self, run_id: str, status: str | None = None, offset: int = 0, limit: int = 100
+    ) -> list[JobInfo]:
+        """``list_jobs(run_id, status)[offset:offset + limit]``, without reading the rest."""
+        return self.list_jobs(run_id, status)[max(offset, 0) : max(offset, 0) + max(limit, 0)]
+
+    def job_spans(self, run_id: str) -> list[JobSpan]:
+        """When and by which worker each job of the run (id or unique prefix) ran, in
+        ``seq`` order; ``[]`` for an unknown run."""
+        return [
+            JobSpan(j.key, j.elf, j.task, j.status, j.lease_owner, j.started, j.finished)
+            for j in self.list_jobs(run_id)
+        ]
+
+    def node_counts(self, run_id: str) -> dict[str, dict[str, int]]:
+        """Jobs of the run (id or unique prefix) per job node path (``n3``, ``n2#0.1/n1``),
+        then per status; ``{}`` for an unknown run."""
+        counts: dict[str, dict[str, int]] = {}
+        for job in self.list_jobs(run_id):
+            per = counts.setdefault(job.node, {})
+            per[job.status] = per.get(job.status, 0) + 1
+        return counts
 
     @abc.abstractmethod
     def get_job(self, job_id: str) -> JobInfo | None:

@@ -48,6 +48,7 @@ from elfc.model.records import (
     FailureInfo,
     FailureRecord,
     JobInfo,
+    JobSpan,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
@@ -837,6 +838,81 @@ class SQLiteStore(Store):
                 (run[0], status, status),
             ).fetchall()
             return _job_infos(con, rows, with_results=False)
+
+        return self._read(read, snapshot=True)
+
+    def find_runs(
+        self,
+        status: str | None = None,
+        pipeline: str | None = None,
+        prefix: str = "",
+        limit: int = 50,
+    ) -> list[RunInfo]:
+        end = prefix_end(prefix) if prefix else None
+        if prefix and end is None:
+            return []
+
+        def read(con: sqlite3.Connection) -> list[RunInfo]:
+            rows = con.execute(
+                self._RUN_COLUMNS + "WHERE (?1 IS NULL OR status = ?1) "
+                "AND (?2 IS NULL OR instr(lower(pipeline), lower(?2)) > 0) "
+                "AND (?3 IS NULL OR (id >= ?3 AND id < ?4)) ORDER BY no DESC LIMIT ?5",
+                (status, pipeline or None, prefix or None, end, limit),
+            ).fetchall()
+            return [_run_info(con, row) for row in rows]
+
+        return self._read(read, snapshot=True)
+
+    def page_jobs(
+        self, run_id: str, status: str | None = None, offset: int = 0, limit: int = 100
+    ) -> list[JobInfo]:
+        def read(con: sqlite3.Connection) -> list[JobInfo]:
+            run = _by_prefix(
+                con, "SELECT no FROM runs WHERE id >= ? AND id < ? LIMIT 2", run_id, "run"
+            )
+            if run is None:
+                return []
+            # A run's jobs are inserted in seq order with consecutive numbers, so ordering by
+            # the primary key is seq order and needs no sort of the run's jobs.
+            rows = con.execute(
+                self._JOB_COLUMNS + "WHERE j.run_no = ? AND (? IS NULL OR j.status = ?) "
+                "ORDER BY j.no LIMIT ? OFFSET ?",
+                (run[0], status, status, max(limit, 0), max(offset, 0)),
+            ).fetchall()
+            return _job_infos(con, rows, with_results=False)
+
+        return self._read(read, snapshot=True)
+
+    def job_spans(self, run_id: str) -> list[JobSpan]:
+        def read(con: sqlite3.Connection) -> list[JobSpan]:
+            run = _by_prefix(
+                con, "SELECT no FROM runs WHERE id >= ? AND id < ? LIMIT 2", run_id, "run"
+            )
+            if run is None:
+                return []
+            rows = con.execute(
+                "SELECT key, elf, task, status, lease_owner, started, finished FROM jobs "
+                "WHERE run_no = ? ORDER BY no",
+                (run[0],),
+            ).fetchall()
+            return [JobSpan(*row) for row in rows]
+
+        return self._read(read, snapshot=True)
+
+    def node_counts(self, run_id: str) -> dict[str, dict[str, int]]:
+        def read(con: sqlite3.Connection) -> dict[str, dict[str, int]]:
+            run = _by_prefix(
+                con, "SELECT no FROM runs WHERE id >= ? AND id < ? LIMIT 2", run_id, "run"
+            )
+            if run is None:
+                return {}
+            counts: dict[str, dict[str, int]] = {}
+            for node, status, n in con.execute(
+                "SELECT node, status, count(*) FROM jobs WHERE run_no = ? GROUP BY node, status",
+                (run[0],),
+            ):
+                counts.setdefault(node, {})[status] = n
+            return counts
 
         return self._read(read, snapshot=True)
 
