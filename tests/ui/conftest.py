@@ -169,4 +169,3 @@ def browser() -> Iterator[object]:
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 """Where the browser tests write a PNG of each page (build/ is kept out of git)."""
-

@@ -15,9 +15,7 @@ def test_runs_list_filters_by_status_pipeline_and_id_prefix(dash: Dash) -> None:
     every = server.json("/api/runs")["runs"]  # type: ignore[index]
     assert {r["id"] for r in every} == {dash.ok, dash.failed, dash.hostile, dash.big, dash.held}
     failed = server.json("/api/runs?status=failed")["runs"]  # type: ignore[index]
-    assert [(r["id"], r["counts"]) for r in failed] == [
-        (dash.failed, {"failed": 1, "skipped": 1})
-    ]
+    assert [(r["id"], r["counts"]) for r in failed] == [(dash.failed, {"failed": 1, "skipped": 1})]
     wide = server.json("/api/runs?pipeline=WIDE")["runs"]  # type: ignore[index]
     assert [r["id"] for r in wide] == [dash.big, dash.ok]
     assert [r["arguments"] for r in wide] == [{"n": BIG}, {"n": 5}]
@@ -155,7 +153,11 @@ def test_elves_and_failures(dash: Dash) -> None:
     [worker] = maker["workers"]
     assert worker["stale"] is False and worker["age"] < 30
     [failure] = dash.read_only.json("/api/failures")["failures"]  # type: ignore[index]
-    assert (failure["error_type"], failure["count"], failure["task"]) == ("ValueError", 1, "explode")
+    assert (failure["error_type"], failure["count"], failure["task"]) == (
+        "ValueError",
+        1,
+        "explode",
+    )
 
 
 def test_ui_refuses_a_missing_mycelium_and_bad_options(dash: Dash) -> None:

@@ -168,7 +168,7 @@ function runsTable(runs) {
       el("td", { class: "id" }, link("/runs/" + encodeURIComponent(r.id), r.id)),
       el("td", { class: "mono" }, r.pipeline),
       el("td", {}, badge(r.status)),
-      el("td", { class: "mono" }, short(r.arguments, 60)),
+      el("td", { class: "mono", title: JSON.stringify(r.arguments) }, short(r.arguments, 60)),
       el("td", { class: "num" }, `${r.done}/${r.total}`),
       el("td", {}, chips(r.counts)),
       el("td", {}, when(r.created)),
