@@ -85,6 +85,7 @@ __all__ = [
     "runs_fingerprint",
     "template_for_run",
     "timeline",
+    "timeline_of",
 ]
 
 

@@ -163,7 +163,7 @@ def test_paging_through_a_10000_job_run(dash: Dash, browser: Any) -> None:
     took = visit(browser, f"{dash.read_only.base}/runs/{dash.big}", "#job-table tbody tr")
     until(browser, lambda: browser.find_elements(By().CSS_SELECTOR, "#gantt rect"), 10, "timeline")
     assert took < 5, f"the first view of a {BIG}-job run took {took:.2f} s"
-    assert text(browser, "#page-info").startswith(f"jobs 1–100 of {BIG + 1}")
+    assert text(browser, "#page-info").startswith(f"jobs 1\u2013100 of {BIG + 1}")
 
     def keys() -> list[str]:
         return attributes(browser, "#job-table tbody tr", "data-key")
@@ -172,7 +172,7 @@ def test_paging_through_a_10000_job_run(dash: Dash, browser: Any) -> None:
     shot(browser, "run-big")
     browser.find_element(By().ID, "next").click()
     until(browser, lambda: keys()[:1] == ["n1#100"], 10, "page 2")
-    assert text(browser, "#page-info").startswith(f"jobs 101–200 of {BIG + 1}")
+    assert text(browser, "#page-info").startswith(f"jobs 101\u2013200 of {BIG + 1}")
     jump = browser.find_element(By().ID, "job-page")
     jump.clear()
     jump.send_keys(str(BIG // 100 + 1))
@@ -182,7 +182,7 @@ def test_paging_through_a_10000_job_run(dash: Dash, browser: Any) -> None:
     browser.find_element(By().ID, "prev").click()
     until(browser, lambda: keys()[:1] == [f"n1#{BIG - 100}"], 10, "the page before the last")
     browser.find_element(By().CSS_SELECTOR, "#job-status option[value=failed]").click()
-    until(browser, lambda: text(browser, "#page-info").startswith("jobs 0–0 of 0"), 10, "no failed")
+    until(browser, lambda: text(browser, "#page-info").startswith("jobs 0\u20130 of 0"), 10, "no failed")
 
 
 def test_cancel_button_only_with_allow_actions(dash: Dash, browser: Any) -> None:
