@@ -30,6 +30,7 @@ from elfc.model.records import (
     ElfRecord,
     FailureInfo,
     JobInfo,
+    JobsBucket,
     JobSpan,
     RevisionRecord,
     RunInfo,
@@ -86,6 +87,7 @@ __all__ = [
     "template_for_run",
     "timeline",
     "timeline_of",
+    "timeline_of_buckets",
 ]
 
 
@@ -329,7 +331,46 @@ def timeline(store: Store, run_id: str, max_bars: int = 3000, now: float | None 
     past that, jobs of a lane that follow each other closer than the chart can show are
     merged into one bar (coloured by the worst of their statuses)."""
     info = find_run(store, run_id)
-    return timeline_of(store.job_spans(info.id), info.created, max_bars, now or time.time())
+    now = time.time() if now is None else now
+    if info.total <= max_bars:
+        return timeline_of(store.job_spans(info.id), info.created, max_bars, now)
+    # Too many jobs to send one by one: the store groups them into slices of time per worker.
+    end = info.finished if info.finished is not None else now
+    grain = max(end - info.created, 1e-3) / SLICES
+    buckets = store.job_buckets(info.id, info.created, grain, now)
+    return timeline_of_buckets(buckets, info, max_bars)
+
+
+SLICES = 400
+"""Slices of a large run's time per worker lane: its timeline's resolution."""
+
+
+def timeline_of_buckets(buckets: Sequence[JobsBucket], info: RunInfo, max_bars: int) -> Timeline:
+    """The timeline of a large run from its jobs grouped per worker and slice of time; with
+    more lanes than ``max_bars`` allows, neighbouring slices are merged further."""
+    lanes: dict[tuple[str, str], list[JobsBucket]] = {}
+    for bucket in buckets:
+        lanes.setdefault((bucket.elf, bucket.worker), []).append(bucket)
+    factor = max(1, -(-len(buckets) // max(max_bars, 1)))
+    out = []
+    for (elf, worker), group in sorted(lanes.items()):
+        bars: list[Bar] = []
+        slots: list[int] = []
+        for b in group:
+            if bars and b.slot // factor == slots[-1]:
+                last = bars[-1]
+                worse = min(last.status, b.status, key=_severity)
+                end = max(last.end, b.end)
+                bars[-1] = Bar(last.start, end, worse, last.jobs + b.jobs, last.key)
+            else:
+                bars.append(Bar(b.start, b.end, b.status, b.jobs, b.key))
+                slots.append(b.slot // factor)
+        jobs = sum(b.jobs for b in group)
+        out.append(Lane(elf, worker, bars, jobs, sum(b.busy for b in group)))
+    started = sum(lane.jobs for lane in out)
+    start = min([info.created, *(b.start for b in buckets)])
+    end = max([start, *(b.end for b in buckets)])
+    return Timeline(start, end, out, info.total - started, merged=True)
 
 
 def timeline_of(spans: Sequence[JobSpan], created: float, max_bars: int, now: float) -> Timeline:

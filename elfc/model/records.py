@@ -20,6 +20,7 @@ __all__ = [
     "FailureRecord",
     "JobInfo",
     "JobSpan",
+    "JobsBucket",
     "RevisionRecord",
     "RunInfo",
     "WorkerInfo",
@@ -183,3 +184,24 @@ class JobSpan(msgspec.Struct, frozen=True, array_like=True):
     """The worker that holds or held the job's latest attempt (``None``: never claimed)."""
     started: float | None
     finished: float | None
+
+
+class JobsBucket(msgspec.Struct, frozen=True, array_like=True):
+    """The jobs one worker started within one slice of a run's time: a bar of the timeline of
+    a run too large to draw job by job."""
+
+    elf: str
+    worker: str
+    slot: int
+    """Which slice: the jobs started from ``start + slot * grain`` on, for ``grain`` seconds."""
+    start: float
+    """When the first of them started."""
+    end: float
+    """When the last of them ended (now for a running one; its start for one never ended)."""
+    jobs: int
+    status: str
+    """The worst of their statuses (failed first, as :data:`JOB_STATUS_SEVERITY` orders them)."""
+    key: str
+    """The key of the first of them in the run's (``seq``) order."""
+    busy: float
+    """Seconds the jobs took, added up."""

@@ -39,12 +39,13 @@ from elfc.model.records import (
     FailureInfo,
     FailureRecord,
     JobInfo,
+    JobsBucket,
     JobSpan,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
 )
-from elfc.model.status import FINAL_RUN_STATUSES
+from elfc.model.status import FINAL_RUN_STATUSES, JOB_STATUS_SEVERITY
 
 __all__ = ["Store"]
 
@@ -318,6 +319,35 @@ class Store(abc.ABC):
             for j in self.list_jobs(run_id)
         ]
 
+    def job_buckets(self, run_id: str, start: float, grain: float, now: float) -> list[JobsBucket]:
+        """The run's started jobs grouped per elf, worker and slice of ``grain`` seconds from
+        ``start`` (by when each started), sorted by elf, worker and slot; a running job ends
+        at ``now``. ``[]`` for an unknown run."""
+        groups: dict[tuple[str, str, int], list[JobSpan]] = {}
+        for span in self.job_spans(run_id):
+            if span.started is None or span.worker is None:
+                continue
+            slot = int((span.started - start) // grain) if grain > 0 else 0
+            groups.setdefault((span.elf, span.worker, slot), []).append(span)
+        rank: dict[str, int] = {status: i for i, status in enumerate(JOB_STATUS_SEVERITY)}
+        out = []
+        for (elf, worker, slot), spans in sorted(groups.items()):
+            ends = [_span_end(s, now) for s in spans]
+            out.append(
+                JobsBucket(
+                    elf,
+                    worker,
+                    slot,
+                    min(s.started or 0.0 for s in spans),
+                    max(ends),
+                    len(spans),
+                    min((s.status for s in spans), key=lambda s: rank.get(s, len(rank))),
+                    spans[0].key,
+                    sum(e - (s.started or 0.0) for s, e in zip(spans, ends, strict=True)),
+                )
+            )
+        return out
+
     def node_counts(self, run_id: str) -> dict[str, dict[str, int]]:
         """Jobs of the run (id or unique prefix) per job node path (``n3``, ``n2#0.1/n1``),
         then per status; ``{}`` for an unknown run."""
@@ -366,3 +396,12 @@ class Store(abc.ABC):
                 return status
             time.sleep(min(pause, left))
             pause = min(pause * 2, 0.05)
+
+
+def _span_end(span: JobSpan, now: float) -> float:
+    """When a started job's latest attempt ended: its finish, now while it runs, else its start
+    (an attempt given back without an outcome)."""
+    started = span.started or 0.0
+    if span.finished is not None and span.finished >= started:
+        return span.finished
+    return now if span.status == "running" else started

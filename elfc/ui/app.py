@@ -35,7 +35,7 @@ from starlette.staticfiles import StaticFiles
 
 from elfc._version import __version__
 from elfc.errors import ElfcError, NotFound, UsageError
-from elfc.model.records import JobInfo
+from elfc.model.records import JobInfo, RunInfo
 from elfc.model.status import JOB_STATUSES, RUN_STATUSES
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import mask_url, open_mycelium
@@ -225,10 +225,26 @@ def create_app(settings: Settings) -> Starlette:
         now = time.time()
         return {"runs": [_run_row(s, now) for s in found]}
 
+    cache: dict[tuple[str, str], tuple[tuple[object, ...], Any]] = {}
+
+    def cached(kind: str, run_id: str, info: RunInfo, make: Callable[[], Any]) -> Any:
+        """``make()``, reused while the run's status and counts stay the same (a finished
+        run's graph and timeline cost a scan of its jobs once, not on every visit)."""
+        key = (kind, run_id)
+        stamp = (info.status, info.finished, tuple(info.counts.items()))
+        hit = cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        value = make()
+        if len(cache) >= 64:
+            cache.pop(next(iter(cache)))
+        cache[key] = (stamp, value)
+        return value
+
     def run(store: Store, request: Request) -> Any:
         info = find_run(store, request.path_params["run_id"])
         now = time.time()
-        picture = run_picture(store, info.id)
+        picture = cached("picture", info.id, info, lambda: run_picture(store, info.id))
         finished, value = run_value(store, info)
         return {
             "run": _run_row(run_summary(info), now),
@@ -258,7 +274,12 @@ def create_app(settings: Settings) -> Starlette:
         }
 
     def gantt(store: Store, request: Request) -> Any:
-        return msgspec.to_builtins(timeline(store, request.path_params["run_id"]))
+        info = find_run(store, request.path_params["run_id"])
+        if info.status == "running":  # its bars grow with the clock
+            return msgspec.to_builtins(timeline(store, info.id))
+        return cached(
+            "timeline", info.id, info, lambda: msgspec.to_builtins(timeline(store, info.id))
+        )
 
     def job(store: Store, request: Request) -> Any:
         d = job_detail(store, request.path_params["job_id"])

@@ -538,6 +538,37 @@ class MyceliumContract:
         assert counts == Store.node_counts(mycelium, run_id)
         assert mycelium.job_spans("no-such-run") == [] and mycelium.node_counts("nope") == {}
 
+    def test_job_buckets_group_started_jobs_per_worker_and_slice(self, mycelium: Store) -> None:
+        run_id = mycelium.submit(fanout(6))
+        for worker in ("w1", "w2"):
+            for claimed in mycelium.claim("e", worker, LEASE, limit=2):
+                assert mycelium.complete(claimed.id, worker, b"1")
+        (failing,) = mycelium.claim("e", "w2", LEASE)
+        assert mycelium.fail(failing.id, "w2", BOOM)
+        mycelium.claim("e", "w1", LEASE)  # f#5 stays running
+        info = mycelium.run_info(run_id)
+        assert info is not None
+        now = time.time() + 1
+        whole = mycelium.job_buckets(run_id, info.created, 3600.0, now)
+        assert [(b.worker, b.slot, b.jobs, b.status) for b in whole] == [
+            ("w1", 0, 3, "running"),
+            ("w2", 0, 3, "failed"),
+        ]
+        assert [b.key for b in whole] == ["f#0", "f#2"], whole
+        assert whole[0].end == now and whole[0].busy >= 0
+        fine = mycelium.job_buckets(run_id, info.created, 1e-9, now)
+        assert sum(b.jobs for b in fine) == 6 and len(fine) >= 2
+        for grain in (3600.0, 1e-9, 0.001):
+            mine = mycelium.job_buckets(run_id, info.created, grain, now)
+            reference = Store.job_buckets(mycelium, run_id, info.created, grain, now)
+            assert [(b.elf, b.worker, b.slot, b.jobs, b.status, b.key) for b in mine] == [
+                (b.elf, b.worker, b.slot, b.jobs, b.status, b.key) for b in reference
+            ]
+            for a, b in zip(mine, reference, strict=True):
+                assert (a.start, a.end) == (b.start, b.end)
+                assert abs(a.busy - b.busy) < 1e-6
+        assert mycelium.job_buckets("no-such-run", 0.0, 1.0, now) == []
+
     # -- waiting ----------------------------------------------------------------------
 
     def test_wait_for_work_returns_at_timeout_when_idle(self, mycelium: Store) -> None:

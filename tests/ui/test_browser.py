@@ -182,7 +182,12 @@ def test_paging_through_a_10000_job_run(dash: Dash, browser: Any) -> None:
     browser.find_element(By().ID, "prev").click()
     until(browser, lambda: keys()[:1] == [f"n1#{BIG - 100}"], 10, "the page before the last")
     browser.find_element(By().CSS_SELECTOR, "#job-status option[value=failed]").click()
-    until(browser, lambda: text(browser, "#page-info").startswith("jobs 0\u20130 of 0"), 10, "no failed")
+    until(
+        browser,
+        lambda: text(browser, "#page-info").startswith("jobs 0\u20130 of 0"),
+        10,
+        "no failed",
+    )
 
 
 def test_cancel_button_only_with_allow_actions(dash: Dash, browser: Any) -> None:

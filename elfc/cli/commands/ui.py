@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import importlib.util
 import os
 import sys
 
@@ -53,23 +53,16 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
     )
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def run(args: argparse.Namespace) -> int:
-    try:
-        from elfc.ui import Settings, serve
-    except ImportError as exc:
-        raise ElfcError(f"`elfc ui` needs the ui extra: pip install 'elfc[ui]' ({exc})") from None
-    from elfc.mycelium.urls import default_url, mask_url
+    from elfc.mycelium.urls import default_url
     from elfc.views import missing_sqlite_file
 
+    missing_extra = [m for m in ("starlette", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing_extra:
+        raise ElfcError(
+            f"`elfc ui` needs the ui extra ({', '.join(missing_extra)} not installed): "
+            "pip install 'elfc[ui]'"
+        )
     url = args.mycelium or default_url()
     missing = missing_sqlite_file(url)
     if missing is not None:
@@ -81,24 +74,14 @@ def run(args: argparse.Namespace) -> int:
         raise ElfcError(f"--poll {args.poll}: give at least 0.2 seconds")
     if not 0 < args.port < 65536:
         raise ElfcError(f"--port {args.port}: give a port from 1 to 65535")
-    token = args.token or os.environ.get(TOKEN_ENV) or None
-    local = _loopback(args.host)
-    if not local:
-        print(
-            f"elfc ui: warning: listening on {args.host}, not only this machine: anyone who "
-            "reaches it can read every job's arguments and results"
-            + ("" if token else f"; set --token or ${TOKEN_ENV} to require a token"),
-            file=sys.stderr,
-        )
-    settings = Settings(
-        url, allow_actions=args.allow_actions, token=token, loopback_only=local, poll=args.poll
-    )
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(
-        f"elfc ui: serving {mask_url(url)} on http://{shown}:{args.port}/ "
-        f"({'actions allowed' if args.allow_actions else 'read-only'}; Ctrl-C stops)",
-        file=sys.stderr,
-        flush=True,
-    )
-    serve(settings, args.host, args.port)
-    return 0
+    if args.token:
+        os.environ[TOKEN_ENV] = args.token  # handed on in the environment, not in argv
+    # The dashboard is its own layer beside the command line: this process becomes its server
+    # (same pid, so Ctrl-C and a supervisor's signals reach it) rather than importing it.
+    argv = [sys.executable, "-m", "elfc.ui", "--mycelium", url, "--host", args.host]
+    argv += ["--port", str(args.port), "--poll", str(args.poll)]
+    if args.allow_actions:
+        argv.append("--allow-actions")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)

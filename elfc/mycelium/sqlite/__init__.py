@@ -48,6 +48,7 @@ from elfc.model.records import (
     FailureInfo,
     FailureRecord,
     JobInfo,
+    JobsBucket,
     JobSpan,
     RevisionRecord,
     RunInfo,
@@ -57,6 +58,7 @@ from elfc.model.status import (
     ACTIVE_JOB_STATUSES,
     FINAL_JOB_STATUSES,
     FINAL_RUN_STATUSES,
+    JOB_STATUS_SEVERITY,
     JOB_STATUSES,
 )
 from elfc.mycelium.common import (
@@ -872,12 +874,24 @@ class SQLiteStore(Store):
             )
             if run is None:
                 return []
-            # A run's jobs are inserted in seq order with consecutive numbers, so ordering by
-            # the primary key is seq order and needs no sort of the run's jobs.
+            # A run's jobs are inserted in seq order, so the primary key orders them as seq
+            # does. The page's numbers come first, from the (run_no, key) index alone when
+            # no status is asked for; only the page's rows are then read whole.
+            if status is None:
+                sql = "SELECT no FROM jobs WHERE run_no = ? ORDER BY no LIMIT ? OFFSET ?"
+                params: tuple[Any, ...] = (run[0], max(limit, 0), max(offset, 0))
+            else:
+                sql = (
+                    "SELECT no FROM jobs WHERE run_no = ? AND status = ? "
+                    "ORDER BY no LIMIT ? OFFSET ?"
+                )
+                params = (run[0], status, max(limit, 0), max(offset, 0))
+            numbers = [no for (no,) in con.execute(sql, params)]
+            if not numbers:
+                return []
             rows = con.execute(
-                self._JOB_COLUMNS + "WHERE j.run_no = ? AND (? IS NULL OR j.status = ?) "
-                "ORDER BY j.no LIMIT ? OFFSET ?",
-                (run[0], status, status, max(limit, 0), max(offset, 0)),
+                self._JOB_COLUMNS + "WHERE j.no IN (SELECT value FROM json_each(?)) ORDER BY j.no",
+                (msgspec.json.encode(numbers),),
             ).fetchall()
             return _job_infos(con, rows, with_results=False)
 
@@ -896,6 +910,39 @@ class SQLiteStore(Store):
                 (run[0],),
             ).fetchall()
             return [JobSpan(*row) for row in rows]
+
+        return self._read(read, snapshot=True)
+
+    _SEVERITY = (
+        "CASE status "
+        + " ".join(f"WHEN '{status}' THEN {i}" for i, status in enumerate(JOB_STATUS_SEVERITY))
+        + f" ELSE {len(JOB_STATUS_SEVERITY)} END"
+    )
+    _ENDED = (
+        "CASE WHEN finished IS NOT NULL AND finished >= started THEN finished "
+        "WHEN status = 'running' THEN ?3 ELSE started END"
+    )
+    _BUCKETS = (
+        "SELECT elf, lease_owner, slot, first, (SELECT key FROM jobs WHERE no = first_no), "
+        "ended, n, rank, busy FROM (SELECT elf, lease_owner, "
+        "CAST((started - ?1) / ?2 AS INTEGER) AS slot, min(started) AS first, "
+        f"min(no) AS first_no, max({_ENDED}) AS ended, count(*) AS n, min({_SEVERITY}) AS rank, "
+        f"sum({_ENDED} - started) AS busy FROM jobs "
+        "WHERE run_no = ?4 AND started IS NOT NULL AND lease_owner IS NOT NULL "
+        "GROUP BY elf, lease_owner, slot) ORDER BY elf, lease_owner, slot"
+    )
+
+    def job_buckets(self, run_id: str, start: float, grain: float, now: float) -> list[JobsBucket]:
+        def read(con: sqlite3.Connection) -> list[JobsBucket]:
+            sql = "SELECT no FROM runs WHERE id >= ? AND id < ? LIMIT 2"
+            run = _by_prefix(con, sql, run_id, "run")
+            if run is None:
+                return []
+            rows = con.execute(self._BUCKETS, (start, grain if grain > 0 else 1e300, now, run[0]))
+            return [
+                JobsBucket(elf, worker, slot, first, end, n, _severe(rank), key, busy)
+                for elf, worker, slot, first, key, end, n, rank, busy in rows
+            ]
 
         return self._read(read, snapshot=True)
 
@@ -1217,3 +1264,7 @@ def _failures(con: sqlite3.Connection, hashes: set[str]) -> dict[str, FailureInf
 def _result(con: sqlite3.Connection, job_no: int) -> bytes | None:
     found = con.execute("SELECT value FROM results WHERE job = ?", (job_no,)).fetchone()
     return None if found is None else bytes(found[0])
+
+
+def _severe(rank: int) -> str:
+    return JOB_STATUS_SEVERITY[rank] if 0 <= rank < len(JOB_STATUS_SEVERITY) else "unknown"

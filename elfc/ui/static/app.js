@@ -209,9 +209,9 @@ async function runPage(runId, params) {
     state.offset = data.offset;
     jobs.replaceChildren(...jobTable(data, state, refreshJobs));
   }
-  const first = await refreshHead();
-  await refreshJobs();
-  await refreshGantt();
+  // The first view is the run, its graph and its first page of jobs; the timeline follows.
+  const [first] = await Promise.all([refreshHead(), refreshJobs()]);
+  const drawn = refreshGantt();
   if (first && first.run.status === "running") {
     live("?run=" + encodeURIComponent(first.run.id), async () => {
       const data = await refreshHead();
@@ -220,6 +220,7 @@ async function runPage(runId, params) {
       if (Date.now() - lastGantt > 2000 || (data && data.run.status !== "running")) await refreshGantt();
     });
   }
+  await drawn;
 }
 
 function runHead(data) {
