@@ -49,7 +49,7 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
         type=float,
         default=1.0,
         metavar="SECONDS",
-        help="how often a live page checks for changes (1; at least 0.2)",
+        help="how often a live page checks for changes (1; at least 1: a browser is never polled faster)",
     )
 
 
@@ -70,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
             f"no mycelium at {missing}: `elfc run` or `elfc submit` creates it, or name "
             f"another with --mycelium URL"
         )
-    if args.poll < 0.2:
-        raise ElfcError(f"--poll {args.poll}: give at least 0.2 seconds")
+    if args.poll < 1.0:
+        raise ElfcError(
+            f"--poll {args.poll}: give at least 1 second (one check per second per page at most)"
+        )
     if not 0 < args.port < 65536:
         raise ElfcError(f"--port {args.port}: give a port from 1 to 65535")
     if args.token:

@@ -171,8 +171,8 @@ function runsTable(runs) {
       el("td", { class: "mono", title: JSON.stringify(r.arguments) }, short(r.arguments, 60)),
       el("td", { class: "num" }, `${r.done}/${r.total}`),
       el("td", {}, chips(r.counts)),
-      el("td", {}, when(r.created)),
-      el("td", {}, when(r.finished)),
+      el("td", { class: "when" }, when(r.created)),
+      el("td", { class: "when" }, when(r.finished)),
       el("td", { class: "num" }, seconds(r.duration))))));
 }
 
