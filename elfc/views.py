@@ -53,6 +53,7 @@ __all__ = [
     "Bar",
     "ElfProgress",
     "ElfView",
+    "FailureView",
     "JobDetail",
     "JobOrigin",
     "JobPage",
@@ -583,9 +584,17 @@ def job_detail(store: Store, job_id: str) -> JobDetail:
 # -- failures, elves and workers ------------------------------------------------------------
 
 
-def failure_list(store: Store, limit: int = 50) -> list[FailureInfo]:
-    """Distinct failures (one per traceback), most recently seen first."""
-    return store.list_failures(limit)
+@dataclass(frozen=True)
+class FailureView:
+    """A distinct failure (one per traceback) and some of the jobs that raised it."""
+
+    failure: FailureInfo
+    jobs: list[JobInfo]
+
+
+def failure_list(store: Store, limit: int = 50, jobs: int = 10) -> list[FailureView]:
+    """Distinct failures, most recently seen first, each with up to ``jobs`` of its jobs."""
+    return [FailureView(f, store.failure_jobs(f.hash, jobs)) for f in store.list_failures(limit)]
 
 
 @dataclass(frozen=True)

@@ -348,6 +348,18 @@ class Store(abc.ABC):
             )
         return out
 
+    def failure_jobs(self, failure_hash: str, limit: int = 10) -> list[JobInfo]:
+        """Up to ``limit`` jobs whose latest failure has exactly this hash: newest run first,
+        then in ``seq`` order (without their results)."""
+        found: list[JobInfo] = []
+        for info in self.list_runs(2**31 - 1):
+            for job in self.list_jobs(info.id):
+                if len(found) >= limit:
+                    return found
+                if job.failure is not None and job.failure.hash == failure_hash:
+                    found.append(job)
+        return found
+
     def node_counts(self, run_id: str) -> dict[str, dict[str, int]]:
         """Jobs of the run (id or unique prefix) per job node path (``n3``, ``n2#0.1/n1``),
         then per status; ``{}`` for an unknown run."""

@@ -291,7 +291,15 @@ def create_app(settings: Settings) -> Starlette:
 
     def failures(store: Store, request: Request) -> Any:
         limit = min(max(_int(request, "limit", 50), 1), 500)
-        return {"failures": msgspec.to_builtins(failure_list(store, limit))}
+        return {
+            "failures": [
+                {
+                    **msgspec.to_builtins(v.failure),
+                    "jobs": [{"id": j.id, "run": j.run, "key": j.key} for j in v.jobs],
+                }
+                for v in failure_list(store, limit)
+            ]
+        }
 
     def elves(store: Store, request: Request) -> Any:
         return {

@@ -569,6 +569,20 @@ class MyceliumContract:
                 assert abs(a.busy - b.busy) < 1e-6
         assert mycelium.job_buckets("no-such-run", 0.0, 1.0, now) == []
 
+    def test_failure_jobs_are_the_jobs_whose_latest_failure_it_is(self, mycelium: Store) -> None:
+        older = mycelium.submit(fanout(3))
+        newer = mycelium.submit(fanout(2))
+        for claimed in mycelium.claim("e", "w", LEASE, limit=5):
+            assert mycelium.fail(claimed.id, "w", BOOM)
+        [failure] = mycelium.list_failures()
+        jobs = mycelium.failure_jobs(failure.hash)
+        assert [(j.run, j.key) for j in jobs] == [
+            (newer, "f#0"), (newer, "f#1"), (older, "f#0"), (older, "f#1"), (older, "f#2"),
+        ]  # fmt: skip
+        assert [j.key for j in mycelium.failure_jobs(failure.hash, limit=2)] == ["f#0", "f#1"]
+        assert jobs == Store.failure_jobs(mycelium, failure.hash)
+        assert mycelium.failure_jobs("no-such-failure") == []
+
     # -- waiting ----------------------------------------------------------------------
 
     def test_wait_for_work_returns_at_timeout_when_idle(self, mycelium: Store) -> None:

@@ -158,6 +158,8 @@ def test_elves_and_failures(dash: Dash) -> None:
         1,
         "explode",
     )
+    [raised] = failure["jobs"]
+    assert (raised["run"], raised["key"]) == (dash.failed, "n1")
 
 
 def test_ui_refuses_a_missing_mycelium_and_bad_options(dash: Dash) -> None:

@@ -230,7 +230,11 @@ def test_failures_and_elves_pages(dash: Dash, browser: Any) -> None:
     visit(browser, f"{dash.read_only.base}/failures", "#failures tbody tr")
     row = text(browser, "#failures tbody tr")
     assert "ValueError: refusing 3: <b>not bold</b>" in row and "maker.explode" in row
+    assert f"{dash.failed[:8]}/n1" in row
     shot(browser, "failures")
+    browser.find_element(By().LINK_TEXT, f"{dash.failed[:8]}/n1").click()
+    until(browser, lambda: browser.find_elements(By().ID, "traceback"), 10, "the job's page")
+    assert text(browser, "h1").startswith("Job n1")
     visit(browser, f"{dash.read_only.base}/elves", "section[data-elf=maker] tr[data-worker]")
     section = text(browser, "section[data-elf=maker]")
     assert "1 live worker" in section and "Maker" in section and "live" in section

@@ -946,6 +946,19 @@ class SQLiteStore(Store):
 
         return self._read(read, snapshot=True)
 
+    def failure_jobs(self, failure_hash: str, limit: int = 10) -> list[JobInfo]:
+        def read(con: sqlite3.Connection) -> list[JobInfo]:
+            # A job's latest failure is its last job_failures row (as get_job reads it).
+            rows = con.execute(
+                self._JOB_COLUMNS + "WHERE j.no IN (SELECT job FROM job_failures WHERE "
+                "failure = ?1) AND (SELECT failure FROM job_failures WHERE job = j.no "
+                "ORDER BY rowid DESC LIMIT 1) = ?1 ORDER BY j.run_no DESC, j.no LIMIT ?2",
+                (failure_hash, max(limit, 0)),
+            ).fetchall()
+            return _job_infos(con, rows, with_results=False)
+
+        return self._read(read, snapshot=True)
+
     def node_counts(self, run_id: str) -> dict[str, dict[str, int]]:
         def read(con: sqlite3.Connection) -> dict[str, dict[str, int]]:
             run = _by_prefix(

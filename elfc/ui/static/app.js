@@ -32,7 +32,7 @@ function svg(tag, attrs, ...children) {
 }
 
 function append(node, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -416,12 +416,14 @@ async function failuresPage() {
   if (!data.failures.length) return show(el("h1", {}, "Failures"), el("p", { class: "muted" }, "No failures."));
   show(el("h1", {}, "Failures"), el("p", { class: "muted" }, "One row per distinct traceback, most recently seen first."),
     el("table", { id: "failures" },
-      el("thead", {}, el("tr", {}, ["error", "task", "revision", "jobs", "first seen", "last seen"].map((h) => el("th", { class: h === "jobs" ? "num" : null }, h)))),
-      el("tbody", {}, data.failures.map((f) => el("tr", {},
+      el("thead", {}, el("tr", {}, ["error", "task", "revision", "jobs", "raised by", "first seen", "last seen"].map((h) => el("th", { class: h === "jobs" ? "num" : null }, h)))),
+      el("tbody", {}, data.failures.map((f) => el("tr", { dataset: { failure: f.hash } },
         el("td", {}, el("details", {}, el("summary", { class: "error" }, `${f.error_type}: ${f.message}`), el("pre", {}, f.traceback))),
         el("td", { class: "mono" }, `${f.elf}.${f.task}`),
         el("td", { class: "mono" }, f.revision.slice(0, 12)),
         el("td", { class: "num" }, f.count),
+        el("td", { class: "mono" }, f.jobs.map((j, i) => [i ? ", " : "", link(jobHref(j.id), `${j.run.slice(0, 8)}/${j.key}`)]),
+          f.jobs.length >= 10 ? " …" : ""),
         el("td", {}, when(f.first_seen)),
         el("td", {}, when(f.last_seen)))))));
 }
