@@ -200,8 +200,11 @@ def run_list(
 
 
 def runs_fingerprint(store: Store, limit: int = 50) -> tuple[object, ...]:
-    """Changes whenever a run in the newest ``limit`` is submitted or makes progress."""
-    return tuple((i.id, i.status, tuple(i.counts.items())) for i in store.list_runs(limit))
+    """Changes whenever a run is submitted, or one of the ``limit`` newest running runs makes
+    progress or settles (a settled run does not change, so it is not read)."""
+    newest = [i.id for i in store.list_runs(1)]
+    running = store.find_runs(status="running", limit=limit)
+    return (*newest, *((i.id, tuple(i.counts.items())) for i in running))
 
 
 def run_fingerprint(store: Store, run_id: str) -> tuple[object, ...]:
@@ -375,6 +378,7 @@ def timeline_of_buckets(buckets: Sequence[JobsBucket], info: RunInfo, max_bars: 
 
 
 def timeline_of(spans: Sequence[JobSpan], created: float, max_bars: int, now: float) -> Timeline:
+    """The timeline from each job's span (a run created at ``created``, seen at ``now``)."""
     lanes: dict[tuple[str, str], list[tuple[float, float, str, str]]] = {}
     waiting = 0
     for span in spans:

@@ -182,7 +182,7 @@ def _job_row(j: JobInfo, now: float) -> dict[str, Any]:
     }
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> ASGIApp:
     """The dashboard for ``settings.url`` as an ASGI application."""
     reader = _Reader(settings.url)
 
@@ -399,7 +399,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_exception_handler(404, _not_found)
     app.add_exception_handler(405, _not_allowed)
-    return _Guard(app, settings)  # type: ignore[return-value]
+    return _Guard(app, settings)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
+from elfc.mycelium.urls import open_mycelium
 from tests.ui.conftest import BIG, XSS, Dash, free_port
 
 
@@ -169,3 +171,20 @@ def test_ui_refuses_a_missing_mycelium_and_bad_options(dash: Dash) -> None:
     assert not missing.parent.exists()
     done = dash.procs.call("ui", "--mycelium", dash.url, "--poll", "0.5")
     assert done.returncode == 1 and "at least 1 second" in done.stderr
+
+
+def test_the_runs_stream_says_change_when_a_run_is_submitted(dash: Dash) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(dash.read_only.base + "/api/events", timeout=10) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert stream.readline() == b"retry: 2000\n"
+        time.sleep(1.5)  # the server has taken its first look
+        run = dash.submit("gated", "-a", f"gate={dash.folder / 'shut'}")
+        submitted = time.monotonic()
+        lines = []
+        while b"event: change\n" not in lines:
+            lines.append(stream.readline())
+        assert time.monotonic() - submitted < 3.0, lines
+    with open_mycelium(dash.url) as store:
+        assert store.cancel_run(run)
