@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import mimetypes
 import secrets
 import threading
 import time
@@ -375,8 +376,16 @@ def create_app(settings: Settings) -> ASGIApp:
         body = (STATIC / "index.html").read_bytes()
         return Response(body, media_type="text/html", headers={"Cache-Control": "no-store"})
 
+    def warm_up() -> None:
+        """What the first page would otherwise wait for: the mycelium opened, the MIME table
+        read, the modules a run's page needs imported."""
+        mimetypes.init()
+        with reader.store() as store:
+            store.list_runs(1)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(warm_up)
         try:
             yield
         finally:
