@@ -16,6 +16,7 @@ Usage::
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ __all__ = [
     "missing_sqlite_file",
     "node_states",
     "pipeline_source",
+    "revision_diff",
     "run_fingerprint",
     "run_list",
     "run_picture",
@@ -582,6 +584,21 @@ def job_detail(store: Store, job_id: str) -> JobDetail:
         job_attempts(job),
         result,
         has_result,
+    )
+
+
+def revision_diff(store: Store, old: str, new: str) -> list[str]:
+    """The unified diff from the source stored for revision ``old`` to that of ``new``
+    (hashes or unique prefixes), one line per item, without line ends; ``[]`` when equal."""
+    a, b = find_revision(store, old), find_revision(store, new)
+    return list(
+        difflib.unified_diff(
+            a.source.splitlines(),
+            b.source.splitlines(),
+            f"{a.qualname} @ {a.hash}",
+            f"{b.qualname} @ {b.hash}",
+            lineterm="",
+        )
     )
 
 

@@ -50,6 +50,7 @@ from elfc.views import (
     find_run,
     job_detail,
     job_page,
+    revision_diff,
     run_fingerprint,
     run_list,
     run_picture,
@@ -290,6 +291,12 @@ def create_app(settings: Settings) -> ASGIApp:
         out["result"] = d.result
         return out
 
+    def diff(store: Store, request: Request) -> Any:
+        q = request.query_params
+        if not q.get("a") or not q.get("b"):
+            raise UsageError("give two revisions: /api/diff?a=REVISION&b=REVISION")
+        return {"lines": revision_diff(store, q["a"], q["b"])}
+
     def failures(store: Store, request: Request) -> Any:
         limit = min(max(_int(request, "limit", 50), 1), 500)
         return {
@@ -400,6 +407,7 @@ def create_app(settings: Settings) -> ASGIApp:
         Route("/api/runs/{run_id}/timeline", read(gantt)),
         Route("/api/runs/{run_id}/{action}", action, methods=["POST"]),
         Route("/api/jobs/{job_id:path}", read(job)),
+        Route("/api/diff", read(diff)),
         Route("/api/failures", read(failures)),
         Route("/api/elves", read(elves)),
         Route("/api/events", events),

@@ -169,3 +169,22 @@ def browser() -> Iterator[object]:
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 """Where the browser tests write a PNG of each page (build/ is kept out of git)."""
+
+
+FIXED = "feedc0de00000001"
+
+
+def put_fixed_revision(dash: Dash) -> str:
+    """Store a second revision of ``Maker.explode`` (as a later deploy would) and return it."""
+    from elfc.model.records import RevisionRecord
+
+    with open_mycelium(dash.url) as store:
+        [job] = [j for j in store.list_jobs(dash.failed) if j.key == "n1"]
+        ran = store.get_revision(job.revision)
+        assert ran is not None
+        fixed = ran.source.replace(
+            'raise ValueError(f"refusing {n}: <b>not bold</b>")', "return -n"
+        )
+        assert fixed != ran.source
+        store.put_revisions([RevisionRecord(FIXED, "task", ran.qualname, ran.module, fixed)])
+    return FIXED

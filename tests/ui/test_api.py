@@ -9,7 +9,7 @@ import sys
 import time
 
 from elfc.mycelium.urls import open_mycelium
-from tests.ui.conftest import BIG, XSS, Dash, free_port
+from tests.ui.conftest import BIG, XSS, Dash, free_port, put_fixed_revision
 
 
 def test_runs_list_filters_by_status_pipeline_and_id_prefix(dash: Dash) -> None:
@@ -188,3 +188,18 @@ def test_the_runs_stream_says_change_when_a_run_is_submitted(dash: Dash) -> None
         assert time.monotonic() - submitted < 3.0, lines
     with open_mycelium(dash.url) as store:
         assert store.cancel_run(run)
+
+
+def test_a_task_revision_diffs_against_another(dash: Dash) -> None:
+    job = dash.read_only.json(f"/api/jobs/{dash.failed}/n1")["job"]  # type: ignore[index]
+    other = put_fixed_revision(dash)
+    lines = dash.read_only.json(f"/api/diff?a={job['revision']}&b={other[:6]}")["lines"]  # type: ignore[index]
+    assert lines[0] == f"--- Maker.explode @ {job['revision']}"
+    assert lines[1] == f"+++ Maker.explode @ {other}"
+    assert '-        raise ValueError(f"refusing {n}: <b>not bold</b>")' in lines
+    assert "+        return -n" in lines
+    same = dash.read_only.json(f"/api/diff?a={job['revision']}&b={job['revision']}")
+    assert same == {"lines": []}
+    status, _, body = dash.read_only.get(f"/api/diff?a={job['revision']}&b=0000")
+    assert status == 404 and b"no revision '0000'" in body
+    assert dash.read_only.get("/api/diff?a=x")[0] == 400

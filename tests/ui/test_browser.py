@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from elfc.mycelium.urls import open_mycelium
-from tests.ui.conftest import BIG, SHOTS, XSS, Dash
+from tests.ui.conftest import BIG, SHOTS, XSS, Dash, put_fixed_revision
 
 pytestmark = pytest.mark.slow
 
@@ -146,6 +146,13 @@ def test_job_page_shows_traceback_pipeline_line_and_task_source(dash: Dash, brow
     assert "def explode(self, n: int) -> int:" in text(browser, "#task-source")
     assert "failed" in text(browser, "#attempts")
     shot(browser, "job-failed")
+    fixed = put_fixed_revision(dash)
+    browser.find_element(By().ID, "diff-revision").send_keys(fixed[:8])
+    browser.find_element(By().XPATH, "//button[text()='Diff']").click()
+    until(browser, lambda: browser.find_elements(By().CSS_SELECTOR, "#diff span.add"), 10, "diff")
+    added = attributes(browser, "#diff span.add", "class")
+    assert len(added) == 2  # the +++ header and the new line
+    assert "+        return -n" in text(browser, "#diff")
 
 
 def test_hostile_values_render_as_text(dash: Dash, browser: Any) -> None:

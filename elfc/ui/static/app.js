@@ -406,7 +406,25 @@ function jobView(d) {
   }
   out.push(el("h2", {}, `Task source at revision ${j.revision}`),
     d.task_source ? sourceBlock(d.task_source.source, 1, null, "task-source") : el("p", { class: "muted" }, "not stored"));
+  if (d.task_source) out.push(diffForm(j.revision));
   return out;
+}
+
+function diffForm(revision) {
+  const input = el("input", { id: "diff-revision", class: "mono", placeholder: "another revision (hash or prefix)", size: 34 });
+  const result = el("div", { id: "diff" });
+  const form = el("form", { class: "filters", on: { submit: async (ev) => {
+    ev.preventDefault();
+    try {
+      const d = await api(`/api/diff?a=${encodeURIComponent(revision)}&b=${encodeURIComponent(input.value.trim())}`);
+      result.replaceChildren(d.lines.length
+        ? el("pre", {}, d.lines.map((line) => el("span", { class: line[0] === "+" ? "add" : line[0] === "-" ? "del" : null }, line + "\n")))
+        : el("p", { class: "muted" }, "the two revisions have the same source"));
+    } catch (error) {
+      result.replaceChildren(el("p", { class: "error" }, error.message));
+    }
+  } } }, el("label", {}, "diff against", input), el("button", { type: "submit" }, "Diff"));
+  return el("div", {}, form, result);
 }
 
 // -- failures, elves -------------------------------------------------------------------------
