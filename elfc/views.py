@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from elfc.errors import ElfcError, NotFound, UsageError
+from elfc.errors import ElfcError, MyceliumError, NotFound, UsageError
 from elfc.model.ir import InputNode, Template
 from elfc.model.records import (
     ElfRecord,
@@ -454,7 +454,10 @@ def job_origin(store: Store, job: JobInfo) -> JobOrigin | None:
     raw = store.get_template(info.revision) if info is not None else None
     if raw is None:
         return None
-    template = Template.from_json(raw)
+    try:
+        template = Template.from_json(raw)
+    except MyceliumError:  # the job can be shown without its origin
+        return None
     if "/" in job.node:
         return JobOrigin(template.pipeline, job.node)
     try:
@@ -533,7 +536,10 @@ def pipeline_source(store: Store, job: JobInfo, origin: JobOrigin | None) -> Pip
     raw = store.get_template(info.revision) if info is not None else None
     if raw is None:
         return None
-    template = Template.from_json(raw)
+    try:
+        template = Template.from_json(raw)
+    except MyceliumError:  # the job can be shown without its pipeline's source
+        return None
     record = store.get_revision(template.revision)
     if record is None or record.kind != "pipeline":
         return None

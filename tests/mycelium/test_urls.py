@@ -69,8 +69,8 @@ def test_worker_replicas_get_the_password_through_their_environment(
     monkeypatch.setattr(subprocess, "Popen", FakeProcess)
     monkeypatch.setattr(signal, "signal", lambda *a: None)  # keep pytest's own handlers
     args = argparse.Namespace(
-        target="app.py", elf="store", replicas=2, lease=None, idle_exit=None,
-        mycelium="arango://elfc:s3cret@h1:8529/runs", on_revision_mismatch="fail",
+        target="app.py", elf="store", replicas=2, lease=None, idle_exit=None, parent_pid=None,
+        mycelium="arango://elfc:s3cret@h1:8529/runs", on_revision_mismatch="fail", threads=None,
     )  # fmt: skip
     assert worker.run(args) == 0
     assert len(seen) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 import signal
 import sys
 import threading
@@ -12,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from elfc.cli.options import seconds
 from elfc.errors import ElfcError, UsageError
 
 if TYPE_CHECKING:
+    from elfc.model.ir import BuiltRun
     from elfc.runtime.supervisor import Supervisor
 
 EPILOG = """\
@@ -25,6 +28,8 @@ The result is printed on stdout as one JSON line; progress goes to stderr.
 examples:
   elfc run examples/hello/pipeline.py:hello -a name=elves
   elfc run examples/animals/pipeline.py:census -a rounds=5 --replicas animals=2
+  elfc run examples/animals/pipeline.py:census -a rounds=5 --threads animals=8
+                                  serve animals from 8 threads of one worker process
   elfc run mypkg.pipelines:nightly --mycelium sqlite:///runs.db
   elfc --log-level debug run examples/hello/pipeline.py:hello -a name=elves
                                   also log what the workers do, job by job
@@ -56,7 +61,16 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
         metavar="ELF=N",
         help="worker processes for an elf (default 1 each; repeatable)",
     )
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up (and cancel) after")
+    p.add_argument(
+        "--threads",
+        action="append",
+        default=[],
+        metavar="ELF=N",
+        help="serve an elf from N threads in each of its worker processes (repeatable)",
+    )
+    p.add_argument(
+        "--timeout", type=seconds(), metavar="SECONDS", help="give up (and cancel) after"
+    )
     p.add_argument(
         "--on-revision-mismatch", choices=("fail", "run"), default="fail", help=argparse.SUPPRESS
     )
@@ -81,6 +95,13 @@ def parse_arguments(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
             params = ", ".join(signature.parameters) or "(none)"
             raise UsageError(f"{pipeline.name} has no parameter {name!r}; its parameters: {params}")
         try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8 arrive as lone surrogates
+            raise UsageError(
+                f"-a {name}: the value is not valid UTF-8 text; pass UTF-8, or encode binary "
+                f"data (base64, hex) and decode it in a task"
+            ) from None
+        try:
             value: Any = msgspec.json.decode(text)
         except msgspec.DecodeError:
             value = text
@@ -99,12 +120,12 @@ def parse_arguments(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def replicas(pairs: list[str]) -> dict[str, int]:
+def replicas(pairs: list[str], flag: str = "--replicas") -> dict[str, int]:
     out = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep or not text.isdigit() or int(text) < 1:
-            raise UsageError(f"--replicas takes ELF=N with N >= 1, not {pair!r}")
+            raise UsageError(f"{flag} takes ELF=N with N >= 1, not {pair!r}")
         out[name] = int(text)
     return out
 
@@ -113,23 +134,44 @@ def run(args: argparse.Namespace) -> int:
     from elfc.mycelium.urls import default_url
     from elfc.runtime.client import connect, result_type
     from elfc.runtime.supervisor import Supervisor
+    from elfc.runtime.worker import lease_from_env
     from elfc.targets import load_pipeline
 
     pipeline = load_pipeline(args.target)
     try:
         kwargs = parse_arguments(pipeline, args.arg)
         counts = replicas(args.replicas)
+        lease_from_env()  # each worker reads it: a bad value is reported here, once
+        threads = replicas(args.threads, "--threads")
     except UsageError as exc:
         print(f"elfc run: error: {exc}", file=sys.stderr)
         return 2
+
+    def check(built: BuiltRun) -> None:
+        unknown = sorted(set(counts) - {job.elf for job in built.jobs})
+        if unknown:
+            used = ", ".join(sorted({job.elf for job in built.jobs})) or "(none)"
+            raise UsageError(
+                f"--replicas names {', '.join(map(repr, unknown))}, which this run does not "
+                f"use; its elves are: {used}"
+            )
+
     url = args.mycelium or default_url()
     mycelium = connect(url)
-    run_id, built = mycelium.submit_built(pipeline.compiled(), (), kwargs)
+    try:
+        # `elfc run` starts the workers itself; they register the elves this run defines.
+        run_id, built = mycelium.submit_built(
+            pipeline.compiled(), (), kwargs, check, replace_elves=True
+        )
+    except UsageError as exc:
+        print(f"elfc run: error: {exc}", file=sys.stderr)
+        return 2
     print(f"elfc run: run {run_id}: {len(built.jobs)} jobs on {mycelium.url}", file=sys.stderr)
     supervisor = Supervisor(
         module=args.target.rpartition(":")[0],
         url=url,
         replicas=counts,
+        threads=threads,
         extra=["--on-revision-mismatch", args.on_revision_mismatch],
     )
     status = _serve(mycelium, run_id, supervisor, {job.elf for job in built.jobs}, args.timeout)
@@ -139,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         value = mycelium.output(run_id, result_type(pipeline))
         sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
         return 0
-    return report_failure(mycelium, run_id, status)
+    return report_failure(mycelium, run_id, status, supervisor.exits)
 
 
 def _serve(
@@ -207,7 +249,13 @@ class _TermAsInterrupt:
             raise KeyboardInterrupt
 
 
-def report_failure(mycelium: Any, run_id: str, status: str) -> int:
+def report_failure(
+    mycelium: Any, run_id: str, status: str, exits: dict[int, int] | None = None
+) -> int:
+    """Print each failed job's failure; ``exits`` (process id -> return code of the workers
+    that died) adds how the worker named by a ``WorkerLost`` failure ended."""
+    from elfc.runtime.supervisor import exit_text
+
     failures = mycelium.failures_of(run_id)
     print(f"elfc run: run {run_id} {status}: {len(failures)} failed job(s)", file=sys.stderr)
     for f in failures:
@@ -215,6 +263,10 @@ def report_failure(mycelium: Any, run_id: str, status: str) -> int:
             f"\n--- job {f.job} ({f.elf}.{f.task}) raised {f.error_type}: {f.message}",
             file=sys.stderr,
         )
+        if f.error_type == "WorkerLost" and exits:
+            # Worker ids are host:pid:elf:suffix; the message names the last one.
+            for pid in sorted({int(p) for p in re.findall(r":(\d+):", f.message)} & set(exits)):
+                print(f"    worker process {pid} {exit_text(exits[pid])}", file=sys.stderr)
         if f.traceback:
             print(f.traceback.rstrip(), file=sys.stderr)
         print(f"    inspect it: elfc show {f.job}", file=sys.stderr)
