@@ -13,14 +13,14 @@ PYTHON = "3.11"
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole pytest suite (examples included)."""
-    session.install("-e", ".[dev,arango,postgres]")
+    session.install("-e", ".[dev,arango,postgres,ui]")
     session.run("pytest", "-q", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package and on the examples."""
-    session.install("-e", ".[dev,arango,postgres]")
+    session.install("-e", ".[dev,arango,postgres,ui]")
     session.run("mypy", "--strict", "elfc")
     session.run("mypy", "--strict", "examples")
 

@@ -16,36 +16,81 @@ Usage::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
-from elfc.errors import ElfcError, MyceliumError, NotFound
+from elfc.errors import ElfcError, MyceliumError, NotFound, UsageError
 from elfc.model.ir import InputNode, Template
-from elfc.model.records import JobInfo, RevisionRecord, RunInfo
-from elfc.model.status import final_count
+from elfc.model.records import (
+    ElfRecord,
+    FailureInfo,
+    JobInfo,
+    JobsBucket,
+    JobSpan,
+    RevisionRecord,
+    RunInfo,
+    WorkerInfo,
+)
+from elfc.model.status import (
+    JOB_STATUS_SEVERITY,
+    JOB_STATUSES,
+    RUN_STATUSES,
+    final_count,
+)
 from elfc.mycelium.store import Store
-from elfc.render import count_states
+from elfc.render import template_node
+from elfc.runtime.run import run_output
+from elfc.runtime.values import decode
+from elfc.runtime.worker import DEFAULT_LEASE
 
 __all__ = [
+    "Attempt",
+    "Bar",
     "ElfProgress",
+    "ElfView",
+    "FailureView",
+    "JobDetail",
     "JobOrigin",
+    "JobPage",
     "JobView",
+    "Lane",
+    "PipelineSource",
     "RunPicture",
     "RunSummary",
+    "Timeline",
+    "WorkerView",
     "elf_progress",
+    "elves_view",
+    "failure_list",
     "find_job",
     "find_revision",
     "find_run",
+    "job_attempts",
+    "job_detail",
     "job_origin",
+    "job_page",
     "job_view",
     "missing_sqlite_file",
     "node_states",
+    "pipeline_source",
+    "revision_diff",
+    "run_fingerprint",
+    "run_list",
     "run_picture",
     "run_summary",
     "run_title",
+    "run_value",
+    "runs_fingerprint",
     "template_for_run",
+    "timeline",
+    "timeline_of",
+    "timeline_of_buckets",
 ]
 
 
@@ -115,6 +160,15 @@ class RunSummary:
     failed: int
     created: float
     finished: float | None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    """Jobs per status (only statuses that have jobs), in life-cycle order."""
+    error: str | None = None
+
+    def duration(self, now: float | None = None) -> float:
+        """Seconds from submission to the end (to ``now`` while running)."""
+        end = self.finished if self.finished is not None else (now or time.time())
+        return max(0.0, end - self.created)
 
 
 def run_summary(info: RunInfo) -> RunSummary:
@@ -127,7 +181,45 @@ def run_summary(info: RunInfo) -> RunSummary:
         failed=info.counts.get("failed", 0),
         created=info.created,
         finished=info.finished,
+        arguments=dict(info.arguments),
+        counts={s: info.counts[s] for s in JOB_STATUSES if info.counts.get(s)},
+        error=info.error,
     )
+
+
+def run_list(
+    store: Store,
+    status: str | None = None,
+    pipeline: str | None = None,
+    prefix: str = "",
+    limit: int = 50,
+) -> list[RunSummary]:
+    """The newest runs (``elfc runs`` and the dashboard): with ``status``, a pipeline name
+    containing ``pipeline``, an id starting with ``prefix``; newest first."""
+    if status is not None and status not in RUN_STATUSES:
+        raise UsageError(f"no run status {status!r}: give one of {', '.join(RUN_STATUSES)}")
+    return [run_summary(i) for i in store.find_runs(status, pipeline, prefix.strip(), limit)]
+
+
+def runs_fingerprint(store: Store, limit: int = 50) -> tuple[object, ...]:
+    """Changes whenever a run is submitted, or one of the ``limit`` newest running runs makes
+    progress or settles (a settled run does not change, so it is not read)."""
+    newest = [i.id for i in store.list_runs(1)]
+    running = store.find_runs(status="running", limit=limit)
+    return (*newest, *((i.id, tuple(i.counts.items())) for i in running))
+
+
+def run_fingerprint(store: Store, run_id: str) -> tuple[object, ...]:
+    """Changes whenever a job of the run changes status (or the run does)."""
+    info = store.run_info(run_id)
+    return () if info is None else (info.status, tuple(info.counts.items()), info.finished)
+
+
+def run_value(store: Store, info: RunInfo) -> tuple[bool, Any]:
+    """``(True, value)`` for a succeeded run, ``(False, None)`` otherwise."""
+    if info.status != "succeeded":
+        return False, None
+    return True, run_output(store, info.id)
 
 
 @dataclass(frozen=True)
@@ -159,7 +251,178 @@ def elf_progress(info: RunInfo) -> list[ElfProgress]:
 
 def node_states(store: Store, run_id: str) -> dict[str, dict[str, int]]:
     """Job counts of a run per top-level template node, then per status (a run's graph)."""
-    return count_states((job.node, job.status) for job in store.list_jobs(run_id))
+    states: dict[str, dict[str, int]] = {}
+    for node, counts in store.node_counts(run_id).items():
+        per = states.setdefault(template_node(node), {})
+        for status, n in counts.items():
+            per[status] = per.get(status, 0) + n
+    return {node: dict(sorted(c.items())) for node, c in sorted(states.items())}
+
+
+# -- a run's jobs, a page at a time ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a run's job table."""
+
+    run: str
+    status: str | None
+    offset: int
+    limit: int
+    total: int
+    """Jobs of the run with ``status`` (all of them without)."""
+    jobs: list[JobInfo]
+
+
+def job_page(
+    store: Store, run_id: str, status: str | None = None, offset: int = 0, limit: int = 100
+) -> JobPage:
+    """Jobs ``offset`` to ``offset + limit`` of the run, in ``seq`` order; the backend reads
+    only that page, so a run of 100,000 jobs costs what a run of 100 does."""
+    if status is not None and status not in JOB_STATUSES:
+        raise UsageError(f"no job status {status!r}: give one of {', '.join(JOB_STATUSES)}")
+    if limit < 1 or limit > 1000:
+        raise UsageError(f"a page holds 1 to 1000 jobs, not {limit}")
+    info = find_run(store, run_id)
+    total = info.total if status is None else info.counts.get(status, 0)
+    offset = min(max(offset, 0), max(total - 1, 0))
+    jobs = store.page_jobs(info.id, status, offset, limit)
+    return JobPage(info.id, status, offset, limit, total, jobs)
+
+
+# -- a run's timeline ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A job, or consecutive jobs merged where they are too short to tell apart."""
+
+    start: float
+    end: float
+    status: str
+    """The worst status of the jobs in the bar."""
+    jobs: int
+    key: str
+    """The key of its first job."""
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One worker of one elf instance: what it ran, and when."""
+
+    elf: str
+    worker: str
+    bars: list[Bar]
+    jobs: int
+    busy: float
+    """Seconds spent running jobs."""
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A Gantt chart of a run: a lane per elf instance and worker."""
+
+    start: float
+    end: float
+    lanes: list[Lane]
+    waiting: int
+    """Jobs never started (pending, ready, skipped, cancelled before a claim)."""
+    merged: bool
+    """Bars stand for several jobs (the run has more than the chart shows one by one)."""
+
+
+def timeline(store: Store, run_id: str, max_bars: int = 3000, now: float | None = None) -> Timeline:
+    """The run's jobs laid out per (elf, worker) over time, at most about ``max_bars`` bars:
+    past that, jobs of a lane that follow each other closer than the chart can show are
+    merged into one bar (coloured by the worst of their statuses)."""
+    info = find_run(store, run_id)
+    now = time.time() if now is None else now
+    if info.total <= max_bars:
+        return timeline_of(store.job_spans(info.id), info.created, max_bars, now)
+    # Too many jobs to send one by one: the store groups them into slices of time per worker.
+    end = info.finished if info.finished is not None else now
+    grain = max(end - info.created, 1e-3) / SLICES
+    buckets = store.job_buckets(info.id, info.created, grain, now)
+    return timeline_of_buckets(buckets, info, max_bars)
+
+
+SLICES = 400
+"""Slices of a large run's time per worker lane: its timeline's resolution."""
+
+
+def timeline_of_buckets(buckets: Sequence[JobsBucket], info: RunInfo, max_bars: int) -> Timeline:
+    """The timeline of a large run from its jobs grouped per worker and slice of time; with
+    more lanes than ``max_bars`` allows, neighbouring slices are merged further."""
+    lanes: dict[tuple[str, str], list[JobsBucket]] = {}
+    for bucket in buckets:
+        lanes.setdefault((bucket.elf, bucket.worker), []).append(bucket)
+    factor = max(1, -(-len(buckets) // max(max_bars, 1)))
+    out = []
+    for (elf, worker), group in sorted(lanes.items()):
+        bars: list[Bar] = []
+        slots: list[int] = []
+        for b in group:
+            if bars and b.slot // factor == slots[-1]:
+                last = bars[-1]
+                worse = min(last.status, b.status, key=_severity)
+                end = max(last.end, b.end)
+                bars[-1] = Bar(last.start, end, worse, last.jobs + b.jobs, last.key)
+            else:
+                bars.append(Bar(b.start, b.end, b.status, b.jobs, b.key))
+                slots.append(b.slot // factor)
+        jobs = sum(b.jobs for b in group)
+        out.append(Lane(elf, worker, bars, jobs, sum(b.busy for b in group)))
+    started = sum(lane.jobs for lane in out)
+    start = min([info.created, *(b.start for b in buckets)])
+    end = max([start, *(b.end for b in buckets)])
+    return Timeline(start, end, out, info.total - started, merged=True)
+
+
+def timeline_of(spans: Sequence[JobSpan], created: float, max_bars: int, now: float) -> Timeline:
+    """The timeline from each job's span (a run created at ``created``, seen at ``now``)."""
+    lanes: dict[tuple[str, str], list[tuple[float, float, str, str]]] = {}
+    waiting = 0
+    for span in spans:
+        if span.started is None or span.worker is None:
+            waiting += 1
+            continue
+        if span.finished is not None and span.finished >= span.started:
+            end = span.finished
+        else:
+            end = now if span.status == "running" else span.started
+        lanes.setdefault((span.elf, span.worker), []).append(
+            (span.started, end, span.status, span.key)
+        )
+    start = min((b[0] for bars in lanes.values() for b in bars), default=created)
+    start = min(start, created)
+    end = max((b[1] for bars in lanes.values() for b in bars), default=start)
+    count = sum(len(bars) for bars in lanes.values())
+    grain = 0.0
+    if count > max_bars:
+        grain = (end - start) * len(lanes) / max(max_bars, 1)
+    out = []
+    for (elf, worker), bars in sorted(lanes.items()):
+        bars.sort()
+        merged: list[Bar] = []
+        for b_start, b_end, status, key in bars:
+            last = merged[-1] if merged else None
+            if last is not None and grain and b_start - last.end <= grain:
+                worse = min(last.status, status, key=_severity)
+                merged[-1] = Bar(last.start, max(last.end, b_end), worse, last.jobs + 1, last.key)
+            else:
+                merged.append(Bar(b_start, b_end, status, 1, key))
+        busy = sum(b[1] - b[0] for b in bars)
+        out.append(Lane(elf, worker, merged, len(bars), busy))
+    return Timeline(start, end, out, waiting, merged=grain > 0)
+
+
+def _severity(status: str) -> int:
+    return (
+        JOB_STATUS_SEVERITY.index(status)
+        if status in JOB_STATUS_SEVERITY
+        else len(JOB_STATUS_SEVERITY)
+    )
 
 
 # -- a job ---------------------------------------------------------------------------------
@@ -219,6 +482,186 @@ def job_view(store: Store, job_id: str) -> JobView:
     """The job (id, prefix or ``RUN/KEY``, see :func:`find_job`) with its origin and source."""
     job = find_job(store, job_id)
     return JobView(job, job_origin(store, job), store.get_revision(job.revision))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at a job: who ran it, from when to when, and how it ended."""
+
+    number: int
+    worker: str
+    started: float
+    ended: float | None
+    outcome: str
+    """The status it ended in (``running`` while it runs); ``ready`` means retried."""
+    note: str = ""
+
+
+def job_attempts(job: JobInfo) -> list[Attempt]:
+    """The job's attempts, from its status history (each claim is a ``running`` event whose
+    note is the worker's id)."""
+    attempts: list[Attempt] = []
+    history = list(job.history)
+    for i, event in enumerate(history):
+        if event.status != "running":
+            continue
+        after = history[i + 1] if i + 1 < len(history) else None
+        attempts.append(
+            Attempt(
+                number=len(attempts) + 1,
+                worker=event.note,
+                started=event.time,
+                ended=None if after is None else after.time,
+                outcome="running" if after is None else after.status,
+                note="" if after is None else after.note,
+            )
+        )
+    return attempts
+
+
+@dataclass(frozen=True)
+class PipelineSource:
+    """The source of the run's pipeline at its revision, and which of its lines made a job."""
+
+    record: RevisionRecord
+    first_line: int
+    """The file line of the source's first line."""
+    highlight: int | None
+    """The file line of the call that made the job (``None``: not in this source)."""
+
+
+def pipeline_source(store: Store, job: JobInfo, origin: JobOrigin | None) -> PipelineSource | None:
+    """The pipeline's stored source with the job's line, when both are stored."""
+    info = store.run_info(job.run)
+    raw = store.get_template(info.revision) if info is not None else None
+    if raw is None:
+        return None
+    try:
+        template = Template.from_json(raw)
+    except MyceliumError:  # the job can be shown without its pipeline's source
+        return None
+    record = store.get_revision(template.revision)
+    if record is None or record.kind != "pipeline":
+        return None
+    lines = record.source.splitlines()
+    first = template.line
+    # The template's line is the ``def``; the stored source may start at a decorator above it.
+    for index, text in enumerate(lines):
+        if text.lstrip().startswith(("def ", "async def ")):
+            first = template.line - index
+            break
+    highlight = None
+    if (
+        origin is not None
+        and origin.line is not None
+        and not origin.inlined
+        and 0 <= origin.line - first < len(lines)
+    ):
+        highlight = origin.line
+    return PipelineSource(record, first, highlight)
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    """Everything the dashboard's job page shows."""
+
+    job: JobInfo
+    origin: JobOrigin | None
+    task_source: RevisionRecord | None
+    pipeline: PipelineSource | None
+    attempts: list[Attempt]
+    result: Any
+    """The decoded result (``None`` also when there is none: see ``has_result``)."""
+    has_result: bool
+
+
+def job_detail(store: Store, job_id: str) -> JobDetail:
+    """The job (id, prefix or ``RUN/KEY``) with its decoded result, attempts, origin, the
+    pipeline's source and the task's source at the job's revision."""
+    view = job_view(store, job_id)
+    job = view.job
+    has_result = job.result is not None
+    result = decode(job.result) if job.result is not None else None
+    return JobDetail(
+        job,
+        view.origin,
+        view.task_source,
+        pipeline_source(store, job, view.origin),
+        job_attempts(job),
+        result,
+        has_result,
+    )
+
+
+def revision_diff(store: Store, old: str, new: str) -> list[str]:
+    """The unified diff from the source stored for revision ``old`` to that of ``new``
+    (hashes or unique prefixes), one line per item, without line ends; ``[]`` when equal."""
+    a, b = find_revision(store, old), find_revision(store, new)
+    return list(
+        difflib.unified_diff(
+            a.source.splitlines(),
+            b.source.splitlines(),
+            f"{a.qualname} @ {a.hash}",
+            f"{b.qualname} @ {b.hash}",
+            lineterm="",
+        )
+    )
+
+
+# -- failures, elves and workers ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailureView:
+    """A distinct failure (one per traceback) and some of the jobs that raised it."""
+
+    failure: FailureInfo
+    jobs: list[JobInfo]
+
+
+def failure_list(store: Store, limit: int = 50, jobs: int = 10) -> list[FailureView]:
+    """Distinct failures, most recently seen first, each with up to ``jobs`` of its jobs."""
+    return [FailureView(f, store.failure_jobs(f.hash, jobs)) for f in store.list_failures(limit)]
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    info: WorkerInfo
+    age: float
+    """Seconds since its last heartbeat."""
+    stale: bool
+    """No heartbeat for longer than a lease: the worker is gone or stuck."""
+
+
+@dataclass(frozen=True)
+class ElfView:
+    """An elf instance and the workers that serve (or served) it."""
+
+    name: str
+    record: ElfRecord | None
+    """``None`` for workers of an elf instance never recorded with ``put_elf``."""
+    workers: list[WorkerView]
+
+    @property
+    def live(self) -> int:
+        return sum(not w.stale for w in self.workers)
+
+
+def elves_view(
+    store: Store, now: float | None = None, stale_after: float = DEFAULT_LEASE
+) -> list[ElfView]:
+    """Every elf instance with its workers, by name; a worker is stale after ``stale_after``
+    seconds without a heartbeat."""
+    now = time.time() if now is None else now
+    records = {e.name: e for e in store.list_elves()}
+    workers: dict[str, list[WorkerView]] = {}
+    for w in store.list_workers():
+        age = max(0.0, now - w.heartbeat)
+        workers.setdefault(w.elf, []).append(WorkerView(w, age, age > stale_after))
+    return [
+        ElfView(name, records.get(name), workers.get(name, []))
+        for name in sorted(set(records) | set(workers))
+    ]
 
 
 # -- a run's picture -----------------------------------------------------------------------

@@ -54,7 +54,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-CONSOLE = [b for b in blocks("console")[1:] if "$ " in b]
+CONSOLE = [b for b in blocks("console")[1:] if "$ " in b and "$ elfc ui" not in b]
+"""The console blocks run here; the dashboard's, whose server runs until stopped, runs in
+tests/ui/test_readme_dashboard.py."""
 
 
 @pytest.mark.slow

@@ -10,21 +10,27 @@ from pathlib import Path
 import pytest
 
 from elfc import RunFailed, connect
-from elfc.errors import NotFound
+from elfc.errors import NotFound, UsageError
+from elfc.model.records import JobSpan
 from elfc.model.status import final_count
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import open_mycelium
 from elfc.views import (
     ElfProgress,
     elf_progress,
+    elves_view,
     find_job,
     find_revision,
     find_run,
+    job_detail,
+    job_page,
     job_view,
     missing_sqlite_file,
     node_states,
+    run_list,
     run_picture,
     run_summary,
+    timeline_of,
 )
 from tests.runtime.fixtures.harness import ThreadWorkers, elves, sqlite_url
 
@@ -131,3 +137,76 @@ def test_a_run_drawn_over_another_pipeline_says_so(filled: Filled, store: Store)
     picture = run_picture(store, filled.failed, local)
     assert any("not " + local.pipeline in w for w in picture.warnings)
     assert picture.template.pipeline == find_run(store, filled.failed).pipeline
+
+
+# -- the dashboard's reads ------------------------------------------------------------------
+
+
+def test_runs_are_listed_by_status_pipeline_and_prefix_with_their_counts(
+    filled: Filled, store: Store
+) -> None:
+    failed = run_list(store, status="failed")
+    assert [(r.id, r.counts) for r in failed] == [(filled.failed, {"failed": 1, "skipped": 1})]
+    assert failed[0].error and failed[0].duration() >= 0
+    assert [r.id for r in run_list(store, prefix=filled.ok[:6])] == [filled.ok]
+    with pytest.raises(UsageError, match="running, succeeded, failed, cancelled"):
+        run_list(store, status="done")
+
+
+def test_a_job_page_is_one_slice_and_counts_the_filtered_total(
+    filled: Filled, store: Store
+) -> None:
+    page = job_page(store, filled.ok[:6], offset=1, limit=2)
+    assert (page.run, page.total, [j.key for j in page.jobs]) == (
+        filled.ok,
+        4,
+        [j.key for j in store.list_jobs(filled.ok)][1:3],
+    )
+    skipped = job_page(store, filled.failed, status="skipped")
+    assert (skipped.total, [j.status for j in skipped.jobs]) == (1, ["skipped"])
+    with pytest.raises(UsageError, match="1 to 1000"):
+        job_page(store, filled.ok, limit=0)
+
+
+def test_a_failed_job_has_one_attempt_by_its_worker_and_the_pipeline_line_lit(
+    filled: Filled, store: Store
+) -> None:
+    [bad] = store.list_jobs(filled.failed, "failed")
+    detail = job_detail(store, bad.id)
+    [attempt] = detail.attempts
+    assert (attempt.outcome, attempt.worker) == ("failed", bad.lease_owner)
+    assert detail.pipeline is not None and detail.pipeline.highlight is not None
+    assert detail.origin is not None and detail.origin.source
+    lines = detail.pipeline.record.source.splitlines()
+    assert detail.origin.source in lines[detail.pipeline.highlight - detail.pipeline.first_line]
+
+
+def test_a_timeline_merges_close_bars_only_past_its_budget() -> None:
+    spans = [JobSpan(f"k#{i}", "e", "t", "succeeded", "w1", 10.0 + i, 10.5 + i) for i in range(10)]
+    spans += [
+        JobSpan("x", "e", "t", "failed", "w2", 12.0, 13.0),
+        JobSpan("r", "e", "t", "running", "w2", 14.0, None),
+        JobSpan("p", "e", "t", "pending", None, None, None),
+    ]
+    whole = timeline_of(spans, created=9.0, max_bars=100, now=16.0)
+    assert (whole.start, whole.end, whole.waiting, whole.merged) == (9.0, 19.5, 1, False)
+    w1, w2 = whole.lanes
+    assert (w1.worker, w1.jobs, len(w1.bars), w1.busy) == ("w1", 10, 10, 5.0)
+    assert [(b.key, b.status, b.end) for b in w2.bars] == [
+        ("x", "failed", 13.0),
+        ("r", "running", 16.0),
+    ]
+    merged = timeline_of(spans, created=9.0, max_bars=4, now=16.0)
+    assert merged.merged
+    assert sum(b.jobs for lane in merged.lanes for b in lane.bars) == 12
+    assert len(merged.lanes[0].bars) < 10
+    assert merged.lanes[1].bars[0].status == "failed"  # the worst status of what it merges
+
+
+def test_elves_list_their_workers_and_mark_stale_ones(filled: Filled, store: Store) -> None:
+    views = {e.name: e for e in elves_view(store)}
+    assert {"appender", "summer", "broken"} <= set(views)
+    appender = views["appender"]
+    assert appender.record is not None and appender.workers
+    later = elves_view(store, now=max(w.info.heartbeat for w in appender.workers) + 3600)
+    assert all(w.stale for e in later for w in e.workers) and all(e.live == 0 for e in later)

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("inspect", "show a job: arguments, result, history, traceback, source"),
     "failures": ("inspect", "list failures, deduplicated by traceback"),
     "source": ("inspect", "print the source stored for a revision"),
+    "ui": ("ui", "serve a web dashboard of the mycelium (needs the ui extra)"),
 }
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -19,6 +19,8 @@ __all__ = [
     "FailureInfo",
     "FailureRecord",
     "JobInfo",
+    "JobSpan",
+    "JobsBucket",
     "RevisionRecord",
     "RunInfo",
     "WorkerInfo",
@@ -169,3 +171,37 @@ class WorkerInfo(msgspec.Struct, frozen=True):
     started: float
     heartbeat: float = 0.0
     """Set by the mycelium on ``heartbeat``; ignored on input."""
+
+
+class JobSpan(msgspec.Struct, frozen=True, array_like=True):
+    """When and where one job ran: a bar of a run's timeline (its latest attempt)."""
+
+    key: str
+    elf: str
+    task: str
+    status: str
+    worker: str | None
+    """The worker that holds or held the job's latest attempt (``None``: never claimed)."""
+    started: float | None
+    finished: float | None
+
+
+class JobsBucket(msgspec.Struct, frozen=True, array_like=True):
+    """The jobs one worker started within one slice of a run's time: a bar of the timeline of
+    a run too large to draw job by job."""
+
+    elf: str
+    worker: str
+    slot: int
+    """Which slice: the jobs started from ``start + slot * grain`` on, for ``grain`` seconds."""
+    start: float
+    """When the first of them started."""
+    end: float
+    """When the last of them ended (now for a running one; its start for one never ended)."""
+    jobs: int
+    status: str
+    """The worst of their statuses (failed first, as :data:`JOB_STATUS_SEVERITY` orders them)."""
+    key: str
+    """The key of the first of them in the run's (``seq``) order."""
+    busy: float
+    """Seconds the jobs took, added up."""

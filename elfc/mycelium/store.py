@@ -39,11 +39,13 @@ from elfc.model.records import (
     FailureInfo,
     FailureRecord,
     JobInfo,
+    JobsBucket,
+    JobSpan,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
 )
-from elfc.model.status import FINAL_RUN_STATUSES
+from elfc.model.status import FINAL_RUN_STATUSES, JOB_STATUS_SEVERITY
 
 __all__ = ["Store"]
 
@@ -280,6 +282,94 @@ class Store(abc.ABC):
         gives an empty list.
         """
 
+    # Reading for displays of large runs (the dashboard). Each has a correct default built
+    # on the methods above; a backend overrides it with a query that reads only what it needs.
+
+    def find_runs(
+        self,
+        status: str | None = None,
+        pipeline: str | None = None,
+        prefix: str = "",
+        limit: int = 50,
+    ) -> list[RunInfo]:
+        """Up to ``limit`` runs, newest first, with ``status`` (exactly), whose pipeline
+        contains ``pipeline`` (case-insensitive) and whose id starts with ``prefix``."""
+        needle = (pipeline or "").lower()
+        found = []
+        for info in self.list_runs(2**31 - 1):
+            if status is not None and info.status != status:
+                continue
+            if needle not in info.pipeline.lower() or not info.id.startswith(prefix):
+                continue
+            found.append(info)
+            if len(found) >= limit:
+                break
+        return found
+
+    def page_jobs(
+        self, run_id: str, status: str | None = None, offset: int = 0, limit: int = 100
+    ) -> list[JobInfo]:
+        """``list_jobs(run_id, status)[offset:offset + limit]``, without reading the rest."""
+        return self.list_jobs(run_id, status)[max(offset, 0) : max(offset, 0) + max(limit, 0)]
+
+    def job_spans(self, run_id: str) -> list[JobSpan]:
+        """When and by which worker each job of the run (id or unique prefix) ran, in
+        ``seq`` order; ``[]`` for an unknown run."""
+        return [
+            JobSpan(j.key, j.elf, j.task, j.status, j.lease_owner, j.started, j.finished)
+            for j in self.list_jobs(run_id)
+        ]
+
+    def job_buckets(self, run_id: str, start: float, grain: float, now: float) -> list[JobsBucket]:
+        """The run's started jobs grouped per elf, worker and slice of ``grain`` seconds from
+        ``start`` (by when each started), sorted by elf, worker and slot; a running job ends
+        at ``now``. ``[]`` for an unknown run."""
+        groups: dict[tuple[str, str, int], list[JobSpan]] = {}
+        for span in self.job_spans(run_id):
+            if span.started is None or span.worker is None:
+                continue
+            slot = int((span.started - start) // grain) if grain > 0 else 0
+            groups.setdefault((span.elf, span.worker, slot), []).append(span)
+        rank: dict[str, int] = {status: i for i, status in enumerate(JOB_STATUS_SEVERITY)}
+        out = []
+        for (elf, worker, slot), spans in sorted(groups.items()):
+            ends = [_span_end(s, now) for s in spans]
+            out.append(
+                JobsBucket(
+                    elf,
+                    worker,
+                    slot,
+                    min(s.started or 0.0 for s in spans),
+                    max(ends),
+                    len(spans),
+                    min((s.status for s in spans), key=lambda s: rank.get(s, len(rank))),
+                    spans[0].key,
+                    sum(e - (s.started or 0.0) for s, e in zip(spans, ends, strict=True)),
+                )
+            )
+        return out
+
+    def failure_jobs(self, failure_hash: str, limit: int = 10) -> list[JobInfo]:
+        """Up to ``limit`` jobs whose latest failure has exactly this hash: newest run first,
+        then in ``seq`` order (without their results)."""
+        found: list[JobInfo] = []
+        for info in self.list_runs(2**31 - 1):
+            for job in self.list_jobs(info.id):
+                if len(found) >= limit:
+                    return found
+                if job.failure is not None and job.failure.hash == failure_hash:
+                    found.append(job)
+        return found
+
+    def node_counts(self, run_id: str) -> dict[str, dict[str, int]]:
+        """Jobs of the run (id or unique prefix) per job node path (``n3``, ``n2#0.1/n1``),
+        then per status; ``{}`` for an unknown run."""
+        counts: dict[str, dict[str, int]] = {}
+        for job in self.list_jobs(run_id):
+            per = counts.setdefault(job.node, {})
+            per[job.status] = per.get(job.status, 0) + 1
+        return counts
+
     @abc.abstractmethod
     def get_job(self, job_id: str) -> JobInfo | None:
         """The job with this id or unique prefix, with its result, latest failure and status
@@ -319,3 +409,12 @@ class Store(abc.ABC):
                 return status
             time.sleep(min(pause, left))
             pause = min(pause * 2, 0.05)
+
+
+def _span_end(span: JobSpan, now: float) -> float:
+    """When a started job's latest attempt ended: its finish, now while it runs, else its start
+    (an attempt given back without an outcome)."""
+    started = span.started or 0.0
+    if span.finished is not None and span.finished >= started:
+        return span.finished
+    return now if span.status == "running" else started

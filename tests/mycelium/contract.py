@@ -512,6 +512,101 @@ class MyceliumContract:
         assert [r.id for r in mycelium.list_runs()] == ids[::-1]
         assert [r.id for r in mycelium.list_runs(limit=2)] == ids[:0:-1]
 
+    # -- reads for displays of large runs: each backend's answer is the reference's --------
+
+    def test_find_runs_filters_by_status_pipeline_and_id_prefix(self, mycelium: Store) -> None:
+        done = mycelium.submit(fanout(1))
+        (claimed,) = mycelium.claim("e", "w", LEASE)
+        assert mycelium.complete(claimed.id, "w", b"1")
+        running = [mycelium.submit(fanout(2)) for _ in range(2)]
+        assert [r.id for r in mycelium.find_runs()] == [*running[::-1], done]
+        assert [r.id for r in mycelium.find_runs(status="succeeded")] == [done]
+        assert [r.id for r in mycelium.find_runs(pipeline="PIPE", limit=1)] == [running[1]]
+        assert mycelium.find_runs(pipeline="nope") == []
+        assert [r.id for r in mycelium.find_runs(prefix=done[:5])] == [done]
+        assert mycelium.find_runs(prefix="zzzz") == []
+        for status, prefix in ((None, ""), ("running", ""), ("succeeded", done[:3])):
+            assert mycelium.find_runs(status, "pipe", prefix) == Store.find_runs(
+                mycelium, status, "pipe", prefix
+            )
+
+    def test_page_jobs_reads_one_page_in_seq_order(self, mycelium: Store) -> None:
+        run_id = mycelium.submit(fanout(25))
+        for claimed in mycelium.claim("e", "w", LEASE, limit=3):
+            assert mycelium.complete(claimed.id, "w", b"1")
+        keys = [j.key for j in mycelium.page_jobs(run_id, offset=10, limit=5)]
+        assert keys == [f"f#{i}" for i in range(10, 15)]
+        assert [j.key for j in mycelium.page_jobs(run_id[:6], "succeeded")] == ["f#0", "f#1", "f#2"]
+        assert [j.key for j in mycelium.page_jobs(run_id, "ready", 20, 100)] == ["f#23", "f#24"]
+        assert mycelium.page_jobs(run_id, offset=25) == []
+        assert mycelium.page_jobs("no-such-run") == []
+        for args in ((None, 0, 100), ("ready", 3, 4), (None, 24, 1)):
+            assert mycelium.page_jobs(run_id, *args) == Store.page_jobs(mycelium, run_id, *args)
+
+    def test_job_spans_and_node_counts(self, mycelium: Store) -> None:
+        run_id = mycelium.submit(run_of(job("a#0"), job("a#1"), job("b#0", deps=["a#0", "a#1"])))
+        (first,) = mycelium.claim("e", "w1", LEASE)
+        assert mycelium.complete(first.id, "w1", b"1")
+        mycelium.claim("e", "w2", LEASE)
+        spans = mycelium.job_spans(run_id[:6])
+        assert [(s.key, s.status, s.worker) for s in spans] == [
+            ("a#0", "succeeded", "w1"),
+            ("a#1", "running", "w2"),
+            ("b#0", "pending", None),
+        ]
+        assert spans[0].started is not None and spans[0].finished is not None
+        assert spans[0].started <= spans[0].finished and spans[2].started is None
+        assert spans == Store.job_spans(mycelium, run_id)
+        counts = mycelium.node_counts(run_id)
+        assert counts == {"a": {"succeeded": 1, "running": 1}, "b": {"pending": 1}}
+        assert counts == Store.node_counts(mycelium, run_id)
+        assert mycelium.job_spans("no-such-run") == [] and mycelium.node_counts("nope") == {}
+
+    def test_job_buckets_group_started_jobs_per_worker_and_slice(self, mycelium: Store) -> None:
+        run_id = mycelium.submit(fanout(6))
+        for worker in ("w1", "w2"):
+            for claimed in mycelium.claim("e", worker, LEASE, limit=2):
+                assert mycelium.complete(claimed.id, worker, b"1")
+        (failing,) = mycelium.claim("e", "w2", LEASE)
+        assert mycelium.fail(failing.id, "w2", BOOM)
+        mycelium.claim("e", "w1", LEASE)  # f#5 stays running
+        info = mycelium.run_info(run_id)
+        assert info is not None
+        now = time.time() + 1
+        whole = mycelium.job_buckets(run_id, info.created, 3600.0, now)
+        assert [(b.worker, b.slot, b.jobs, b.status) for b in whole] == [
+            ("w1", 0, 3, "running"),
+            ("w2", 0, 3, "failed"),
+        ]
+        assert [b.key for b in whole] == ["f#0", "f#2"], whole
+        assert whole[0].end == now and whole[0].busy >= 0
+        fine = mycelium.job_buckets(run_id, info.created, 1e-9, now)
+        assert sum(b.jobs for b in fine) == 6 and len(fine) >= 2
+        for grain in (3600.0, 1e-9, 0.001):
+            mine = mycelium.job_buckets(run_id, info.created, grain, now)
+            reference = Store.job_buckets(mycelium, run_id, info.created, grain, now)
+            assert [(b.elf, b.worker, b.slot, b.jobs, b.status, b.key) for b in mine] == [
+                (b.elf, b.worker, b.slot, b.jobs, b.status, b.key) for b in reference
+            ]
+            for a, b in zip(mine, reference, strict=True):
+                assert (a.start, a.end) == (b.start, b.end)
+                assert abs(a.busy - b.busy) < 1e-6
+        assert mycelium.job_buckets("no-such-run", 0.0, 1.0, now) == []
+
+    def test_failure_jobs_are_the_jobs_whose_latest_failure_it_is(self, mycelium: Store) -> None:
+        older = mycelium.submit(fanout(3))
+        newer = mycelium.submit(fanout(2))
+        for claimed in mycelium.claim("e", "w", LEASE, limit=5):
+            assert mycelium.fail(claimed.id, "w", BOOM)
+        [failure] = mycelium.list_failures()
+        jobs = mycelium.failure_jobs(failure.hash)
+        assert [(j.run, j.key) for j in jobs] == [
+            (newer, "f#0"), (newer, "f#1"), (older, "f#0"), (older, "f#1"), (older, "f#2"),
+        ]  # fmt: skip
+        assert [j.key for j in mycelium.failure_jobs(failure.hash, limit=2)] == ["f#0", "f#1"]
+        assert jobs == Store.failure_jobs(mycelium, failure.hash)
+        assert mycelium.failure_jobs("no-such-failure") == []
+
     # -- waiting ----------------------------------------------------------------------
 
     def test_wait_for_work_returns_at_timeout_when_idle(self, mycelium: Store) -> None:

@@ -19,7 +19,7 @@ from elfc.views import (
     find_run,
     job_view,
     missing_sqlite_file,
-    run_summary,
+    run_list,
 )
 
 if TYPE_CHECKING:
@@ -126,12 +126,12 @@ def _dump(value: Any) -> None:
 def _runs(store: Store, args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    runs = store.list_runs(args.limit)
     if args.json:
-        _dump(runs)
+        _dump(store.list_runs(args.limit))
         return 0
+    runs = run_list(store, limit=args.limit)  # what the dashboard's runs page lists
     table = Table("run", "pipeline", "status", "jobs", "failed", "created", "finished")
-    for r in map(run_summary, runs):
+    for r in runs:
         done, failed = f"{r.done}/{r.total}", str(r.failed)
         created, finished = _when(r.created), _when(r.finished)
         table.add_row(r.id, escape(r.pipeline), r.status, done, failed, created, finished)

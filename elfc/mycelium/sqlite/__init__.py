@@ -48,6 +48,8 @@ from elfc.model.records import (
     FailureInfo,
     FailureRecord,
     JobInfo,
+    JobsBucket,
+    JobSpan,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
@@ -56,6 +58,7 @@ from elfc.model.status import (
     ACTIVE_JOB_STATUSES,
     FINAL_JOB_STATUSES,
     FINAL_RUN_STATUSES,
+    JOB_STATUS_SEVERITY,
     JOB_STATUSES,
 )
 from elfc.mycelium.common import (
@@ -896,6 +899,139 @@ class SQLiteStore(Store):
 
         return self._read(read, snapshot=True)
 
+    def find_runs(
+        self,
+        status: str | None = None,
+        pipeline: str | None = None,
+        prefix: str = "",
+        limit: int = 50,
+    ) -> list[RunInfo]:
+        end = prefix_end(prefix) if prefix else None
+        if prefix and end is None:
+            return []
+
+        def read(con: sqlite3.Connection) -> list[RunInfo]:
+            rows = con.execute(
+                self._RUN_COLUMNS + "WHERE (?1 IS NULL OR status = ?1) "
+                "AND (?2 IS NULL OR instr(lower(pipeline), lower(?2)) > 0) "
+                "AND (?3 IS NULL OR (id >= ?3 AND id < ?4)) ORDER BY no DESC LIMIT ?5",
+                (status, pipeline or None, prefix or None, end, limit),
+            ).fetchall()
+            return [_run_info(con, row) for row in rows]
+
+        return self._read(read, snapshot=True)
+
+    def page_jobs(
+        self, run_id: str, status: str | None = None, offset: int = 0, limit: int = 100
+    ) -> list[JobInfo]:
+        def read(con: sqlite3.Connection) -> list[JobInfo]:
+            run = _by_prefix(
+                con, "SELECT no FROM runs WHERE id >= ? AND id < ? LIMIT 2", run_id, "run"
+            )
+            if run is None:
+                return []
+            # A run's jobs are inserted in seq order, so the primary key orders them as seq
+            # does. The page's numbers come first, from the (run_no, key) index alone when
+            # no status is asked for; only the page's rows are then read whole.
+            if status is None:
+                sql = "SELECT no FROM jobs WHERE run_no = ? ORDER BY no LIMIT ? OFFSET ?"
+                params: tuple[Any, ...] = (run[0], max(limit, 0), max(offset, 0))
+            else:
+                sql = (
+                    "SELECT no FROM jobs WHERE run_no = ? AND status = ? "
+                    "ORDER BY no LIMIT ? OFFSET ?"
+                )
+                params = (run[0], status, max(limit, 0), max(offset, 0))
+            numbers = [no for (no,) in con.execute(sql, params)]
+            if not numbers:
+                return []
+            rows = con.execute(
+                self._JOB_COLUMNS + "WHERE j.no IN (SELECT value FROM json_each(?)) ORDER BY j.no",
+                (msgspec.json.encode(numbers),),
+            ).fetchall()
+            return _job_infos(con, rows, with_results=False)
+
+        return self._read(read, snapshot=True)
+
+    def job_spans(self, run_id: str) -> list[JobSpan]:
+        def read(con: sqlite3.Connection) -> list[JobSpan]:
+            run = _by_prefix(
+                con, "SELECT no FROM runs WHERE id >= ? AND id < ? LIMIT 2", run_id, "run"
+            )
+            if run is None:
+                return []
+            rows = con.execute(
+                "SELECT key, elf, task, status, lease_owner, started, finished FROM jobs "
+                "WHERE run_no = ? ORDER BY no",
+                (run[0],),
+            ).fetchall()
+            return [JobSpan(*row) for row in rows]
+
+        return self._read(read, snapshot=True)
+
+    _SEVERITY = (
+        "CASE status "
+        + " ".join(f"WHEN '{status}' THEN {i}" for i, status in enumerate(JOB_STATUS_SEVERITY))
+        + f" ELSE {len(JOB_STATUS_SEVERITY)} END"
+    )
+    _ENDED = (
+        "CASE WHEN finished IS NOT NULL AND finished >= started THEN finished "
+        "WHEN status = 'running' THEN ?3 ELSE started END"
+    )
+    _BUCKETS = (
+        "SELECT elf, lease_owner, slot, first, (SELECT key FROM jobs WHERE no = first_no), "
+        "ended, n, rank, busy FROM (SELECT elf, lease_owner, "
+        "CAST((started - ?1) / ?2 AS INTEGER) AS slot, min(started) AS first, "
+        f"min(no) AS first_no, max({_ENDED}) AS ended, count(*) AS n, min({_SEVERITY}) AS rank, "
+        f"sum({_ENDED} - started) AS busy FROM jobs "
+        "WHERE run_no = ?4 AND started IS NOT NULL AND lease_owner IS NOT NULL "
+        "GROUP BY elf, lease_owner, slot) ORDER BY elf, lease_owner, slot"
+    )
+
+    def job_buckets(self, run_id: str, start: float, grain: float, now: float) -> list[JobsBucket]:
+        def read(con: sqlite3.Connection) -> list[JobsBucket]:
+            sql = "SELECT no FROM runs WHERE id >= ? AND id < ? LIMIT 2"
+            run = _by_prefix(con, sql, run_id, "run")
+            if run is None:
+                return []
+            rows = con.execute(self._BUCKETS, (start, grain if grain > 0 else 1e300, now, run[0]))
+            return [
+                JobsBucket(elf, worker, slot, first, end, n, _severe(rank), key, busy)
+                for elf, worker, slot, first, key, end, n, rank, busy in rows
+            ]
+
+        return self._read(read, snapshot=True)
+
+    def failure_jobs(self, failure_hash: str, limit: int = 10) -> list[JobInfo]:
+        def read(con: sqlite3.Connection) -> list[JobInfo]:
+            # A job's latest failure is its last job_failures row (as get_job reads it).
+            rows = con.execute(
+                self._JOB_COLUMNS + "WHERE j.no IN (SELECT job FROM job_failures WHERE "
+                "failure = ?1) AND (SELECT failure FROM job_failures WHERE job = j.no "
+                "ORDER BY rowid DESC LIMIT 1) = ?1 ORDER BY j.run_no DESC, j.no LIMIT ?2",
+                (failure_hash, max(limit, 0)),
+            ).fetchall()
+            return _job_infos(con, rows, with_results=False)
+
+        return self._read(read, snapshot=True)
+
+    def node_counts(self, run_id: str) -> dict[str, dict[str, int]]:
+        def read(con: sqlite3.Connection) -> dict[str, dict[str, int]]:
+            run = _by_prefix(
+                con, "SELECT no FROM runs WHERE id >= ? AND id < ? LIMIT 2", run_id, "run"
+            )
+            if run is None:
+                return {}
+            counts: dict[str, dict[str, int]] = {}
+            for node, status, n in con.execute(
+                "SELECT node, status, count(*) FROM jobs WHERE run_no = ? GROUP BY node, status",
+                (run[0],),
+            ):
+                counts.setdefault(node, {})[status] = n
+            return counts
+
+        return self._read(read, snapshot=True)
+
     def get_job(self, job_id: str) -> JobInfo | None:
         def read(con: sqlite3.Connection) -> JobInfo | None:
             sql = self._JOB_COLUMNS + "WHERE j.id >= ? AND j.id < ? LIMIT 2"
@@ -1215,3 +1351,7 @@ def _failures(con: sqlite3.Connection, hashes: set[str]) -> dict[str, FailureInf
 def _result(con: sqlite3.Connection, job_no: int) -> bytes | None:
     found = con.execute("SELECT value FROM results WHERE job = ?", (job_no,)).fetchone()
     return None if found is None else _blob(found[0])
+
+
+def _severe(rank: int) -> str:
+    return JOB_STATUS_SEVERITY[rank] if 0 <= rank < len(JOB_STATUS_SEVERITY) else "unknown"
