@@ -21,17 +21,20 @@ from pathlib import Path
 
 import msgspec
 
-from elfc.errors import ElfcError, NotFound
+from elfc.errors import ElfcError, JobFailure, NotFound
 from elfc.model.ir import InputNode, Template
-from elfc.model.records import JobInfo, RevisionRecord, RunInfo
-from elfc.model.status import final_count
+from elfc.model.records import JobInfo, LogRecord, RevisionRecord, RunInfo
+from elfc.model.status import FINAL_RUN_STATUSES, final_count
 from elfc.mycelium.store import Store
 from elfc.render import count_states
+from elfc.runtime.run import run_failures, run_output
 
 __all__ = [
     "ElfProgress",
     "JobOrigin",
     "JobView",
+    "LogTail",
+    "RunOutcome",
     "RunPicture",
     "RunSummary",
     "elf_progress",
@@ -42,6 +45,7 @@ __all__ = [
     "job_view",
     "missing_sqlite_file",
     "node_states",
+    "run_outcome",
     "run_picture",
     "run_summary",
     "run_title",
@@ -291,3 +295,70 @@ def run_title(info: RunInfo) -> str:
         call = call[:59] + "…"
     counts = ", ".join(f"{n} {status}" for status, n in info.counts.items() if n)
     return f"{name}({call}) · run {info.id} · {info.status}\n{counts or 'no jobs'}"
+
+
+# -- a run's value and its task output -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What ``elfc result`` shows: a settled run's value, or why it has none."""
+
+    run: RunInfo
+    value: object = None
+    """The pipeline's value (plain JSON data) when the run succeeded."""
+    failures: tuple[JobFailure, ...] = ()
+    """Each failed job with its traceback, when the run failed."""
+
+    @property
+    def settled(self) -> bool:
+        return self.run.status in FINAL_RUN_STATUSES
+
+
+def run_outcome(store: Store, run_id: str, wait: float | None = None) -> RunOutcome:
+    """The run (id or prefix) and its value or failures; with ``wait``, after waiting up to
+    that many seconds for it to settle (the outcome may still be unsettled then)."""
+    info = find_run(store, run_id)
+    if wait is not None and info.status not in FINAL_RUN_STATUSES:
+        store.wait_for_run(info.id, wait)
+        info = find_run(store, info.id)
+    if info.status == "succeeded":
+        return RunOutcome(info, value=run_output(store, info.id))
+    if info.status == "failed":
+        return RunOutcome(info, failures=tuple(run_failures(store, info.id)))
+    return RunOutcome(info)
+
+
+class LogTail:
+    """The task output of a run that is new since the last call: ``elfc logs -f`` and the
+    output ``elfc run`` shows while it runs.
+
+    Records are found by the time they were stored, looked up again from ``SLACK`` seconds
+    before the newest seen: a record committed late, or stored by a host whose clock is
+    behind, is still found (once: records are told apart by job, attempt and time). With
+    ``skip_stored`` what is stored already is never returned (a retry shows only the output
+    of its own attempts).
+    """
+
+    SLACK = 10.0
+
+    def __init__(
+        self, store: Store, run_id: str, key: str | None = None, *, skip_stored: bool = False
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.key = key
+        self.since: float | None = None
+        self.seen: set[tuple[str, int, float]] = set()
+        if skip_stored:
+            self.new()
+
+    def new(self) -> list[LogRecord]:
+        """Records not returned before, oldest first."""
+        logs = self.store.list_logs(self.run_id, self.key, self.since)
+        fresh = [log for log in logs if (log.job, log.attempt, log.time) not in self.seen]
+        self.seen.update((log.job, log.attempt, log.time) for log in fresh)
+        if logs:
+            newest = max(log.time for log in logs) - self.SLACK
+            self.since = newest if self.since is None else max(self.since, newest)
+        return fresh

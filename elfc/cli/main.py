@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("inspect", "show a job: arguments, result, history, traceback, source"),
     "failures": ("inspect", "list failures, deduplicated by traceback"),
     "source": ("inspect", "print the source stored for a revision"),
+    "result": ("operate", "print a run's value (or its failures), waiting for it if asked"),
+    "cancel": ("operate", "cancel a run: its waiting jobs at once, its running ones soon"),
+    "logs": ("operate", "print what a run's jobs wrote (stdout, stderr, logging)"),
+    "retry": ("operate", "run a run's failed part again with the code as it is now"),
 }
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

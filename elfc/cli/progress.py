@@ -27,9 +27,9 @@ from elfc.views import elf_progress, run_summary
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from elfc.model.records import RunInfo
+    from elfc.model.records import LogRecord, RunInfo
 
-__all__ = ["Progress", "progress_line", "progress_table"]
+__all__ = ["Progress", "output_lines", "progress_line", "progress_table"]
 
 LINE_EVERY = 1.0
 """Seconds between two progress lines (the final line is never held back)."""
@@ -67,9 +67,15 @@ class Progress:
             print(line, file=self.stream, flush=True)
             self.last_line, self.last_time = line, now
 
+    def output(self, lines: Iterable[str]) -> None:
+        """Task output: above the live table (which is redrawn below it), else as lines."""
+        for line in lines:
+            self._print(line)
+
     def _print(self, text: str) -> None:
         if self.live is not None:
-            self.live.console.print(text)
+            # Task text and notes are printed as they are: never markup, never highlighted.
+            self.live.console.print(text, markup=False, highlight=False, soft_wrap=True)
         else:
             print(text, file=self.stream, flush=True)
 
@@ -100,3 +106,10 @@ def progress_table(info: RunInfo) -> Table:
             e.elf, str(e.done), str(e.total), str(e.running), str(e.failed), str(e.skipped)
         )
     return table
+
+
+def output_lines(log: LogRecord) -> list[str]:
+    """A record's lines, each prefixed with its elf and job key (``[sensors n1#0] text``):
+    how ``elfc logs RUN`` and ``elfc run`` show task output."""
+    prefix = f"[{log.elf} {log.key}]"
+    return [f"{prefix} {line}" if line else prefix for line in log.text.splitlines()]

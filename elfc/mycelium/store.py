@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import ClassVar, Self
 
@@ -39,6 +39,7 @@ from elfc.model.records import (
     FailureInfo,
     FailureRecord,
     JobInfo,
+    LogRecord,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
@@ -292,6 +293,48 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list_workers(self) -> list[WorkerInfo]:
         """Every worker that ever sent a heartbeat, most recent heartbeat first."""
+
+    # -- operating runs: task output, retries (added for `elfc logs` and `elfc retry`) ---
+
+    @abc.abstractmethod
+    def put_logs(self, logs: Sequence[LogRecord]) -> None:
+        """Append what job attempts wrote, all in one transaction; each record's ``time``
+        becomes now (the value given is ignored).
+
+        Records are only ever added: the same ``(job, attempt)`` stored twice (a job run
+        again by ``retry_jobs`` counts its attempts from 1 again) is listed twice. ``text`` is
+        stored as given (the worker bounds it). ``[]`` writes nothing. Raises
+        :class:`MyceliumError`, storing nothing, for a job id that is not stored.
+        """
+
+    @abc.abstractmethod
+    def list_logs(
+        self, run_id: str, key: str | None = None, since: float | None = None
+    ) -> list[LogRecord]:
+        """The output stored for the jobs of the run with exactly ``run_id`` (only the job
+        with ``key`` when given; only records stored at or after ``since`` when given),
+        oldest first, then by job ``seq``, attempt and the order they were stored in. ``[]``
+        for an unknown run.
+        """
+
+    @abc.abstractmethod
+    def retry_jobs(self, run_id: str, revisions: Mapping[str, str]) -> bool:
+        """Run again the jobs ``revisions`` names (job id -> the task revision to run now) of
+        the settled run with exactly ``run_id``; ``True`` if the run was reopened.
+
+        Atomic: each named job's result is deleted and it becomes ``ready`` when every
+        dependency has ``succeeded`` and is not among the named ones, else ``pending`` with
+        ``waiting`` the number of such dependencies not yet succeeded; its ``revision`` is
+        replaced, ``attempts`` and ``not_before`` restart at 0, its lease and times are
+        cleared, and one history event records the new status with ``common.rerun_note``
+        (earlier history and failures are kept). The run becomes ``running`` with
+        ``finished`` cleared; its id and every other job stay as they are.
+
+        The caller names a set closed under dependents (``common.retry_plan`` makes one).
+        Returns ``False``, changing nothing, if the run is unknown or still ``running``, or
+        ``revisions`` is empty. Raises :class:`MyceliumError`, changing nothing, if a named
+        job is not a job of the run in a final status.
+        """
 
     # -- waiting ---------------------------------------------------------------------
 

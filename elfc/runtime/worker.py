@@ -5,6 +5,9 @@ set flags. ``run_one`` is the one place that classifies an outcome (result, fail
 timeout, stop). A background thread renews the leases of the jobs in hand and learns which of
 them must stop (their run was cancelled); a job is stopped by raising inside it.
 
+Each job's stdout, stderr and ``logging`` records are captured (``capture.py``) and stored
+with the job (``Store.put_logs``) before its outcome, so a settled run's output is all there.
+
 Logging (``elfc.runtime.worker``): start and stop at INFO; each claim, success and release at
 DEBUG (the loop runs tens of thousands of times a second, so whether DEBUG is on is read once
 per :meth:`Worker.serve`); failures and retries at INFO; refusals and lost leases at WARNING.
@@ -26,10 +29,11 @@ from typing import Any, Literal
 from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
 from elfc.decorators import Handle
 from elfc.errors import JobStopped
-from elfc.model.records import Claimed, ElfRecord, FailureRecord, WorkerInfo
+from elfc.model.records import Claimed, ElfRecord, FailureRecord, LogRecord, WorkerInfo
 from elfc.mycelium.store import Store
-from elfc.runtime.client import elf_revisions
+from elfc.runtime.capture import OutputCapture
 from elfc.runtime.execute import Failure, encode_result, failure_of, resolve_arguments
+from elfc.runtime.revisions import elf_revisions
 from elfc.runtime.values import decode
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,7 @@ class Worker:
         lease: float = DEFAULT_LEASE,
         on_revision_mismatch: Mismatch = "fail",
         max_batch: int = 32,
+        echo_output: bool = True,
     ) -> None:
         self.store = store
         self.handle = handle
@@ -93,6 +98,10 @@ class Worker:
         self._debug = False
         self._refused: set[tuple[str, str]] = set()
         """(task, revision) pairs already warned about: a mismatch warns once, not per job."""
+        self.capture = OutputCapture(echo=echo_output)
+        """Each job's output; with ``echo_output`` also written to this process's streams."""
+        self._logs: list[LogRecord] = []
+        """Output of settled jobs not stored yet: stored before their outcomes."""
 
     # -- set-up -----------------------------------------------------------------------
     def register(self) -> None:
@@ -129,9 +138,11 @@ class Worker:
         idle_since = time.monotonic()
         done: list[tuple[str, bytes]] = []
         queue: deque[Claimed] = deque()
+        self.capture.install()
         try:
             while not self.stopping.is_set():
                 if not queue:
+                    self._store_logs()
                     accepted, claimed = self.store.exchange(
                         self.elf, self.id, done, self.lease, self._batch_size()
                     )
@@ -170,8 +181,10 @@ class Worker:
                     self._complete(done)
                     done = []
         finally:
+            self.capture.uninstall()
             if done:
                 self._complete(done)
+            self._store_logs()
             if queue:
                 self.store.release_many([j.id for j in queue], self.id)
                 log.debug("gave back %d queued job(s) unstarted", len(queue))
@@ -182,6 +195,7 @@ class Worker:
         return self.jobs_done
 
     def _complete(self, done: list[tuple[str, bytes]]) -> None:
+        self._store_logs()
         self._check_accepted(done, self.store.complete_many(self.id, done))
         self.held.difference_update(job_id for job_id, _ in done)
 
@@ -221,6 +235,7 @@ class Worker:
             ))  # fmt: skip
         started = time.perf_counter()
         self.current, self.stop_reason = job, None
+        self.capture.begin()
         try:
             result = self._call(job, task)
             return Outcome(job, result=result)
@@ -231,11 +246,30 @@ class Worker:
         except (Exception, SystemExit) as exc:  # a task's sys.exit() fails its job, not the worker
             return self._failed(job, task, exc)
         finally:
+            self._keep_output(job)
             self.current = None
             if self._timers:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             elapsed = time.perf_counter() - started
             self._avg = 0.8 * self._avg + 0.2 * elapsed
+
+    def _keep_output(self, job: Claimed) -> None:
+        text, dropped = self.capture.end()
+        if text or dropped:
+            self._logs.append(
+                LogRecord(job.id, job.run, job.key, self.elf, job.task, job.attempts, text, dropped)
+            )
+
+    def _store_logs(self) -> None:
+        """Store the output kept so far; a failure to store it is logged, never fatal (the
+        job's outcome matters more than its output)."""
+        if not self._logs:
+            return
+        logs, self._logs = self._logs, []
+        try:
+            self.store.put_logs(logs)
+        except Exception as exc:
+            log.warning("could not store the output of %d job(s): %s", len(logs), exc)
 
     def _on_mismatch(self, job: Claimed, task: TaskInfo) -> Mismatch:
         """What to do with a job submitted for other task source; logged as a warning once
@@ -285,6 +319,7 @@ class Worker:
         return Outcome(job, failure=failure, retry_at=retry_at)
 
     def _record(self, outcome: Outcome) -> None:
+        self._store_logs()
         job = outcome.job
         if outcome.released:
             released = self.store.release(job.id, self.id)

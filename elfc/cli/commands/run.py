@@ -15,7 +15,11 @@ import msgspec
 from elfc.errors import ElfcError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from elfc.model.records import RunInfo
     from elfc.runtime.supervisor import Supervisor
+    from elfc.views import LogTail
 
 EPILOG = """\
 -a values are JSON when they parse as JSON (-a rounds=3 is the int 3, -a tags='["a","b"]' a
@@ -49,6 +53,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 def configure(name: str, p: argparse.ArgumentParser) -> None:
     p.epilog = EPILOG
     add_run_arguments(p)
+    add_serve_arguments(p)
+
+
+def add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of a command that starts workers and follows a run (run, retry)."""
     p.add_argument(
         "--replicas",
         action="append",
@@ -57,6 +66,12 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
         help="worker processes for an elf (default 1 each; repeatable)",
     )
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up (and cancel) after")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="do not show what tasks print (it is stored all the same: `elfc logs RUN`)",
+    )
     p.add_argument(
         "--on-revision-mismatch", choices=("fail", "run"), default="fail", help=argparse.SUPPRESS
     )
@@ -112,7 +127,6 @@ def replicas(pairs: list[str]) -> dict[str, int]:
 def run(args: argparse.Namespace) -> int:
     from elfc.mycelium.urls import default_url
     from elfc.runtime.client import connect, result_type
-    from elfc.runtime.supervisor import Supervisor
     from elfc.targets import load_pipeline
 
     pipeline = load_pipeline(args.target)
@@ -126,13 +140,8 @@ def run(args: argparse.Namespace) -> int:
     mycelium = connect(url)
     run_id, built = mycelium.submit_built(pipeline.compiled(), (), kwargs)
     print(f"elfc run: run {run_id}: {len(built.jobs)} jobs on {mycelium.url}", file=sys.stderr)
-    supervisor = Supervisor(
-        module=args.target.rpartition(":")[0],
-        url=url,
-        replicas=counts,
-        extra=["--on-revision-mismatch", args.on_revision_mismatch],
-    )
-    status = _serve(mycelium, run_id, supervisor, {job.elf for job in built.jobs}, args.timeout)
+    module = args.target.rpartition(":")[0]
+    status = serve_run(mycelium, run_id, module, {job.elf for job in built.jobs}, counts, args)
     if isinstance(status, int):
         return status
     if status == "succeeded":
@@ -142,13 +151,46 @@ def run(args: argparse.Namespace) -> int:
     return report_failure(mycelium, run_id, status)
 
 
+def serve_run(
+    mycelium: Any,
+    run_id: str,
+    module: str,
+    elves: Iterable[str],
+    counts: dict[str, int],
+    args: argparse.Namespace,
+    *,
+    new_output_only: bool = False,
+) -> str | int:
+    """Start workers from ``module`` for ``elves`` and follow the run as ``args`` (the
+    options of :func:`add_serve_arguments`) say; see :func:`_serve`. With
+    ``new_output_only`` task output stored before is not shown (a retried run's)."""
+    from elfc.runtime.supervisor import Supervisor
+    from elfc.views import LogTail
+
+    supervisor = Supervisor(
+        module=module,
+        url=args.mycelium or mycelium.url,
+        replicas=counts,
+        # Task output is stored, and shown from the mycelium above the live display, with
+        # the job it came from: written straight to the terminal, a redraw would erase it.
+        extra=["--on-revision-mismatch", args.on_revision_mismatch, "--task-output", "store"],
+    )
+    tail = None if args.quiet else LogTail(mycelium.store, run_id, skip_stored=new_output_only)
+    return _serve(mycelium, run_id, supervisor, set(elves), args.timeout, tail)
+
+
 def _serve(
-    mycelium: Any, run_id: str, supervisor: Supervisor, elves: set[str], timeout: float | None
+    mycelium: Any,
+    run_id: str,
+    supervisor: Supervisor,
+    elves: set[str],
+    timeout: float | None,
+    tail: LogTail | None = None,
 ) -> str | int:
     """Start the workers, show progress until the run settles, stop the workers. Returns the
     run's final status, or the exit code when it did not settle (timed out, interrupted).
     """
-    from elfc.cli.progress import Progress
+    from elfc.cli.progress import Progress, output_lines
     from elfc.model.status import FINAL_RUN_STATUSES
     from elfc.runtime.supervisor import follow
 
@@ -159,13 +201,15 @@ def _serve(
     previous = terminated.install()
     try:
         supervisor.start(elves)
-        progress = Progress()
+        shown = progress = Progress()
+
+        def update(info: RunInfo, notes: Sequence[str]) -> None:
+            if tail is not None:
+                shown.output(line for log in tail.new() for line in output_lines(log))
+            shown.update(info, notes)
+
         info = follow(
-            mycelium.store,
-            run_id,
-            supervisor=supervisor,
-            timeout=timeout,
-            on_update=progress.update,
+            mycelium.store, run_id, supervisor=supervisor, timeout=timeout, on_update=update
         )
         if info.status not in FINAL_RUN_STATUSES:
             mycelium.store.cancel_run(run_id)

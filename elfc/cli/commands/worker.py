@@ -41,6 +41,13 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
         help="lease of a claimed job, renewed by heartbeats (default $ELFC_LEASE or 30)",
     )
     p.add_argument(
+        "--task-output",
+        choices=("echo", "store"),
+        default="echo",
+        help="what tasks print: stored per job (`elfc logs`) and written here too (echo, "
+        "the default), or only stored (store)",
+    )
+    p.add_argument(
         "--idle-exit",
         type=float,
         default=None,
@@ -73,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         handles[-1],
         lease=args.lease or DEFAULT_LEASE,
         on_revision_mismatch=args.on_revision_mismatch,
+        echo_output=args.task_output == "echo",
     )
     print(f"elfc worker {worker.id} serving {args.elf!r} from {store.url}", file=sys.stderr)
     done = worker.serve(idle_exit=args.idle_exit)
@@ -93,6 +101,7 @@ def _replicas(args: argparse.Namespace) -> int:
     options: list[str] = []
     for flag, value in (
         ("--on-revision-mismatch", args.on_revision_mismatch),
+        ("--task-output", args.task_output),
         ("--lease", args.lease),
         ("--idle-exit", args.idle_exit),
     ):

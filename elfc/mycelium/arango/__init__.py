@@ -58,6 +58,7 @@ from elfc.model.records import (
     FailureInfo,
     FailureRecord,
     JobInfo,
+    LogRecord,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
@@ -82,6 +83,7 @@ from elfc.mycelium.common import (
     pick,
     prefix_end,
     release_note,
+    rerun_note,
     retry,
     retry_note,
     run_info,
@@ -348,6 +350,10 @@ class ArangoStore(Store):
         if found is None:
             self._set_up(db)
             _execute(db, aql.PUT_SCHEMA, version=aql.SCHEMA_VERSION)
+            found = self._schema_version(db)
+        if found in aql.UPGRADABLE:
+            self._set_up(db)  # idempotent: adds only what the newer layout has more
+            _execute(db, aql.UPGRADE_SCHEMA, version=aql.SCHEMA_VERSION)
             found = self._schema_version(db)
         if found != aql.SCHEMA_VERSION:
             raise schema_mismatch(self.url, found, aql.SCHEMA_VERSION, "another database")
@@ -747,6 +753,61 @@ class ArangoStore(Store):
 
         return self._transaction([aql.RUNS, aql.JOBS], write, "cancel a run")
 
+    # -- operating runs: task output, retries ---------------------------------------------
+
+    def put_logs(self, logs: Sequence[LogRecord]) -> None:
+        if not logs:
+            return
+
+        def write(t: _Txn) -> None:
+            ids = sorted({log.job for log in logs})
+            jobs = {row["id"]: row for row in t.query(aql.JOBS_FOR_LOGS, jobs=ids)}
+            missing = [job_id for job_id in ids if job_id not in jobs]
+            if missing:
+                raise MyceliumError(f"cannot store the output of job {missing[0]}: no such job")
+            _, keys = new_ids(len(logs))  # a clash with a stored key (1210) is retried
+            docs = [
+                _log_doc(log, jobs[log.job], t.now, key, n)
+                for n, (log, key) in enumerate(zip(logs, keys, strict=True))
+            ]
+            t.query(aql.PUT_LOGS, docs=docs)
+
+        self._transaction([aql.LOGS], write, "store task output", (aql.JOBS,))
+
+    def list_logs(
+        self, run_id: str, key: str | None = None, since: float | None = None
+    ) -> list[LogRecord]:
+        rows = self._run(aql.LIST_LOGS, run=run_id, key=key, since=since or 0.0)
+        return [_log_record(doc) for doc in rows]
+
+    def retry_jobs(self, run_id: str, revisions: Mapping[str, str]) -> bool:
+        wanted = dict(revisions)
+        if not wanted:
+            return False
+
+        def write(t: _Txn) -> bool:
+            if not t.query(aql.RETRY_RUN, run=run_id):
+                return False
+            ids = sorted(wanted)
+            reset = t.query(aql.RESET_JOBS, jobs=ids, run=run_id, revisions=wanted)
+            if len(reset) != len(ids):
+                missing = sorted(set(ids) - {row["id"] for row in reset})
+                raise MyceliumError(  # raised inside the transaction: it is aborted
+                    f"cannot retry job(s) {', '.join(missing[:3])}: not settled jobs of run "
+                    f"{run_id}"
+                )
+            t.query(aql.DELETE_RESULTS, jobs=ids)
+            notes = {row["id"]: rerun_note(row["old"], wanted[row["id"]]) for row in reset}
+            waiting = [
+                {**row, "note": notes[row["id"]]} for row in t.query(aql.COUNT_WAITING, jobs=ids)
+            ]
+            t.query(aql.REREADY, waiting=waiting, now=t.now)
+            return True
+
+        return self._transaction(
+            [aql.RUNS, aql.JOBS, aql.RESULTS], write, "retry jobs", (aql.DEPS,)
+        )
+
     # -- reading -------------------------------------------------------------------
 
     def _by_prefix(self, collection: str, prefix: str, what: str) -> dict[str, Any] | None:
@@ -1125,4 +1186,38 @@ def _job_info(
         result,
         None if failure is None else failures.get(failure),
         history,
+    )
+
+
+def _log_doc(
+    log: LogRecord, job: Mapping[str, Any], now: float, key: str, n: int
+) -> dict[str, Any]:
+    """A log document; ``n`` orders the records one ``put_logs`` stores at the same time."""
+    return {
+        "_key": key,
+        "n": n,
+        "job": log.job,
+        "run": job["run"],
+        "seq": job["seq"],
+        "key": log.key,
+        "elf": log.elf,
+        "task": log.task,
+        "attempt": log.attempt,
+        "text": log.text,
+        "truncated": log.truncated,
+        "time": now,
+    }
+
+
+def _log_record(doc: Mapping[str, Any]) -> LogRecord:
+    return LogRecord(
+        doc["job"],
+        doc["run"],
+        doc["key"],
+        doc["elf"],
+        doc["task"],
+        int(doc["attempt"]),
+        doc["text"],
+        int(doc["truncated"]),
+        float(doc["time"]),
     )

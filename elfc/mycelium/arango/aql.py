@@ -38,14 +38,20 @@ __all__ = [
     "INDEXES",
     "QUERIES",
     "SCHEMA_VERSION",
+    "UPGRADABLE",
     "Index",
     "Query",
     "bind",
     "parameters",
 ]
 
-SCHEMA_VERSION = 1
-"""Bump on any change to the layout below; a mycelium of another version is refused."""
+SCHEMA_VERSION = 2
+"""Bump on any change to the layout below; a mycelium of another version is refused, but for
+the versions in :data:`UPGRADABLE`."""
+
+UPGRADABLE: frozenset[int] = frozenset({1})
+"""Older versions whose layout is this one's minus collections and indexes: opening one
+creates what is missing and records the new version (1 -> 2 added ``elfc_logs``)."""
 
 # -- layout ----------------------------------------------------------------------------
 
@@ -64,6 +70,7 @@ RESULTS = "elfc_results"
 FAILURES = "elfc_failures"
 JOB_FAILURES = "elfc_job_failures"
 WORKERS = "elfc_workers"
+LOGS = "elfc_logs"
 
 EDGE_COLLECTIONS: tuple[str, ...] = (TEMPLATE_EDGES, TEMPLATE_ROOTS, RUN_ROOTS, DEPS, JOB_FAILURES)
 COLLECTIONS: tuple[str, ...] = (
@@ -77,6 +84,7 @@ COLLECTIONS: tuple[str, ...] = (
     RESULTS,
     FAILURES,
     WORKERS,
+    LOGS,
     *EDGE_COLLECTIONS,
 )
 """Every collection, edge collections last (a named graph needs its vertex collections)."""
@@ -131,6 +139,8 @@ INDEXES: tuple[Index, ...] = (
     Index(FAILURES, "by_last_seen", ("last_seen",)),
     Index(WORKERS, "by_heartbeat", ("heartbeat",)),
     Index(ELVES, "by_name", ("name",)),
+    # a run's task output, oldest first.
+    Index(LOGS, "by_run", ("run", "time")),
 )
 """Unique secondary indexes are avoided: a cluster allows them only on shard keys."""
 
@@ -682,5 +692,124 @@ LIST_WORKERS = _q(
 FOR w IN elfc_workers
   SORT w.heartbeat DESC
   RETURN w
+""",
+)
+
+
+# -- operating runs: task output, retries -------------------------------------------------------
+
+UPGRADE_SCHEMA = _q(
+    "UPGRADE_SCHEMA",
+    """
+// index: elfc_meta/primary
+FOR m IN elfc_meta
+  FILTER m._key == "schema" AND m.version < @version
+  UPDATE m WITH { version: @version } IN elfc_meta
+""",
+)
+
+JOBS_FOR_LOGS = _q(
+    "JOBS_FOR_LOGS",
+    """
+// index: elfc_jobs/primary
+FOR j IN elfc_jobs
+  FILTER j._key IN @jobs
+  RETURN { id: j._key, run: j.run, seq: j.seq }
+""",
+)
+
+PUT_LOGS = _q(
+    "PUT_LOGS",
+    """
+// index: elfc_logs/primary
+// Appended: each document has a new random _key.
+FOR d IN @docs
+  INSERT d INTO elfc_logs
+""",
+)
+
+LIST_LOGS = _q(
+    "LIST_LOGS",
+    """
+// index: elfc_logs/by_run
+FOR l IN elfc_logs
+  FILTER l.run == @run AND l.time >= @since AND (@key == null OR l.key == @key)
+  SORT l.time, l.seq, l.attempt, l.n
+  RETURN l
+""",
+)
+
+RETRY_RUN = _q(
+    "RETRY_RUN",
+    """
+// index: elfc_runs/primary
+FOR r IN elfc_runs
+  FILTER r._key == @run AND r.status IN ["succeeded", "failed", "cancelled"]
+  UPDATE r WITH { status: "running", finished: null } IN elfc_runs OPTIONS { ignoreRevs: false }
+  RETURN r._key
+""",
+)
+
+RESET_JOBS = _q(
+    "RESET_JOBS",
+    """
+// index: elfc_jobs/primary
+// Every named job pending first: COUNT_WAITING then sees which dependencies run again.
+FOR j IN elfc_jobs
+  FILTER j._key IN @jobs AND j.run == @run
+    AND j.status IN ["succeeded", "failed", "skipped", "cancelled"]
+  UPDATE j WITH {
+    status: "pending",
+    revision: @revisions[j._key],
+    attempts: 0,
+    not_before: 0,
+    lease_owner: null,
+    lease_until: null,
+    started: null,
+    finished: null
+  } IN elfc_jobs OPTIONS { ignoreRevs: false }
+  RETURN { id: j._key, old: j.revision }
+""",
+)
+
+DELETE_RESULTS = _q(
+    "DELETE_RESULTS",
+    """
+// index: elfc_results/primary
+FOR r IN elfc_results
+  FILTER r._key IN @jobs
+  REMOVE r IN elfc_results
+""",
+)
+
+COUNT_WAITING = _q(
+    "COUNT_WAITING",
+    """
+// index: elfc_deps/edge, elfc_jobs/primary
+// Read-only, after RESET_JOBS in the same transaction (a query may not read what it wrote).
+FOR id IN @jobs
+  LET waiting = LENGTH(
+    FOR d IN 1..1 INBOUND CONCAT("elfc_jobs/", id) elfc_deps
+      FILTER d.status != "succeeded"
+      RETURN 1
+  )
+  RETURN { id: id, waiting: waiting }
+""",
+)
+
+REREADY = _q(
+    "REREADY",
+    """
+// index: elfc_jobs/primary
+FOR w IN @waiting
+  FOR j IN elfc_jobs
+    FILTER j._key == w.id
+    LET status = w.waiting == 0 ? "ready" : "pending"
+    UPDATE j WITH {
+      waiting: w.waiting,
+      status: status,
+      history: PUSH(j.history, [@now, status, w.note])
+    } IN elfc_jobs OPTIONS { ignoreRevs: false }
+    RETURN j.elf
 """,
 )

@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +48,7 @@ from elfc.model.records import (
     FailureInfo,
     FailureRecord,
     JobInfo,
+    LogRecord,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
@@ -75,6 +76,7 @@ from elfc.mycelium.common import (
     pick,
     prefix_end,
     release_note,
+    rerun_note,
     retry,
     retry_note,
     run_info,
@@ -84,13 +86,25 @@ from elfc.mycelium.common import (
 from elfc.mycelium.sqlite.doorbell import Doorbell, Listener
 from elfc.mycelium.store import Store
 
-__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
-"""Bump on any change to ``schema.sql``; a database of another version is refused, never
-migrated."""
+SCHEMA_VERSION = 4
+"""Bump on any change to ``schema.sql``, with the migration from the previous version in
+:data:`MIGRATIONS`; a database of an older version is migrated when opened, one of a newer or
+unknown version refused."""
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 3 -> 4: per-job task output (`elfc logs`).
+    3: (
+        "CREATE TABLE logs (job INTEGER NOT NULL, attempt INTEGER NOT NULL, "
+        "run_no INTEGER NOT NULL, time REAL NOT NULL, text TEXT NOT NULL, "
+        "truncated INTEGER NOT NULL)",
+        "CREATE INDEX logs_by_run ON logs (run_no, time)",
+    ),
+}
+"""Schema version -> the statements that make it the next version, run in one transaction."""
 
 RETRY_FIRST, RETRY_MAX = 0.0001, 0.001
 """Jittered retry delays on a busy database, in seconds: transactions here hold the lock for
@@ -234,8 +248,28 @@ class SQLiteStore(Store):
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
+        if isinstance(found, int) and found < SCHEMA_VERSION and found in MIGRATIONS:
+            found = self._migrate(con)
         if found != SCHEMA_VERSION:
             raise schema_mismatch(self.url, found, SCHEMA_VERSION, "another path")
+
+    def _migrate(self, con: sqlite3.Connection) -> int | None:
+        """Bring an older schema to this one, a version per step, all in one transaction (a
+        process opening it at the same time waits, then finds it migrated)."""
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            found = self._schema_version(con)
+            while found is not None and found < SCHEMA_VERSION and found in MIGRATIONS:
+                for statement in MIGRATIONS[found]:
+                    con.execute(statement)
+                found += 1
+                con.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(found),))
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        return found
 
     def _schema_version(self, con: sqlite3.Connection) -> int | None:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -789,6 +823,98 @@ class SQLiteStore(Store):
             return True
 
         return self._write(write)
+
+    # -- operating runs: task output, retries ---------------------------------------------
+
+    def put_logs(self, logs: Sequence[LogRecord]) -> None:
+        if not logs:
+            return
+
+        def write(t: _Txn) -> None:
+            rows = []
+            for log in logs:
+                found = t.con.execute(
+                    "SELECT no, run_no FROM jobs WHERE id = ?", (log.job,)
+                ).fetchone()
+                if found is None:
+                    raise MyceliumError(f"cannot store the output of job {log.job}: no such job")
+                rows.append((found[0], log.attempt, found[1], t.now, log.text, log.truncated))
+            t.con.executemany(
+                "INSERT INTO logs (job, attempt, run_no, time, text, truncated) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+        self._write(write)
+
+    def list_logs(
+        self, run_id: str, key: str | None = None, since: float | None = None
+    ) -> list[LogRecord]:
+        rows = self._read(
+            lambda con: con.execute(
+                "SELECT j.id, r.id, j.key, j.elf, j.task, l.attempt, l.text, l.truncated, l.time "
+                "FROM logs l JOIN runs r ON r.no = l.run_no JOIN jobs j ON j.no = l.job "
+                "WHERE r.id = ? AND (? IS NULL OR j.key = ?) AND l.time >= coalesce(?, 0) "
+                "ORDER BY l.time, j.seq, l.attempt, l.rowid",
+                (run_id, key, key, since),
+            ).fetchall()
+        )
+        return [LogRecord(*row) for row in rows]
+
+    def retry_jobs(self, run_id: str, revisions: Mapping[str, str]) -> bool:
+        wanted = dict(revisions)
+        return bool(wanted) and self._write(lambda t: self._retry_jobs(t, run_id, wanted))
+
+    def _retry_jobs(self, t: _Txn, run_id: str, wanted: dict[str, str]) -> bool:
+        con = t.con
+        run = con.execute("SELECT no, status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if run is None or run[1] not in FINAL_RUN_STATUSES:
+            return False
+        run_no = run[0]
+        rows = con.execute(
+            "SELECT no, id, status, revision FROM jobs "
+            "WHERE run_no = ? AND id IN (SELECT value FROM json_each(?))",
+            (run_no, _encode(list(wanted))),
+        ).fetchall()
+        settled = [r for r in rows if r[2] in FINAL_JOB_STATUSES]
+        if len(settled) != len(wanted):
+            missing = sorted(set(wanted) - {r[1] for r in settled})
+            raise MyceliumError(
+                f"cannot retry job(s) {', '.join(missing[:3])}: not settled jobs of run {run_id}"
+            )
+        nos = _encode([r[0] for r in rows])
+        con.execute("DELETE FROM results WHERE job IN (SELECT value FROM json_each(?))", (nos,))
+        con.executemany(
+            "UPDATE jobs SET status = 'pending', revision = ?, attempts = 0, not_before = 0, "
+            "lease_owner = NULL, lease_until = NULL, started = NULL, finished = NULL "
+            "WHERE no = ?",
+            [(wanted[job_id], no) for no, job_id, _, _ in rows],
+        )
+        # Counted after every named job is pending, so a dependency retried too is waited for.
+        con.executemany(
+            "UPDATE jobs SET waiting = w.n, "
+            "status = CASE w.n WHEN 0 THEN 'ready' ELSE 'pending' END, "
+            "history = json_insert(coalesce(history, '[]'), '$[#]', json_array(?, "
+            "CASE w.n WHEN 0 THEN 'ready' ELSE 'pending' END, ?)) "
+            "FROM (SELECT count(*) AS n FROM edges e JOIN jobs d ON d.no = e.dep "
+            "WHERE e.dependent = ? AND d.status != 'succeeded') AS w WHERE jobs.no = ?",
+            [(t.now, rerun_note(old, wanted[job_id]), no, no) for no, job_id, _, old in rows],
+        )
+        con.execute("DELETE FROM run_counts WHERE run_no = ?", (run_no,))
+        con.execute(
+            "INSERT INTO run_counts (run_no, elf, status, n) "
+            "SELECT ?, e.elf, s.value, (SELECT count(*) FROM jobs j WHERE j.run_no = ? "
+            "AND j.elf = e.elf AND (CASE j.status WHEN 'running' THEN 'ready' ELSE j.status END) "
+            "= s.value) FROM (SELECT DISTINCT elf FROM jobs WHERE run_no = ?) e, json_each(?) s",
+            (run_no, run_no, run_no, _encode(_COUNTED_STATUSES)),
+        )
+        con.execute("UPDATE runs SET status = 'running', finished = NULL WHERE no = ?", (run_no,))
+        for (elf,) in con.execute(
+            "SELECT DISTINCT elf FROM jobs WHERE run_no = ? AND status = 'ready'", (run_no,)
+        ):
+            t.rings.add(f"elf:{elf}")
+        t.rings.add("runs")
+        return True
 
     # -- reading -------------------------------------------------------------------
 
