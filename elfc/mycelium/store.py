@@ -27,11 +27,13 @@ Times are wall-clock seconds (``time.time()``) because leases are compared acros
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import ClassVar, Self
 
+from elfc.errors import MyceliumError
 from elfc.model.ir import BuiltRun
 from elfc.model.records import (
     Claimed,
@@ -306,6 +308,19 @@ class Store(abc.ABC):
         stored as given (the worker bounds it). ``[]`` writes nothing. Raises
         :class:`MyceliumError`, storing nothing, for a job id that is not stored.
         """
+
+    def stage_logs(self, logs: Sequence[LogRecord]) -> None:
+        """:meth:`put_logs`, possibly deferred to this instance's next write transaction (a
+        worker stages a job's output just before recording its outcome, so that both commit
+        together). A record of a job that is not stored is dropped, never an error: it must
+        not fail the write it rides with. The default stores at once (record by record if
+        one of them is refused)."""
+        try:
+            self.put_logs(logs)
+        except MyceliumError:
+            for one in logs:
+                with contextlib.suppress(MyceliumError):
+                    self.put_logs([one])
 
     @abc.abstractmethod
     def list_logs(

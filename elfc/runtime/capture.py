@@ -7,7 +7,7 @@ with ``echo``, on to the original stream too; what other threads write, and what
 between jobs (an elf's ``__init__``, the worker's own messages), goes to the original streams
 only. Buffers are per thread, so elves that run jobs in threads keep their outputs apart.
 
-The cost with no output is two attribute writes per job: capture stays on by default (the
+The cost with no output is two thread-local writes and a read per job: capture stays on by default (the
 overhead is measured in ``benchmarks/runtime.py``). Output written below Python (a C library
 writing to file descriptor 1, a subprocess inheriting it) bypasses ``sys.stdout`` and is not
 captured.
@@ -66,12 +66,24 @@ class _Buffer:
         return "".join(self.parts)
 
 
-_local = threading.local()
-"""``_local.buffer``: the job buffer of the calling thread, if a job runs on it."""
+class _Job(threading.local):
+    """The calling thread's job: the capture it runs under, and its buffer, made on the
+    first write (most jobs write nothing)."""
+
+    capture: OutputCapture | None = None
+    buffer: _Buffer | None = None
+
+
+_local = _Job()
 
 
 def _current() -> _Buffer | None:
-    buffer: _Buffer | None = getattr(_local, "buffer", None)
+    buffer = _local.buffer
+    if buffer is None:
+        capture = _local.capture
+        if capture is None:
+            return None
+        buffer = _local.buffer = _Buffer(capture.limit, capture.echo)
     return buffer
 
 
@@ -160,17 +172,19 @@ _INSTALLATION = _Installation()
 class OutputCapture:
     """Per-job capture of stdout, stderr and ``logging`` for one worker (see the module)."""
 
-    def __init__(self, *, echo: bool = True, limit: int = LOG_LIMIT) -> None:
+    def __init__(self, *, echo: bool = True, limit: int = LOG_LIMIT, enabled: bool = True) -> None:
         self.echo = echo
         """Also write a job's stdout and stderr to the original streams."""
         self.limit = limit
+        self.enabled = enabled
+        """``False``: capture nothing (every method is a no-op; output goes where it goes)."""
         self._installed = False
 
     def install(self) -> None:
         """Put the stand-ins in place of ``sys.stdout``/``sys.stderr`` and listen to the root
         logger (once per process). With Python's default logging (no handler, level
         WARNING) the root level becomes INFO, so that a task's ``log.info`` is kept."""
-        if not self._installed:
+        if self.enabled and not self._installed:
             self._installed = True
             _INSTALLATION.acquire()
 
@@ -183,13 +197,16 @@ class OutputCapture:
 
     def begin(self) -> None:
         """A job starts on this thread: from now on its writes are kept."""
-        _local.buffer = _Buffer(self.limit, self.echo)
+        if self.enabled:
+            _local.capture = self
 
     def end(self) -> tuple[str, int]:
         """The job on this thread ended: what it wrote, and how many characters past the
         bound were left out. ``("", 0)`` when it wrote nothing (or none was begun)."""
-        buffer = _current()
-        _local.buffer = None
+        if not self.enabled:
+            return "", 0
+        buffer = _local.buffer
+        _local.capture = _local.buffer = None
         if buffer is None:
             return "", 0
         return buffer.text(), buffer.dropped

@@ -68,6 +68,7 @@ class Worker:
         on_revision_mismatch: Mismatch = "fail",
         max_batch: int = 32,
         echo_output: bool = True,
+        capture_output: bool = True,
     ) -> None:
         self.store = store
         self.handle = handle
@@ -98,8 +99,9 @@ class Worker:
         self._debug = False
         self._refused: set[tuple[str, str]] = set()
         """(task, revision) pairs already warned about: a mismatch warns once, not per job."""
-        self.capture = OutputCapture(echo=echo_output)
-        """Each job's output; with ``echo_output`` also written to this process's streams."""
+        self.capture = OutputCapture(echo=echo_output, enabled=capture_output)
+        """Each job's output (unless not ``capture_output``); with ``echo_output`` also
+        written to this process's streams."""
         self._logs: list[LogRecord] = []
         """Output of settled jobs not stored yet: stored before their outcomes."""
 
@@ -142,7 +144,7 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 if not queue:
-                    self._store_logs()
+                    self._store_logs(now=not done)  # an idle claim may write nothing
                     accepted, claimed = self.store.exchange(
                         self.elf, self.id, done, self.lease, self._batch_size()
                     )
@@ -184,7 +186,7 @@ class Worker:
             self.capture.uninstall()
             if done:
                 self._complete(done)
-            self._store_logs()
+            self._store_logs(now=True)
             if queue:
                 self.store.release_many([j.id for j in queue], self.id)
                 log.debug("gave back %d queued job(s) unstarted", len(queue))
@@ -260,14 +262,18 @@ class Worker:
                 LogRecord(job.id, job.run, job.key, self.elf, job.task, job.attempts, text, dropped)
             )
 
-    def _store_logs(self) -> None:
-        """Store the output kept so far; a failure to store it is logged, never fatal (the
-        job's outcome matters more than its output)."""
+    def _store_logs(self, now: bool = False) -> None:
+        """Hand the output kept so far to the store, which writes it with the outcome that
+        follows (``stage_logs``), or at once with ``now``. A failure to store it is logged,
+        never fatal: the job's outcome matters more than its output."""
         if not self._logs:
             return
         logs, self._logs = self._logs, []
         try:
-            self.store.put_logs(logs)
+            if now:
+                self.store.put_logs(logs)
+            else:
+                self.store.stage_logs(logs)
         except Exception as exc:
             log.warning("could not store the output of %d job(s): %s", len(logs), exc)
 

@@ -118,6 +118,14 @@ def test_jobs_lists_a_runs_jobs_by_prefix_and_status(
     jobs = json.loads(out)
     assert len(jobs) == 6 and {j["status"] for j in jobs} == {"succeeded"}
 
+    # The key column: the name `elfc show RUN/KEY` and "waits on" use.
+    code, out, _ = elfc(capsys, "jobs", filled.ok, "--mycelium", filled.url)
+    (total_row,) = [line for line in out.splitlines() if "summer.total" in line]
+    assert " n2 " in total_row and "n1#0" in total_row
+    with pytest.raises(SystemExit) as refused:
+        elfc(capsys, "jobs", filled.ok, "--status", "bogus", "--mycelium", filled.url)
+    assert refused.value.code == 2 and "invalid choice: 'bogus'" in capsys.readouterr().err
+
     code, _, err = elfc(capsys, "jobs", "ffffffffff", "--mycelium", filled.url)
     assert code == 1
     assert "no run 'ffffffffff'" in err and "elfc runs" in err
@@ -160,6 +168,7 @@ def test_show_a_succeeded_job_has_its_arguments_and_result(
     code, out, _ = elfc(capsys, "show", job, "--json", "--mycelium", filled.url)
     shown: dict[str, Any] = json.loads(out)
     assert (shown["id"], shown["status"], shown["attempts"]) == (job, "succeeded", 1)
+    assert shown["result"] == 10  # the value, not base64 of its JSON
 
 
 def test_show_and_failures_print_markup_like_text_as_it_is(
@@ -232,4 +241,10 @@ def test_reading_commands_never_create_a_mycelium(tmp_path: Path) -> None:
         )  # fmt: skip
         assert proc.returncode == code, proc.stderr
         assert "no mycelium at .elfc/mycelium.db yet" in proc.stderr
+    for listing in ("runs", "failures"):  # machines get an empty list, not nothing
+        proc = subprocess.run(
+            [sys.executable, "-m", "elfc", listing, "--json"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0 and json.loads(proc.stdout) == []
     assert list(tmp_path.iterdir()) == []

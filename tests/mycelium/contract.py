@@ -488,6 +488,18 @@ class MyceliumContract:
         with pytest.raises(MyceliumError):
             mycelium.put_logs([LogRecord("no-such-job", run_id, "x", "e", "work", 1, "t")])
 
+    def test_staged_logs_are_stored_with_the_outcome_that_follows(self, mycelium: Store) -> None:
+        run_id = mycelium.submit(run_of(job("a#0")))
+        (a,) = mycelium.claim("e", "w", LEASE)
+        mycelium.stage_logs(
+            [
+                LogRecord(a.id, run_id, "a#0", "e", "work", 1, "said\n"),
+                LogRecord("no-such-job", run_id, "x", "e", "work", 1, "dropped\n"),
+            ]
+        )
+        assert mycelium.complete(a.id, "w", b"1")
+        assert [(x.key, x.text) for x in mycelium.list_logs(run_id)] == [("a#0", "said\n")]
+
     def test_retry_jobs_reopens_a_settled_run_and_waits_for_retried_dependencies(
         self, mycelium: Store
     ) -> None:

@@ -270,3 +270,18 @@ def test_default_url_env_then_pyproject_then_builtin(
     assert default_url(project / "sub") == DEFAULT_URL
     monkeypatch.setenv("ELFC_MYCELIUM", "sqlite:////elsewhere.db")
     assert default_url(project / "sub") == "sqlite:////elsewhere.db"
+
+
+def test_staged_logs_are_stored_by_the_next_write_and_unknown_jobs_dropped(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "m.db") as m:
+        run_id = m.submit(run_of(job("a#0")))
+        (claimed,) = m.claim("e", "w", LEASE)
+        m.stage_logs(
+            [
+                LogRecord(claimed.id, run_id, "a#0", "e", "work", 1, "said\n"),
+                LogRecord("gone", run_id, "x", "e", "work", 1, "dropped\n"),
+            ]
+        )
+        assert m.list_logs(run_id) == []  # not yet: it rides with the outcome
+        assert m.complete(claimed.id, "w", b"1")
+        assert [log.text for log in m.list_logs(run_id)] == ["said\n"]

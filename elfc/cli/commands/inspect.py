@@ -71,6 +71,7 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--status",
             metavar="STATUS",
+            choices=JOB_STATUSES,
             help=f"only jobs with this status: {', '.join(JOB_STATUSES)}",
         )
     if name == "show":
@@ -85,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     if missing is not None:
         # A list of nothing is an answer; a job or run that cannot be there is an error.
         listing = args.command in ("runs", "failures")
+        if listing and args.json:
+            print("[]")  # an empty list is the answer; the note below says why
         print(
             f"elfc {args.command}: no mycelium at {missing} yet: `elfc run` or `elfc submit` "
             f"creates it, or name another with --mycelium URL ({mask_url(url)})",
@@ -147,10 +150,10 @@ def _jobs(store: Store, args: argparse.Namespace) -> int:
     if args.json:
         _dump(jobs)
         return 0
-    table = Table("job", "elf.task", "status", "attempts", "waits on", "started", "finished")
+    table = Table("job", "key", "elf.task", "status", "attempts", "waits on", "started", "finished")
     for j in jobs:
         waits_on = ", ".join(j.deps[:3]) + (" ..." if len(j.deps) > 3 else "")
-        row = (j.id, f"{j.elf}.{j.task}", j.status, str(j.attempts), waits_on)
+        row = (j.id, escape(j.key), f"{j.elf}.{j.task}", j.status, str(j.attempts), waits_on)
         table.add_row(*row, _when(j.started), _when(j.finished))
     con = _console()
     con.print(f"run {info.id} · {info.pipeline} · {info.status}", markup=False)
@@ -162,7 +165,10 @@ def _show(store: Store, args: argparse.Namespace) -> int:
     view = job_view(store, args.job_id)
     job = view.job
     if args.json:
-        _dump(job)
+        # The result as the JSON value it is, not as base64 of its bytes.
+        fields = msgspec.to_builtins(job)
+        fields["result"] = None if job.result is None else msgspec.json.decode(job.result)
+        _dump(fields)
         return 0
     con = _console()
     con.print(

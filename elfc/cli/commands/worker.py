@@ -42,10 +42,10 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--task-output",
-        choices=("echo", "store"),
+        choices=("echo", "store", "off"),
         default="echo",
         help="what tasks print: stored per job (`elfc logs`) and written here too (echo, "
-        "the default), or only stored (store)",
+        "the default), only stored (store), or neither captured nor stored (off)",
     )
     p.add_argument(
         "--idle-exit",
@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         lease=args.lease or DEFAULT_LEASE,
         on_revision_mismatch=args.on_revision_mismatch,
         echo_output=args.task_output == "echo",
+        capture_output=args.task_output != "off",
     )
     print(f"elfc worker {worker.id} serving {args.elf!r} from {store.url}", file=sys.stderr)
     done = worker.serve(idle_exit=args.idle_exit)

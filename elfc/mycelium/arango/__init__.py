@@ -756,6 +756,12 @@ class ArangoStore(Store):
     # -- operating runs: task output, retries ---------------------------------------------
 
     def put_logs(self, logs: Sequence[LogRecord]) -> None:
+        self._put_logs(logs, strict=True)
+
+    def stage_logs(self, logs: Sequence[LogRecord]) -> None:
+        self._put_logs(logs, strict=False)  # at once: a stream transaction of its own
+
+    def _put_logs(self, logs: Sequence[LogRecord], strict: bool) -> None:
         if not logs:
             return
 
@@ -763,12 +769,15 @@ class ArangoStore(Store):
             ids = sorted({log.job for log in logs})
             jobs = {row["id"]: row for row in t.query(aql.JOBS_FOR_LOGS, jobs=ids)}
             missing = [job_id for job_id in ids if job_id not in jobs]
-            if missing:
+            if missing and strict:
                 raise MyceliumError(f"cannot store the output of job {missing[0]}: no such job")
-            _, keys = new_ids(len(logs))  # a clash with a stored key (1210) is retried
+            kept = [log for log in logs if log.job in jobs]
+            if not kept:
+                return
+            _, keys = new_ids(len(kept))  # a clash with a stored key (1210) is retried
             docs = [
                 _log_doc(log, jobs[log.job], t.now, key, n)
-                for n, (log, key) in enumerate(zip(logs, keys, strict=True))
+                for n, (log, key) in enumerate(zip(kept, keys, strict=True))
             ]
             t.query(aql.PUT_LOGS, docs=docs)
 

@@ -153,6 +153,8 @@ class SQLiteStore(Store):
         self._run_ids: dict[int, str] = {}
         self._rung = False
         """A bell woke ``wait_for_work``: the next claim skips its read-only probe."""
+        self._staged: list[LogRecord] = []
+        """Task output that the next write transaction stores (``stage_logs``)."""
         self._connection()  # fail early on a bad path or another schema
 
     @classmethod
@@ -332,6 +334,8 @@ class SQLiteStore(Store):
             try:
                 out = body(txn)
                 txn.flush()
+                if staged:
+                    _insert_logs(txn, staged)
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
@@ -341,7 +345,9 @@ class SQLiteStore(Store):
 
         self._guard()
         with self._lock:
+            staged = self._staged
             out = self._retry(attempt)
+            self._staged = [] if staged is self._staged else self._staged[len(staged) :]
         for channel in txn.rings:
             self._bell.ring(channel)
         return out
@@ -831,21 +837,22 @@ class SQLiteStore(Store):
             return
 
         def write(t: _Txn) -> None:
-            rows = []
-            for log in logs:
-                found = t.con.execute(
-                    "SELECT no, run_no FROM jobs WHERE id = ?", (log.job,)
-                ).fetchone()
-                if found is None:
-                    raise MyceliumError(f"cannot store the output of job {log.job}: no such job")
-                rows.append((found[0], log.attempt, found[1], t.now, log.text, log.truncated))
-            t.con.executemany(
-                "INSERT INTO logs (job, attempt, run_no, time, text, truncated) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            if _insert_logs(t, logs) != len(logs):
+                known = {r[0] for r in t.con.execute(
+                    "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+                    (_encode([log.job for log in logs]),),
+                )}  # fmt: skip
+                missing = next(log.job for log in logs if log.job not in known)
+                raise MyceliumError(f"cannot store the output of job {missing}: no such job")
 
         self._write(write)
+
+    def stage_logs(self, logs: Sequence[LogRecord]) -> None:
+        # Stored by the next write (the worker's next is the jobs' outcome): one transaction
+        # less per batch of jobs that printed.
+        self._guard()
+        with self._lock:
+            self._staged = [*self._staged, *logs]
 
     def list_logs(
         self, run_id: str, key: str | None = None, since: float | None = None
@@ -1158,6 +1165,16 @@ def _busy(exc: Exception) -> bool:
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _insert_logs(t: _Txn, logs: Sequence[LogRecord]) -> int:
+    """Insert task output rows; a record of a job that is not stored adds none. Returns how
+    many rows were added."""
+    return t.con.executemany(
+        "INSERT INTO logs (job, attempt, run_no, time, text, truncated) "
+        "SELECT no, ?, run_no, ?, ?, ? FROM jobs WHERE id = ?",
+        [(log.attempt, t.now, log.text, log.truncated, log.job) for log in logs],
+    ).rowcount
 
 
 def _put_template(con: sqlite3.Connection, revision: str, template_json: bytes) -> None:
