@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("operate", "cancel a run: its waiting jobs at once, its running ones soon"),
     "logs": ("operate", "print what a run's jobs wrote (stdout, stderr, logging)"),
     "retry": ("operate", "run a run's failed part again with the code as it is now"),
+    "prune": ("operate", "delete old settled runs and what only they use"),
 }
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

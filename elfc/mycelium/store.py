@@ -351,6 +351,21 @@ class Store(abc.ABC):
         job is not a job of the run in a final status.
         """
 
+    @abc.abstractmethod
+    def prune_runs(
+        self, finished_before: float, statuses: Iterable[str] = FINAL_RUN_STATUSES, limit: int = 100
+    ) -> int:
+        """Delete up to ``limit`` settled runs whose status is in ``statuses`` and that
+        finished before ``finished_before`` (oldest first), with what only they referred to;
+        returns how many runs were deleted (0: none is left to delete).
+
+        Atomic per call: each run's jobs, their arguments, dependency edges, results, task
+        output, failure links and counters; then each failure no job links to any more, each
+        template no run uses, and each task or pipeline revision no job, run or elf uses. A
+        running run, and anything a remaining run uses, is never touched, so workers may run
+        meanwhile; call it again until it returns 0 (bounded transactions).
+        """
+
     # -- waiting ---------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -307,3 +307,25 @@ def test_task_output_under_the_live_display_stays_on_screen(
     assert json.loads((tmp_path / "value").read_text()) == [5] * 8
     with opened(url) as store:
         assert len(store.list_logs(store.list_runs(1)[0].id)) == 8
+
+
+def test_prune_deletes_settled_runs_by_age_and_status_and_leaves_running_ones(
+    procs: Processes, url: str, shop: Path
+) -> None:
+    fix(shop)
+    items = "items=" + ITEMS
+    assert procs.call("run", f"{shop}:priced", "-a", items, "--mycelium", url).returncode == 0
+    kept = procs.call("submit", f"{shop}:priced", "-a", items, "--mycelium", url).stdout.strip()
+    cancelled = procs.call("submit", f"{shop}:priced", "-a", items, "--mycelium", url)
+    assert procs.call("cancel", cancelled.stdout.strip(), "--mycelium", url).returncode == 0
+    young = procs.call("prune", "--older-than", "1d", "--mycelium", url)
+    assert young.returncode == 0 and young.stdout.startswith("pruned 0 run(s)")
+    only = procs.call("prune", "--older-than", "0s", "--status", "succeeded", "--mycelium", url)
+    assert only.stdout.startswith("pruned 1 run(s) (succeeded)")
+    rest = procs.call("prune", "--older-than", "0s", "--batch", "1", "--mycelium", url)
+    assert rest.stdout.startswith("pruned 1 run(s) (cancelled, failed, succeeded)")
+    with opened(url) as store:
+        assert [r.id for r in store.list_runs()] == [kept]  # still running: never pruned
+        assert len(store.list_jobs(kept)) == 4
+    bad = procs.call("prune", "--older-than", "soon", "--mycelium", url)
+    assert bad.returncode == 2 and "is not an age" in bad.stderr

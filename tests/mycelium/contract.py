@@ -557,6 +557,31 @@ class MyceliumContract:
         assert drain(mycelium) == ["c#0", "c#1"]
         assert mycelium.run_status(run_id) == "succeeded"
 
+    def test_prune_deletes_old_settled_runs_with_what_only_they_used(self, mycelium: Store) -> None:
+        mycelium.put_revisions(
+            [RevisionRecord("r1", "task", "T.work", "m", "old"), RevisionRecord("p1", "pipeline", "p", "m", "")]
+        )  # fmt: skip
+        old = mycelium.submit(run_of(job("a#0"), job("b#0", deps=["a#0"])), template_json=b"{}")
+        (a,) = mycelium.claim("e", "w", LEASE)
+        assert mycelium.fail(a.id, "w", BOOM)
+        mycelium.put_logs([LogRecord(a.id, old, "a#0", "e", "work", 1, "said\n")])
+        assert mycelium.run_status(old) == "failed"
+        live = mycelium.submit(fanout(2))
+        cutoff = time.time() + 1
+        assert mycelium.prune_runs(cutoff, statuses=["succeeded"]) == 0  # only failed is old
+        assert mycelium.prune_runs(time.time() - 3600) == 0  # not old enough
+        assert mycelium.prune_runs(cutoff) == 1
+        assert mycelium.prune_runs(cutoff) == 0
+        assert mycelium.run_info(old) is None and mycelium.get_job(a.id) is None
+        assert mycelium.list_logs(old) == [] and mycelium.list_failures() == []
+        assert [r.id for r in mycelium.list_runs()] == [live]  # a running run is untouched
+        assert mycelium.get_revision("r1") is not None  # the live run's jobs use it
+        assert mycelium.get_template("p1") is not None and mycelium.get_revision("p1")
+        drain(mycelium)
+        assert mycelium.prune_runs(time.time() + 1, limit=1) == 1
+        assert mycelium.get_revision("r1") is None and mycelium.get_template("p1") is None
+        assert mycelium.get_revision("p1") is None and mycelium.list_runs() == []
+
     # -- reading ------------------------------------------------------------------------
 
     def test_get_job_and_run_info_by_unique_prefix(self, mycelium: Store) -> None:

@@ -538,3 +538,33 @@ def test_a_version_1_mycelium_is_upgraded_in_place(
     versions[:] = [99]
     with pytest.raises(MyceliumError, match="schema version 99"):
         offline._check_schema(None)  # type: ignore[arg-type]
+
+
+def test_prune_removes_a_runs_documents_then_what_nothing_uses_any_more(
+    scripted: tuple[ArangoStore, dict[str, list[Any]], list[Any]],
+) -> None:
+    store, answers, txns = scripted
+    assert store.prune_runs(100.0) == 0
+    assert [name for name, _ in txns[0][0].ran] == ["PRUNE_PICK"]
+    answers.update(
+        PRUNE_PICK=[{"id": "run1", "revision": "p1"}],
+        PRUNE_JOBS_OF=[
+            {"jobs": ["elfc_jobs/j1"], "revisions": ["r1"], "failures": ["elfc_failures/f1"]}
+        ],
+        PRUNE_TEMPLATES=["p1"],
+    )
+    assert store.prune_runs(100.0, statuses=["succeeded", "running"], limit=5) == 1
+    txn = txns[1][0]
+    ran = dict(txn.ran)
+    assert ran["PRUNE_PICK"] == {"before": 100.0, "statuses": ["succeeded"], "limit": 5}
+    assert [name for name, _ in txn.ran] == [
+        "PRUNE_PICK", "PRUNE_JOBS_OF", "PRUNE_DEPS", "PRUNE_JOB_FAILURES", "PRUNE_RUN_ROOTS",
+        "PRUNE_RESULTS", "PRUNE_LOGS", "PRUNE_JOBS", "PRUNE_RUNS", "PRUNE_FAILURES",
+        "PRUNE_TEMPLATES", "PRUNE_TEMPLATE_NODES", "PRUNE_TEMPLATE_EDGES",
+        "PRUNE_TEMPLATE_ROOTS", "PRUNE_REVISIONS",
+    ]  # fmt: skip
+    assert ran["PRUNE_RUN_ROOTS"] == {"runs": ["elfc_runs/run1"]}
+    assert ran["PRUNE_DEPS"] == {"jobs": ["elfc_jobs/j1"]}
+    assert ran["PRUNE_FAILURES"] == {"failures": ["elfc_failures/f1"]}
+    assert ran["PRUNE_TEMPLATE_NODES"] == {"revisions": ["p1"]}
+    assert ran["PRUNE_REVISIONS"] == {"revisions": ["p1", "r1"]}

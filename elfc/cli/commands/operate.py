@@ -1,16 +1,20 @@
-"""Operating runs: ``elfc result RUN``, ``cancel RUN``, ``logs RUN[/KEY]``, ``retry RUN``."""
+"""Operating runs: ``elfc result RUN``, ``cancel RUN``, ``logs RUN[/KEY]``, ``retry RUN``,
+``prune --older-than AGE``."""
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import re
 import sys
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from elfc.cli.progress import output_lines
-from elfc.errors import ElfcError, NotFound
+from elfc.errors import ElfcError, NotFound, UsageError
 from elfc.model.status import FINAL_RUN_STATUSES
 from elfc.mycelium.urls import default_url, mask_url, open_mycelium
 from elfc.views import LogTail, find_job, find_run, missing_sqlite_file, run_outcome
@@ -61,7 +65,21 @@ examples:
   elfc retry 8c31 --from n2#0                 also re-run n2#0 and all downstream of it
   elfc retry 8c31 --all --detach              every job again; workers started elsewhere
 """,
+    "prune": """\
+Deletes settled runs that finished more than AGE ago (30s, 15m, 12h, 7d, 2w) with everything
+only they use: jobs, arguments, results, task output, failures no other job raised, templates
+and revisions no other run uses. Running runs are never touched, so workers may go on
+meanwhile; the deletion goes in batches of --batch runs, one transaction each.
+
+examples:
+  elfc prune --older-than 7d                  every settled run finished a week ago or more
+  elfc prune --older-than 1d --status succeeded
+                                              keep failed and cancelled runs for inspection
+""",
 }
+
+DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def configure(name: str, p: argparse.ArgumentParser) -> None:
@@ -86,6 +104,22 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
             "-f", "--follow", action="store_true", help="keep printing until the run settles"
         )
         p.add_argument("--json", action="store_true", help="print the records as JSON")
+    if name == "prune":
+        p.add_argument(
+            "--older-than",
+            required=True,
+            type=seconds,
+            metavar="AGE",
+            help="delete runs that finished longer ago than this: 30s, 15m, 12h, 7d, 2w",
+        )
+        p.add_argument(
+            "--status",
+            action="append",
+            choices=sorted(FINAL_RUN_STATUSES),
+            metavar="STATUS",
+            help="only runs with this status (repeatable; default: succeeded, failed, cancelled)",
+        )
+        p.add_argument("--batch", type=int, default=100, metavar="N", help="runs per transaction")
     if name == "retry":
         from elfc.cli.commands.run import add_serve_arguments
 
@@ -125,7 +159,9 @@ def run(args: argparse.Namespace) -> int:
         return _retry(url, args)
     store = open_mycelium(url)
     try:
-        handler = {"result": _result, "cancel": _cancel, "logs": _logs}[args.command]
+        handler = {"result": _result, "cancel": _cancel, "logs": _logs, "prune": _prune}[
+            args.command
+        ]
         return handler(store, args)
     finally:
         store.close()
@@ -249,6 +285,32 @@ def _print_logs(logs: Iterable[LogRecord], *, one_job: bool, as_json: bool) -> N
                 file=sys.stderr,
             )
     sys.stdout.flush()
+
+
+# -- prune -------------------------------------------------------------------------------------
+
+
+def seconds(text: str) -> float:
+    """``7d`` -> 604800.0: a number and a unit (s, m, h, d, w)."""
+    found = DURATION.fullmatch(text.strip())
+    if found is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an age: give a number and a unit, such as 30s, 15m, 12h, 7d or 2w"
+        )
+    return float(found[1]) * UNITS[found[2]]
+
+
+def _prune(store: Store, args: argparse.Namespace) -> int:
+    if args.batch < 1:
+        raise UsageError("--batch must be at least 1")
+    cutoff = time.time() - args.older_than
+    statuses = args.status or sorted(FINAL_RUN_STATUSES)
+    pruned = 0
+    while n := store.prune_runs(cutoff, statuses, args.batch):
+        pruned += n
+    when = datetime.datetime.fromtimestamp(cutoff).astimezone().isoformat(timespec="seconds")
+    print(f"pruned {pruned} run(s) ({', '.join(statuses)}) that finished before {when}")
+    return 0
 
 
 # -- retry -------------------------------------------------------------------------------------

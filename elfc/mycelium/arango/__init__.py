@@ -63,7 +63,7 @@ from elfc.model.records import (
     RunInfo,
     WorkerInfo,
 )
-from elfc.model.status import ACTIVE_JOB_STATUSES
+from elfc.model.status import ACTIVE_JOB_STATUSES, FINAL_RUN_STATUSES
 from elfc.mycelium.arango import aql
 from elfc.mycelium.arango.url import PASSWORD_ENV, ArangoURL, parse_url
 from elfc.mycelium.common import (
@@ -816,6 +816,42 @@ class ArangoStore(Store):
         return self._transaction(
             [aql.RUNS, aql.JOBS, aql.RESULTS], write, "retry jobs", (aql.DEPS,)
         )
+
+    def prune_runs(
+        self, finished_before: float, statuses: Iterable[str] = FINAL_RUN_STATUSES, limit: int = 100
+    ) -> int:
+        wanted = sorted(set(statuses) & FINAL_RUN_STATUSES)
+
+        def write(t: _Txn) -> int:
+            picked = t.query(aql.PRUNE_PICK, before=finished_before, statuses=wanted, limit=limit)
+            if not picked:
+                return 0
+            runs = [row["id"] for row in picked]
+            run_ids = [f"{aql.RUNS}/{run}" for run in runs]
+            (found,) = t.query(aql.PRUNE_JOBS_OF, runs=runs)
+            jobs = found["jobs"]
+            t.query(aql.PRUNE_DEPS, jobs=jobs)
+            t.query(aql.PRUNE_JOB_FAILURES, jobs=jobs)
+            t.query(aql.PRUNE_RUN_ROOTS, runs=run_ids)
+            t.query(aql.PRUNE_RESULTS, runs=runs)
+            t.query(aql.PRUNE_LOGS, runs=runs)
+            t.query(aql.PRUNE_JOBS, runs=runs)
+            t.query(aql.PRUNE_RUNS, runs=runs)
+            t.query(aql.PRUNE_FAILURES, failures=found["failures"])
+            pipelines = sorted({row["revision"] for row in picked})
+            gone = t.query(aql.PRUNE_TEMPLATES, revisions=pipelines)
+            t.query(aql.PRUNE_TEMPLATE_NODES, revisions=gone)
+            t.query(aql.PRUNE_TEMPLATE_EDGES, revisions=gone)
+            t.query(aql.PRUNE_TEMPLATE_ROOTS, revisions=gone)
+            t.query(aql.PRUNE_REVISIONS, revisions=sorted({*pipelines, *found["revisions"]}))
+            return len(runs)
+
+        written = [
+            aql.RUNS, aql.JOBS, aql.DEPS, aql.RUN_ROOTS, aql.RESULTS, aql.LOGS, aql.FAILURES,
+            aql.JOB_FAILURES, aql.TEMPLATES, aql.TEMPLATE_NODES, aql.TEMPLATE_EDGES,
+            aql.TEMPLATE_ROOTS, aql.REVISIONS,
+        ]  # fmt: skip
+        return self._transaction(written, write, "prune runs", (aql.ELVES,))
 
     # -- reading -------------------------------------------------------------------
 

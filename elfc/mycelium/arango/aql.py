@@ -813,3 +813,173 @@ FOR w IN @waiting
     RETURN j.elf
 """,
 )
+
+# -- retention: prune_runs ------------------------------------------------------------------------
+
+PRUNE_PICK = _q(
+    "PRUNE_PICK",
+    """
+// index: elfc_runs/by_no
+FOR r IN elfc_runs
+  SORT r.no
+  FILTER r.finished != null AND r.finished < @before AND r.status IN @statuses
+  LIMIT @limit
+  RETURN { id: r._key, revision: r.revision }
+""",
+)
+
+PRUNE_JOBS_OF = _q(
+    "PRUNE_JOBS_OF",
+    """
+// index: elfc_jobs/by_run, elfc_job_failures/edge
+LET jobs = (FOR j IN elfc_jobs FILTER j.run IN @runs RETURN { id: j._id, revision: j.revision })
+LET failures = (FOR e IN elfc_job_failures FILTER e._from IN jobs[*].id RETURN DISTINCT e._to)
+RETURN { jobs: jobs[*].id, revisions: UNIQUE(jobs[*].revision), failures: failures }
+""",
+)
+
+PRUNE_DEPS = _q(
+    "PRUNE_DEPS",
+    """
+// index: elfc_deps/edge
+FOR e IN elfc_deps
+  FILTER e._from IN @jobs OR e._to IN @jobs
+  REMOVE e IN elfc_deps
+""",
+)
+
+PRUNE_JOB_FAILURES = _q(
+    "PRUNE_JOB_FAILURES",
+    """
+// index: elfc_job_failures/edge
+FOR e IN elfc_job_failures
+  FILTER e._from IN @jobs
+  REMOVE e IN elfc_job_failures
+""",
+)
+
+PRUNE_RUN_ROOTS = _q(
+    "PRUNE_RUN_ROOTS",
+    """
+// index: elfc_run_roots/edge
+FOR e IN elfc_run_roots
+  FILTER e._from IN @runs
+  REMOVE e IN elfc_run_roots
+""",
+)
+
+PRUNE_RESULTS = _q(
+    "PRUNE_RESULTS",
+    """
+// index: elfc_results/by_run_key
+FOR r IN elfc_results
+  FILTER r.run IN @runs
+  REMOVE r IN elfc_results
+""",
+)
+
+PRUNE_LOGS = _q(
+    "PRUNE_LOGS",
+    """
+// index: elfc_logs/by_run
+FOR l IN elfc_logs
+  FILTER l.run IN @runs
+  REMOVE l IN elfc_logs
+""",
+)
+
+PRUNE_JOBS = _q(
+    "PRUNE_JOBS",
+    """
+// index: elfc_jobs/by_run
+FOR j IN elfc_jobs
+  FILTER j.run IN @runs
+  REMOVE j IN elfc_jobs
+""",
+)
+
+PRUNE_RUNS = _q(
+    "PRUNE_RUNS",
+    """
+// index: elfc_runs/primary
+FOR r IN elfc_runs
+  FILTER r._key IN @runs
+  REMOVE r IN elfc_runs
+""",
+)
+
+PRUNE_FAILURES = _q(
+    "PRUNE_FAILURES",
+    """
+// index: elfc_failures/primary, elfc_job_failures/edge
+// Only failures no remaining job links to (the links of the pruned jobs are gone already).
+FOR f IN elfc_failures
+  FILTER f._id IN @failures
+  LET used = FIRST(FOR e IN elfc_job_failures FILTER e._to == f._id LIMIT 1 RETURN true)
+  FILTER used == null
+  REMOVE f IN elfc_failures
+""",
+)
+
+PRUNE_TEMPLATES = _q(
+    "PRUNE_TEMPLATES",
+    """
+// index: elfc_graphs/primary, elfc_runs/primary
+// The runs are read by a scan: a template's revision is not indexed on runs.
+FOR g IN elfc_graphs
+  FILTER g._key IN @revisions
+  LET used = FIRST(FOR r IN elfc_runs FILTER r.revision == g._key LIMIT 1 RETURN true)
+  FILTER used == null
+  REMOVE g IN elfc_graphs
+  RETURN OLD._key
+""",
+)
+
+PRUNE_TEMPLATE_NODES = _q(
+    "PRUNE_TEMPLATE_NODES",
+    """
+// index: elfc_template_nodes/primary
+// Keys of a template's vertices and edges start with "<revision>-".
+FOR rev IN @revisions
+  FOR n IN elfc_template_nodes
+    FILTER STARTS_WITH(n._key, CONCAT(rev, "-"))
+    REMOVE n IN elfc_template_nodes
+""",
+)
+
+PRUNE_TEMPLATE_EDGES = _q(
+    "PRUNE_TEMPLATE_EDGES",
+    """
+// index: elfc_template_edges/primary
+FOR rev IN @revisions
+  FOR e IN elfc_template_edges
+    FILTER STARTS_WITH(e._key, CONCAT(rev, "-"))
+    REMOVE e IN elfc_template_edges
+""",
+)
+
+PRUNE_TEMPLATE_ROOTS = _q(
+    "PRUNE_TEMPLATE_ROOTS",
+    """
+// index: elfc_template_roots/primary
+FOR rev IN @revisions
+  FOR e IN elfc_template_roots
+    FILTER STARTS_WITH(e._key, CONCAT(rev, "-"))
+    REMOVE e IN elfc_template_roots
+""",
+)
+
+PRUNE_REVISIONS = _q(
+    "PRUNE_REVISIONS",
+    """
+// index: elfc_revisions/primary, elfc_runs/primary, elfc_elves/by_name
+// Jobs, runs and elves are read by a scan: revisions are not indexed on them.
+FOR v IN elfc_revisions
+  FILTER v._key IN @revisions AND v.kind IN ["task", "pipeline"]
+  LET job = FIRST(FOR j IN elfc_jobs FILTER j.revision == v._key LIMIT 1 RETURN true)
+  LET run = FIRST(FOR r IN elfc_runs FILTER r.revision == v._key LIMIT 1 RETURN true)
+  LET elf = FIRST(FOR e IN elfc_elves FILTER e.revision == v._key LIMIT 1 RETURN true)
+  FILTER job == null AND run == null AND elf == null
+  REMOVE v IN elfc_revisions
+""",
+)

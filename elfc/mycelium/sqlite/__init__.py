@@ -923,6 +923,74 @@ class SQLiteStore(Store):
         t.rings.add("runs")
         return True
 
+    def prune_runs(
+        self, finished_before: float, statuses: Iterable[str] = FINAL_RUN_STATUSES, limit: int = 100
+    ) -> int:
+        wanted = _encode(sorted(set(statuses) & FINAL_RUN_STATUSES))
+        return self._write(lambda t: self._prune(t, finished_before, wanted, limit))
+
+    _PRUNED = "SELECT value FROM json_each(?)"
+
+    def _prune(self, t: _Txn, before: float, statuses: bytes, limit: int) -> int:
+        con = t.con
+        runs = [
+            no
+            for (no,) in con.execute(
+                "SELECT no FROM runs WHERE finished IS NOT NULL AND finished < ? "
+                "AND status IN (SELECT value FROM json_each(?)) ORDER BY no LIMIT ?",
+                (before, statuses, limit),
+            )
+        ]
+        if not runs:
+            return 0
+        run_nos = _encode(runs)
+        jobs = _encode(
+            [
+                no
+                for (no,) in con.execute(
+                    f"SELECT no FROM jobs WHERE run_no IN ({self._PRUNED})", (run_nos,)
+                )
+            ]
+        )
+        failures = _encode([h for (h,) in con.execute(
+            f"SELECT DISTINCT failure FROM job_failures WHERE job IN ({self._PRUNED})", (jobs,)
+        )])  # fmt: skip
+        revisions = _encode([r for (r,) in con.execute(
+            f"SELECT revision FROM jobs WHERE run_no IN ({self._PRUNED}) UNION "
+            f"SELECT revision FROM runs WHERE no IN ({self._PRUNED})",
+            (run_nos, run_nos),
+        )])  # fmt: skip
+        for table, column, ids in (
+            ("edges", "dep", jobs),  # a run's edges join two of its own jobs
+            ("results", "job", jobs),
+            ("job_payloads", "job", jobs),
+            ("job_failures", "job", jobs),
+            ("logs", "run_no", run_nos),
+            ("jobs", "run_no", run_nos),
+            ("run_counts", "run_no", run_nos),
+            ("runs", "no", run_nos),
+        ):
+            con.execute(f"DELETE FROM {table} WHERE {column} IN ({self._PRUNED})", (ids,))
+        con.execute(
+            f"DELETE FROM failures WHERE hash IN ({self._PRUNED}) AND NOT EXISTS "
+            "(SELECT 1 FROM job_failures WHERE failure = failures.hash)",
+            (failures,),
+        )
+        con.execute(
+            f"DELETE FROM graphs WHERE revision IN ({self._PRUNED}) AND NOT EXISTS "
+            "(SELECT 1 FROM runs WHERE revision = graphs.revision)",
+            (revisions,),
+        )
+        con.execute(
+            f"DELETE FROM revisions WHERE hash IN ({self._PRUNED}) "
+            "AND NOT EXISTS (SELECT 1 FROM jobs WHERE revision = revisions.hash) "
+            "AND NOT EXISTS (SELECT 1 FROM runs WHERE revision = revisions.hash) "
+            "AND NOT EXISTS (SELECT 1 FROM elves WHERE revision = revisions.hash)",
+            (revisions,),
+        )
+        self._run_ids.clear()
+        return len(runs)
+
     # -- reading -------------------------------------------------------------------
 
     _RUN_COLUMNS = (
