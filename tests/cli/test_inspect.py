@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +93,25 @@ def test_runs_lists_each_run_with_its_status_and_counts(
     assert code == 0
     runs = json.loads(out)
     assert [r["id"] for r in runs] == [filled.signs, filled.rejected]  # newest first
+
+
+def test_runs_on_an_80_column_terminal_keeps_whole_ids_and_times_with_their_zone(
+    filled: Filled, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, _ = elfc(capsys, "runs", "--mycelium", filled.url)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)  # a terminal gets styles
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 80, out
+    for run_id in (filled.ok, filled.failed, filled.signs):
+        assert run_id in out  # whole, on one line
+    code, out, _ = elfc(capsys, "jobs", filled.ok, "--mycelium", filled.url)
+    assert all(job.id in out for job in connect(filled.url).store.list_jobs(filled.ok))
+    zone = time.strftime("%Z")
+    code, out, _ = elfc(capsys, "show", f"{filled.ok}/n2", "--mycelium", filled.url)
+    assert re.search(rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d {zone}  succeeded", out), out
 
 
 def test_runs_on_an_empty_mycelium_says_how_to_start(

@@ -6,6 +6,7 @@ can fix its bug and retry.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -161,6 +162,9 @@ def test_logs_keep_every_line_tasks_wrote_per_job(procs: Processes, url: str, sh
     for n, item in enumerate(["apple", "fig", "kiwi", "plum"]):
         assert f"[prices n1#{n}] pricing {item}" in ran.stderr
     assert "[till n2] adding up 4 prices" in ran.stderr
+    # The failure as it happened, and the final line with the time the run took.
+    assert "job n2 (till.total) failed: ZeroDivisionError: integer division" in ran.stderr
+    assert re.search(rf"run {run_id} failed: 6/6 jobs · \d+\.\d s · ", ran.stderr)
     logs = procs.call("logs", run_id, "--mycelium", url)
     assert logs.returncode == 0, logs.stderr
     lines = logs.stdout.splitlines()

@@ -117,9 +117,18 @@ def _console() -> Any:
 
 
 def _when(t: float | None) -> str:
+    """Local time with its zone (``2026-12-02 13:04:05 UTC``): a time without one is
+    ambiguous as soon as two machines, or a machine and a log, are compared."""
     if t is None:
         return "-"
-    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.datetime.fromtimestamp(t).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _ids(table: Any, *names: str) -> None:
+    """The columns of ids people copy: never wrapped or cut (rich shrinks the others)."""
+    for column in table.columns:
+        if column.header in names:
+            column.no_wrap, column.min_width = True, 16
 
 
 def _dump(value: Any) -> None:
@@ -134,6 +143,7 @@ def _runs(store: Store, args: argparse.Namespace) -> int:
         _dump(runs)
         return 0
     table = Table("run", "pipeline", "status", "jobs", "failed", "created", "finished")
+    _ids(table, "run")
     for r in map(run_summary, runs):
         done, failed = f"{r.done}/{r.total}", str(r.failed)
         created, finished = _when(r.created), _when(r.finished)
@@ -151,6 +161,7 @@ def _jobs(store: Store, args: argparse.Namespace) -> int:
         _dump(jobs)
         return 0
     table = Table("job", "key", "elf.task", "status", "attempts", "waits on", "started", "finished")
+    _ids(table, "job", "key")
     for j in jobs:
         waits_on = ", ".join(j.deps[:3]) + (" ..." if len(j.deps) > 3 else "")
         row = (j.id, escape(j.key), f"{j.elf}.{j.task}", j.status, str(j.attempts), waits_on)

@@ -17,7 +17,7 @@ from elfc.errors import ElfcError, UsageError
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from elfc.model.records import RunInfo
+    from elfc.model.records import JobInfo, RunInfo
     from elfc.runtime.supervisor import Supervisor
     from elfc.views import LogTail
 
@@ -202,10 +202,15 @@ def _serve(
     try:
         supervisor.start(elves)
         shown = progress = Progress()
+        failed: set[str] = set()
 
         def update(info: RunInfo, notes: Sequence[str]) -> None:
             if tail is not None:
                 shown.output(line for log in tail.new() for line in output_lines(log))
+            if info.counts["failed"] > len(failed):  # failures as they happen, once each
+                new = [j for j in mycelium.store.list_jobs(run_id, "failed") if j.id not in failed]
+                failed.update(j.id for j in new)
+                notes = [*notes, *(failure_note(j) for j in new)]
             shown.update(info, notes)
 
         info = follow(
@@ -230,6 +235,13 @@ def _serve(
         supervisor.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def failure_note(job: JobInfo) -> str:
+    """``job n1#3 (broken.explode) failed: ValueError: boom`` for the progress display."""
+    f = job.failure
+    what = f"{f.error_type}: {f.message}" if f is not None else "no failure stored"
+    return f"job {job.key} ({job.elf}.{job.task}) failed: {what}"
 
 
 class _TermAsInterrupt:
