@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from elfc._version import __version__
-from elfc.errors import ElfcError
+from elfc.errors import CompileError, ElfcError
 
 # command name -> module in elfc.cli.commands with `configure(parser)` and `run(args) -> int`
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -100,12 +100,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with logging_to_stderr(level):
             code: int = args._module.run(args)
+    except CompileError as exc:
+        report_compile_error(args.command, exc)
+        return 1
     except ElfcError as exc:
         print(f"elfc {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def report_compile_error(command: str, exc: CompileError) -> None:
+    """Every diagnostic, with its source line and help, as `elfc check` shows them."""
+    if not exc.diagnostics:
+        print(f"elfc {command}: error: {exc}", file=sys.stderr)
+        return
+    from elfc.compiler.diagnostics import render_diagnostic
+
+    n = len(exc.diagnostics)
+    print(
+        f"elfc {command}: error: the pipeline does not compile ({n} problem(s)):", file=sys.stderr
+    )
+    for d in exc.diagnostics:
+        print("\n" + render_diagnostic(d), file=sys.stderr)
 
 
 def command_name(argv: Sequence[str]) -> str | None:

@@ -304,3 +304,45 @@ def test_run_timeout_cancels_and_exits_1(procs: Processes, url: str, tmp_path: P
         [info] = store.list_runs()
     assert info.status == "cancelled"
     assert os.listdir(folder) != []  # the job did start
+
+
+def test_run_timeout_is_honoured_within_a_second_with_the_default_lease(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    run = procs.start(
+        [
+            sys.executable, "-m", "elfc", "run", f"{TARGET}:blocked", "-a", f"folder={folder}",
+            "--timeout", "1", "--mycelium", url,
+        ],
+        env={"ELFC_LEASE": "30"},  # heartbeats every 5 s: too late to tell the job to stop
+    )  # fmt: skip
+    wait_until(lambda: list(folder.glob("started.*")), 30, "the job to start")
+    started = time.monotonic()
+    assert run.wait(30) == 1
+    assert time.monotonic() - started < 2.0  # the 1 s timeout, then the job given back
+    assert "timed out after 1.0 s" in procs.output(run)
+    assert procs.strays() == []
+    with opened(url) as store:
+        [info] = store.list_runs()
+    assert info.status == "cancelled" and info.counts["cancelled"] == 1
+
+
+def test_run_of_a_pipeline_that_does_not_compile_shows_every_diagnostic_with_its_help(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "branchy.py"
+    source.write_text(
+        "from elfc import elf, named, pipeline, task\n\n\n"
+        "@elf\nclass E:\n    @task\n    def f(self, x: int) -> int:\n        return x\n\n\n"
+        "e = named(E, 'e')\n\n\n"
+        "@pipeline\ndef p(n: int) -> int:\n    y = e.f(n)\n    if y > 2:\n        return 1\n"
+        "    z = e.f(n)\n    while z:\n        pass\n    return y\n",
+        encoding="utf-8",
+    )
+    done = procs.call("run", f"{source}:p", "-a", "n=1", "--mycelium", url)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "the pipeline does not compile (2 problem(s))" in done.stderr
+    assert done.stderr.count("ELF103") == 2 and done.stderr.count("= help:") == 2
+    assert "17 |     if y > 2:" in done.stderr and "20 |     while z:" in done.stderr

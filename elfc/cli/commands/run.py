@@ -195,6 +195,7 @@ def _serve(
     from elfc.runtime.supervisor import follow
 
     progress: Progress | None = None
+    hurry = True  # the run was given up: workers give their jobs back rather than finish them
     # SIGTERM (a CI timeout, `kill`) must stop the workers as Ctrl-C does: they run in
     # sessions of their own, so dying without stopping them would leave them running.
     terminated = _TermAsInterrupt()
@@ -216,6 +217,7 @@ def _serve(
         info = follow(
             mycelium.store, run_id, supervisor=supervisor, timeout=timeout, on_update=update
         )
+        hurry = info.status not in FINAL_RUN_STATUSES
         if info.status not in FINAL_RUN_STATUSES:
             mycelium.store.cancel_run(run_id)
             print(f"elfc run: run {run_id} timed out after {timeout} s", file=sys.stderr)
@@ -232,7 +234,7 @@ def _serve(
     finally:
         if progress is not None:
             progress.close()
-        supervisor.stop()
+        supervisor.stop(hurry=hurry)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
