@@ -16,6 +16,8 @@ Usage::
 
 from __future__ import annotations
 
+import datetime
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,7 @@ __all__ = [
     "job_view",
     "missing_sqlite_file",
     "node_states",
+    "readable_note",
     "run_outcome",
     "run_picture",
     "run_summary",
@@ -362,3 +365,17 @@ class LogTail:
             newest = max(log.time for log in logs) - self.SLACK
             self.since = newest if self.since is None else max(self.since, newest)
         return fresh
+
+
+_EPOCH_NOTE = re.compile(r"\bretry at (\d{9,}(?:\.\d+)?)\b")
+
+
+def readable_note(note: str) -> str:
+    """A history note with its wall-clock seconds (``retry at 1796191779.011``, as stored)
+    as a local time with its zone (``retry at 2026-12-02 13:04:05.011 UTC``)."""
+
+    def local(found: re.Match[str]) -> str:
+        at = datetime.datetime.fromtimestamp(float(found[1])).astimezone()
+        return f"retry at {at.strftime('%Y-%m-%d %H:%M:%S')}.{at.microsecond // 1000:03d} {at:%Z}"
+
+    return _EPOCH_NOTE.sub(local, note)

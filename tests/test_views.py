@@ -131,3 +131,14 @@ def test_a_run_drawn_over_another_pipeline_says_so(filled: Filled, store: Store)
     picture = run_picture(store, filled.failed, local)
     assert any("not " + local.pipeline in w for w in picture.warnings)
     assert picture.template.pipeline == find_run(store, filled.failed).pipeline
+
+
+def test_a_retry_note_reads_as_a_local_time_with_its_zone() -> None:
+    import time
+
+    from elfc.views import readable_note
+
+    at = time.mktime((2026, 12, 2, 13, 4, 5, 0, 0, -1)) + 0.25
+    note = readable_note(f"retry at {at:.3f} after ValueError: boom")
+    assert note == f"retry at 2026-12-02 13:04:05.250 {time.strftime('%Z')} after ValueError: boom"
+    assert readable_note("released by w1") == "released by w1"

@@ -19,6 +19,7 @@ from elfc.views import (
     find_run,
     job_view,
     missing_sqlite_file,
+    readable_note,
     run_summary,
 )
 
@@ -197,7 +198,7 @@ def _show(store: Store, args: argparse.Namespace) -> int:
         plain("result     " + job.result.decode(errors="replace"))
     plain("history")
     for ev in job.history:
-        plain(f"  {_when(ev.time)}  {ev.status:<10} {ev.note}")
+        plain(f"  {_when(ev.time)}  {ev.status:<10} {readable_note(ev.note)}")
     if job.failure is not None:
         _print_failure(con, job.failure)
     if view.origin is not None:
