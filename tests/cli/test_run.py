@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -323,6 +324,7 @@ def test_run_timeout_is_honoured_within_a_second_with_the_default_lease(
     assert run.wait(30) == 1
     assert time.monotonic() - started < 2.0  # the 1 s timeout, then the job given back
     assert "timed out after 1.0 s" in procs.output(run)
+    assert re.search(r"run \w+ cancelled: 1/1 jobs", procs.output(run))  # the last frame
     assert procs.strays() == []
     with opened(url) as store:
         [info] = store.list_runs()

@@ -17,7 +17,9 @@ from elfc.errors import ElfcError, UsageError
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from elfc.cli.progress import Progress
     from elfc.model.records import JobInfo, RunInfo
+    from elfc.mycelium.store import Store
     from elfc.runtime.supervisor import Supervisor
     from elfc.views import LogTail
 
@@ -232,11 +234,24 @@ def _serve(
         mycelium.store.cancel_run(run_id)
         raise
     finally:
+        supervisor.stop(hurry=hurry)
+        if hurry:  # given up: show the run as stopping its workers left it, not as before
+            _last_frame(progress, mycelium.store, run_id)
         if progress is not None:
             progress.close()
-        supervisor.stop(hurry=hurry)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _last_frame(progress: Progress | None, store: Store, run_id: str) -> None:
+    """The run's last frame, once its workers have given their jobs back (nothing if the
+    mycelium cannot be read: the error already on its way matters more)."""
+    try:
+        info = store.run_info(run_id)
+    except ElfcError:
+        return
+    if progress is not None and info is not None:
+        progress.update(info)
 
 
 def failure_note(job: JobInfo) -> str:
