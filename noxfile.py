@@ -48,3 +48,10 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/peers.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def chaos(session: nox.Session) -> None:
+    """The chaos suite's long version (on demand: the short one runs with the tests)."""
+    session.install("-e", ".[dev,arango]")
+    session.run("pytest", "-q", "-s", "tests/chaos", *session.posargs, env={"ELFC_CHAOS": "long"})

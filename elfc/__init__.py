@@ -7,19 +7,36 @@ in the elves' own processes, through a mycelium (SQLite by default, or ArangoDB)
 
 from elfc._version import __version__ as __version__
 from elfc.decorators import elf, named, task
-from elfc.errors import CompileError, ElfcError, MyceliumError, RunFailed
+from elfc.errors import (
+    BuildError,
+    CompileError,
+    ElfcError,
+    ElfConflict,
+    HandleMisuse,
+    JobFailure,
+    MyceliumError,
+    RunCancelled,
+    RunFailed,
+    ValueCrossingError,
+)
 from elfc.pipeline import Pipeline, pipeline
 from elfc.runtime.client import Mycelium, connect
 from elfc.runtime.run import Run
 
 __all__ = [
+    "BuildError",
     "CompileError",
+    "ElfConflict",
     "ElfcError",
+    "HandleMisuse",
+    "JobFailure",
     "Mycelium",
     "MyceliumError",
     "Pipeline",
     "Run",
+    "RunCancelled",
     "RunFailed",
+    "ValueCrossingError",
     "connect",
     "elf",
     "named",

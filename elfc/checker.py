@@ -31,11 +31,13 @@ from typing import Any
 
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.compile import task_diagnostics
+from elfc.compiler.elves import elf_info
 from elfc.compiler.text import char_offset
 from elfc.config import PYPROJECT, elfc_table, find_pyproject
 from elfc.decorators import HANDLES, Handle, is_elf
 from elfc.errors import ElfcError, PathNotFound
 from elfc.model.ir import Span
+from elfc.model.records import ElfRecord
 from elfc.pipeline import Pipeline
 from elfc.targets import import_path
 
@@ -243,14 +245,63 @@ class _Checker:
                     span = _call_span(h.location[0], h.location[1])
                     self.add([dg.UNUSED_HANDLE.at(span, name=name, cls=h.cls.__qualname__)])
 
+    def registered(self, url: str, checked: set[str]) -> None:
+        """ELF204: a handle of the checked files whose name the mycelium knows otherwise."""
+        found = _registered_elves(url)
+        if found is None:
+            return
+        shown_url, records = found
+        for group in HANDLES.values():
+            for h in group:
+                record = records.get(h.name)
+                if record is None or _real(h.location[0]) not in checked:
+                    continue
+                info = elf_info(h.cls)
+                if (record.module, record.cls, record.config) == (
+                    info.module, info.qualname, h.config,
+                ):  # fmt: skip
+                    continue
+                span = _call_span(h.location[0], h.location[1])
+                theirs = f"{record.module}.{record.cls}{_config_suffix(record.config)}"
+                mine = f"{info.module}.{info.qualname}{_config_suffix(h.config)}"
+                self.add(
+                    [dg.REGISTERED_ELSEWHERE.at(
+                        span, name=h.name, url=shown_url, theirs=theirs, mine=mine
+                    )]
+                )  # fmt: skip
+
+
+def _registered_elves(url: str) -> tuple[str, dict[str, ElfRecord]] | None:
+    """The elves registered in the mycelium at ``url``; None when it cannot be read (or does
+    not exist yet: a check never creates one)."""
+    from elfc.mycelium.urls import open_mycelium
+
+    try:
+        if url.startswith("sqlite:") and not _sqlite_exists(url):
+            return None
+        with open_mycelium(url) as store:
+            return store.url, {r.name: r for r in store.list_elves()}
+    except (ElfcError, OSError):
+        return None
+
+
+def _sqlite_exists(url: str) -> bool:
+    prefix = "sqlite:///"  # sqlite:///relative.db or sqlite:////absolute.db
+    return url.startswith(prefix) and Path(url[len(prefix) :].split("?", 1)[0]).is_file()
+
 
 def check(
-    paths: Sequence[str | Path] = (), *, build: bool = False, cwd: Path | None = None
+    paths: Sequence[str | Path] = (),
+    *,
+    build: bool = False,
+    cwd: Path | None = None,
+    mycelium: str | None = None,
 ) -> CheckResult:
     """Check the given files, directories or modules (default: ``default_paths(cwd)``).
 
     ``build``: also instantiate every pipeline whose parameters all have defaults, to count its
     jobs (running its static code); a failure is an ELF120 diagnostic.
+    ``mycelium``: a URL whose registered elves the handles are compared with (ELF204).
     """
     cwd = (cwd or Path.cwd()).resolve()
     files = discover(paths or default_paths(cwd), cwd)
@@ -265,6 +316,8 @@ def check(
         if collecting:
             gc.enable()
     checker.handles({_real(f) for f in checker.files})
+    if mycelium:
+        checker.registered(mycelium, {_real(f) for f in checker.files})
     return CheckResult(
         diagnostics=tuple(sorted(checker.diagnostics.values())),
         files=tuple(checker.files),
@@ -365,6 +418,10 @@ def _handle_conflict(first: Handle, other: Handle, what: str) -> dg.Diagnostic:
     return dg.HANDLE_CONFLICT.at(
         span, name=other.name, what=what, first=describe(first), second=describe(other)
     )
+
+
+def _config_suffix(config: str) -> str:
+    return "" if config == '{"args":[],"kwargs":{}}' else f" with {config}"
 
 
 def _config_text(h: Handle) -> str:

@@ -7,6 +7,7 @@
     ├── BuildError          submission-time instantiation of a template failed
     ├── RunFailed           a run ended with failed jobs (carries each failure)
     ├── RunCancelled        a run was cancelled before it finished
+    ├── ElfConflict         a submission names an elf that the mycelium knows as another class
     ├── MyceliumError       the mycelium cannot be reached, is of another schema, or refused a write
     ├── ExpressionError     a derive expression could not be evaluated
     ├── ValueCrossingError  a value does not fit the annotation it crosses a process with
@@ -125,6 +126,10 @@ class RunFailed(ElfcError):
 
 class RunCancelled(ElfcError):
     """The run was cancelled."""
+
+
+class ElfConflict(ElfcError):
+    """An elf name is registered in the mycelium with another class or configuration."""
 
 
 class MyceliumError(ElfcError):

@@ -36,6 +36,7 @@ class Pipeline(Generic[P, R]):
         self.fn = fn
         self.name = pipeline_name(fn)
         functools.update_wrapper(self, fn)
+        self._compiled: Compiled | None = None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the whole graph in this process (elves built locally), e.g. ``census(rounds=3)``."""
@@ -47,7 +48,12 @@ class Pipeline(Generic[P, R]):
 
     def compiled(self) -> Compiled:
         """Compile on first use; later calls return the same result."""
-        return compiled_for(self.fn)
+        # Kept on the instance too: an attribute read costs half the WeakKeyDictionary lookup
+        # of compiled_for, and compiled() is on the path of every call and submission.
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = compiled_for(self.fn)
+        return compiled
 
     def graph(self) -> Template:
         """The compiled graph template (raises ``CompileError`` if the pipeline is invalid)."""

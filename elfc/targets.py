@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from elfc.errors import TargetError
+from elfc.model.modules import module_name_for
 from elfc.pipeline import Pipeline
 
 
@@ -42,18 +43,6 @@ def import_path(path: Path) -> ModuleType:
             raise
         return module
     return importlib.import_module(name)
-
-
-def module_name_for(path: Path) -> tuple[str, Path]:
-    """(dotted module name, the sys.path root it needs) for a file, following __init__.py."""
-    parts = [path.stem] if path.stem != "__init__" else []
-    parent = path.parent
-    while (parent / "__init__.py").is_file():
-        parts.insert(0, parent.name)
-        parent = parent.parent
-    if not parts:
-        parts = [path.parent.name]
-    return ".".join(parts), parent
 
 
 def load_module(spec: str) -> ModuleType:

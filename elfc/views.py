@@ -23,7 +23,7 @@ from pathlib import Path
 
 import msgspec
 
-from elfc.errors import ElfcError, JobFailure, NotFound
+from elfc.errors import ElfcError, JobFailure, MyceliumError, NotFound
 from elfc.model.ir import InputNode, Template
 from elfc.model.records import JobInfo, LogRecord, RevisionRecord, RunInfo
 from elfc.model.status import FINAL_RUN_STATUSES, final_count
@@ -198,7 +198,10 @@ def job_origin(store: Store, job: JobInfo) -> JobOrigin | None:
     raw = store.get_template(info.revision) if info is not None else None
     if raw is None:
         return None
-    template = Template.from_json(raw)
+    try:
+        template = Template.from_json(raw)
+    except MyceliumError:  # the job can be shown without its origin
+        return None
     if "/" in job.node:
         return JobOrigin(template.pipeline, job.node)
     try:

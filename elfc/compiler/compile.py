@@ -29,7 +29,7 @@ import msgspec
 from elfc.compiler import cache
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.elves import elf_info, normalized_revision
-from elfc.compiler.lower import BUILDER, BuildState, Frame, as_ir
+from elfc.compiler.lower import BUILDER, BuildState, Frame, value_ir
 from elfc.compiler.text import char_offset, function_source
 from elfc.decorators import HANDLES, Handle, pipeline_name
 from elfc.errors import BuildError, CompileError, SourceUnavailable
@@ -125,7 +125,7 @@ class Compiled:
             raise BuildError(f"{self.name}{inspect.signature(self.fn)}: {exc}") from exc
         bound.apply_defaults()
         state = BuildState(compile=compiled_for)
-        output = as_ir(self.invoke(Frame(state, self), args, kwargs))
+        output = value_ir(self.invoke(Frame(state, self), args, kwargs))
         built = BuiltRun(
             pipeline=self.name,
             revision=self.template.revision,
@@ -147,11 +147,15 @@ def _globals(fn: Any) -> dict[str, Any]:
 
 
 def _arguments(arguments: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in arguments.items():
-        ir = as_ir(v)
-        out[k] = ir["lit"] if isinstance(ir, dict) and "lit" in ir else ir
-    return out
+    """The run's arguments as JSON, for display (a datetime as its ISO text, a tuple a list)."""
+    return {k: _shown(v) for k, v in arguments.items()}
+
+
+def _shown(value: Any) -> Any:
+    try:
+        return msgspec.to_builtins(value, enc_hook=repr)
+    except (TypeError, msgspec.EncodeError):
+        return repr(value)
 
 
 _COMPILING: set[int] = set()

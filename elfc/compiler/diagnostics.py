@@ -17,6 +17,7 @@ import msgspec
 from elfc.errors import Diagnostic as Diagnostic  # re-exported: kinds make diagnostics
 from elfc.errors import Severity
 from elfc.model.ir import Span
+from elfc.model.ops import BUILTINS
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ CALL_WITH_DYNAMIC = _kind(
     "call-with-dynamic",
     "`{func}` is called with {what}, a task result that only exists when the run executes",
     "move this call into a @task of an elf and pass {what} to it; only the pure builtins "
-    "len sum min max sorted abs round str int float bool list tuple dict zip enumerate any all "
-    "can take task results inside a pipeline",
+    f"{' '.join(sorted(BUILTINS))} and the pure methods of str, bytes, list, tuple, dict, set, "
+    "datetime, date, timedelta and Decimal can take task results inside a pipeline",
 )
 METHOD_ON_DYNAMIC = _kind(
     "ELF102",
@@ -190,6 +191,19 @@ LAZY_ITERABLE = _kind(
     "build a list instead: `[...]` rather than a generator `(...)`, `list(...)` around the "
     "iterator, or a dict comprehension `{{k: v for ...}}` rather than `dict(zip(...))`",
 )
+BAD_OPERATION = _kind(
+    "ELF122",
+    "bad-operation",
+    "`{expr}` would raise TypeError when the run executes: {problem}",
+    "convert an operand first (e.g. add `timedelta(days=n)` to a datetime, not `n`), or change "
+    "the return annotation of {producer}",
+)
+RETURN_MISMATCH = _kind(
+    "ELF123",
+    "return-mismatch",
+    "{problem} (the result of pipeline `{name}`, from {producer})",
+    "change the pipeline's return annotation or what it returns so they agree",
+)
 INTERNAL_ERROR = _kind(
     "ELF199",
     "internal-error",
@@ -207,6 +221,13 @@ UNUSED_HANDLE = _kind(
     "unused-handle",
     "handle {name!r} ({cls}) is not used by any pipeline",
     "remove it, or call its tasks from a pipeline (workers for it would sit idle)",
+)
+REGISTERED_ELSEWHERE = _kind(
+    "ELF204",
+    "elf-registered-elsewhere",
+    "elf {name!r} is registered in {url} as {theirs}; this handle defines it as {mine}",
+    "give this elf instance another name: submitting would be refused while workers of the "
+    "registered definition run",
 )
 UNBOUNDED_LOOP = _kind(
     "ELF203",

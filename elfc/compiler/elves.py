@@ -16,6 +16,7 @@ from typing import Any
 
 from elfc.decorators import TASK_ATTR, TaskOptions, task_names
 from elfc.model.ir import revision_of
+from elfc.model.modules import importable_name
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def _make_elf_info(cls: type) -> ElfInfo:
     return ElfInfo(
         cls=cls,
         qualname=cls.__qualname__,
-        module=cls.__module__,
+        module=importable_name(cls.__module__),
         source=source,
         doc=inspect.getdoc(cls) or "",
         revision=revision,
@@ -123,7 +124,7 @@ def _task_info(cls: type, name: str) -> TaskInfo:
     return TaskInfo(
         name=name,
         qualname=f"{cls.__qualname__}.{name}",
-        module=cls.__module__,
+        module=importable_name(cls.__module__),
         options=options,
         signature=signature,
         hints=hints,

@@ -11,6 +11,8 @@ source the process imported itself: nothing stored in a mycelium is ever execute
 
 from __future__ import annotations
 
+import math
+import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -22,6 +24,7 @@ from elfc.decorators import Handle, as_handle, pipeline_function
 from elfc.errors import BuildError
 from elfc.model.ir import IR, JobSpec, refs
 from elfc.model.ops import Op
+from elfc.model.typeref import is_plain, nonfinite_text, typeref
 
 BUILDER = "__elfc__"
 MAX_JOBS = 5_000_000
@@ -29,12 +32,18 @@ MAX_DEPTH = 64
 
 
 class Dyn:
-    """A value that exists only when the run executes: its IR (a ref or a derive)."""
+    """A value that exists only when the run executes: its IR (a ref or a derive).
 
-    __slots__ = ("ir",)
+    ``typed`` is the same IR with the producer's return type attached to a bare ref (see
+    :mod:`elfc.model.typeref`), used wherever the value is evaluated rather than handed to a
+    task parameter whose own annotation decodes it.
+    """
 
-    def __init__(self, ir: IR) -> None:
+    __slots__ = ("ir", "typed")
+
+    def __init__(self, ir: IR, typed: IR | None = None) -> None:
         self.ir = ir
+        self.typed = ir if typed is None else typed
 
     def _refuse(self, what: str) -> BuildError:
         return BuildError(
@@ -55,47 +64,83 @@ class Dyn:
         return f"<task result {msgspec.json.encode(self.ir).decode()}>"
 
 
-class _Static:
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
+_JSON_SCALARS = (type(None), bool, int, str)
 
 
-def _scalar(v: Any) -> bool:
-    return v is None or isinstance(v, bool | int | float | str)
+def _plain(value: Any) -> bool:
+    """True when ``value`` is JSON as it stands: it decodes back to an equal, same-typed value."""
+    t = type(value)
+    if t in _JSON_SCALARS:
+        return True
+    if t is float:
+        return math.isfinite(value)
+    if t is list:
+        return all(_plain(v) for v in value)
+    if t is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    return False
 
 
-def _lit(raw: Any) -> IR:
-    return raw if _scalar(raw) else {Op.LIT: raw}
+def as_ir(value: Any) -> IR:
+    """The IR of a value handed to a task parameter, whose annotation decodes it.
 
-
-def _conv(value: Any) -> _Static | Dyn:
+    Task results become refs and derives; the rest are literals, or operations that rebuild
+    what JSON cannot carry (a tuple, a set, a datetime) as the same Python value.
+    """
     if isinstance(value, Dyn):
+        return value.ir
+    return value_ir(value)
+
+
+def value_ir(value: Any) -> IR:
+    """The IR of a value that is evaluated as it is (an element, an operand, the output)."""
+    if isinstance(value, Dyn):
+        return value.typed
+    t = type(value)
+    if t in _JSON_SCALARS:
         return value
-    if _scalar(value):
-        return _Static(value)
-    if isinstance(value, list | tuple | set | frozenset):
-        parts = [_conv(v) for v in value]
-        if not any(isinstance(p, Dyn) for p in parts):
-            return _Static(_builtins(value))
-        op = "tuple" if isinstance(value, tuple) else "list" if isinstance(value, list) else "set"
-        return Dyn({op: [as_ir(p) for p in parts]})
-    if isinstance(value, dict):
-        items = [(_conv(k), _conv(v)) for k, v in value.items()]
-        if not any(isinstance(k, Dyn) or isinstance(v, Dyn) for k, v in items):
-            return _Static(_builtins(value))
-        return Dyn({Op.DICT: [[as_ir(k), as_ir(v)] for k, v in items]})
-    return _Static(_builtins(value))
+    if _plain(value):
+        # A copy: the pipeline may mutate its list after passing it (``xs.append(...)``).
+        return value if t is float else {Op.LIT: msgspec.to_builtins(value)}
+    if t is list:
+        return {Op.LIST: [value_ir(v) for v in value]}
+    if t is tuple:
+        return {Op.TUPLE: [value_ir(v) for v in value]}
+    if t is set:
+        return {Op.SET: [value_ir(v) for v in value]}
+    if t is frozenset:
+        return {Op.CALL: ["frozenset", [{Op.LIST: [value_ir(v) for v in value]}]]}
+    if t is dict:
+        return {Op.DICT: [[value_ir(k), value_ir(v)] for k, v in value.items()]}
+    return _static_value(value)
 
 
-def _builtins(value: Any) -> Any:
+def _static_value(value: Any) -> IR:
+    """``{"val": [typeref, json]}`` for a value of a class JSON does not name (datetime, Enum)."""
+    ref = typeref(type(value))
+    if ref is None:
+        raise BuildError(
+            f"{value!r} cannot be passed to a task: its class {type(value).__qualname__} is "
+            "defined inside a function, so no other process can name it; define it at module level"
+        )
     try:
-        return msgspec.to_builtins(value, enc_hook=_enc_hook)
+        data = msgspec.to_builtins(value, enc_hook=_enc_hook)
     except (TypeError, msgspec.EncodeError) as exc:
         raise BuildError(
             f"{value!r} cannot be passed to a task: values cross processes as JSON ({exc})"
         ) from exc
+    return {Op.VAL: [ref, _finite(data)]}
+
+
+def _finite(data: Any) -> Any:
+    """JSON builtins with NaN and infinities spelled as the strings msgspec reads back."""
+    if type(data) is float and not math.isfinite(data):
+        return nonfinite_text(data)
+    if type(data) is list:
+        return [_finite(v) for v in data]
+    if type(data) is dict:
+        return {k: _finite(v) for k, v in data.items()}
+    return data
 
 
 def _enc_hook(obj: Any) -> Any:
@@ -104,10 +149,25 @@ def _enc_hook(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__qualname__} is not JSON-encodable")
 
 
-def as_ir(value: Any) -> IR:
-    """The IR of a submission-time value: task results become refs/derives, the rest literals."""
-    c = value if isinstance(value, _Static | Dyn) else _conv(value)
-    return c.ir if isinstance(c, Dyn) else _lit(c.raw)
+_RESULT_REFS: dict[Any, Any] = {}
+
+
+def _result_typeref(tp: Any) -> Any:
+    """The type reference a result of annotation ``tp`` needs (None: plain JSON), cached."""
+    try:
+        return _RESULT_REFS[tp]
+    except KeyError:
+        ref = None if tp is None or is_plain(tp) else typeref(tp)
+        _RESULT_REFS[tp] = ref
+        return ref
+    except TypeError:  # an unhashable annotation
+        return None if is_plain(tp) else typeref(tp)
+
+
+def ref_ir(key: str, return_type: Any) -> IR:
+    """The typed ref of a job's result: the producer's return type, unless JSON already is it."""
+    ref = _result_typeref(return_type)
+    return {Op.REF: key} if ref is None else {Op.REF: [key, ref]}
 
 
 def _fill(expr: IR, slots: list[IR]) -> IR:
@@ -172,15 +232,14 @@ class Frame:
         handle = as_handle(receiver)
         if handle is None:
             raise BuildError(f"`{name}` was called on {receiver!r}, which is not an elf handle")
+        info = elf_info(handle.cls).tasks.get(name)
+        if info is None:
+            raise BuildError(f"{handle.name!r} ({handle.cls.__qualname__}) has no task {name!r}")
         revision = self.compiled.task_revision(nid, handle.name)
         if revision is None:
             # A handle the compiler could not foresee at this call site: read the class.
-            info = elf_info(handle.cls).tasks.get(name)
-            if info is None:
-                raise BuildError(
-                    f"{handle.name!r} ({handle.cls.__qualname__}) has no task {name!r}"
-                )
             revision = info.revision
+        return_type = info.hints.get("return")
 
         def call(*args: Any, **kwargs: Any) -> Dyn:
             state = self.state
@@ -208,7 +267,7 @@ class Frame:
                     seq=len(state.jobs),
                 )
             )
-            return Dyn({Op.REF: key})
+            return Dyn({Op.REF: key}, ref_ir(key, return_type))
 
         return call
 
@@ -216,10 +275,12 @@ class Frame:
         expr = self.compiled.derives[nid]
         if expr == {Op.SLOT: 0}:
             return slots[0]
-        return Dyn(_fill(expr, [as_ir(s) for s in slots]))
+        return Dyn(_fill(expr, [value_ir(s) for s in slots]))
 
     def inline(self, nid: str, target: Any) -> Callable[..., Any]:
         fn = pipeline_function(target)
+        if fn is None and isinstance(target, types.FunctionType):
+            fn = target  # a helper function that calls tasks, compiled like a pipeline
         if fn is None:
             raise BuildError(f"{target!r} is not a pipeline")
 
@@ -251,4 +312,4 @@ class Frame:
     def unpack(self, value: Any, count: int) -> tuple[Any, ...]:
         if not isinstance(value, Dyn):
             return tuple(value)
-        return tuple(Dyn({Op.ITEM: [value.ir, i]}) for i in range(count))
+        return tuple(Dyn({Op.ITEM: [value.typed, i]}) for i in range(count))

@@ -36,13 +36,16 @@ from typing import Any, ForwardRef, Literal, TypeVar, get_args, get_origin
 
 import msgspec
 
+from elfc.model.methods import attribute_names
+from elfc.model.ops import BINARY_FUNCTIONS, COMPARE_FUNCTIONS
+
 __all__ = [
     "attr_index",
-    "attr_key",
     "compatibility_problem",
     "crossing_problem",
     "member_problem",
     "member_type",
+    "operation_problem",
     "type_repr",
 ]
 
@@ -733,6 +736,13 @@ def _all_str(tp: Any) -> bool:
 def _attr(tp: Any, name: str | int) -> Member:
     record = _record(tp)
     if record is None:
+        cls = tp if isinstance(tp, type) else None
+        readable = attribute_names(cls) if cls is not None else None
+        if readable is not None and isinstance(name, str):
+            if name in readable:
+                return None, _ATTRIBUTE_TYPES.get(name, Any)
+            names = ", ".join(sorted(readable))
+            return f"`{type_repr(tp)}` has no attribute {name!r}; it has: {names}", Any
         shape = _shape(tp)[0]
         if shape == "unknown" and get_origin(tp) is not Literal:
             return None, Any
@@ -754,6 +764,91 @@ def _attr(tp: Any, name: str | int) -> Member:
     return f"`{type_repr(tp)}` has no field {name!r}; its fields are: {fields}", Any
 
 
+_ATTRIBUTE_TYPES: dict[str, Any] = {
+    **dict.fromkeys(
+        [
+            "year",
+            "month",
+            "day",
+            "hour",
+            "minute",
+            "second",
+            "microsecond",
+            "fold",
+            "days",
+            "seconds",
+            "microseconds",
+        ],
+        int,
+    ),
+    "name": str,
+    "hex": str,
+    "urn": str,
+}
+"""The types of the attributes :mod:`elfc.model.methods` lists (others are ``Any``)."""
+
+
+def _samples() -> dict[type, Any]:
+    return {
+        bool: True,
+        int: 3,
+        float: 1.5,
+        str: "a",
+        bytes: b"a",
+        datetime.datetime: datetime.datetime(2000, 1, 2, 3, 4, 5),
+        datetime.date: datetime.date(2000, 1, 2),
+        datetime.time: datetime.time(3, 4, 5),
+        datetime.timedelta: datetime.timedelta(days=1),
+        decimal.Decimal: decimal.Decimal("1.5"),
+        uuid.UUID: uuid.UUID(int=1),
+        list: [1],
+        tuple: (1,),
+        set: {1},
+        frozenset: frozenset({1}),
+        dict: {"a": 1},
+        type(None): None,
+    }
+
+
+_SAMPLES: dict[type, Any] = _samples()
+
+
+def _sample_class(tp: Any) -> type | None:
+    """The class a sample stands for: ``list[int]`` is a list; a union or an Enum has none."""
+    cls = get_origin(tp) or tp
+    if tp is None:
+        return type(None)
+    if isinstance(cls, type) and cls in _SAMPLES:
+        return cls
+    return None
+
+
+def operation_problem(symbol: str, left: Any, right: Any) -> tuple[str | None, Any]:
+    """Whether Python rejects ``left <symbol> right`` on values of these declared types.
+
+    Both must be types elfc has a sample value of (builtins, datetime, Decimal...): the
+    operation is tried on the samples, so the verdict is Python's own.
+    ``operation_problem("+", datetime, int)`` is ("unsupported operand type(s)
+    for +: 'datetime.datetime' and 'int'", Any); with ``timedelta`` it is (None, datetime).
+    """
+    op = BINARY_FUNCTIONS.get(symbol) or COMPARE_FUNCTIONS.get(symbol)
+    lc, rc = _sample_class(left), _sample_class(right)
+    if lc is None or rc is None or op is None or symbol in ("==", "!=", "is", "is not"):
+        return None, Any
+    if symbol == "%" and lc in (str, bytes):
+        return None, lc  # printf-style formatting: its verdict depends on the values
+    try:
+        result = op(_SAMPLES[lc], _SAMPLES[rc])
+    except TypeError as exc:
+        return f"{exc} (`{type_repr(left)}` {symbol} `{type_repr(right)}`)", Any
+    except Exception:  # a value-dependent failure (a shift by a negative count): no verdict
+        return None, Any
+    out = type(result)
+    if out is lc and get_origin(left) is not None and left == right:
+        return None, left  # list[int] + list[int] is a list[int]
+    return None, out if out in _SAMPLES and get_origin(out) is None else Any
+
+
 def attr_index(tp: Any, name: str) -> int | None:
     """The JSON array position of field ``name`` for types that encode as arrays (NamedTuple,
     ``array_like`` msgspec Struct, counting the tag if tagged), else None.
@@ -764,14 +859,3 @@ def attr_index(tp: Any, name: str) -> int | None:
     if record is None or not record.array_like or name not in record.fields:
         return None
     return list(record.fields).index(name) + int(record.tagged)
-
-
-def attr_key(tp: Any, name: str) -> str:
-    """The JSON object key of attribute ``name``: a Struct may rename its fields.
-
-    ``attr_key(Reading, "unit_name")`` is ``"unitName"`` for a Struct with ``rename="camel"``.
-    """
-    record = _record(_strip(tp))
-    if record is None:
-        return name
-    return record.keys.get(name, name)

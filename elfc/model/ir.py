@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from elfc.errors import MyceliumError
 from elfc.model.ops import CHILDREN
 
 IR = Any
@@ -38,9 +39,14 @@ def walk(expr: IR) -> Iterator[IR]:
             stack.extend(children(e))
 
 
+def ref_key(body: Any) -> str:
+    """The job key of a ref's body: ``"n1"`` or, typed, ``["n1", typeref]``."""
+    return body if isinstance(body, str) else str(body[0])
+
+
 def refs(expr: IR) -> set[str]:
     """The job keys an expression reads."""
-    return {e["ref"] for e in walk(expr) if "ref" in e}
+    return {ref_key(e["ref"]) for e in walk(expr) if "ref" in e}
 
 
 def revision_of(*parts: str | bytes) -> str:
@@ -154,7 +160,12 @@ class Template(msgspec.Struct, frozen=True):
 
     @staticmethod
     def from_json(data: bytes | str) -> Template:
-        return msgspec.json.decode(data, type=Template)
+        """The template ``to_json`` wrote; :class:`MyceliumError` when ``data`` (read from a
+        mycelium) is not one."""
+        try:
+            return msgspec.json.decode(data, type=Template)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise MyceliumError(f"a stored graph template is damaged ({exc})") from None
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes:

@@ -8,7 +8,11 @@ checks that both tables cover every operation, so an operation cannot be added t
 forgotten in another::
 
     {"lit": <any JSON>}                       a literal list / object (scalars need no wrapper)
-    {"ref": "<job key>"}                      the result of a job of the same run
+    {"ref": "<job key>"}                      the result of a job of the same run, as JSON
+    {"ref": ["<job key>", typeref]}           ... decoded as the producer's return type
+                                              (a type reference: elfc.model.typeref)
+    {"val": [typeref, <json>]}                a static value JSON cannot carry (a datetime,
+                                              an Enum member, a Decimal): json decoded as it
     {"slot": <int>}                           template only: filled at submission
     {"list": [e, ...]}  {"tuple": [e, ...]}  {"set": [e, ...]}
     {"dict": [[k, v], ...]}
@@ -22,6 +26,8 @@ forgotten in another::
     {"cmp": [a, [op, b], [op, c], ...]}       chained comparison; op in COMPARE_OPS
     {"and": [e, ...]}  {"or": [e, ...]}       short-circuit, Python semantics
     {"call": [name, [arg, ...], {kw: e}]}     a whitelisted pure builtin (BUILTINS)
+    {"meth": [e, name, [arg, ...], {kw: e}]}  a pure method of e's class, from the table of
+                                              pure methods (elfc.model.methods)
     {"fmt": [part, ...]}                      f-string; part is a string, or
                                               [e, conversion ("r"|"s"|"a"|null), spec e|null]
 
@@ -31,14 +37,18 @@ An evaluator meeting an unknown operation raises rather than guessing.
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Callable
 from typing import Any, Final
 
 __all__ = [
+    "BINARY_FUNCTIONS",
     "BINARY_OPS",
     "BUILTINS",
     "CHILDREN",
+    "COMPARE_FUNCTIONS",
     "COMPARE_OPS",
+    "UNARY_FUNCTIONS",
     "UNARY_OPS",
     "Op",
 ]
@@ -63,7 +73,9 @@ class Op(enum.StrEnum):
     AND = "and"
     OR = "or"
     CALL = "call"
+    METH = "meth"
     FMT = "fmt"
+    VAL = "val"
 
 
 BUILTINS: Final[frozenset[str]] = frozenset(
@@ -86,6 +98,12 @@ BUILTINS: Final[frozenset[str]] = frozenset(
         "enumerate",
         "any",
         "all",
+        "set",
+        "frozenset",
+        "reversed",
+        "divmod",
+        "pow",
+        "repr",
     ]
 )
 """The pure builtins a ``call`` operation may name."""
@@ -97,6 +115,41 @@ UNARY_OPS: Final[frozenset[str]] = frozenset(["-", "+", "not", "~"])
 COMPARE_OPS: Final[frozenset[str]] = frozenset(
     ["==", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not"]
 )
+
+
+BINARY_FUNCTIONS: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": operator.pow,
+    "&": operator.and_,
+    "|": operator.or_,
+    "^": operator.xor,
+    "<<": operator.lshift,
+    ">>": operator.rshift,
+}
+UNARY_FUNCTIONS: Final[dict[str, Callable[[Any], Any]]] = {
+    "-": operator.neg,
+    "+": operator.pos,
+    "not": operator.not_,
+    "~": operator.invert,
+}
+COMPARE_FUNCTIONS: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "in": lambda a, b: a in b,
+    "not in": lambda a, b: a not in b,
+    "is": operator.is_,
+    "is not": operator.is_not,
+}
+"""What each operator symbol does: the interpreter applies these, the checker tries them."""
 
 
 def _none(body: Any) -> list[Any]:
@@ -127,6 +180,10 @@ def _call_args(body: Any) -> list[Any]:
     return [*body[1], *(body[2].values() if len(body) > 2 else ())]
 
 
+def _meth_args(body: Any) -> list[Any]:
+    return [body[0], *body[2], *(body[3].values() if len(body) > 3 else ())]
+
+
 def _fmt_parts(body: Any) -> list[Any]:
     out: list[Any] = []
     for part in body:
@@ -154,6 +211,8 @@ CHILDREN: Final[dict[Op, Callable[[Any], list[Any]]]] = {
     Op.AND: _all,
     Op.OR: _all,
     Op.CALL: _call_args,
+    Op.METH: _meth_args,
     Op.FMT: _fmt_parts,
+    Op.VAL: _none,
 }
 """For each operation, its direct sub-expressions given its body."""

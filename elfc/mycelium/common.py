@@ -9,6 +9,9 @@ the behaviour suite (``tests/mycelium/contract.py``) checks that each backend ap
 * reading: id prefixes, a run's summary and error text from its job counts, a job's history
   (which begins with a synthetic ``submitted`` event, never stored);
 * failures: the digest that deduplicates them, and the notes written to a job's history;
+* claims: a job's stored payload decoded, or the failure that quarantines it
+  (:func:`decode_payload`); a job whose workers died under it too often is failed
+  (:func:`lost_leases`, :data:`MAX_LOST_LEASES`);
 * heartbeats: which jobs a worker must stop;
 * writes retried with jittered backoff while the database is busy or conflicting;
 * fork bookkeeping: a handle inherited from a parent process is abandoned, never used;
@@ -35,19 +38,27 @@ from elfc.model.status import ACTIVE_JOB_STATUSES, JOB_STATUSES, JobStatus, RunS
 __all__ = [
     "FORKS",
     "LOG_LIMIT",
+    "MAX_LOST_LEASES",
+    "MAX_NESTING",
     "PATIENCE",
+    "Payload",
     "Submission",
+    "Undecodable",
     "abandon",
     "closed_error",
     "decode_args",
     "decode_json",
     "decode_kwargs",
+    "decode_payload",
     "expiry_note",
     "failure_digest",
     "failure_summary",
     "first_status",
     "job_history",
+    "lost_lease_failure",
+    "lost_leases",
     "must_stop",
+    "nesting",
     "new_ids",
     "pick",
     "prefix_end",
@@ -59,6 +70,7 @@ __all__ = [
     "run_info",
     "schema_mismatch",
     "skip_note",
+    "undecodable_failure",
 ]
 
 T = TypeVar("T")
@@ -66,6 +78,20 @@ R = TypeVar("R")
 
 PATIENCE = 60.0
 """Seconds a write keeps retrying while other processes hold a lock or conflict with it."""
+
+MAX_NESTING = 400
+"""The deepest a job's stored arguments may nest (JSON arrays and objects inside each other).
+Decoding and evaluating them recurses, so a job nested deeper than any worker's recursion
+limit allows could never be run: submission refuses it. 400 levels are about 200 nested
+operations (``x = x + 1`` two hundred times over); a worker decodes them far within Python's
+default limit of 1000 frames."""
+
+MAX_LOST_LEASES = 5
+"""Times a job's lease may run out under a worker (the worker was killed, crashed in native
+code, ran out of memory, or was paused past its lease) before the job is failed instead of
+run again: a job that kills every worker that runs it must not loop forever. The jobs a killed
+worker held queued behind its running one lose a lease too, so the limit leaves room for a
+few unlucky deaths."""
 
 decode_args = msgspec.json.Decoder(tuple[Any, ...]).decode
 decode_kwargs = msgspec.json.Decoder(dict[str, Any]).decode
@@ -102,6 +128,14 @@ class Submission:
             for dep in deps:
                 if dep not in self.position:
                     raise MyceliumError(f"job {job.key} depends on {dep!r}, not a job of the run")
+        for job in jobs:
+            depth = max(nesting(job.args), nesting(job.kwargs))
+            if depth > MAX_NESTING:
+                raise MyceliumError(
+                    f"job {job.key} ({job.elf}.{job.task}): its arguments nest {depth} levels "
+                    f"deep, more than the {MAX_NESTING} a worker decodes; build the value in a "
+                    f"task, or in fewer nested steps"
+                )
         try:
             self.payloads = [
                 (_encode(job.args), _encode(job.kwargs), _encode(deps))
@@ -109,12 +143,30 @@ class Submission:
             ]
             """Each job's ``(args, kwargs, deps)`` as JSON."""
             self.arguments, self.output = _encode(built.arguments), _encode(built.output)
-        except (TypeError, msgspec.EncodeError) as exc:
+        except (TypeError, msgspec.EncodeError, RecursionError) as exc:
             raise MyceliumError(f"run of {built.pipeline} is not JSON-encodable: {exc}") from exc
         self.dependents = Counter(dep for deps in self.deps for dep in deps)
         """Job key -> how many jobs wait for it."""
         self.statuses = [first_status(deps) for deps in self.deps]
         self.run_status: RunStatus = "running" if jobs else "succeeded"
+
+
+def nesting(value: object) -> int:
+    """How deeply lists, tuples and dicts nest in ``value`` (a scalar: 0), found without
+    recursion, so that a value too deep to encode is measured rather than crashing."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def new_ids(jobs: int) -> tuple[str, list[str]]:
@@ -179,19 +231,26 @@ def run_info(
     for elf, job_status, n in counted:
         counts[job_status] += n
         elf_counts.setdefault(elf, dict.fromkeys(JOB_STATUSES, 0))[job_status] += n
+    error = _run_error(status, counts)
+    try:
+        decoded, value = decode_kwargs(arguments), decode_json(output)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        # Listed with the damage said, rather than making every run unreadable.
+        decoded, value = {}, None
+        error = f"its stored arguments or output are damaged ({exc})"
     return RunInfo(
         run_id,
         pipeline,
         revision,
-        decode_kwargs(arguments),
+        decoded,
         status,
         created,
         finished,
         total,
         counts,
         elf_counts,
-        decode_json(output),
-        _run_error(status, counts),
+        value,
+        error,
     )
 
 
@@ -237,6 +296,64 @@ def release_note(worker_id: str) -> str:
 def expiry_note(lease_owner: str) -> str:
     """The note of a job whose lease ran out (the AQL query spells it in its own text)."""
     return f"lease of {lease_owner} expired"
+
+
+# -- claims ----------------------------------------------------------------------------------
+
+
+Payload = tuple[tuple[Any, ...], dict[str, Any], tuple[str, ...]]
+"""A claimed job's decoded ``(args, kwargs, dependency keys)``."""
+
+_decode_keys = msgspec.json.Decoder(tuple[str, ...]).decode
+
+
+class Undecodable(Exception):
+    """A stored job payload that cannot be decoded (see :func:`decode_payload`)."""
+
+
+def decode_payload(args: bytes | str, kwargs: bytes | str, deps: bytes | str) -> Payload:
+    """A job's stored arguments and dependency keys, decoded for a claim.
+
+    Raises :class:`Undecodable` (never anything else) when a column is not JSON of the right
+    shape or nests too deep to decode: the claim then fails the job with
+    :func:`undecodable_failure` in the same transaction, so that a row nobody can run never
+    kills a worker or blocks the queue.
+    """
+    try:
+        return decode_args(args), decode_kwargs(kwargs), _decode_keys(deps)
+    except (msgspec.DecodeError, RecursionError, MemoryError, UnicodeDecodeError) as exc:
+        raise Undecodable(f"{type(exc).__name__}: {exc}") from None
+
+
+def undecodable_failure(job_id: str, revision: str, error: Undecodable) -> FailureRecord:
+    """The failure of a job whose stored payload cannot be decoded."""
+    return FailureRecord(
+        "UndecodableJob",
+        f"job {job_id}: its stored arguments cannot be decoded ({error}); the row was damaged "
+        f"or written by something other than elfc. The job is failed so that it does not block "
+        f"the queue; submit the run again",
+        "",
+        revision,
+    )
+
+
+def lost_leases(attempts: int, failures: int) -> int:
+    """How many times a job's lease ran out under a worker: its attempts (claims, less those
+    given back) that ended in no recorded failure, this one included."""
+    return attempts - failures
+
+
+def lost_lease_failure(lease_owner: str, lost: int, revision: str) -> FailureRecord:
+    """The failure of a job whose lease ran out :data:`MAX_LOST_LEASES` times."""
+    return FailureRecord(
+        "WorkerLost",
+        f"the worker running this job stopped {lost} times before finishing it (killed, "
+        f"crashed in native code, out of memory, or paused past its lease); the last was "
+        f"{lease_owner}. The job is failed instead of being tried again; see that worker's "
+        f"output, or `elfc run`'s, for its exit code or signal",
+        "",
+        revision,
+    )
 
 
 # -- heartbeats ------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ class Store(abc.ABC):
     supports_doorbell: ClassVar[bool] = False
     """``wait_for_work`` wakes within milliseconds of new work, not only on its poll."""
     supports_batches: ClassVar[bool] = False
-    """``complete_many`` and ``exchange`` run in one transaction (not one per job)."""
+    """``complete_many`` runs in one transaction (not one per job), ``exchange`` in one or two."""
     password_env: ClassVar[str | None] = None
     """The environment variable this backend reads a password from when its URL has none
     (``None``: the backend takes no password). ``elfc run`` hands a password to the workers it
@@ -195,8 +195,9 @@ class Store(abc.ABC):
     ) -> tuple[list[bool], list[Claimed]]:
         """:meth:`complete_many` then :meth:`claim`: a worker's hand-back-and-take-more step.
 
-        Returns what each would return. Backends with ``supports_batches`` do both in one
-        transaction, so a dependent readied by ``done`` can be taken by the same call.
+        Returns what each would return; a dependent readied by ``done`` can be taken by the
+        same call. SQLite does both in one transaction; ArangoDB commits the completions
+        first, so that a claim conflicting with another worker's never undoes them.
         """
         accepted = self.complete_many(worker_id, done) if done else []
         return accepted, self.claim(elf, worker_id, lease, limit) if limit > 0 else []

@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_URL",
     "MASK",
     "backend_for",
+    "configured_url",
     "default_url",
     "install_hint",
     "mask_url",
@@ -94,12 +95,16 @@ def default_url(start: Path | None = None) -> str:
     mycelium`` in the nearest ``pyproject.toml`` (a relative SQLite path there is relative to
     that file), else ``sqlite:///.elfc/mycelium.db`` (relative to the working directory).
     """
+    return configured_url(start) or DEFAULT_URL
+
+
+def configured_url(start: Path | None = None) -> str | None:
+    """``$ELFC_MYCELIUM`` or ``[tool.elfc] mycelium``: the mycelium the user named, if any."""
     env = os.environ.get("ELFC_MYCELIUM")
     if env:
         return env
     pyproject = find_pyproject(start or Path.cwd())
-    url = None if pyproject is None else _pyproject_url(pyproject)
-    return DEFAULT_URL if url is None else url
+    return None if pyproject is None else _pyproject_url(pyproject)
 
 
 def _pyproject_url(path: Path) -> str | None:
@@ -118,8 +123,9 @@ def _pyproject_url(path: Path) -> str | None:
 
 
 class _Parts(NamedTuple):
-    """``scheme://userinfo@hosts/tail``; only the authority's last ``@`` splits, so several
-    hosts (``h1:8529,h2:8529``) and an ``@`` in a password are fine."""
+    """``scheme://userinfo@hosts/tail``: the last ``@`` of the URL splits, so several hosts
+    (``h1:8529,h2:8529``) and an ``@``, ``/``, ``?`` or ``#`` left unencoded in a password are
+    fine (generated passwords often have them)."""
 
     scheme: str
     user: str
@@ -131,13 +137,15 @@ class _Parts(NamedTuple):
 
 def _parts(url: str) -> _Parts | None:
     """The parts of a URL with a password in it; ``None`` when it has none."""
+    # The password is found before the path is: splitting at the first "/" first would cut
+    # a password holding one, and leave its start in plain sight.
     scheme, sep, rest = url.partition("://")
-    authority, slash, tail = rest.partition("/")
-    userinfo, at, hosts = authority.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
-        return None
-    user, password = userinfo.split(":", 1)
-    return _Parts(scheme, user, password, hosts, slash + tail)
+    userinfo, at, after = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not sep or not at or not colon or any(c in user for c in "/?#"):
+        return None  # no password (an "@" in a path, as in sqlite:///a@b.db, is not one)
+    cut = min((i for i in map(after.find, "/?#") if i >= 0), default=len(after))
+    return _Parts(scheme, user, password, after[:cut], after[cut:])
 
 
 def mask_url(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import typing
 from collections.abc import Callable
 from typing import Any, ParamSpec, Protocol, TypeVar
@@ -10,7 +11,7 @@ from elfc.compiler.compile import Compiled
 from elfc.compiler.elves import elf_info
 from elfc.compiler.text import function_source
 from elfc.decorators import Handle
-from elfc.errors import JobFailure, SourceUnavailable
+from elfc.errors import ElfConflict, JobFailure, SourceUnavailable
 from elfc.model.ir import BuiltRun
 from elfc.model.records import RevisionRecord
 from elfc.mycelium.store import Store
@@ -49,11 +50,27 @@ class Mycelium:
         return Run(self.store, run_id, result_type(compiled.fn))
 
     def submit_built(
-        self, compiled: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        compiled: Compiled,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        check: Callable[[BuiltRun], None] | None = None,
+        replace_elves: bool = False,
     ) -> tuple[str, BuiltRun]:
-        """Build a compiled pipeline's jobs with these arguments and write them: (run id, jobs)."""
+        """Build a compiled pipeline's jobs with these arguments and write them: (run id, jobs).
+
+        ``check``, if given, sees the jobs before anything is written; what it raises
+        propagates and nothing is submitted. Raises ``ElfConflict`` when an elf name of the
+        run is registered in the mycelium with another class or configuration (its workers
+        would take jobs they cannot run). With ``replace_elves`` (the caller starts the
+        workers, which register the new definition), only a conflict with a worker that is
+        alive now is refused.
+        """
         compiled = compiled.require()
         built, handles = compiled.build_with_handles(args, kwargs)
+        check_elves(self.store, handles, stale_ok=replace_elves)
+        if check is not None:
+            check(built)
         assert compiled.template is not None
         self.store.put_revisions(_revisions(compiled, compiled.template.revision, handles))
         run_id = self.store.submit(built, compiled.template.to_json())
@@ -74,6 +91,51 @@ class Mycelium:
 
     def close(self) -> None:
         self.store.close()
+
+    def __enter__(self) -> Mycelium:
+        """``with connect(url) as m: ...`` closes the connection at the end."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+LIVE_WORKER = 60.0
+"""A worker with a heartbeat this recent (seconds) is taken to be alive."""
+
+
+def check_elves(store: Store, handles: dict[str, Handle], stale_ok: bool = False) -> None:
+    """Refuse handles whose name the mycelium knows as another class or configuration.
+
+    ``stale_ok``: ignore a conflicting registration that no live worker serves.
+    """
+    known = {r.name: r for r in store.list_elves()}
+    live: set[str] | None = None
+    for name, handle in sorted(handles.items()):
+        record = known.get(name)
+        if record is None:
+            continue
+        info = elf_info(handle.cls)
+        mine = (info.module, info.qualname, handle.config)
+        if (record.module, record.cls, record.config) == mine:
+            continue
+        if stale_ok:
+            if live is None:
+                now = time.time()
+                live = {w.elf for w in store.list_workers() if now - w.heartbeat < LIVE_WORKER}
+            if name not in live:
+                continue
+        raise ElfConflict(
+            f"elf {name!r} is registered in {store.url} as {record.module}.{record.cls}"
+            f"{_config_text(record.config)}, but this run defines it as "
+            f"{info.module}.{info.qualname}{_config_text(handle.config)} (named at "
+            f"{handle.location[0]}:{handle.location[1]}); workers of one would take the other's jobs. Give one of them "
+            "another name, or start the workers of the new definition first (they register it)"
+        )
+
+
+def _config_text(config: str) -> str:
+    return "" if config in ("", '{"args":[],"kwargs":{}}') else f" with {config}"
 
 
 def result_type(fn: Callable[..., Any]) -> Any:

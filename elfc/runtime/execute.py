@@ -6,14 +6,19 @@ where a distributed run would.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import signal
+import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from elfc.compiler.elves import TaskInfo
-from elfc.model.ir import IR
-from elfc.runtime.values import convert, decode_as, encode, evaluate
+from elfc.model.ir import IR, ref_key
+from elfc.model.ops import Op
+from elfc.runtime.values import Inputs, Results, convert, decode_as, encode, evaluate
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ def resolve_arguments(
     elf: str,
     args: tuple[IR, ...] | list[IR],
     kwargs: Mapping[str, IR],
-    results: Mapping[str, Any],
+    results: Results,
 ) -> tuple[list[Any], dict[str, Any]]:
     """Evaluate the job's argument expressions and validate each against its annotation."""
     params = info.params
@@ -42,12 +47,76 @@ def resolve_arguments(
     return out_args, out_kwargs
 
 
-def _argument(info: TaskInfo, elf: str, name: str, expr: IR, results: Mapping[str, Any]) -> Any:
-    value = evaluate(expr, results) if isinstance(expr, dict) else expr
+def _argument(info: TaskInfo, elf: str, name: str, expr: IR, results: Results) -> Any:
     hint = info.hints.get(name)
+    if type(expr) is dict and type(results) is Inputs:
+        body = expr.get(Op.REF)
+        if body is not None and len(expr) == 1:
+            # A result handed over as it stands: decode its JSON once, as this parameter's
+            # annotation, or else as the producer's declared type.
+            key = ref_key(body)
+            where = f"argument {name!r} of {elf}.{info.name}"
+            if hint is not None:
+                return decode_as(results.raw(key), hint, where=where)
+            return evaluate(expr, results)
+    value = evaluate(expr, results) if isinstance(expr, dict) else expr
     if hint is None:
         return value
     return convert(value, hint, where=f"argument {name!r} of {elf}.{info.name}")
+
+
+def invoke(method: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """Call a task; an ``async def`` task runs to completion on an event loop of its own."""
+    value = method(*args, **kwargs)
+    if inspect.iscoroutine(value):
+        return asyncio.run(value)
+    return value
+
+
+class _Alarm(Exception):
+    """Raised by SIGALRM inside a task that outlived its timeout (in-process runs)."""
+
+
+def call_with_timeout(
+    method: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], timeout: float | None
+) -> Any:
+    """``invoke``, failing with ``TimeoutError("timeout")`` after ``timeout`` seconds, as a
+    worker does. In the main thread a timer signal interrupts the task; elsewhere (no signals
+    reach other threads) the task runs in a thread that is abandoned when the timeout passes.
+    """
+    if timeout is None:
+        return invoke(method, args, kwargs)
+    if threading.current_thread() is threading.main_thread():
+
+        def on_alarm(signum: int, frame: Any) -> None:
+            raise _Alarm
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+            return invoke(method, args, kwargs)
+        except _Alarm:
+            raise TimeoutError("timeout") from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, invoke(method, args, kwargs)))
+        except BaseException as exc:  # handed to the caller below
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=target, name="elfc-task", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        raise TimeoutError("timeout")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 def encode_result(info: TaskInfo, elf: str, value: Any) -> bytes:

@@ -7,14 +7,15 @@ handle, every value through the same JSON encode and validation as a distributed
 from __future__ import annotations
 
 import time
-import typing
 from typing import Any
 
 from elfc.compiler.compile import Compiled
 from elfc.compiler.elves import elf_info
 from elfc.errors import JobFailure, RunFailed
-from elfc.runtime.execute import encode_result, failure_of, resolve_arguments
-from elfc.runtime.values import convert, decode, evaluate
+from elfc.runtime.client import result_type
+from elfc.runtime.execute import call_with_timeout, encode_result, failure_of, resolve_arguments
+from elfc.runtime.run import output_value
+from elfc.runtime.values import Inputs
 
 
 def run_local(compiled: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -22,7 +23,8 @@ def run_local(compiled: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any])
     compiled = compiled.require()
     built, handles = compiled.build_with_handles(args, kwargs)
     instances: dict[str, Any] = {}
-    results: dict[str, Any] = {}
+    stored: dict[str, bytes] = {}
+    results = Inputs(stored)
     dead: set[str] = set()
     failures: list[JobFailure] = []
     for job in built.jobs:
@@ -37,8 +39,9 @@ def run_local(compiled: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any])
                 a, kw = resolve_arguments(info, job.elf, job.args, job.kwargs, results)
                 if job.elf not in instances:
                     instances[job.elf] = handle.build()
-                value = getattr(instances[job.elf], job.task)(*a, **kw)
-                results[job.key] = decode(encode_result(info, job.elf, value))
+                method = getattr(instances[job.elf], job.task)
+                value = call_with_timeout(method, a, kw, info.options.timeout)
+                stored[job.key] = encode_result(info, job.elf, value)
                 break
             except Exception as exc:
                 if attempt + 1 < attempts:
@@ -51,15 +54,4 @@ def run_local(compiled: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any])
                 dead.add(job.key)
     if failures:
         raise RunFailed(failures)
-    value = evaluate(built.output, results) if isinstance(built.output, dict) else built.output
-    return _as_return_type(compiled, value)
-
-
-def _as_return_type(compiled: Compiled, value: Any) -> Any:
-    try:
-        ret = typing.get_type_hints(compiled.fn).get("return")
-    except Exception:  # unresolvable annotations: return the plain value
-        return value
-    if ret is None:
-        return value
-    return convert(value, ret, where=f"the result of pipeline {compiled.name}")
+    return output_value(built.output, results, result_type(compiled.fn), compiled.name)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any, Generic, TypeVar
 
-from elfc.errors import ElfcError, JobFailure, RunCancelled, RunFailed
-from elfc.model.ir import refs
+from elfc.errors import ElfcError, JobFailure, MyceliumError, RunCancelled, RunFailed
+from elfc.model.ir import ref_key, refs
+from elfc.model.ops import Op
 from elfc.model.records import LogRecord
 from elfc.model.status import FINAL_RUN_STATUSES
 from elfc.mycelium.store import Store
 from elfc.runtime.retry import Retried, retry_run
-from elfc.runtime.values import convert, decode, evaluate
+from elfc.runtime.values import Inputs, convert, decode_as, evaluate
 
 R = TypeVar("R")
 
@@ -83,12 +84,21 @@ def run_output(store: Store, run_id: str, tp: Any = Any) -> Any:
     info = store.run_info(run_id)
     if info is None:
         raise KeyError(run_id)
+    if info.status == "succeeded" and info.error is not None:
+        raise MyceliumError(f"run {info.id}: {info.error}")
     expr = info.output
     if not isinstance(expr, dict):
         return convert(expr, tp) if tp is not Any else expr
-    raw = store.results(info.id, refs(expr))
-    value = evaluate(expr, {k: decode(v) for k, v in raw.items()})
-    return value if tp is Any else convert(value, tp, where=f"the result of {info.pipeline}")
+    return output_value(expr, Inputs(store.results(info.id, refs(expr))), tp, info.pipeline)
+
+
+def output_value(expr: Any, results: Inputs, tp: Any, pipeline: str) -> Any:
+    """A pipeline's value from its output expression, validated as its return annotation."""
+    where = f"the result of pipeline {pipeline}"
+    if type(expr) is dict and len(expr) == 1 and Op.REF in expr and tp is not Any:
+        return decode_as(results.raw(ref_key(expr[Op.REF])), tp, where=where)
+    value = evaluate(expr, results) if isinstance(expr, dict) else expr
+    return value if tp is Any else convert(value, tp, where=where)
 
 
 def run_failures(store: Store, run_id: str) -> list[JobFailure]:

@@ -23,7 +23,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -36,7 +38,14 @@ from elfc.mycelium.urls import backend_for, split_password
 
 log = logging.getLogger(__name__)
 
-MAX_RESTARTS = 3
+RESTART_WINDOW = 60.0
+MAX_EXITS = 5
+"""A worker that exits on its own (an exit code, not a signal) ``MAX_EXITS`` times within
+``RESTART_WINDOW`` seconds cannot start or keeps failing: the supervisor gives up then. One
+killed by a signal (kill -9, out of memory, a crash in native code) is always restarted; a job
+that kills every worker is failed by the mycelium after ``MAX_LOST_LEASES`` deaths instead."""
+BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0
+"""Seconds before a restart: doubled for each exit of that worker within the window."""
 
 Stream = int | IO[Any] | None
 """What :class:`subprocess.Popen` takes for a standard stream (``None``: the parent's)."""
@@ -59,6 +68,7 @@ def worker_command(
     password (if any) moved to the environment (see :func:`child_url_and_env`).
     """
     argv = [sys.executable, "-m", "elfc", "worker", module, "--elf", elf]
+    argv += ["--parent-pid", str(os.getpid())]  # so that it stops if this process dies
     env = None
     if url is not None:
         bare, env = child_url_and_env(url)
@@ -87,7 +97,10 @@ def spawn_worker(
 class WorkerProcess:
     command: WorkerCommand
     proc: subprocess.Popen[bytes]
-    restarts: int = 0
+    exits: deque[tuple[float, int]] = field(default_factory=deque)
+    """``(monotonic time, exit code)`` of its exits within the last ``RESTART_WINDOW``."""
+    restart_at: float | None = None
+    """When it is to be started again (it exited); ``None`` while it runs."""
 
 
 @dataclass
@@ -100,6 +113,9 @@ class Supervisor:
     extra: list[str] = field(default_factory=list)
     """Options for every worker's command line (after ``worker MODULE --elf ELF``)."""
     workers: list[WorkerProcess] = field(default_factory=list)
+    exits: dict[int, int] = field(default_factory=dict)
+    """Process id -> return code of each worker that died: what a ``WorkerLost`` failure,
+    which names the worker, is told by the command that started it."""
 
     def start(self, elves: Iterable[str]) -> None:
         for elf in sorted(set(elves)):
@@ -112,22 +128,42 @@ class Supervisor:
         return spawn_worker(command, stdin=subprocess.DEVNULL, stdout=sys.stderr)
 
     def check(self) -> list[str]:
-        """Restart workers that died; returns a note per restart."""
+        """Restart workers that died, each after a backoff; returns a note per death.
+
+        Raises :class:`ElfcError` when a worker exited on its own ``MAX_EXITS`` times within
+        ``RESTART_WINDOW`` seconds: it cannot start (or keeps failing), so nothing would
+        finish the run.
+        """
         notes = []
+        now = time.monotonic()
         for w in self.workers:
+            if w.restart_at is not None:
+                if now >= w.restart_at:
+                    w.restart_at = None
+                    w.proc = self._spawn(w.command)
+                continue
             code = w.proc.poll()
-            if code is not None:
-                if w.restarts >= MAX_RESTARTS:
-                    alone = " ".join(w.command.argv[3:])
-                    raise ElfcError(
-                        f"the worker for {w.command.elf!r} keeps exiting (last exit code "
-                        f"{code}); its error is printed above. Try it alone: elfc {alone}"
-                    )
-                w.restarts += 1
-                message = "worker process %d for elf %r exited with %d; restart %d of %d"
-                log.info(message, w.proc.pid, w.command.elf, code, w.restarts, MAX_RESTARTS)
-                notes.append(f"worker for {w.command.elf!r} exited with {code}; restarted")
-                w.proc = self._spawn(w.command)
+            if code is None:
+                continue
+            w.exits.append((now, code))
+            self.exits[w.proc.pid] = code
+            while w.exits and w.exits[0][0] < now - RESTART_WINDOW:
+                w.exits.popleft()
+            how = exit_text(code)
+            exited = sum(1 for _, c in w.exits if c >= 0)
+            if code >= 0 and exited >= MAX_EXITS:
+                alone = " ".join(_without_parent(w.command.argv[3:]))
+                raise ElfcError(
+                    f"the worker for {w.command.elf!r} {how}, its {exited}th exit in "
+                    f"{RESTART_WINDOW:g} s, so it is not restarted again; its output, if "
+                    f"any, is above. Try it alone: elfc {alone}"
+                )
+            delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (len(w.exits) - 1))
+            level = logging.WARNING if code < 0 else logging.INFO
+            message = "worker process %d for elf %r %s; restarting it in %.1f s"
+            log.log(level, message, w.proc.pid, w.command.elf, how, delay)
+            notes.append(f"worker for {w.command.elf!r} {how}; restarting")
+            w.restart_at = now + delay
         return notes
 
     def stop(self, grace: float = 10.0, *, hurry: bool = False) -> None:
@@ -156,6 +192,45 @@ class Supervisor:
             log.debug(
                 "worker process %d for elf %r exited with %d", w.proc.pid, w.command.elf, code
             )
+
+
+def _without_parent(argv: Sequence[str]) -> list[str]:
+    """A worker's arguments without ``--parent-pid PID`` (for a command to try by hand)."""
+    out, words = [], iter(argv)
+    for word in words:
+        if word == "--parent-pid":
+            next(words, None)
+        else:
+            out.append(word)
+    return out
+
+
+def exit_text(code: int) -> str:
+    """``exited with 3`` or ``was killed by SIGKILL``, for a process's return code."""
+    if code >= 0:
+        return f"exited with {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f"was killed by {name}"
+
+
+def watch_parent(pid: int, on_death: Callable[[], None], every: float = 0.25) -> threading.Thread:
+    """Call ``on_death`` once the process ``pid`` that started this one is gone (this process
+    is then re-parented). A worker started by ``elfc run`` or ``elfc worker --replicas`` runs
+    in a session of its own, so no terminal hang-up reaches it: this is how it learns that
+    its parent was killed (kill -9 included) rather than serving forever as an orphan."""
+
+    def watch() -> None:
+        while os.getppid() == pid:
+            time.sleep(every)
+        log.warning("the process %d that started this worker is gone; stopping", pid)
+        on_death()
+
+    thread = threading.Thread(target=watch, name="elfc-parent-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def child_url_and_env(url: str) -> tuple[str, dict[str, str] | None]:

@@ -23,23 +23,59 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
 from elfc.decorators import Handle
-from elfc.errors import JobStopped
+from elfc.errors import JobStopped, UsageError
 from elfc.model.records import Claimed, ElfRecord, FailureRecord, LogRecord, WorkerInfo
 from elfc.mycelium.store import Store
 from elfc.runtime.capture import OutputCapture
-from elfc.runtime.execute import Failure, encode_result, failure_of, resolve_arguments
+from elfc.runtime.execute import Failure, encode_result, failure_of, invoke, resolve_arguments
 from elfc.runtime.revisions import elf_revisions
-from elfc.runtime.values import decode
+from elfc.runtime.values import Inputs
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEASE = float(os.environ.get("ELFC_LEASE", "30"))
-"""Seconds a claimed job stays leased without a heartbeat; renewed every third of it."""
+DEFAULT_LEASE = 30.0
+"""Seconds a claimed job stays leased without a heartbeat; renewed every third of it (at
+most every 5 s). ``$ELFC_LEASE`` overrides it: see :func:`lease_from_env`."""
+LEASE_ENV = "ELFC_LEASE"
+MIN_LEASE, MAX_LEASE = 0.5, 86400.0
+"""The leases a worker accepts, in seconds: a shorter one would lapse between heartbeats
+(two workers then take a job from each other in turn); a longer one (or ``inf``) would leave
+the jobs of a dead worker unclaimable for that long."""
+
+
+def check_lease(value: float, where: str = "the lease") -> float:
+    """``value`` if it is a lease a worker can keep (a number of seconds in
+    [:data:`MIN_LEASE`, :data:`MAX_LEASE`]), else :class:`UsageError` saying so."""
+    if not MIN_LEASE <= value <= MAX_LEASE:  # False for nan too
+        raise UsageError(
+            f"{where} must be between {MIN_LEASE:g} and {MAX_LEASE:g} seconds, not {value!r}"
+        )
+    return value
+
+
+def lease_from_env() -> float:
+    """The lease of ``$ELFC_LEASE`` if set (checked by :func:`check_lease`), else
+    :data:`DEFAULT_LEASE`. ``elfc run`` calls this before it submits anything, so a bad value
+    is reported once, not by every worker it starts."""
+    text = os.environ.get(LEASE_ENV, "").strip()
+    if not text:
+        return DEFAULT_LEASE
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"${LEASE_ENV} must be a number of seconds, not {text!r}") from None
+    if not MIN_LEASE <= value <= MAX_LEASE:
+        raise UsageError(
+            f"${LEASE_ENV} must be between {MIN_LEASE:g} and {MAX_LEASE:g} seconds, not {text!r}"
+        )
+    return value
+
 
 Mismatch = Literal["fail", "run"]
 
@@ -64,7 +100,7 @@ class Worker:
         store: Store,
         handle: Handle,
         *,
-        lease: float = DEFAULT_LEASE,
+        lease: float | None = None,
         on_revision_mismatch: Mismatch = "fail",
         max_batch: int = 32,
         echo_output: bool = True,
@@ -73,7 +109,7 @@ class Worker:
         self.store = store
         self.handle = handle
         self.elf = handle.name
-        self.lease = lease
+        self.lease = lease_from_env() if lease is None else check_lease(lease)
         self.mismatch = on_revision_mismatch
         self.max_batch = max_batch
         self.id = f"{socket.gethostname()}:{os.getpid()}:{self.elf}:{uuid.uuid4().hex[:6]}"
@@ -87,7 +123,9 @@ class Worker:
         """Jobs claimed and not yet settled (queued, running, or done and unreported): the
         heartbeat renews all their leases, not only the running one's."""
         self.revoked: set[str] = set()
-        """Held jobs the heartbeat said to drop (run cancelled, or lease lost)."""
+        """Held jobs the heartbeat said to drop (run cancelled, or lease lost). A job leaves
+        it when it is claimed again (its lease is this worker's anew) and when it is settled:
+        a remembered loss must never make the worker give back a job it holds again."""
         self.stop_reason: str | None = None
         self.jobs_done = 0
         # Seconds per job, smoothed. It starts as if jobs were slow, so the first claim takes
@@ -124,8 +162,18 @@ class Worker:
         )  # fmt: skip
 
     # -- the loop -----------------------------------------------------------------------
-    def serve(self, *, idle_exit: float | None = None, install_signals: bool = True) -> int:
-        """Run until stopped; returns how many jobs this worker settled."""
+    def serve(
+        self,
+        *,
+        idle_exit: float | None = None,
+        install_signals: bool = True,
+        on_ready: Callable[[], None] | None = None,
+    ) -> int:
+        """Run until stopped; returns how many jobs this worker settled.
+
+        ``on_ready`` is called once the stop signals are handled and the elf is built (a
+        supervisor told "serving" may signal the worker from then on).
+        """
         self._started = time.time()
         self.finished.clear()
         if install_signals and threading.current_thread() is threading.main_thread():
@@ -133,6 +181,8 @@ class Worker:
         self._debug = log.isEnabledFor(logging.DEBUG)
         self.register()
         self.instance = self.handle.build()
+        if on_ready is not None:
+            on_ready()
         log.info("worker %s serving elf %r (lease %s s)", self.id, self.elf, self.lease)
         beat = threading.Thread(target=self._heartbeat_loop, name="elfc-heartbeat", daemon=True)
         beat.start()
@@ -152,8 +202,10 @@ class Worker:
                     if claimed and self._debug:
                         log.debug("claimed %s", " ".join(job.id for job in claimed))
                     self.held.difference_update(job_id for job_id, _ in done)
+                    self.revoked.difference_update(job_id for job_id, _ in done)
                     done = []
                     self.held.update(job.id for job in claimed)
+                    self.revoked.difference_update(job.id for job in claimed)
                     queue.extend(claimed)
                     if not queue:
                         if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
@@ -176,6 +228,7 @@ class Worker:
                         done = []
                     self._record(outcome)
                     self.held.discard(job.id)
+                    self.revoked.discard(job.id)
                 self.jobs_done += 1
                 # Results go back with the next claim when the batch in hand is finished
                 # (one transaction), or at once when many are waiting.
@@ -192,6 +245,7 @@ class Worker:
                 log.debug("gave back %d queued job(s) unstarted", len(queue))
             self.stopping.set()
             self.held.clear()
+            self.revoked.clear()
             self.finished.set()
             log.info("worker %s stopped after %d jobs", self.id, self.jobs_done)
         return self.jobs_done
@@ -200,6 +254,7 @@ class Worker:
         self._store_logs()
         self._check_accepted(done, self.store.complete_many(self.id, done))
         self.held.difference_update(job_id for job_id, _ in done)
+        self.revoked.difference_update(job_id for job_id, _ in done)
 
     def _check_accepted(self, done: list[tuple[str, bytes]], accepted: list[bool]) -> None:
         # A refused result means the lease had passed to another worker, which runs the job
@@ -300,13 +355,13 @@ class Worker:
         raw = job.results
         if raw is None:
             raw = self.store.results(job.run, job.deps) if job.deps else {}
-        results = {k: decode(v) for k, v in raw.items()}
+        results = Inputs(raw)
         args, kwargs = resolve_arguments(task, self.elf, job.args, job.kwargs, results)
         method = getattr(self.instance, job.task)
         timeout = task.options.timeout
         if timeout is not None and self._timers:
             signal.setitimer(signal.ITIMER_REAL, timeout)
-        value = method(*args, **kwargs)
+        value = invoke(method, args, kwargs)
         if timeout is not None and self._timers:
             signal.setitimer(signal.ITIMER_REAL, 0)
         return encode_result(task, self.elf, value)

@@ -220,7 +220,8 @@ def test_run_gives_up_on_a_worker_that_keeps_exiting(
     assert done.returncode == 1
     assert done.stdout == ""
     assert "ValueError: n must be at least 0" in done.stderr
-    assert "the worker for 'picky' keeps exiting (last exit code 1)" in done.stderr
+    assert "the worker for 'picky' exited with 1, its 5th exit in 60 s" in done.stderr
+    assert "printed above" not in done.stderr
     assert f"Try it alone: elfc worker {module} --elf picky --mycelium {url}" in done.stderr
     assert procs.strays() == []
 

@@ -473,7 +473,7 @@ def card() -> str:
 """
 
 
-def test_attribute_reads_use_the_json_keys_of_renamed_struct_fields(tmp_path: Path) -> None:
+def test_attribute_reads_of_renamed_struct_fields_read_the_python_field(tmp_path: Path) -> None:
     path = tmp_path / "renamed_people.py"
     path.write_text(RENAMED)
     spec = importlib.util.spec_from_file_location("renamed_people", path)
@@ -482,5 +482,6 @@ def test_attribute_reads_use_the_json_keys_of_renamed_struct_fields(tmp_path: Pa
     sys.modules["renamed_people"] = module
     spec.loader.exec_module(module)
     job = module.card.build().jobs[1]
-    assert job.args[0] == {"attr": [{"ref": "n1"}, "firstName"]}
+    # The result is decoded as the Struct its task declares; its field has its Python name.
+    assert job.args[0] == {"attr": [{"ref": ["n1", "renamed_people:Person"]}, "first_name"]}
     assert module.card() == "ann:42"

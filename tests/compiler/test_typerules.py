@@ -30,11 +30,11 @@ import pytest
 from elfc.compiler import typerules as types_module
 from elfc.compiler.typerules import (
     attr_index,
-    attr_key,
     compatibility_problem,
     crossing_problem,
     member_problem,
     member_type,
+    operation_problem,
     type_repr,
 )
 
@@ -527,7 +527,6 @@ BAD_MEMBERS: list[tuple[Any, str | int, Literal["item", "attr"], str]] = [
     (dict[int, str], 1, "item", "keys of `dict[int, str]` become strings"),
     (dict[str, int], 1, "item", "`dict[str, int]` has str keys, not 1"),
     (dict[str, int], "keys", "attr", "`dict[str, int]` has no attribute 'keys'"),
-    (int, "real", "attr", "`int` has no attribute 'real' that a task result can carry"),
     (list[int], "count", "attr", "`list[int]` has no attribute 'count'"),
     (
         Measurement | None,
@@ -549,7 +548,7 @@ def test_invalid_members(
     assert member_type(tp, name, kind) is Any
 
 
-# --- attr_index / attr_key --------------------------------------------------------------------
+# --- attr_index --------------------------------------------------------------------
 
 INDICES: list[tuple[Any, str, int | None]] = [
     (Pair, "left", 0),
@@ -580,20 +579,30 @@ def test_attr_index_matches_the_encoding() -> None:
     assert msgspec.json.decode(msgspec.json.encode(Pair("a", 2)))[attr_index(Pair, "right")] == 2
 
 
-def test_attr_key_follows_struct_renames() -> None:
-    assert attr_key(Camel, "unit_name") == "unitName"
-    assert attr_key(Point, "x") == "x"
-    assert attr_key(int, "real") == "real"
-    assert "unitName" in msgspec.json.decode(msgspec.json.encode(Camel("kg")))
-
-
 def test_public_names() -> None:
     assert sorted(types_module.__all__) == [
         "attr_index",
-        "attr_key",
         "compatibility_problem",
         "crossing_problem",
         "member_problem",
         "member_type",
+        "operation_problem",
         "type_repr",
     ]
+
+
+def test_operations_python_rejects_are_found_on_sample_values() -> None:
+    assert operation_problem("+", datetime.datetime, datetime.timedelta) == (
+        None,
+        datetime.datetime,
+    )
+    assert operation_problem("-", datetime.datetime, datetime.datetime)[1] is datetime.timedelta
+    problem, tp = operation_problem("+", datetime.datetime, int)
+    assert problem is not None and "unsupported operand" in problem and tp is Any
+    assert operation_problem("<", datetime.date, str)[0] is not None
+    assert operation_problem("*", decimal.Decimal, int) == (None, decimal.Decimal)
+    assert operation_problem("*", decimal.Decimal, float)[0] is not None  # as Python says
+    assert operation_problem("%", str, int) == (None, str)  # formatting: value-dependent
+    assert operation_problem("==", datetime.date, int) == (None, Any)  # == never raises
+    assert operation_problem("+", list[int], list[int]) == (None, list[int])
+    assert operation_problem("+", int | None, int) == (None, Any)  # unions: no verdict

@@ -365,3 +365,42 @@ def test_animals_submitted_in_process_to_workers_in_threads(
         assert {r.id for r in mycelium.store.list_runs()} == {first.id, second.id}
     finally:
         mycelium.close()
+
+
+# --- invoices: typed results (date, Decimal, Enum, dataclass) --------------------------------
+
+
+@pytest.fixture(scope="module")
+def invoices() -> ModuleType:
+    return load_example("invoices")
+
+
+def expected_reminders(module: ModuleType, terms_days: int = 30) -> list[str]:
+    """The reminders computed by hand, with Python's own date and Decimal arithmetic."""
+    today = module.Ledger().today()
+    out = []
+    for number in ("A-1", "A-2", "A-3"):
+        inv = module.LEDGER[number]
+        due = inv.issued + module.timedelta(days=terms_days)
+        amount = inv.amount * module.Decimal("1.05")
+        text = (
+            f"invoice {number}: {amount:.2f} EUR ({inv.status.name.lower()}), "
+            f"due {due.isoformat()}, {(today - due).days:+d} days past due"
+        )
+        out.append(f"to {inv.customer.title()}: {text}")
+    return out
+
+
+def test_invoices_in_process(invoices: ModuleType) -> None:
+    assert invoices.reminders.check() == []
+    assert invoices.reminders() == expected_reminders(invoices)
+    assert invoices.reminders(terms_days=14) == expected_reminders(invoices, 14)
+    # 19.90 * 1.05 = 20.895, rounded half-even as Decimal formats it (a float gives 20.89).
+    assert invoices.reminders()[0].startswith("to Ada Lovelace: invoice A-1: 20.90 EUR (open)")
+
+
+def test_invoices_on_workers(invoices: ModuleType, url: str, threads: ThreadWorkers) -> None:
+    threads.start(invoices.ledger)
+    threads.start(invoices.mailer)
+    run = connect(url).submit(invoices.reminders, terms_days=45)
+    assert run.wait(timeout=60) == expected_reminders(invoices, 45)

@@ -19,6 +19,7 @@ from elfc.errors import MyceliumError
 from elfc.model.ir import BuiltRun, JobSpec
 from elfc.model.records import ElfRecord, FailureRecord, LogRecord, RevisionRecord, WorkerInfo
 from elfc.model.status import JOB_STATUSES
+from elfc.mycelium.common import MAX_LOST_LEASES
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import open_mycelium
 
@@ -405,6 +406,29 @@ class MyceliumContract:
         assert not mycelium.complete(dead.id, "dead", b"late")
         assert mycelium.complete(alive.id, "alive", b"1")
         assert mycelium.results(run_id, ["a#0"]) == {"a#0": b"1"}
+
+    def test_a_job_whose_workers_keep_dying_is_failed_after_max_lost_leases(
+        self, mycelium: Store
+    ) -> None:
+        run_id = mycelium.submit(run_of(job("a#0"), job("b#0", deps=["a#0"])))
+        # A failure with a retry is not a lost lease: it does not count towards the limit.
+        (a,) = mycelium.claim("e", "w-retry", LEASE)
+        assert mycelium.fail(a.id, "w-retry", BOOM, retry_at=time.time() - 1)
+        for i in range(MAX_LOST_LEASES):
+            (a,) = mycelium.claim("e", f"w{i}", LEASE)
+            assert a.attempts == i + 2
+            assert mycelium.expire_leases(now=time.time() + 2 * LEASE) == 1
+            got = mycelium.get_job(a.id)
+            assert got is not None
+            if i < MAX_LOST_LEASES - 1:
+                assert got.status == "ready", got.history
+        assert got.status == "failed" and got.failure is not None
+        assert got.failure.error_type == "WorkerLost"
+        assert f"stopped {MAX_LOST_LEASES} times" in got.failure.message
+        assert f"the last was w{MAX_LOST_LEASES - 1}." in got.failure.message
+        jobs = {j.key: j.status for j in mycelium.list_jobs(run_id)}
+        assert jobs == {"a#0": "failed", "b#0": "skipped"}
+        assert mycelium.run_status(run_id) == "failed"
 
     def test_claim_expires_leases_itself(self, mycelium: Store) -> None:
         mycelium.submit(run_of(job("a#0")))

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 import pytest
@@ -26,7 +27,7 @@ from elfc.mycelium import arango as backend
 from elfc.mycelium.arango import INSTALL_HINT, ArangoStore, _template_docs, aql
 from elfc.mycelium.arango.url import PASSWORD_ENV, parse_url
 from elfc.mycelium.common import prefix_end as _after
-from elfc.mycelium.urls import open_mycelium
+from elfc.mycelium.urls import mask_url, open_mycelium, split_password
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-Pa55"
@@ -104,6 +105,31 @@ def test_the_password_is_never_shown() -> None:
     with pytest.raises(MyceliumError) as caught:
         parse_url(f"arango://u:{SECRET}@h:notaport/db", environ={})
     assert SECRET not in str(caught.value) and "u:***@" in str(caught.value)
+
+
+@pytest.mark.parametrize("password", ["Pa/ss-w0rd", "Pa?ss-w0rd", "Pa/ss?w0rd@x", "Pa#ss:w0rd"])
+def test_a_password_with_reserved_characters_is_never_shown(password: str) -> None:
+    """Unencoded "/", "?" cut the authority short; the URL's last "@" still ends the user
+    part for masking, and parsing refuses such a URL with the fix, never echoing it."""
+    url = f"arango://u:{password}@h1:8529,h2/db?timeout=5"
+    shown = mask_url(url)
+    assert password not in shown and "Pa" not in shown and shown.startswith("arango://u:***@h1")
+    bare, split = split_password(url)
+    assert split == password and bare == "arango://u@h1:8529,h2/db?timeout=5"
+    if "/" in password or "?" in password:
+        with pytest.raises(MyceliumError, match="percent-encode") as caught:
+            open_mycelium(url)
+        assert "Pa" not in str(caught.value) and PASSWORD_ENV in str(caught.value)
+    else:
+        assert parse_url(url, environ={}).password == password
+    encoded = f"arango://u:{quote(password, safe='')}@h1:8529,h2/db"
+    assert parse_url(encoded, environ={}).password == password
+    assert "Pa" not in mask_url(encoded)
+
+
+def test_a_path_with_colon_and_at_is_no_password() -> None:
+    assert mask_url("sqlite:///data/a:b@c.db") == "sqlite:///data/a:b@c.db"
+    assert split_password("sqlite:///data/a:b@c.db") == ("sqlite:///data/a:b@c.db", None)
 
 
 def test_the_mycelium_shows_its_url_masked(monkeypatch: pytest.MonkeyPatch) -> None:

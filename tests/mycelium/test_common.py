@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from elfc.errors import MyceliumError
+from elfc.model.ir import BuiltRun, JobSpec
 from elfc.model.records import Event, JobInfo
 from elfc.mycelium.common import (
+    MAX_NESTING,
     Submission,
+    Undecodable,
+    decode_payload,
     job_history,
     must_stop,
+    nesting,
     new_ids,
     pick,
     rerun_note,
@@ -162,3 +169,47 @@ def test_a_retry_of_a_run_with_active_jobs_is_refused() -> None:
 def test_a_retried_job_notes_its_revisions() -> None:
     assert rerun_note("a", "b") == "retried: task revision a -> b"
     assert rerun_note("a", "a") == "retried at task revision a"
+
+
+def test_submission_refuses_arguments_nested_deeper_than_a_worker_decodes() -> None:
+    deep: object = 1
+    for _ in range(100_000):  # far past Python's recursion limit: measured without recursion
+        deep = {"bin": ["+", deep, 1]}
+    assert nesting(deep) == 200_000
+    spec = JobSpec(
+        key="n1#0", node="n1", elf="e", task="t", revision="r", args=(deep,), kwargs={},
+        deps=(), seq=0,
+    )  # fmt: skip
+    with pytest.raises(
+        MyceliumError, match=f"nest 200001 levels deep, more than the {MAX_NESTING}"
+    ):
+        Submission(BuiltRun("p:pipe", "p1", {}, (spec,), None))
+    shallow = JobSpec(**{**{f: getattr(spec, f) for f in spec.__struct_fields__}, "args": (1,)})
+    assert Submission(BuiltRun("p:pipe", "p1", {}, (shallow,), None)).payloads
+
+
+def test_decode_payload_turns_every_bad_row_into_undecodable() -> None:
+    assert decode_payload(b'[1, {"ref": "a#0"}]', b'{"x": 2}', b'["a#0"]') == (
+        (1, {"ref": "a#0"}),
+        {"x": 2},
+        ("a#0",),
+    )
+    for args, kwargs, deps in [
+        (b"not json", b"{}", b"[]"),
+        (b"[]", b"[]", b"[]"),  # kwargs must be an object
+        (b"[]", b"{}", b"[1]"),  # dependency keys are strings
+        (b"\xff\xfe", b"{}", b"[]"),
+    ]:
+        with pytest.raises(Undecodable):
+            decode_payload(args, kwargs, deps)
+
+
+def test_decode_payload_refuses_nesting_past_the_recursion_limit() -> None:
+    # A worker runs with Python's default limit; other tests in this process may raise it.
+    saved = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        with pytest.raises(Undecodable, match="RecursionError"):
+            decode_payload(b"[" * 5000 + b"]" * 5000, b"{}", b"[]")
+    finally:
+        sys.setrecursionlimit(saved)

@@ -44,7 +44,10 @@ def test_function_level_imports_are_only_for_python_arango() -> None:
             if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             for node, module in _imports(function):
-                assert module.split(".")[0] == "arango", f"{name}:{node.lineno} imports {module}"
+                # python-arango, and the HTTP stack it brings (the ArangoDB backend classifies
+                # that stack's connection errors): never imported by `import elfc`
+                top = module.split(".")[0]
+                assert top in ("arango", "requests", "urllib3"), f"{name}:{node.lineno} {module}"
 
 
 def test_the_store_module_exports_only_the_protocol() -> None:

@@ -69,7 +69,7 @@ def test_worker_replicas_get_the_password_through_their_environment(
     monkeypatch.setattr(subprocess, "Popen", FakeProcess)
     monkeypatch.setattr(signal, "signal", lambda *a: None)  # keep pytest's own handlers
     args = argparse.Namespace(
-        target="app.py", elf="store", replicas=2, lease=None, idle_exit=None,
+        target="app.py", elf="store", replicas=2, lease=None, idle_exit=None, parent_pid=None,
         mycelium="arango://elfc:s3cret@h1:8529/runs", on_revision_mismatch="fail",
         task_output="echo",
     )  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -123,11 +124,13 @@ def test_the_supervisor_logs_restarting_and_reaping_its_workers(
             proc = spawn_worker(command, stdin=subprocess.DEVNULL)
             supervisor.workers.append(WorkerProcess(command, proc))
         supervisor.workers[0].proc.wait(20)
-        assert supervisor.check() == ["worker for 'quitter' exited with 0; restarted"]
+        assert supervisor.check() == ["worker for 'quitter' exited with 0; restarting"]
+        time.sleep(0.15)  # the first restart's backoff is 0.1 s
+        assert supervisor.check() == []
         supervisor.workers[0].proc.wait(20)
         supervisor.stop(grace=10)
     texts = [text for _, text in logged(caplog, SUPERVISOR)]
     assert sum("started worker process" in t for t in texts) == 3
-    assert any("for elf 'quitter' exited with 0; restart 1 of 3" in t for t in texts)
+    assert any("for elf 'quitter' exited with 0; restarting it in 0.1 s" in t for t in texts)
     assert "stopping 1 worker process(es)" in texts
     assert any(t.endswith("for elf 'waiter' exited with -15") for t in texts)

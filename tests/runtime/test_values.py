@@ -70,6 +70,10 @@ CASES: list[tuple[Any, Any]] = [
     ({"call": ["len", [ref("nums")], {}]}, 3),
     ({"call": ["len", [ref("s")]]}, 5),
     ({"fmt": ["w=", [ref("n"), None, None]]}, "w=7"),
+    ({"meth": [ref("s"), "upper", [], {}]}, "HELLO"),
+    ({"meth": [ref("m"), "get", ["colour", "grey"]]}, "grey"),
+    ({"val": ["datetime:timedelta", "P3D"]}, datetime.timedelta(days=3)),
+    ({"val": ["decimal:Decimal", "12.50"]}, decimal.Decimal("12.50")),
 ]
 
 BINARY = [
@@ -171,6 +175,13 @@ CALLS = [
     ("any", [{"lit": [0, 1]}], {}, True),
     ("all", [{"lit": [0, 1]}], {}, False),
     ("len", [{"lit": {"a": 1}}], {}, 1),
+    ("set", [{"lit": [1, 1, 2]}], {}, {1, 2}),
+    ("frozenset", [{"lit": [1, 1]}], {}, frozenset({1})),
+    ("reversed", [{"lit": [1, 2, 3]}], {}, [3, 2, 1]),
+    ("divmod", [7, 2], {}, (3, 1)),
+    ("pow", [2, 10], {}, 1024),
+    ("pow", [2, 10, 1000], {}, 24),
+    ("repr", ["a"], {}, "'a'"),
 ]
 
 
@@ -254,7 +265,7 @@ ERRORS: list[tuple[Any, str, type[BaseException] | None]] = [
     ({"item": [ref("n"), 0]}, "item: a int cannot be indexed by 0", TypeError),
     ({"attr": [ref("m"), "wieght"]}, "attr: no field 'wieght'; the fields are: species", None),
     ({"attr": [ref("nums"), "real"]}, "attr: cannot read 'real' of a list", None),
-    ({"attr": [ref("n"), "real"]}, "attr: cannot read 'real' of a int", None),
+    ({"attr": [ref("n"), "nope"]}, "attr: a int has no readable attribute 'nope'", None),
     ({"attr": [ref("point"), "z", 5]}, "attr: no position 5 for field 'z'", None),
     ({"bin": ["+", 1, "a"]}, "bin: int and str \\+ failed: TypeError", TypeError),
     ({"bin": ["/", 1, 0]}, "bin: int and int / failed: ZeroDivisionError", ZeroDivisionError),

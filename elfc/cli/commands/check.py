@@ -11,6 +11,7 @@ from pathlib import Path
 from elfc.checker import CheckResult, check, default_paths, run_mypy
 from elfc.compiler.diagnostics import Diagnostic, render_diagnostic, render_json
 from elfc.errors import PathNotFound
+from elfc.mycelium.urls import configured_url
 
 DESCRIPTION = """\
 Validate every pipeline, elf and handle statically, before deploy.
@@ -60,6 +61,12 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--strict", action="store_true", help="warnings fail the check too (exit 1)")
     p.add_argument(
+        "--mycelium",
+        metavar="URL",
+        help="compare the handles with the elves registered there (ELF204); default: "
+        "$ELFC_MYCELIUM or [tool.elfc] mycelium when set, else no comparison",
+    )
+    p.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -82,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
     # Checked modules may print when imported or built: keep stdout for the report.
     with contextlib.redirect_stdout(sys.stderr):
         try:
-            result = check(args.paths, build=args.verbose, cwd=cwd)
+            result = check(
+                args.paths, build=args.verbose, cwd=cwd,
+                mycelium=args.mycelium or configured_url(cwd),
+            )  # fmt: skip
         except PathNotFound as exc:
             print(f"elfc check: error: {exc}", file=sys.stderr)
             return 2

@@ -338,7 +338,7 @@ def _retry(url: str, args: argparse.Namespace) -> int:
         if args.detach:
             print(info.id)
             return 0
-        status = serve_run(
+        status, exits = serve_run(
             mycelium, info.id, module, retried.elves, counts, args, new_output_only=True
         )
         if isinstance(status, int):
@@ -347,7 +347,7 @@ def _retry(url: str, args: argparse.Namespace) -> int:
             value = mycelium.output(info.id)
             sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
             return 0
-        return report_failure(mycelium, info.id, status)
+        return report_failure(mycelium, info.id, status, exits)
     finally:
         mycelium.close()
 

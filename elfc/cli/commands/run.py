@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 import signal
 import sys
 import threading
@@ -12,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from elfc.cli.options import seconds
 from elfc.errors import ElfcError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from elfc.cli.progress import Progress
+    from elfc.model.ir import BuiltRun
     from elfc.model.records import JobInfo, RunInfo
     from elfc.mycelium.store import Store
     from elfc.runtime.supervisor import Supervisor
@@ -67,7 +70,9 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         metavar="ELF=N",
         help="worker processes for an elf (default 1 each; repeatable)",
     )
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up (and cancel) after")
+    p.add_argument(
+        "--timeout", type=seconds(), metavar="SECONDS", help="give up (and cancel) after"
+    )
     p.add_argument(
         "-q",
         "--quiet",
@@ -97,6 +102,13 @@ def parse_arguments(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
         if name not in signature.parameters:
             params = ", ".join(signature.parameters) or "(none)"
             raise UsageError(f"{pipeline.name} has no parameter {name!r}; its parameters: {params}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8 arrive as lone surrogates
+            raise UsageError(
+                f"-a {name}: the value is not valid UTF-8 text; pass UTF-8, or encode binary "
+                f"data (base64, hex) and decode it in a task"
+            ) from None
         try:
             value: Any = msgspec.json.decode(text)
         except msgspec.DecodeError:
@@ -129,28 +141,49 @@ def replicas(pairs: list[str]) -> dict[str, int]:
 def run(args: argparse.Namespace) -> int:
     from elfc.mycelium.urls import default_url
     from elfc.runtime.client import connect, result_type
+    from elfc.runtime.worker import lease_from_env
     from elfc.targets import load_pipeline
 
     pipeline = load_pipeline(args.target)
     try:
         kwargs = parse_arguments(pipeline, args.arg)
         counts = replicas(args.replicas)
+        lease_from_env()  # each worker reads it: a bad value is reported here, once
     except UsageError as exc:
         print(f"elfc run: error: {exc}", file=sys.stderr)
         return 2
+
+    def check(built: BuiltRun) -> None:
+        unknown = sorted(set(counts) - {job.elf for job in built.jobs})
+        if unknown:
+            used = ", ".join(sorted({job.elf for job in built.jobs})) or "(none)"
+            raise UsageError(
+                f"--replicas names {', '.join(map(repr, unknown))}, which this run does not "
+                f"use; its elves are: {used}"
+            )
+
     url = args.mycelium or default_url()
     mycelium = connect(url)
-    run_id, built = mycelium.submit_built(pipeline.compiled(), (), kwargs)
+    try:
+        # `elfc run` starts the workers itself; they register the elves this run defines.
+        run_id, built = mycelium.submit_built(
+            pipeline.compiled(), (), kwargs, check, replace_elves=True
+        )
+    except UsageError as exc:
+        print(f"elfc run: error: {exc}", file=sys.stderr)
+        return 2
     print(f"elfc run: run {run_id}: {len(built.jobs)} jobs on {mycelium.url}", file=sys.stderr)
     module = args.target.rpartition(":")[0]
-    status = serve_run(mycelium, run_id, module, {job.elf for job in built.jobs}, counts, args)
+    status, exits = serve_run(
+        mycelium, run_id, module, {job.elf for job in built.jobs}, counts, args
+    )
     if isinstance(status, int):
         return status
     if status == "succeeded":
         value = mycelium.output(run_id, result_type(pipeline))
         sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
         return 0
-    return report_failure(mycelium, run_id, status)
+    return report_failure(mycelium, run_id, status, exits)
 
 
 def serve_run(
@@ -162,10 +195,11 @@ def serve_run(
     args: argparse.Namespace,
     *,
     new_output_only: bool = False,
-) -> str | int:
+) -> tuple[str | int, dict[int, int]]:
     """Start workers from ``module`` for ``elves`` and follow the run as ``args`` (the
-    options of :func:`add_serve_arguments`) say; see :func:`_serve`. With
-    ``new_output_only`` task output stored before is not shown (a retried run's)."""
+    options of :func:`add_serve_arguments`) say; see :func:`_serve`. Returns its result and
+    how the workers that died ended (process id -> return code). With ``new_output_only``
+    task output stored before is not shown (a retried run's)."""
     from elfc.runtime.supervisor import Supervisor
     from elfc.views import LogTail
 
@@ -178,7 +212,8 @@ def serve_run(
         extra=["--on-revision-mismatch", args.on_revision_mismatch, "--task-output", "store"],
     )
     tail = None if args.quiet else LogTail(mycelium.store, run_id, skip_stored=new_output_only)
-    return _serve(mycelium, run_id, supervisor, set(elves), args.timeout, tail)
+    status = _serve(mycelium, run_id, supervisor, set(elves), args.timeout, tail)
+    return status, supervisor.exits
 
 
 def _serve(
@@ -280,7 +315,13 @@ class _TermAsInterrupt:
             raise KeyboardInterrupt
 
 
-def report_failure(mycelium: Any, run_id: str, status: str) -> int:
+def report_failure(
+    mycelium: Any, run_id: str, status: str, exits: dict[int, int] | None = None
+) -> int:
+    """Print each failed job's failure; ``exits`` (process id -> return code of the workers
+    that died) adds how the worker named by a ``WorkerLost`` failure ended."""
+    from elfc.runtime.supervisor import exit_text
+
     failures = mycelium.failures_of(run_id)
     print(f"elfc run: run {run_id} {status}: {len(failures)} failed job(s)", file=sys.stderr)
     for f in failures:
@@ -288,6 +329,10 @@ def report_failure(mycelium: Any, run_id: str, status: str) -> int:
             f"\n--- job {f.job} ({f.elf}.{f.task}) raised {f.error_type}: {f.message}",
             file=sys.stderr,
         )
+        if f.error_type == "WorkerLost" and exits:
+            # Worker ids are host:pid:elf:suffix; the message names the last one.
+            for pid in sorted({int(p) for p in re.findall(r":(\d+):", f.message)} & set(exits)):
+                print(f"    worker process {pid} {exit_text(exits[pid])}", file=sys.stderr)
         if f.traceback:
             print(f.traceback.rstrip(), file=sys.stderr)
         print(f"    inspect it: elfc show {f.job}", file=sys.stderr)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 
+from elfc.cli.options import lease, seconds
 from elfc.errors import ElfcError
 
 EPILOG = """\
@@ -35,11 +37,13 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--lease",
-        type=float,
+        type=lease,
         default=None,
         metavar="SECONDS",
-        help="lease of a claimed job, renewed by heartbeats (default $ELFC_LEASE or 30)",
+        help="lease of a claimed job, renewed by heartbeats: 0.5 to 86400 "
+        "(default $ELFC_LEASE or 30)",
     )
+    p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument(
         "--task-output",
         choices=("echo", "store", "off"),
@@ -49,7 +53,7 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--idle-exit",
-        type=float,
+        type=seconds(positive=False),
         default=None,
         metavar="SECONDS",
         help="exit after this long without work (default: serve until stopped)",
@@ -57,13 +61,16 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from elfc.runtime.worker import lease_from_env
+
     if args.replicas < 1:
         raise ElfcError("--replicas must be at least 1")
+    held_for = args.lease if args.lease is not None else lease_from_env()
     if args.replicas > 1:
         return _replicas(args)
     from elfc.decorators import HANDLES
     from elfc.mycelium.urls import open_mycelium
-    from elfc.runtime.worker import DEFAULT_LEASE, Worker
+    from elfc.runtime.worker import Worker
     from elfc.targets import load_module
 
     module = args.target.rpartition(":")[0] if _has_name(args.target) else args.target
@@ -78,13 +85,20 @@ def run(args: argparse.Namespace) -> int:
     worker = Worker(
         store,
         handles[-1],
-        lease=args.lease or DEFAULT_LEASE,
+        lease=held_for,
         on_revision_mismatch=args.on_revision_mismatch,
         echo_output=args.task_output == "echo",
         capture_output=args.task_output != "off",
     )
-    print(f"elfc worker {worker.id} serving {args.elf!r} from {store.url}", file=sys.stderr)
-    done = worker.serve(idle_exit=args.idle_exit)
+    if args.parent_pid is not None:
+        from elfc.runtime.supervisor import watch_parent
+
+        watch_parent(args.parent_pid, worker.stop)
+
+    def ready() -> None:  # printed once a stop signal would be handled
+        print(f"elfc worker {worker.id} serving {args.elf!r} from {store.url}", file=sys.stderr)
+
+    done = worker.serve(idle_exit=args.idle_exit, on_ready=ready)
     print(f"elfc worker {worker.id}: stopped after {done} jobs", file=sys.stderr)
     store.close()
     return 0
@@ -109,14 +123,35 @@ def _replicas(args: argparse.Namespace) -> int:
         if value is not None:
             options += [flag, str(value)]
     command = worker_command(args.target, args.elf, args.mycelium, options)
-    procs = [spawn_worker(command) for _ in range(args.replicas)]
+    forwarded: set[int] = set()
 
     def forward(signum: int, frame: object) -> None:
+        forwarded.add(signum)
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signum)
 
+    # Handlers first: a signal that arrives while the replicas start is forwarded too.
+    procs: list[subprocess.Popen[bytes]] = []
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    for _ in range(args.replicas):
+        procs.append(spawn_worker(command))
+        if forwarded:  # stopped while starting: the rest are not started
+            forward(next(iter(forwarded)), None)
+            break
+    if args.parent_pid is not None:
+        from elfc.runtime.supervisor import watch_parent
+
+        watch_parent(args.parent_pid, lambda: forward(signal.SIGTERM, None))
     codes = [p.wait() for p in procs]
-    return max(codes)
+    return max(_exit_code(code, forwarded) for code in codes)
+
+
+def _exit_code(code: int, forwarded: set[int]) -> int:
+    """A replica's return code as this command's exit code: killed by a stop signal this
+    process passed on (one that came before the replica could handle it) is a clean stop (0);
+    killed by another signal N is 128 + N, as a shell reports it."""
+    if code >= 0:
+        return code
+    return 0 if -code in forwarded else 128 - code

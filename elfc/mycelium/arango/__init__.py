@@ -2,7 +2,7 @@
 
 ``arango://user@host:8529/dbname`` (``arangos://`` for TLS, certificate verification on, with
 ``?ca=/path/bundle.pem`` for a private CA); several coordinators of a cluster as
-``arango://user@h1:8529,h2:8529/dbname``, used round-robin. The password comes from the URL
+``arango://user@h1:8529,h2:8529/dbname`` (the first that answers, until it fails). The password comes from the URL
 (percent-encoded) or from ``$ELFC_ARANGO_PASSWORD``; ``url`` and every message show it masked.
 Other options: ``?timeout=`` (seconds a request may take, default 60) and ``?connect_timeout=``
 (seconds to reach a server, default 5), so an unreachable server fails in bounded time.
@@ -10,16 +10,24 @@ Other options: ``?timeout=`` (seconds a request may take, default 60) and ``?con
 
 Opening a mycelium sets it up when it is new (idempotent, safe from many processes at once):
 the database when the user may create it, the collections, the persistent indexes every query
-relies on (``aql.py`` names them), the named graphs ``elfc_runs`` and ``elfc_templates`` (so a
-run or a template can be browsed in ArangoDB's web UI graph viewer), and a schema version
-document; a mycelium of another version is refused.
+relies on (``aql.py`` names them), the named graphs ``elfc_runs``, ``elfc_templates`` and
+``elfc_failures`` (browsable in ArangoDB's web UI graph viewer), and a schema version
+document; a mycelium of another version is refused. On a cluster the collections are created
+co-located (one shard each, ``distributeShardsLike`` elfc_meta), and a sharded database whose
+collections are not is refused (see ``_check_cluster``).
 
 How it keeps the SQLite backend's behaviour across machines:
 
 * a claim is one AQL statement (one transaction); a completion, a failure, a submission or a
   cancellation is one stream transaction of a few statements; a write-write conflict (error
   1200: two workers after the same job, two completions readying the same dependent) aborts
-  one of them, which is retried with jittered backoff;
+  one of them, which is retried with jittered backoff (so are deadlocks and a cluster's
+  fail-over refusals); completions commit before a worker claims again, and a claim retried
+  after a conflict skips a random few jobs at the head;
+* no request is sent twice: a dropped connection after a request went out raises
+  :class:`OutcomeUnknown` (python-arango would re-send it), and the store resolves it by
+  reading (``_commit``: the transaction's status, else its receipt document; ``_claim``: the
+  jobs leased to it); reads and ``aql.RERUNNABLE`` statements run again;
 * readiness is a counter per job decremented through the dependency edges, and a run settles
   by index probes right after the transaction that finished its jobs commits;
 * results are keyed by job id, so a result is stored once even if two workers raced for it;
@@ -37,9 +45,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import operator
 import os
+import random
 import re
+import secrets
 import threading
 import time
 import weakref
@@ -103,23 +114,35 @@ __all__ = ["INSTALL_HINT", "PASSWORD_ENV", "ArangoStore", "ArangoURL", "parse_ur
 
 T = TypeVar("T")
 
+_log = logging.getLogger(__name__)
 INSTALL_HINT = install_hint("arango")
 POLL_MIN, POLL_MAX = 0.01, 0.5
 """``wait_for_work`` polls after 10 ms, backing off to one probe every half second."""
 RETRY_FIRST, RETRY_MAX = 0.001, 0.1
 """Jittered delays between tries of a conflicting write, in seconds."""
+SPREAD = 8
+"""A claim retried after a conflict skips up to this many claim-sized windows of jobs."""
 MIN_SERVER = (3, 11)
 BATCH_SIZE = 100_000
 """Results per round trip: every query's result fits in one batch, so no cursor outlives it."""
 
-# ArangoDB error numbers (arango.errno)
+# ArangoDB error numbers: python-arango's arango/errno.py, ArangoDB's "Error codes and
+# meanings" (https://docs.arangodb.com/stable/develop/error-codes-and-meanings/).
 FORBIDDEN = 11
 LOCK_TIMEOUT = 18
+DEADLOCK = 29
+SHUTTING_DOWN = 30
+READ_ONLY = 1004
 CONFLICT = 1200
 DATA_SOURCE_NOT_FOUND = 1203
 DUPLICATE_NAME = 1207
 UNIQUE_CONSTRAINT_VIOLATED = 1210
 DATABASE_NOT_FOUND = 1228
+CLUSTER_TIMEOUT = 1457
+CLUSTER_CONNECTION_LOST = 1465
+CLUSTER_BACKEND_UNAVAILABLE = 1478
+CLUSTER_SHARD_LEADER_RESIGNED = 1491
+CLUSTER_NOT_LEADER = 1496
 TRANSACTION_ABORTED = 1654
 TRANSACTION_NOT_FOUND = 1655
 GRAPH_DUPLICATE = 1925
@@ -128,10 +151,20 @@ RETRYABLE = frozenset(
         CONFLICT,
         UNIQUE_CONSTRAINT_VIOLATED,  # two UPSERTs inserting the same key; a random id reused
         LOCK_TIMEOUT,
+        DEADLOCK,
+        SHUTTING_DOWN,  # this coordinator is going away: the next request goes elsewhere
+        READ_ONLY,  # a fail-over in progress
+        CLUSTER_BACKEND_UNAVAILABLE,
+        CLUSTER_SHARD_LEADER_RESIGNED,
+        CLUSTER_NOT_LEADER,
         TRANSACTION_ABORTED,
         TRANSACTION_NOT_FOUND,  # a stream transaction that timed out on the server
     }
 )
+"""Refusals: the server did not carry the request out, so it may be sent again."""
+UNANSWERED = frozenset({CLUSTER_TIMEOUT, CLUSTER_CONNECTION_LOST})
+"""A coordinator that lost its DB-Server mid-request: the request may or may not have been
+carried out, like a dropped connection (:class:`OutcomeUnknown`)."""
 
 _open: weakref.WeakSet[ArangoStore] = weakref.WeakSet()
 
@@ -155,6 +188,19 @@ def _deserialize(text: str) -> Any:
 # -- the driver, imported on first use ---------------------------------------------------------
 
 
+class OutcomeUnknown(OSError):
+    """A request reached a server, and its connection dropped (or timed out) before the answer
+    came back: the server may or may not have carried it out. Raised instead of
+    ``requests.ConnectionError``, which python-arango answers by sending the same request again
+    (``BaseConnection.process_request`` in arango/connection.py catches ``ConnectionError``
+    and loops over the hosts), so a write would be applied twice. The store resolves it by
+    reading (a transaction's status, a document written), never by re-sending."""
+
+    def __init__(self, method: str, url: str, cause: BaseException) -> None:
+        super().__init__(f"{method.upper()} {url}: {type(cause).__name__}: {cause}")
+        self.method = method
+
+
 @dataclass(frozen=True)
 class _Driver:
     client: type[ArangoClient]
@@ -163,27 +209,62 @@ class _Driver:
     http_client: Callable[[float, float], HTTPClient]
 
 
+def _never_sent(exc: BaseException) -> bool:
+    """Did ``requests`` fail before any byte of the request left (so another host may be
+    tried)? True for a refused or timed-out connect, a name that does not resolve and a TLS
+    handshake that failed: urllib3 reports those as ``NewConnectionError`` or
+    ``ConnectTimeoutError`` (inside ``MaxRetryError`` once its retries, here none, run out),
+    which requests wraps in ``ConnectionError``/``ConnectTimeout``/``SSLError``
+    (requests/adapters.py ``HTTPAdapter.send``). A dropped connection after the request went
+    out is a ``ProtocolError`` instead: never "not sent"."""
+    from requests.exceptions import ConnectTimeout, SSLError
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+
+    if isinstance(exc, ConnectTimeout | SSLError):
+        return True
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, MaxRetryError):
+        cause = cause.reason
+    return isinstance(cause, ConnectTimeoutError)  # NewConnectionError is one too
+
+
 @functools.cache
 def _driver() -> _Driver:
     try:
+        import requests
         from arango.client import ArangoClient
         from arango.exceptions import ArangoError, ArangoServerError
         from arango.http import DefaultHTTPClient
         from arango.response import Response
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
     except ModuleNotFoundError as exc:
         raise MyceliumError(
             f"the arango:// mycelium needs python-arango ({exc}): {INSTALL_HINT}"
         ) from exc
 
     class TimedHTTPClient(DefaultHTTPClient):
-        """python-arango's HTTP client with a short connect timeout and no silent retries:
-        its default waits ``request_timeout`` to connect and retries with backoff, so an
-        unreachable server would take minutes to report. Hosts are tried by python-arango's
-        resolver, once each and one more."""
+        """python-arango's HTTP client with a short connect timeout and no silent re-sends.
+
+        Its default waits ``request_timeout`` to connect and lets urllib3 retry GETs on 5xx
+        answers (``DefaultHTTPClient.create_session`` in arango/http.py), so an unreachable
+        server took minutes to report and a 502 from a proxy read as "cannot reach". Here
+        urllib3 retries nothing and every answer comes back as it is. A request that never
+        left (see :func:`_never_sent`) raises ``ConnectionError``, so python-arango tries the
+        next host; one that left and lost its answer raises :class:`OutcomeUnknown`, which
+        python-arango lets through."""
 
         def __init__(self, connect_timeout: float, read_timeout: float) -> None:
             super().__init__(request_timeout=read_timeout, retry_attempts=0, backoff_factor=0.0)
             self.connect_timeout = connect_timeout
+
+        def create_session(self, host: str) -> requests.Session:
+            retries = Retry(total=0, read=False, redirect=False, raise_on_status=False)
+            adapter = HTTPAdapter(max_retries=retries)
+            session = requests.Session()
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            return session
 
         def send_request(
             self,
@@ -195,15 +276,26 @@ def _driver() -> _Driver:
             data: Any = None,
             auth: tuple[str, str] | None = None,
         ) -> Response:
-            response = session.request(
-                method=method,
-                url=url,
-                params=params,
-                data=data,
-                headers=headers,
-                auth=auth,
-                timeout=(self.connect_timeout, self.request_timeout),
-            )
+            try:
+                response = session.request(
+                    method=method,
+                    url=url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    auth=auth,
+                    timeout=(self.connect_timeout, self.request_timeout),
+                )
+            except requests.ConnectionError as exc:
+                if _never_sent(exc):
+                    raise  # python-arango moves on to the next host
+                raise OutcomeUnknown(method, url, exc) from exc
+            except requests.Timeout as exc:  # the read timed out: it was sent
+                raise OutcomeUnknown(method, url, exc) from exc
+            # An answer of HTTP 503 with errorNum 503 still makes python-arango try the next
+            # host (BaseConnection.prep_response raises ConnectionError for it): ArangoDB
+            # answers so when it is starting, stopping or in maintenance, before it runs the
+            # request, so sending it elsewhere is safe.
             return Response(
                 method=method,
                 url=response.url,
@@ -225,15 +317,32 @@ def _execute(db: Database, query: aql.Query, **values: object) -> list[Any]:
         cursor.close(ignore_missing=True)
 
 
-class _Txn:
-    """One stream transaction: its queries, its clock, and the runs to settle once it commits."""
+class _Again(Exception):
+    """A transaction that did not commit, found out after its commit went unanswered: run
+    its body again."""
 
-    __slots__ = ("db", "now", "settle")
+
+def _unanswered(exc: BaseException) -> bool:
+    """Was the request sent without an answer telling whether it was carried out?"""
+    if isinstance(exc, OutcomeUnknown):
+        return True
+    server_error = _driver().server_error
+    return isinstance(exc, server_error) and exc.error_code in UNANSWERED
+
+
+class _Txn:
+    """One stream transaction: its queries, its clock, the runs to settle once it commits,
+    and its receipt: ``(collection, keys)`` of documents only its commit creates, how a
+    commit whose answer was lost is told apart once the server forgot the transaction
+    (``None``: the body is idempotent, run it again)."""
+
+    __slots__ = ("db", "now", "receipt", "settle")
 
     def __init__(self, db: TransactionDatabase, now: float) -> None:
         self.db = db
         self.now = now
         self.settle: set[str] = set()
+        self.receipt: tuple[str, list[str]] | None = None
 
     def query(self, query: aql.Query, **values: object) -> list[Any]:
         return _execute(self.db, query, **values)
@@ -292,7 +401,10 @@ class ArangoStore(Store):
         endpoints = target.endpoints
         client = driver.client(
             hosts=list(endpoints),
-            host_resolver="roundrobin" if len(endpoints) > 1 else "fallback",
+            # "fallback" stays on the coordinator that answers and moves on when it fails
+            # (arango/resolver.py FallbackHostResolver); "roundrobin" kept sending every
+            # Nth request to a dead one, a connect timeout each time.
+            host_resolver="fallback",
             resolver_max_tries=len(endpoints) + 1,
             http_client=driver.http_client(target.connect_timeout, target.timeout),
             serializer=_encode,
@@ -302,7 +414,8 @@ class ArangoStore(Store):
         try:
             db = client.db(target.database, username=target.username, password=target.password)
             self._check_server(client, db)
-            self._retrying(lambda: self._check_schema(db), "set up the mycelium")
+            self._retrying(lambda: self._check_schema(db), "set up the mycelium", rerun=True)
+            self._retrying(lambda: self._check_cluster(db), "check the cluster", rerun=True)
         except BaseException:
             client.close()
             raise
@@ -358,6 +471,36 @@ class ArangoStore(Store):
         if found != aql.SCHEMA_VERSION:
             raise schema_mismatch(self.url, found, aql.SCHEMA_VERSION, "another database")
 
+    def _check_cluster(self, db: StandardDatabase) -> None:
+        """Refuse a cluster database whose transactions would not be atomic.
+
+        A transaction (or AQL query) that touches shards on several DB-Servers may commit on
+        some and not on others ("Transactions" in the ArangoDB manual,
+        https://docs.arangodb.com/stable/develop/transactions/). elfc's are atomic when the
+        database is OneShard (``sharding: "single"``, reported by ``GET
+        /_api/database/current``) or when every elfc collection has one shard placed like
+        ``elfc_meta``'s (what :meth:`_set_up` creates on a cluster)."""
+        if db.role() != "COORDINATOR" or db.properties().get("sharding") == "single":
+            return
+        first = aql.COLLECTIONS[0]
+        loose = []
+        for name in aql.COLLECTIONS:
+            found = db.collection(name).properties()
+            if name == first:
+                placed = found.get("shard_count") == 1
+            else:
+                placed = found.get("shard_like") == first
+            if not placed:
+                loose.append(name)
+        if loose:
+            raise MyceliumError(
+                f"the mycelium {self.url} is a sharded cluster database whose collections "
+                f"{', '.join(loose)} are not co-located with {first}, so a transaction could "
+                "commit on some DB-Servers and not on others: point elfc at a new database "
+                "(elfc creates its collections co-located) or a OneShard one "
+                '(db._createDatabase(name, {sharding: "single"})); see docs/arango.md'
+            )
+
     def _schema_version(self, db: StandardDatabase) -> object:
         try:
             rows = _execute(db, aql.SCHEMA)
@@ -370,10 +513,21 @@ class ArangoStore(Store):
     def _set_up(self, db: StandardDatabase) -> None:
         """Create what is missing; every step tolerates another process doing it too."""
         server_error = _driver().server_error
+        cluster = db.role() == "COORDINATOR"
         for name in aql.COLLECTIONS:
             if not db.has_collection(name):
+                # On a cluster every collection gets one shard, placed like elfc_meta's
+                # (distributeShardsLike): all of elfc's data on one DB-Server, so that its
+                # transactions stay atomic without a OneShard database (see _check_cluster).
+                # https://docs.arangodb.com/stable/develop/http-api/collections/#create-a-collection
+                first = name == aql.COLLECTIONS[0]
                 try:
-                    db.create_collection(name, edge=name in aql.EDGE_COLLECTIONS)
+                    db.create_collection(
+                        name,
+                        edge=name in aql.EDGE_COLLECTIONS,
+                        shard_count=1 if cluster and first else None,
+                        shard_like=aql.COLLECTIONS[0] if cluster and not first else None,
+                    )
                 except server_error as exc:
                     if exc.error_code != DUPLICATE_NAME:
                         raise
@@ -402,16 +556,27 @@ class ArangoStore(Store):
                 if not graph.has_edge_definition(edges):
                     graph.create_edge_definition(edges, list(sources), list(targets))
 
-    def _retrying(self, attempt: Callable[[], T], doing: str) -> T:
+    def _retrying(self, attempt: Callable[[], T], doing: str, rerun: bool = False) -> T:
         """Run ``attempt`` until it stops failing with a write-write conflict or another
-        transient error (jittered backoff, for ``PATIENCE`` seconds); any other failure of
-        the driver becomes a :class:`MyceliumError` that names the URL, never the password."""
+        refusal (jittered backoff, for ``PATIENCE`` seconds); an unanswered request
+        (:func:`_unanswered`) is tried again only when ``rerun`` says that doing it twice is
+        harmless. Any other failure of the driver becomes a :class:`MyceliumError` that
+        names the URL, never the password."""
         driver = _driver()
 
         def transient(exc: Exception) -> bool:
+            if isinstance(exc, _Again):
+                return True
+            if _unanswered(exc):
+                return rerun
             return isinstance(exc, driver.server_error) and exc.error_code in RETRYABLE
 
         def gave_up(exc: Exception) -> MyceliumError:
+            if isinstance(exc, OutcomeUnknown):
+                return MyceliumError(
+                    f"mycelium {self.url}: could not {doing}: no answer from ArangoDB for "
+                    f"{PATIENCE:.0f} s ({exc}); check the server and the network"
+                )
             reason = exc.error_message if isinstance(exc, driver.server_error) else exc
             return MyceliumError(
                 f"mycelium {self.url}: could not {doing}: still conflicting with other "
@@ -453,6 +618,13 @@ class ArangoStore(Store):
             )
         if isinstance(exc, driver.error):
             return MyceliumError(f"mycelium {self.url}: could not {doing}: {exc}")
+        if isinstance(exc, OutcomeUnknown):
+            return MyceliumError(
+                f"mycelium {self.url}: could not {doing}: the connection to ArangoDB broke "
+                f"after the request was sent ({exc}), so whether it was carried out is "
+                "unknown; nothing was sent again. Check the server and the network, then look "
+                "at the run with `elfc jobs`"
+            )
         hosts = ", ".join(target.endpoints)
         return MyceliumError(
             f"cannot reach ArangoDB for the mycelium {self.url} at {hosts} "
@@ -462,8 +634,12 @@ class ArangoStore(Store):
         )
 
     def _run(self, query: aql.Query, **values: object) -> list[Any]:
-        """One statement, atomic on its own, retried on conflicts."""
-        return self._retrying(lambda: _execute(self._database(), query, **values), query.name)
+        """One statement, atomic on its own, retried on conflicts; when its answer is lost,
+        run again only if it reads (or is in ``aql.RERUNNABLE``)."""
+        rerun = not query.writes or query.name in aql.RERUNNABLE
+        return self._retrying(
+            lambda: _execute(self._database(), query, **values), query.name, rerun
+        )
 
     def _transaction(
         self,
@@ -473,7 +649,11 @@ class ArangoStore(Store):
         read: Sequence[str] = (),
     ) -> T:
         """Run ``body``'s statements in one stream transaction, retried as a whole on
-        conflicts; then settle the runs it finished jobs of (after the commit, see SETTLE)."""
+        conflicts; then settle the runs it finished jobs of (after the commit, see SETTLE).
+
+        No request is ever sent twice into one transaction. A statement whose answer is lost
+        leaves a transaction that is never committed: it is aborted and ``body`` runs again
+        in a new one. A commit whose answer is lost is resolved by :meth:`_commit`."""
         settle: set[str] = set()
 
         def attempt() -> T:
@@ -483,30 +663,94 @@ class ArangoStore(Store):
             t = _Txn(txn, time.time())
             try:
                 out = body(t)
-                txn.commit_transaction()
             except BaseException:
                 with contextlib.suppress(Exception):
                     txn.abort_transaction()
                 raise
+            self._commit(txn, t)
             settle.clear()
             settle.update(t.settle)
             return out
 
-        out = self._retrying(attempt, doing)
+        out = self._retrying(attempt, doing, rerun=True)
         self._settle(settle)
         return out
 
-    def _settle(self, runs: Iterable[str], quiet: bool = False) -> bool:
-        """Settle each run of ``runs`` that has no active job left; True if any did."""
+    def _commit(self, txn: TransactionDatabase, t: _Txn) -> None:
+        """Commit ``txn``; when the answer is lost (or a coordinator timed out), find out by
+        reading what happened instead of sending the commit blindly again.
+
+        The transaction's status (``GET /_api/transaction/{id}``, python-arango's
+        ``TransactionDatabase.transaction_status``; "running", "committed" or "aborted", see
+        https://docs.arangodb.com/stable/develop/http-api/transactions/stream-transactions/)
+        decides: committed is done, aborted runs the body again (:class:`_Again`), running
+        means the commit never arrived, so it is sent (a server commits a transaction once).
+        A server that no longer knows the transaction (1655) is asked whether the
+        transaction's receipt (``t.receipt``, a document only its commit creates) exists;
+        a transaction without one is idempotent and runs again."""
+        driver = _driver()
+        try:
+            txn.commit_transaction()
+            return
+        except Exception as exc:
+            if not _unanswered(exc):
+                with contextlib.suppress(Exception):
+                    txn.abort_transaction()
+                raise
+        deadline = time.monotonic() + PATIENCE
+        delay = RETRY_FIRST
+        while True:
+            try:
+                status = txn.transaction_status()
+            except driver.server_error as exc:
+                if exc.error_code != TRANSACTION_NOT_FOUND:
+                    status = "unknown"
+                elif t.receipt is None:
+                    raise _Again("an idempotent transaction of unknown outcome") from exc
+                elif self._exists(*t.receipt):
+                    return
+                else:
+                    raise _Again("the transaction is gone and wrote nothing") from exc
+            except (driver.error, OSError):
+                status = "unknown"
+            if status == "committed":
+                return
+            if status == "aborted":
+                raise _Again("the transaction was aborted")
+            if status == "running":
+                with contextlib.suppress(driver.error, OSError):
+                    txn.commit_transaction()
+                    return
+            if time.monotonic() > deadline:
+                raise MyceliumError(
+                    f"mycelium {self.url}: the commit of a transaction went unanswered and its "
+                    f"outcome could not be read for {PATIENCE:.0f} s; check the server and the "
+                    "network, then look at the run with `elfc jobs`"
+                )
+            time.sleep(random.uniform(0.0, delay))
+            delay = min(delay * 2, RETRY_MAX)
+
+    def _exists(self, collection: str, keys: Sequence[str]) -> bool:
+        """Do the documents ``keys`` of ``collection`` exist (all of them, or none asked)?"""
+        if not keys:
+            return True
+        found = self._run(aql.EXISTING, collection=collection, keys=list(keys))
+        return len(found) == len(set(keys))
+
+    def _settle(self, runs: Iterable[str]) -> bool:
+        """Settle each run of ``runs`` that has no active job left; True if any did.
+
+        Never raises: it runs after the work it follows has committed (a completion must not
+        be reported failed when only settling failed), and a reader may lack write access.
+        The next reader of an unsettled run settles it (RUN_STATUS reports it idle)."""
         ids = sorted(set(runs))
         if not ids:
             return False
         try:
             return bool(self._run(aql.SETTLE, runs=ids, now=time.time()))
-        except MyceliumError:
-            if quiet:
-                return False  # a reader may lack write access: the next writer settles it
-            raise
+        except MyceliumError as exc:
+            _log.info("not settled now (a reader will): %s", exc)
+            return False
 
     # -- revisions, elves, templates ---------------------------------------------------
 
@@ -589,10 +833,15 @@ class ArangoStore(Store):
         docs = _job_docs(plan)
         template = None if template_json is None else _template_docs(built.revision, template_json)
 
+        # The run number is taken in a statement of its own, not in the submit transaction,
+        # which would hold the counter's write lock (and so every other submission) while it
+        # inserts its jobs. A number skipped by a failed submission leaves a harmless gap.
+        (no,) = self._run(aql.NEXT_RUN_NO)
+
         def write(t: _Txn) -> str:
             # Ids are drawn on each attempt: a clash with a stored one (1210) is a retry.
             run_id, job_ids = new_ids(len(docs))
-            (no,) = t.query(aql.NEXT_RUN_NO)
+            t.receipt = (aql.RUNS, [run_id])
             t.query(aql.INSERT, collection=aql.RUNS, docs=[_run_doc(plan, run_id, no, t.now)])
             if docs:
                 _insert_jobs(t, plan, docs, run_id, no, job_ids)
@@ -600,7 +849,7 @@ class ArangoStore(Store):
                 _put_template(t, template)
             return run_id
 
-        written = [aql.META, aql.RUNS, aql.JOBS, aql.DEPS, aql.RUN_ROOTS]
+        written = [aql.RUNS, aql.JOBS, aql.DEPS, aql.RUN_ROOTS]
         if template is not None:
             written += [aql.TEMPLATES, aql.TEMPLATE_NODES, aql.TEMPLATE_EDGES, aql.TEMPLATE_ROOTS]
         return self._transaction(written, write, "submit a run")
@@ -610,10 +859,45 @@ class ArangoStore(Store):
     def claim(self, elf: str, worker_id: str, lease: float, limit: int = 1) -> list[Claimed]:
         if limit <= 0 or not self._due(elf):
             return []
-        rows = self._run(
-            aql.CLAIM, elf=elf, worker=worker_id, lease=lease, now=time.time(), limit=limit
-        )
-        return _claimed(elf, rows)
+        return _claimed(elf, self._claim(elf, worker_id, lease, limit))
+
+    def _claim(self, elf: str, worker_id: str, lease: float, limit: int) -> list[Any]:
+        """One CLAIM statement, tried again on conflicts: the first try takes the FIFO head,
+        a try after a conflict skips a random number of jobs (up to ``SPREAD`` times
+        ``limit``, widening with each conflict), so that workers that raced for the head do
+        not all queue on it again. A CLAIM whose answer was lost is never sent again: the
+        jobs it took are read back (CLAIMED)."""
+        server_error = _driver().server_error
+        window = [0]  # how many claim-sized windows a retry may skip
+
+        def attempt() -> list[Any]:
+            skip = random.randint(1, limit * window[0]) if window[0] else 0
+            now = time.time()
+            try:
+                rows = _execute(
+                    self._database(),
+                    aql.CLAIM,
+                    elf=elf,
+                    worker=worker_id,
+                    lease=lease,
+                    now=now,
+                    skip=skip,
+                    limit=limit,
+                )
+            except server_error as exc:
+                if exc.error_code in RETRYABLE:
+                    window[0] = min(window[0] + 1, SPREAD)
+                if exc.error_code not in UNANSWERED:
+                    raise
+                return self._run(aql.CLAIMED, worker=worker_id, lease=lease, now=now)
+            except OutcomeUnknown:
+                return self._run(aql.CLAIMED, worker=worker_id, lease=lease, now=now)
+            if not rows and skip:
+                window[0] = 0  # skipped past the last ready job: take the head again
+                raise _Again("skipped every ready job")
+            return rows
+
+        return self._retrying(attempt, "claim jobs")
 
     def _due(self, elf: str) -> bool:
         """Read-only probe: is a job of ``elf`` ready? Expired leases are returned first."""
@@ -633,29 +917,10 @@ class ArangoStore(Store):
             _COMPLETE_WRITES, lambda t: _complete(t, worker_id, done), "complete jobs", _READS
         )
 
-    def exchange(
-        self,
-        elf: str,
-        worker_id: str,
-        done: Sequence[tuple[str, bytes]],
-        lease: float,
-        limit: int,
-    ) -> tuple[list[bool], list[Claimed]]:
-        if not done:
-            return [], self.claim(elf, worker_id, lease, limit)
-        if limit <= 0:
-            return self.complete_many(worker_id, done), []
-        self._due(elf)  # returns expired leases, outside the transaction
-
-        def both(t: _Txn) -> tuple[list[bool], list[Any]]:
-            accepted = _complete(t, worker_id, done)
-            rows = t.query(
-                aql.CLAIM, elf=elf, worker=worker_id, lease=lease, now=t.now, limit=limit
-            )
-            return accepted, rows
-
-        accepted, rows = self._transaction(_COMPLETE_WRITES, both, "complete and claim", _READS)
-        return accepted, _claimed(elf, rows)
+    # exchange is Store's: complete_many, then claim. The completions commit first, in a
+    # transaction of their own, so a claim that conflicts with another worker's (1200) never
+    # rolls them back with it (when both shared one transaction, a busy elf's workers redid
+    # finished jobs after 60 s of such conflicts).
 
     # -- failing, releasing, leases ------------------------------------------------------
 
@@ -870,7 +1135,7 @@ class ArangoStore(Store):
         if doc is None:
             return None
         info = _run_info(doc, self._run(aql.RUN_COUNTS, run=doc["_key"]))
-        if _idle(info) and self._settle([info.id], quiet=True):
+        if _idle(info) and self._settle([info.id]):
             return self.run_info(info.id)
         return info
 
@@ -878,13 +1143,13 @@ class ArangoStore(Store):
         rows = self._run(aql.RUN_STATUS, run=run_id)
         if not rows:
             return None
-        if rows[0]["idle"] and self._settle([run_id], quiet=True):
+        if rows[0]["idle"] and self._settle([run_id]):
             rows = self._run(aql.RUN_STATUS, run=run_id)
         return str(rows[0]["status"])
 
     def list_runs(self, limit: int = 20) -> list[RunInfo]:
         runs = [_run_info(doc, doc["counts"]) for doc in self._run(aql.LIST_RUNS, limit=limit)]
-        if self._settle((r.id for r in runs if _idle(r)), quiet=True):
+        if self._settle(r.id for r in runs if _idle(r)):
             runs = [_run_info(d, d["counts"]) for d in self._run(aql.LIST_RUNS, limit=limit)]
         return runs
 
@@ -960,6 +1225,7 @@ def _complete(t: _Txn, worker_id: str, done: Sequence[tuple[str, bytes]]) -> lis
     results = dict(reversed(done))  # the first result given for a job id wins
     rows = t.query(aql.COMPLETE, jobs=list(results), worker=worker_id, now=t.now)
     accepted = {row["id"]: row for row in rows}
+    t.receipt = (aql.RESULTS, list(accepted))  # results are keyed by job id
     if accepted:
         docs = [
             {
@@ -1072,7 +1338,10 @@ def _record_failure(t: _Txn, job: Mapping[str, Any], digest: str, failure: Failu
         task=job["task"],
         revision=failure.revision,
     )
+    key = secrets.token_hex(8)
+    t.receipt = (aql.JOB_FAILURES, [key])
     link = {
+        "_key": key,
         "_from": f"{aql.JOBS}/{job['id']}",
         "_to": f"{aql.FAILURES}/{digest}",
         "time": t.now,
@@ -1164,9 +1433,17 @@ def _claimed(elf: str, rows: list[Any]) -> list[Claimed]:
             decode_kwargs(r["kwargs"]),
             tuple(r["deps"]),
             int(r["attempts"]),
+            _inputs(r["deps"], r["results"]),
         )
         for r in rows
     ]
+
+
+def _inputs(deps: Sequence[str], rows: Sequence[Sequence[str]]) -> dict[str, bytes] | None:
+    """The results a claimed job reads, as CLAIM fetched them; ``None`` (ask ``results``)
+    if one is missing, which a ready job's dependencies never are."""
+    found = {key: value.encode() for key, value in rows}
+    return found if len(found) == len(set(deps)) else None
 
 
 def _failure(doc: Mapping[str, Any]) -> FailureInfo:

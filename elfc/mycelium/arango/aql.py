@@ -37,6 +37,7 @@ __all__ = [
     "GRAPHS",
     "INDEXES",
     "QUERIES",
+    "RERUNNABLE",
     "SCHEMA_VERSION",
     "UPGRADABLE",
     "Index",
@@ -90,12 +91,15 @@ COLLECTIONS: tuple[str, ...] = (
 """Every collection, edge collections last (a named graph needs its vertex collections)."""
 
 GRAPHS: dict[str, tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]] = {
-    # A run in the web UI's graph viewer: start at the run, depth ~10.
+    # A run in the web UI's graph viewer: start at the run, depth ~10. Only vertices of that
+    # run: a failure is shared by every job (of any run) that raised it, so a traversal
+    # through failures would reach other runs.
     "elfc_runs": (
         (RUN_ROOTS, (RUNS,), (JOBS,)),
         (DEPS, (JOBS,), (JOBS,)),
-        (JOB_FAILURES, (JOBS,), (FAILURES,)),
     ),
+    # Failures and the jobs that raised them: start at elfc_failures/HASH.
+    "elfc_failures": ((JOB_FAILURES, (JOBS,), (FAILURES,)),),
     # A compiled pipeline: start at its template (elfc_graphs/<revision>).
     "elfc_templates": (
         (TEMPLATE_ROOTS, (TEMPLATES,), (TEMPLATE_NODES,)),
@@ -129,6 +133,9 @@ class Index:
 
 INDEXES: tuple[Index, ...] = (
     # claim: equality on elf and status, already in FIFO order, not_before checked in the index.
+    # not_before comes last on purpose: before run_no it would make the claim a range scan
+    # sorted in memory; after seq, a job waiting for its retry time is skipped inside the
+    # index, its document never read.
     Index(JOBS, "claim", ("elf", "status", "run_no", "seq", "not_before")),
     # expired leases: running jobs by lease end.
     Index(JOBS, "lease", ("status", "lease_until")),
@@ -151,6 +158,9 @@ _TOKENS = re.compile(
     r"""//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|`[^`]*`|\u00b4[^\u00b4]*\u00b4|@@?\w+""",
     re.DOTALL,
 )
+
+
+_WRITE = re.compile(r"\b(?:INSERT|UPDATE|REPLACE|REMOVE|UPSERT)\b")
 
 
 def parameters(text: str) -> tuple[frozenset[str], frozenset[str]]:
@@ -179,6 +189,12 @@ class Query:
         values, collections = parameters(self.text)
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "collections", collections)
+
+    @property
+    def writes(self) -> bool:
+        """Does the statement modify documents (an INSERT, UPDATE, REPLACE, REMOVE or
+        UPSERT outside comments and strings)?"""
+        return _WRITE.search(_TOKENS.sub(" ", self.text)) is not None
 
     @property
     def params(self) -> frozenset[str]:
@@ -237,6 +253,17 @@ FOR d IN @docs
 """,
 )
 
+EXISTING = _q(
+    "EXISTING",
+    """
+// index: @@collection/primary
+// Which of @keys exist: how a transaction whose commit went unanswered is told apart.
+FOR d IN @@collection
+  FILTER d._key IN @keys
+  RETURN d._key
+""",
+)
+
 INSERT_NEW = _q(
     "INSERT_NEW",
     """
@@ -254,6 +281,7 @@ BY_PREFIX = _q(
 // A range over _key (the primary index is sorted); STARTS_WITH makes the match exact.
 FOR d IN @@collection
   FILTER d._key >= @low AND d._key < @high AND STARTS_WITH(d._key, @prefix)
+  SORT d._key
   LIMIT 2
   RETURN d
 """,
@@ -330,12 +358,15 @@ RETURN { ready: ready == true, expired: expired == true }
 CLAIM = _q(
     "CLAIM",
     """
-// index: elfc_jobs/claim
+// index: elfc_jobs/claim, elfc_results/by_run_key
 // One statement, so one transaction: two claimers that pick the same job conflict (1200).
+// @skip > 0 only when retrying after a conflict, so that the losers of a race for the FIFO
+// head spread over the next jobs instead of queueing on the same document again. The
+// results the job reads come with it (one round trip per claim, not one per job).
 FOR j IN elfc_jobs
   FILTER j.elf == @elf AND j.status == "ready" AND j.not_before <= @now
   SORT j.run_no, j.seq
-  LIMIT @limit
+  LIMIT @skip, @limit
   UPDATE j WITH {
     status: "running",
     attempts: j.attempts + 1,
@@ -348,7 +379,30 @@ FOR j IN elfc_jobs
   RETURN {
     id: j._key, run: j.run, run_no: j.run_no, seq: j.seq, key: j.key, task: j.task,
     revision: j.revision, args: j.args, kwargs: j.kwargs, deps: j.deps,
-    attempts: j.attempts + 1
+    attempts: j.attempts + 1,
+    results: (
+      FOR r IN elfc_results FILTER r.run == j.run AND r.key IN j.deps RETURN [r.key, r.value]
+    )
+  }
+""",
+)
+
+CLAIMED = _q(
+    "CLAIMED",
+    """
+// index: elfc_jobs/lease, elfc_results/by_run_key
+// Read-only: the jobs a CLAIM whose answer was lost did claim. Its lease_until (@now +
+// @lease, computed by the server as CLAIM computed it) and owner identify them.
+FOR j IN elfc_jobs
+  FILTER j.status == "running" AND j.lease_until == @now + @lease
+  FILTER j.lease_owner == @worker AND j.started == @now
+  RETURN {
+    id: j._key, run: j.run, run_no: j.run_no, seq: j.seq, key: j.key, task: j.task,
+    revision: j.revision, args: j.args, kwargs: j.kwargs, deps: j.deps,
+    attempts: j.attempts,
+    results: (
+      FOR r IN elfc_results FILTER r.run == j.run AND r.key IN j.deps RETURN [r.key, r.value]
+    )
   }
 """,
 )
@@ -574,15 +628,38 @@ CANCEL_JOBS = _q(
     "CANCEL_JOBS",
     """
 // index: elfc_jobs/by_run
+// Pending and ready jobs are cancelled. Running ones keep running (their worker learns of
+// the cancel from its heartbeat) but are written too: EXPIRE and REQUEUE read the run's
+// status and write a running job, and under snapshot isolation two transactions conflict
+// only on a document both write. Without this write, an expiry that read "running" and a
+// cancel would both commit, leaving a ready job in a cancelled run.
 FOR j IN elfc_jobs
-  FILTER j.run == @run AND j.status IN ["pending", "ready"]
-  UPDATE j WITH {
+  FILTER j.run == @run AND j.status IN ["pending", "ready", "running"]
+  UPDATE j WITH (j.status == "running" ? { run_cancelled: @now } : {
     status: "cancelled",
     finished: @now,
     history: PUSH(j.history, [@now, "cancelled", "run cancelled"])
-  } IN elfc_jobs OPTIONS { ignoreRevs: false }
+  }) IN elfc_jobs OPTIONS { ignoreRevs: false }
 """,
 )
+
+RERUNNABLE = frozenset(
+    {
+        "PUT_SCHEMA",  # overwriteMode "ignore": a second insert keeps the first
+        "INSERT_NEW",  # likewise
+        "PUT_ELF",  # a replace by the same document
+        "NEXT_RUN_NO",  # a run number skipped: numbers only order runs, gaps are fine
+        "EXPIRE",  # filters on running + an ended lease: a job it moved no longer matches
+        "REQUEUE",  # filters on running + the lease owner: likewise
+        "BEAT",  # an upsert of the same heartbeat
+        "EXTEND_LEASES",  # sets lease_until again
+        "SETTLE",  # filters on finished == null
+    }
+)
+"""The writing statements that may run again when the answer to one run outside a stream
+transaction was lost: each re-reads what it changes, so running it twice changes nothing
+more than running it once. Every other write outside a transaction (CLAIM) is resolved by
+reading (CLAIMED); writes inside one are resolved by the transaction's status."""
 
 # -- reading ---------------------------------------------------------------------------------
 

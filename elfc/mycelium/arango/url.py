@@ -89,6 +89,13 @@ def parse_url(url: str, environ: Mapping[str, str] | None = None) -> ArangoURL:
     shown = mask_url(url)
     if not sep or scheme not in ("arango", "arangos"):
         raise MyceliumError(f"not an ArangoDB mycelium URL: {shown!r}")
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    if "@" not in rest[:cut] and "@" in rest[cut:]:
+        raise MyceliumError(
+            f"the user part of {shown!r} holds an unencoded '/' or '?' (or an '@' appears "
+            "after the hosts): percent-encode them in a password (/ as %2F, ? as %3F, @ as "
+            f"%40), or leave the password out of the URL and set ${PASSWORD_ENV}"
+        )
     rest, _, query = rest.partition("?")
     netloc, _, path = rest.partition("/")
     userinfo, at, hostlist = netloc.rpartition("@")

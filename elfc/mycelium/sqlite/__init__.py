@@ -61,16 +61,19 @@ from elfc.model.status import (
 )
 from elfc.mycelium.common import (
     FORKS,
+    MAX_LOST_LEASES,
     PATIENCE,
     Submission,
+    Undecodable,
     abandon,
     closed_error,
-    decode_args,
-    decode_kwargs,
+    decode_payload,
     expiry_note,
     failure_digest,
     failure_summary,
     job_history,
+    lost_lease_failure,
+    lost_leases,
     must_stop,
     new_ids,
     pick,
@@ -82,6 +85,7 @@ from elfc.mycelium.common import (
     run_info,
     schema_mismatch,
     skip_note,
+    undecodable_failure,
 )
 from elfc.mycelium.sqlite.doorbell import Doorbell, Listener
 from elfc.mycelium.store import Store
@@ -116,6 +120,9 @@ beats a 5 ms busy timeout with two writers)."""
 INLINE_RESULTS = 64
 """A claim carries the results its jobs read when there are at most this many (a reduce over
 thousands fetches them itself, outside the write lock)."""
+EMPTY_GRACE = 5.0
+"""Seconds during which a 0-byte mycelium file is taken for one another process is creating
+(SQLite creates the file empty, then writes it)."""
 FALLBACK_POLL = 0.1
 """How often a waiter with a doorbell still checks ``PRAGMA data_version``, in seconds."""
 
@@ -123,7 +130,6 @@ _BUCKET = {"running": "ready"}
 _COUNTED_STATUSES = tuple(s for s in JOB_STATUSES if s not in _BUCKET)
 
 _encode = msgspec.json.Encoder().encode
-_decode_keys = msgspec.json.Decoder(tuple[str, ...]).decode
 _decode_history = msgspec.json.Decoder(tuple[Event, ...]).decode
 
 
@@ -199,6 +205,7 @@ class SQLiteStore(Store):
         self._fork = FORKS[0]
 
     def _connect(self) -> sqlite3.Connection:
+        self._refuse_empty_file()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             con = sqlite3.connect(
@@ -218,6 +225,22 @@ class SQLiteStore(Store):
             raise
         return con
 
+    def _refuse_empty_file(self) -> None:
+        """A mycelium file of 0 bytes, without a write-ahead log and not just created by
+        another process, was truncated (a full disk, a failed copy) or is not a mycelium:
+        SQLite would quietly make a new, empty mycelium of it. Refused instead."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return  # missing (created now) or unreadable (sqlite3.connect says why)
+        wal = self.path.with_name(self.path.name + "-wal")
+        if st.st_size == 0 and not wal.exists() and time.time() - st.st_mtime > EMPTY_GRACE:
+            raise MyceliumError(
+                f"the mycelium file {self.path} is empty (0 bytes): it was truncated (a full "
+                f"disk, an interrupted copy) or is not a mycelium. elfc does not replace it: "
+                f"delete it to start a new mycelium there, or point elfc at another path"
+            )
+
     def _configure(self, con: sqlite3.Connection) -> None:
         try:
             if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -225,7 +248,12 @@ class SQLiteStore(Store):
         except sqlite3.DatabaseError as exc:
             if _busy(exc):
                 raise
-            raise MyceliumError(f"{self.path} is not an SQLite database: {exc}") from exc
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+                raise MyceliumError(f"{self.path} is not an SQLite database: {exc}") from exc
+            raise MyceliumError(
+                f"cannot open the mycelium {self.url} for writing ({exc}): check that its "
+                f"file system is writable and has free space"
+            ) from exc
         con.execute("PRAGMA synchronous = NORMAL")
         con.execute("PRAGMA temp_store = MEMORY")
         con.execute("PRAGMA cache_size = -65536")
@@ -409,7 +437,7 @@ class SQLiteStore(Store):
                 "SELECT template FROM graphs WHERE revision = ?", (revision,)
             ).fetchone()
         )
-        return None if row is None else bytes(row[0])
+        return None if row is None else _blob(row[0])
 
     # -- submitting ------------------------------------------------------------------
 
@@ -528,9 +556,16 @@ class SQLiteStore(Store):
         }
         claimed = []
         for run_no, _seq, job_id, key, task, revision, no, attempts in rows:
-            args, kwargs, deps = payloads[no]
-            dep_keys = _decode_keys(deps)
             t.move(run_no, elf, "ready", "running")
+            try:
+                if no not in payloads:
+                    raise Undecodable("its payload row is missing")
+                args, kwargs, dep_keys = decode_payload(*payloads[no])
+            except Undecodable as exc:
+                # Quarantined: failed here, so it neither kills a worker nor blocks the queue.
+                failure = undecodable_failure(job_id, revision, exc)
+                self._fail_held(t, no, run_no, elf, task, attempts, failure)
+                continue
             claimed.append(
                 Claimed(
                     job_id,
@@ -539,11 +574,11 @@ class SQLiteStore(Store):
                     elf,
                     task,
                     revision,
-                    decode_args(args),
-                    decode_kwargs(kwargs),
+                    args,
+                    kwargs,
                     dep_keys,
                     attempts,
-                    self._inputs(t.con, run_no, deps)
+                    self._inputs(t.con, run_no, payloads[no][2])
                     if 0 < len(dep_keys) <= INLINE_RESULTS
                     else None,
                 )
@@ -558,7 +593,7 @@ class SQLiteStore(Store):
     def _inputs(self, con: sqlite3.Connection, run_no: int, deps: bytes) -> dict[str, bytes]:
         """The results a claimed job reads, fetched in the claiming transaction (saves the
         worker a read per job)."""
-        return {k: bytes(v) for k, v in con.execute(self._INPUTS, (run_no, deps))}
+        return {k: _blob(v) for k, v in con.execute(self._INPUTS, (run_no, deps))}
 
     def _run_id(self, con: sqlite3.Connection, run_no: int) -> str:
         run_id = self._run_ids.get(run_no)
@@ -579,7 +614,7 @@ class SQLiteStore(Store):
                 (run_id, wanted),
             ).fetchall()
         )
-        return {key: bytes(value) for key, value in rows}
+        return {key: _blob(value) for key, value in rows}
 
     # A SELECT then an UPDATE by primary key: a single-row RETURNING costs more than both.
     _LEASED = (
@@ -669,21 +704,35 @@ class SQLiteStore(Store):
             if held is None:
                 return False
             job_no, run_no, elf, task, attempts, _ = held
-            self._record_failure(t, job_no, elf, task, attempts, failure)
             if retry_at is not None:
+                self._record_failure(t, job_no, elf, task, attempts, failure)
                 self._requeue(t, [held], retry_note(retry_at, failure), 0, retry_at)
                 return True
-            t.con.execute(
-                "UPDATE jobs SET status = 'failed', finished = ?, lease_until = NULL, history = "
-                + _append_event("failed")
-                + " WHERE no = ?",
-                (t.now, t.now, failure_summary(failure), job_no),
-            )
-            t.move(run_no, elf, "running", "failed")
-            self._skip_dependents(t, job_no)
+            self._fail_held(t, job_no, run_no, elf, task, attempts, failure)
             return True
 
         return self._write(write)
+
+    def _fail_held(
+        self,
+        t: _Txn,
+        job_no: int,
+        run_no: int,
+        elf: str,
+        task: str,
+        attempts: int,
+        failure: FailureRecord,
+    ) -> None:
+        """A running job becomes ``failed`` with ``failure``; its dependents are skipped."""
+        self._record_failure(t, job_no, elf, task, attempts, failure)
+        t.con.execute(
+            "UPDATE jobs SET status = 'failed', finished = ?, lease_until = NULL, history = "
+            + _append_event("failed")
+            + " WHERE no = ?",
+            (t.now, t.now, failure_summary(failure), job_no),
+        )
+        t.move(run_no, elf, "running", "failed")
+        self._skip_dependents(t, job_no)
 
     def _record_failure(
         self, t: _Txn, job_no: int, elf: str, task: str, attempt: int, failure: FailureRecord
@@ -775,13 +824,20 @@ class SQLiteStore(Store):
 
     def _expire(self, t: _Txn, now: float | None = None) -> int:
         held = t.con.execute(
-            "SELECT j.no, j.run_no, j.elf, j.task, j.attempts, r.status, j.lease_owner "
+            "SELECT j.no, j.run_no, j.elf, j.task, j.attempts, r.status, j.lease_owner, "
+            "j.revision, (SELECT count(*) FROM job_failures f WHERE f.job = j.no) "
             "FROM jobs j JOIN runs r ON r.no = j.run_no "
             "WHERE j.status = 'running' AND j.lease_until < ?",
             (t.now if now is None else now,),
         ).fetchall()
         for row in held:
-            self._requeue(t, [row[:6]], expiry_note(row[6]), 0)
+            job_no, run_no, elf, task, attempts, run_status, owner, revision, failures = row
+            lost = lost_leases(attempts, failures)
+            if lost >= MAX_LOST_LEASES and run_status != "cancelled":
+                failure = lost_lease_failure(owner, lost, revision)
+                self._fail_held(t, job_no, run_no, elf, task, attempts, failure)
+            else:
+                self._requeue(t, [row[:6]], expiry_note(owner), 0)
         return len(held)
 
     def heartbeat(self, worker: WorkerInfo, running: Iterable[str] = ()) -> set[str]:
@@ -1221,6 +1277,15 @@ class _Rows(Submission):
 # -- helpers ---------------------------------------------------------------------------
 
 
+def _blob(value: object) -> bytes:
+    """A JSON column's value as bytes. SQLite stores whatever a writer gave it, so a row
+    written by something other than elfc may hold text or a number: their bytes then (a
+    decoder says whether they are JSON), never a ``TypeError`` in a claim."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8", "surrogatepass")
+
+
 def _schema() -> str:
     return resources.files(__name__).joinpath("schema.sql").read_text(encoding="utf-8")
 
@@ -1308,7 +1373,16 @@ def _job_infos(
         (no, job_id, run_id, key, node, elf, task, revision, args, kwargs, deps, seq, status,
          waiting, attempts, not_before, lease_owner, lease_until, created, started, finished,
          history, failure) = row  # fmt: skip
-        dep_keys = _decode_keys(deps)
+        # A damaged row reads as a job without arguments (a claim fails it, saying why)
+        # rather than making the whole run unreadable.
+        try:
+            job_args, job_kwargs, dep_keys = decode_payload(args, kwargs, deps)
+        except Undecodable:
+            job_args, job_kwargs, dep_keys = (), {}, ()
+        try:
+            events = _decode_history(history or "[]")
+        except (msgspec.DecodeError, RecursionError):
+            events = ()
         out.append(
             JobInfo(
                 job_id,
@@ -1318,8 +1392,8 @@ def _job_infos(
                 elf,
                 task,
                 revision,
-                decode_args(args),
-                decode_kwargs(kwargs),
+                job_args,
+                job_kwargs,
                 dep_keys,
                 seq,
                 status,
@@ -1333,7 +1407,7 @@ def _job_infos(
                 finished,
                 _result(con, no) if with_results else None,
                 failures.get(failure),
-                job_history(created, dep_keys, _decode_history(history or "[]")),
+                job_history(created, dep_keys, events),
             )
         )
     return out
@@ -1351,4 +1425,4 @@ def _failures(con: sqlite3.Connection, hashes: set[str]) -> dict[str, FailureInf
 
 def _result(con: sqlite3.Connection, job_no: int) -> bytes | None:
     found = con.execute("SELECT value FROM results WHERE job = ?", (job_no,)).fetchone()
-    return None if found is None else bytes(found[0])
+    return None if found is None else _blob(found[0])

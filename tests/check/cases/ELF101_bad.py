@@ -1,5 +1,5 @@
-"""ELF101: a plain function (or a non-whitelisted builtin, or a method of a static value) is
-called with a task result, at submission, before the result exists."""
+"""ELF101: a plain function (or a builtin that is not pure) is called with a task result, at
+submission, before the result exists."""
 
 from __future__ import annotations
 
@@ -18,6 +18,6 @@ def plain_function() -> int:
     loud = shout(m["species"])  # ELF101
     print(m)  # ELF101
     names = animals.names()
-    joined = ", ".join(names)  # ELF101
+    joined = ascii(names)  # ELF101
     ordered = sorted(names, key=len)  # ELF101
     return store.save(loud, len(joined) + len(ordered))

@@ -1,4 +1,5 @@
-"""ELF102: a method is called on a task result (or on a list holding task results)."""
+"""ELF102: a method that is not a pure method of the result's declared type is called on a task
+result (or on a list holding task results)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from elfc import pipeline
 @pipeline
 def method_on_result() -> int:
     m = animals.measure()
-    species = m["species"].upper()  # ELF102
-    weight = m.get("weight", 0)  # ELF102
+    species = m["species"].format_map({})  # ELF102
+    weight = m.fromkeys(["weight"], 0)  # ELF102
     names = animals.names()
-    first = names.index("cat")  # ELF102
+    first = names.index("cat")
     reading = sensors.reading()
     celsius = reading.celsius()  # ELF102
     counts = [animals.count() for _ in range(3)]
