@@ -15,6 +15,7 @@
     ├── PathNotFound        a path given to ``elfc check`` does not exist
     ├── UsageError          a command line is not valid for this pipeline
     ├── NotFound            no run, job or revision in the mycelium has this id or prefix
+    ├── ElfStartFailed      a worker could not build its elf instance (its ``__init__`` raised)
     └── GraphvizMissing     drawing an image needs Graphviz's ``dot``
 
     SourceUnavailable(Exception)  a function's source cannot be read (REPL, exec): the compiler
@@ -187,3 +188,7 @@ class UsageError(ElfcError):
 
 class NotFound(ElfcError):
     """Nothing in the mycelium has this id or prefix."""
+
+
+class ElfStartFailed(ElfcError):
+    """A worker could not build its elf instance: the elf's ``__init__`` raised."""

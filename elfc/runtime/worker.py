@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
 from elfc.decorators import Handle
-from elfc.errors import JobStopped, UsageError
+from elfc.errors import ElfStartFailed, JobStopped, UsageError
 from elfc.model.records import Claimed, ElfRecord, FailureRecord, LogRecord, WorkerInfo
 from elfc.mycelium.store import Store
 from elfc.runtime.capture import OutputCapture
@@ -180,7 +180,10 @@ class Worker:
             self._install_signals()
         self._debug = log.isEnabledFor(logging.DEBUG)
         self.register()
-        self.instance = self.handle.build()
+        try:
+            self.instance = self.handle.build()
+        except Exception as exc:
+            raise self._could_not_start(exc) from exc
         if on_ready is not None:
             on_ready()
         log.info("worker %s serving elf %r (lease %s s)", self.id, self.elf, self.lease)
@@ -249,6 +252,20 @@ class Worker:
             self.finished.set()
             log.info("worker %s stopped after %d jobs", self.id, self.jobs_done)
         return self.jobs_done
+
+    def _could_not_start(self, exc: Exception) -> ElfStartFailed:
+        """The elf's ``__init__`` raised: fail the jobs this worker would have run next (one
+        claim's worth), so that the traceback is stored where ``elfc failures``, ``elfc run``
+        and ``Run.wait()`` show it; the error to raise says so in one line."""
+        cause = failure_of(exc, skip_frames=2)  # from the elf's __init__ on
+        message = f"elf {self.elf!r} ({self.info.qualname}) could not start: {cause.message}"
+        failed = 0
+        for job in self.store.claim(self.elf, self.id, self.lease, self.max_batch):
+            record = FailureRecord(cause.error_type, message, cause.traceback, job.revision)
+            failed += self.store.fail(job.id, self.id, record)
+        log.info("elf %r could not start; failed %d job(s) with its error", self.elf, failed)
+        stored = f"; its traceback is stored with the {failed} job(s) it failed" if failed else ""
+        return ElfStartFailed(f"{message} ({cause.error_type}){stored}: see `elfc failures`")
 
     def _complete(self, done: list[tuple[str, bytes]]) -> None:
         self._store_logs()

@@ -349,3 +349,55 @@ def test_run_of_a_pipeline_that_does_not_compile_shows_every_diagnostic_with_its
     assert "the pipeline does not compile (2 problem(s))" in done.stderr
     assert done.stderr.count("ELF103") == 2 and done.stderr.count("= help:") == 2
     assert "17 |     if y > 2:" in done.stderr and "20 |     while z:" in done.stderr
+
+
+FUSSY = """
+from elfc import elf, named, pipeline, task
+
+
+@elf
+class Fussy:
+    def __init__(self, path: str) -> None:
+        self.data = open(path).read()
+
+    @task
+    def size(self, n: int) -> int:
+        return len(self.data) + n
+
+
+fussy = named(Fussy, "fussy_for_tests", path="/nonexistent/fussy.txt")
+
+
+@pipeline
+def sizes(n: int = 2) -> list[int]:
+    return [fussy.size(i) for i in range(n)]
+"""
+
+
+def test_an_elf_that_cannot_start_fails_its_jobs_with_its_traceback_in_one_line(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "fussy.py"
+    source.write_text(FUSSY, encoding="utf-8")
+    done = procs.call("run", f"{source}:sizes", "--mycelium", url)
+    assert done.returncode == 1
+    assert "failed: 2 failed job(s)" in done.stderr
+    assert "elf 'fussy_for_tests' (Fussy) could not start: [Errno 2]" in done.stderr
+    assert 'fussy.py", line 8, in __init__' in done.stderr  # the user's frame, stored
+    with opened(url) as store:
+        [info] = store.list_runs()
+        (failure,) = store.list_failures()
+    assert info.status == "failed" and info.counts["failed"] == 2 and failure.count == 2
+    assert failure.error_type == "FileNotFoundError" and "runpy" not in failure.traceback
+
+    submitted = procs.call("submit", f"{source}:sizes", "--mycelium", url)
+    alone = procs.call("worker", str(source), "--elf", "fussy_for_tests", "--mycelium", url)
+    assert alone.returncode == 1
+    assert (
+        alone.stderr.strip()
+        .splitlines()[-1]
+        .startswith("elfc worker: error: elf 'fussy_for_tests' (Fussy) could not start")
+    )
+    assert "Traceback" not in alone.stderr and "runpy" not in alone.stderr
+    with opened(url) as store:
+        assert store.run_status(submitted.stdout.strip()) == "failed"
