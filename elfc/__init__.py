@@ -2,7 +2,8 @@
 
 Elves are classes decorated with ``@elf`` whose ``@task`` methods do the work; pipelines are
 functions decorated with ``@pipeline`` whose bodies are compiled into graphs of jobs that run
-in the elves' own processes, through a mycelium (SQLite by default, or ArangoDB).
+in the elves' own processes (or threads: ``serve``), through a mycelium (SQLite by default, or
+ArangoDB).
 """
 
 from elfc._version import __version__ as __version__
@@ -22,6 +23,7 @@ from elfc.errors import (
 from elfc.pipeline import Pipeline, pipeline
 from elfc.runtime.client import Mycelium, connect
 from elfc.runtime.run import Run
+from elfc.runtime.serve import Serving, serve
 
 __all__ = [
     "BuildError",
@@ -36,10 +38,12 @@ __all__ = [
     "Run",
     "RunCancelled",
     "RunFailed",
+    "Serving",
     "ValueCrossingError",
     "connect",
     "elf",
     "named",
     "pipeline",
+    "serve",
     "task",
 ]

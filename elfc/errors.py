@@ -15,12 +15,16 @@
     ├── PathNotFound        a path given to ``elfc check`` does not exist
     ├── UsageError          a command line is not valid for this pipeline
     ├── NotFound            no run, job or revision in the mycelium has this id or prefix
+    ├── ServeError          an elf served in threads kept failing, or its threads would not stop
     ├── ElfStartFailed      a worker could not build its elf instance (its ``__init__`` raised)
     └── GraphvizMissing     drawing an image needs Graphviz's ``dot``
 
     SourceUnavailable(Exception)  a function's source cannot be read (REPL, exec): the compiler
                                   turns it into a diagnostic, so users never see it
     JobStopped(BaseException)     raised inside a running task to stop it (timeout, cancel)
+    ├── JobTimedOut               ... in a task's thread, at its timeout (by the watchdog)
+    ├── JobCancelled              ... in a task's thread, when its run was cancelled
+    └── JobInterrupted            ... in a task's thread, when its worker is stopped now
 
 Exceptions that a task raises on purpose stay outside this tree: they are stored as failures.
 """
@@ -146,6 +150,35 @@ class JobStopped(BaseException):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+# A thread is interrupted by raising an exception *class* in it (the C API instantiates it
+# with no arguments), so each reason a thread can be stopped for has a class of its own.
+
+
+class JobTimedOut(JobStopped):
+    """Raised in a task's thread when the task runs past its timeout."""
+
+    def __init__(self) -> None:
+        super().__init__("timeout")
+
+
+class JobCancelled(JobStopped):
+    """Raised in a task's thread when its run was cancelled (or its lease lost)."""
+
+    def __init__(self) -> None:
+        super().__init__("cancelled")
+
+
+class JobInterrupted(JobStopped):
+    """Raised in a task's thread when its worker is told to stop now: the job is given back."""
+
+    def __init__(self) -> None:
+        super().__init__("stopped")
+
+
+class ServeError(ElfcError):
+    """Elves served in threads failed: a worker thread kept dying, or would not stop."""
 
 
 class ExpressionError(ElfcError):

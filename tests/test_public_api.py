@@ -24,11 +24,13 @@ PUBLIC = [
     "Run",
     "RunCancelled",
     "RunFailed",
+    "Serving",
     "ValueCrossingError",
     "connect",
     "elf",
     "named",
     "pipeline",
+    "serve",
     "task",
 ]
 

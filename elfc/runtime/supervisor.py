@@ -105,11 +105,14 @@ class WorkerProcess:
 
 @dataclass
 class Supervisor:
-    """Worker processes for the elves of a run, one per replica; restarts any that dies."""
+    """Worker processes for the elves of a run, one per replica (each serving its elf from
+    ``threads`` threads where given); restarts any that dies."""
 
     module: str
     url: str
     replicas: Mapping[str, int] = field(default_factory=dict)
+    threads: Mapping[str, int] = field(default_factory=dict)
+    """Elves whose every worker process serves them from this many threads (``--threads``)."""
     extra: list[str] = field(default_factory=list)
     """Options for every worker's command line (after ``worker MODULE --elf ELF``)."""
     workers: list[WorkerProcess] = field(default_factory=list)
@@ -119,7 +122,10 @@ class Supervisor:
 
     def start(self, elves: Iterable[str]) -> None:
         for elf in sorted(set(elves)):
-            command = worker_command(self.module, elf, self.url, self.extra)
+            options = [*self.extra]
+            if elf in self.threads:
+                options += ["--threads", str(self.threads[elf])]
+            command = worker_command(self.module, elf, self.url, options)
             for _ in range(max(1, self.replicas.get(elf, 1))):
                 self.workers.append(WorkerProcess(command, self._spawn(command)))
 

@@ -33,6 +33,7 @@ from elfc.errors import ElfStartFailed, JobStopped, UsageError
 from elfc.model.records import Claimed, ElfRecord, FailureRecord, LogRecord, WorkerInfo
 from elfc.mycelium.store import Store
 from elfc.runtime.capture import OutputCapture
+from elfc.runtime.context import JobContext, running
 from elfc.runtime.execute import Failure, encode_result, failure_of, invoke, resolve_arguments
 from elfc.runtime.revisions import elf_revisions
 from elfc.runtime.values import Inputs
@@ -322,8 +323,6 @@ class Worker:
         finally:
             self._keep_output(job)
             self.current = None
-            if self._timers:
-                signal.setitimer(signal.ITIMER_REAL, 0)
             elapsed = time.perf_counter() - started
             self._avg = 0.8 * self._avg + 0.2 * elapsed
 
@@ -375,12 +374,13 @@ class Worker:
         results = Inputs(raw)
         args, kwargs = resolve_arguments(task, self.elf, job.args, job.kwargs, results)
         method = getattr(self.instance, job.task)
-        timeout = task.options.timeout
-        if timeout is not None and self._timers:
-            signal.setitimer(signal.ITIMER_REAL, timeout)
-        value = invoke(method, args, kwargs)
-        if timeout is not None and self._timers:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+        context = JobContext(job.id, job.run, self.elf, job.task, job.attempts, self.id)
+        with running(context):
+            try:
+                self._arm(task.options.timeout)
+                value = invoke(method, args, kwargs)
+            finally:
+                self._disarm()
         return encode_result(task, self.elf, value)
 
     def _failed(self, job: Claimed, task: TaskInfo, exc: BaseException, skip: int = 2) -> Outcome:
@@ -418,6 +418,23 @@ class Worker:
         delay, attempt = retry_at - time.time(), job.attempts + 1
         message = "job %s (%s) raised %s: %s; attempt %d in %.2f s"
         log.info(message, job.id, task, f.error_type, f.message, attempt, delay)
+
+    # -- stopping a running task ------------------------------------------------------------
+    # A worker process stops its task with signals; a worker thread cannot (signals reach only
+    # the main thread), so elfc.runtime.serve.ThreadWorker overrides these three with its
+    # watchdog. ``_disarm`` raises JobStopped if the task was told to stop as it returned.
+    def _arm(self, timeout: float | None) -> None:
+        if timeout is not None and self._timers:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+
+    def _disarm(self) -> None:
+        if self._timers:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _interrupt(self, reason: str) -> None:
+        """Stop the running task (from the heartbeat thread): its run was cancelled."""
+        if self._timers:
+            signal.pthread_kill(self._main, signal.SIGUSR2)
 
     # -- signals and heartbeats -----------------------------------------------------------
     _timers = False
@@ -460,5 +477,4 @@ class Worker:
             self.revoked.update(stop)
             if job is not None and job.id in stop and self.current is job:
                 self.stop_reason = "cancelled"
-                if self._timers:
-                    signal.pthread_kill(self._main, signal.SIGUSR2)
+                self._interrupt("cancelled")

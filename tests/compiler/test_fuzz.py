@@ -3,7 +3,8 @@
 The grammar produces assignments, task calls, derives (operators, subscripts, pure builtins,
 f-strings), static ``for``/``while`` loops and ``if``s, containers collecting results, tuple
 unpacking, nested pipelines, and, with some probability, a construct that is outside DESIGN §3
-(a branch or loop on a task result, a method or plain function called on one, try, with, a
+(a branch or loop on a task result, a method that is not pure or a plain function called on
+one, try, with, a
 capturing lambda...). Each body is written to a module file and imported, then:
 
 - compiling it raises nothing but ``CompileError`` (through ``require()``);
@@ -155,6 +156,8 @@ def dynamic_expr(draw: st.DrawFn, body: Body, depth: int = 0) -> str:
             lambda: f"({name} > {arg()}) + 1",
             lambda: f'len(f"{{{name}}}-{{{draw(static_expr(body))}}}")',
             lambda: f"(-{name} + {name} * 2)",
+            lambda: f"{name}.bit_length()",
+            lambda: f'len("-".join([str({name}), "x"]))',
         ]
     if body.boxes:
         box = draw(st.sampled_from(body.boxes))
@@ -169,7 +172,7 @@ BAD = [
     "if {d} > 3:\n    {d} = 0",
     "while {d}:\n    pass",
     "for _x in {h}.pair(1, 2):\n    pass",
-    "{d} = {d}.bit_length()",
+    "{d} = {d}.to_bytes(2, 'big')",
     "{d} = helper({d})",
     "try:\n    pass\nexcept Exception:\n    pass",
     "with open('x'):\n    pass",
@@ -222,7 +225,9 @@ def block(draw: st.DrawFn, body: Body, indent: str, depth: int) -> None:
         elif kind == "append":
             if not body.lists:
                 name = body.fresh("acc")
-                emit(f"{indent}{name} = [{draw(static_expr(body))}]")
+                # A task result first: an element of the list is then dynamic (what `iterate`
+                # below assumes of its loop variable).
+                emit(f"{indent}{name} = [{draw(dynamic_expr(body))}]")
                 if depth == 0:
                     body.lists.append(name)
                 continue

@@ -89,8 +89,48 @@ class Flaky:
 class Sleeper:
     @task(timeout=0.5)
     def nap(self, seconds: float) -> float:
+        """Blocks in C (``time.sleep``) for ``seconds``: past its timeout when > 0.5."""
         time.sleep(seconds)
         return seconds
+
+    @task(timeout=0.5)
+    def spin(self, seconds: float) -> float:
+        """Runs Python code for ``seconds``: past its timeout when > 0.5."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+        return seconds
+
+    @task(timeout=0.5, retries=1, retry_delay=0.05)
+    def nap_once(self, counter: str, seconds: float) -> int:
+        """Blocks in C for ``seconds`` on its first attempt (counted in a file), not after."""
+        append_line(counter, str(time.time()))
+        attempt = len(Path(counter).read_text(encoding="utf-8").splitlines())
+        if attempt == 1:
+            time.sleep(seconds)
+        return attempt
+
+    @task
+    def doze(self, folder: str, seconds: float) -> float:
+        """Marks ``started.<pid>``, then blocks in C for ``seconds``, then logs to ``ran``."""
+        append_line(Path(folder) / f"started.{os.getpid()}", "doze")
+        time.sleep(seconds)
+        append_line(Path(folder) / "ran", f"{os.getpid()} doze")
+        return seconds
+
+
+@elf
+class Introspector:
+    @task
+    def whoami(self, pause: float) -> list[str]:
+        """The job and worker ``current_job()`` names in the thread running this task."""
+        from elfc.runtime.context import current_job
+
+        before = current_job()
+        time.sleep(pause)  # let other threads run their tasks meanwhile
+        job = current_job()
+        assert job is not None and job == before
+        return [job.job, job.worker, job.task]
 
 
 @elf
@@ -114,6 +154,7 @@ summer = named(Summer, "summer")
 flaky = named(Flaky, "flaky")
 sleeper = named(Sleeper, "sleeper")
 broken = named(Broken, "broken")
+introspector = named(Introspector, "introspector")
 
 
 @pipeline
@@ -153,6 +194,30 @@ def retried(counter: str, fail_times: int = 2) -> int:
 def naps(first: float = 5.0, second: float = 0.0) -> list[float]:
     """Two naps on one elf: the first may overrun its 0.5 s timeout."""
     return [sleeper.nap(first), sleeper.nap(second)]
+
+
+@pipeline
+def spins(first: float = 5.0, second: float = 0.0) -> list[float]:
+    """Two busy loops on one elf: the first may overrun its 0.5 s timeout."""
+    return [sleeper.spin(first), sleeper.spin(second)]
+
+
+@pipeline
+def nap_retried(counter: str, seconds: float = 3.0) -> int:
+    """A task whose first attempt overruns its timeout in C code; it has one retry."""
+    return sleeper.nap_once(counter, seconds)
+
+
+@pipeline
+def dozing(folder: str, seconds: float = 30.0) -> float:
+    """One task that blocks in C code for ``seconds`` (no timeout)."""
+    return sleeper.doze(folder, seconds)
+
+
+@pipeline
+def whoami(n: int = 10, pause: float = 0.02) -> list[list[str]]:
+    """``n`` jobs that each report the job their thread says it is running."""
+    return [introspector.whoami(pause) for _ in range(n)]
 
 
 @pipeline

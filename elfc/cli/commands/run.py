@@ -34,6 +34,8 @@ The result is printed on stdout as one JSON line; progress goes to stderr.
 examples:
   elfc run examples/hello/pipeline.py:hello -a name=elves
   elfc run examples/animals/pipeline.py:census -a rounds=5 --replicas animals=2
+  elfc run examples/animals/pipeline.py:census -a rounds=5 --threads animals=8
+                                  serve animals from 8 threads of one worker process
   elfc run mypkg.pipelines:nightly --mycelium sqlite:///runs.db
   elfc --log-level debug run examples/hello/pipeline.py:hello -a name=elves
                                   also log what the workers do, job by job
@@ -69,6 +71,13 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="ELF=N",
         help="worker processes for an elf (default 1 each; repeatable)",
+    )
+    p.add_argument(
+        "--threads",
+        action="append",
+        default=[],
+        metavar="ELF=N",
+        help="serve an elf from N threads in each of its worker processes (repeatable)",
     )
     p.add_argument(
         "--timeout", type=seconds(), metavar="SECONDS", help="give up (and cancel) after"
@@ -128,12 +137,12 @@ def parse_arguments(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def replicas(pairs: list[str]) -> dict[str, int]:
+def replicas(pairs: list[str], flag: str = "--replicas") -> dict[str, int]:
     out = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep or not text.isdigit() or int(text) < 1:
-            raise UsageError(f"--replicas takes ELF=N with N >= 1, not {pair!r}")
+            raise UsageError(f"{flag} takes ELF=N with N >= 1, not {pair!r}")
         out[name] = int(text)
     return out
 
@@ -149,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         kwargs = parse_arguments(pipeline, args.arg)
         counts = replicas(args.replicas)
         lease_from_env()  # each worker reads it: a bad value is reported here, once
+        replicas(args.threads, "--threads")  # validated here; serve_run passes them on
     except UsageError as exc:
         print(f"elfc run: error: {exc}", file=sys.stderr)
         return 2
@@ -207,6 +217,7 @@ def serve_run(
         module=module,
         url=args.mycelium or mycelium.url,
         replicas=counts,
+        threads=replicas(args.threads, "--threads"),
         # Task output is stored, and shown from the mycelium above the live display, with
         # the job it came from: written straight to the terminal, a redraw would erase it.
         extra=["--on-revision-mismatch", args.on_revision_mismatch, "--task-output", "store"],

@@ -1,14 +1,22 @@
-"""``elfc worker TARGET --elf NAME``: serve one elf instance."""
+"""``elfc worker TARGET --elf NAME``: serve one elf instance (``--replicas N`` processes,
+``--threads N`` threads of each)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
+import threading
+from typing import TYPE_CHECKING
 
 from elfc.cli.options import lease, seconds
-from elfc.errors import ElfcError
+from elfc.errors import ElfcError, ServeError
+
+if TYPE_CHECKING:
+    from elfc.decorators import Handle
+    from elfc.runtime.serve import Serving
 
 EPILOG = """\
 TARGET is the module that defines the elf's handle: path/to/file.py, package.module, or a
@@ -18,6 +26,8 @@ are submitted, in any order, on any machine that reaches the mycelium.
 examples:
   elfc worker examples/animals/pipeline.py --elf store
   elfc worker examples/animals/pipeline.py --elf animals --replicas 2 --mycelium sqlite:///runs.db
+  elfc worker examples/animals/pipeline.py --elf store --threads 16
+                                  16 replicas as threads of one process (I/O-bound tasks)
   elfc --log-level info worker examples/animals/pipeline.py --elf store
                                   also log each failure and retry (debug: every job)
 """
@@ -28,6 +38,13 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
     p.add_argument("target", metavar="TARGET", help="module or file defining the elf's handle")
     p.add_argument("--elf", required=True, metavar="NAME", help="the elf instance to serve")
     p.add_argument("--replicas", type=int, default=1, metavar="N", help="worker processes (1)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve from N threads of each worker process (default: the main thread only)",
+    )
     p.add_argument("--mycelium", metavar="URL", help="mycelium URL (default: see `elfc -h`)")
     p.add_argument(
         "--on-revision-mismatch",
@@ -65,26 +82,21 @@ def run(args: argparse.Namespace) -> int:
 
     if args.replicas < 1:
         raise ElfcError("--replicas must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise ElfcError("--threads must be at least 1")
     held_for = args.lease if args.lease is not None else lease_from_env()
     if args.replicas > 1:
         return _replicas(args)
-    from elfc.decorators import HANDLES
     from elfc.mycelium.urls import open_mycelium
     from elfc.runtime.worker import Worker
-    from elfc.targets import load_module
 
-    module = args.target.rpartition(":")[0] if _has_name(args.target) else args.target
-    load_module(module)
-    handles = HANDLES.get(args.elf, [])
-    if not handles:
-        known = ", ".join(sorted(HANDLES)) or "(none)"
-        raise ElfcError(f"{module} defines no handle named {args.elf!r}; it defines: {known}")
-    if len({(h.cls, h.config) for h in handles}) > 1:
-        raise ElfcError(f"{module} defines several different handles named {args.elf!r}")
+    handle = _handle(args.target, args.elf)
+    if args.threads is not None:
+        return _threads(args, handle, held_for)
     store = open_mycelium(args.mycelium)
     worker = Worker(
         store,
-        handles[-1],
+        handle,
         lease=held_for,
         on_revision_mismatch=args.on_revision_mismatch,
         echo_output=args.task_output == "echo",
@@ -104,6 +116,67 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _handle(target: str, elf: str) -> Handle:
+    from elfc.decorators import HANDLES
+    from elfc.targets import load_module
+
+    module = target.rpartition(":")[0] if _has_name(target) else target
+    load_module(module)
+    handles = HANDLES.get(elf, [])
+    if not handles:
+        known = ", ".join(sorted(HANDLES)) or "(none)"
+        raise ElfcError(f"{module} defines no handle named {elf!r}; it defines: {known}")
+    if len({(h.cls, h.config) for h in handles}) > 1:
+        raise ElfcError(f"{module} defines several different handles named {elf!r}")
+    return handles[-1]
+
+
+def _threads(args: argparse.Namespace, handle: Handle, held_for: float) -> int:
+    """Serve the elf from ``--threads`` threads of this process. The first SIGTERM/SIGINT lets
+    each thread finish its job; a second gives the running jobs back now."""
+    from elfc.mycelium.urls import default_url, mask_url
+    from elfc.runtime.serve import serve
+
+    url = args.mycelium or default_url()
+    told = threading.Event()
+    started: list[Serving] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        if told.is_set() and started:
+            started[0].interrupt()
+        told.set()
+
+    # Before the threads start: a signal must never find the default handler (exit at once).
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    serving = serve(
+        handle,
+        mycelium=url,
+        threads=args.threads,
+        lease=held_for,
+        on_revision_mismatch=args.on_revision_mismatch,
+        idle_exit=args.idle_exit,
+        task_output=args.task_output,
+    )
+    started.append(serving)
+    ids = " ".join(w.id for w in serving.workers)
+    print(
+        f"elfc worker: serving {args.elf!r} from {args.threads} thread(s) of process "
+        f"{os.getpid()} ({ids}) on {mask_url(url)}",
+        file=sys.stderr,
+    )
+    while not told.wait(0.25) and not serving.wait(0) and not serving.given_up:
+        pass
+    try:
+        serving.stop(grace=None)
+    except ServeError as exc:
+        print(f"elfc worker: {exc}", file=sys.stderr)
+        return 1
+    done = sum(w.jobs_done for w in serving.workers)
+    print(f"elfc worker: {args.threads} thread(s) stopped after {done} jobs", file=sys.stderr)
+    return 0
+
+
 def _has_name(target: str) -> bool:
     head, sep, tail = target.rpartition(":")
     return bool(sep and head and tail and "/" not in tail and "\\" not in tail)
@@ -119,6 +192,7 @@ def _replicas(args: argparse.Namespace) -> int:
         ("--task-output", args.task_output),
         ("--lease", args.lease),
         ("--idle-exit", args.idle_exit),
+        ("--threads", args.threads),
     ):
         if value is not None:
             options += [flag, str(value)]
