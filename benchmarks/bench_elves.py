@@ -16,6 +16,11 @@ class Bench:
         return seed + i
 
     @task
+    def loud(self, seed: int, i: int) -> int:
+        print(f"job {i}: adding {seed} and {i}")
+        return seed + i
+
+    @task
     def reduce(self, values: list[int]) -> int:
         return sum(values)
 
@@ -36,6 +41,14 @@ pong = named(Hop, "pong")
 def fanout(n: int = 2000) -> int:
     seed = bench.source(n)
     parts = [bench.work(seed, i) for i in range(n)]
+    return bench.reduce(parts)
+
+
+@pipeline
+def fanout_loud(n: int = 2000) -> int:
+    """FANOUT whose jobs each print a line (the cost of storing task output)."""
+    seed = bench.source(n)
+    parts = [bench.loud(seed, i) for i in range(n)]
     return bench.reduce(parts)
 
 

@@ -1,12 +1,15 @@
 """Runtime benchmarks on a mycelium: FANOUT, CHAIN, submission and idle cost.
 
-    python benchmarks/runtime.py [--runs 5] [--json out.json] [--mycelium URL]
+    python benchmarks/runtime.py [--runs 5] [--json out.json] [--mycelium URL] [--only-capture]
 
 The mycelium is a new SQLite file unless ``--mycelium`` names an empty one, e.g.
 ``--mycelium postgresql://elfc@127.0.0.1:5432/bench`` (password in ``$PGPASSWORD``).
 
 FANOUT: 1 source job, N trivial jobs reading it, 1 reduce reading all of them, over 2 worker
 processes (one elf instance, 2 replicas): jobs/s end to end, submission included.
+CAPTURE: FANOUT with the workers' task output capture off and on, with no output and with a
+line printed per job (on: stored per job; off: written to the worker's stderr, /dev/null):
+jobs/s and the workers' CPU time per job, the four modes interleaved run by run.
 CHAIN: N dependent jobs alternating between two elves (every hop crosses processes): ms/hop.
 SUBMIT: time to write a 10,000-job run. IDLE: CPU of an idle worker over 10 s.
 Every figure is the median of --runs runs after a warm-up, with min and max.
@@ -29,7 +32,7 @@ import msgspec
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_elves import chain, fanout  # noqa: E402
+from bench_elves import chain, fanout, fanout_loud  # noqa: E402
 
 from elfc.mycelium.urls import open_mycelium  # noqa: E402
 from elfc.runtime.client import Mycelium  # noqa: E402
@@ -37,10 +40,12 @@ from elfc.runtime.client import Mycelium  # noqa: E402
 ELVES = str(HERE / "bench_elves.py")
 
 
-def start_worker(url: str, elf: str, replicas: int = 1) -> subprocess.Popen[bytes]:
+def start_worker(
+    url: str, elf: str, replicas: int = 1, task_output: str = "echo"
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "elfc", "worker", ELVES, "--elf", elf, "--mycelium", url,
-         "--replicas", str(replicas)],
+         "--replicas", str(replicas), "--task-output", task_output],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -127,6 +132,113 @@ def scale(m: Mycelium, parent: int, runs: int) -> dict[str, Any]:
     }
 
 
+def capture(url: str, m: Mycelium, runs: int, n: int) -> dict[str, Any]:
+    """FANOUT jobs/s with output capture off, on, and on with a line printed per job, and the
+    worker processes' CPU time per job (less sensitive than jobs/s to a busy machine). The
+    modes take turns run by run, so that a slow moment of the machine hits all of them."""
+    modes = {
+        "off": ("off", fanout),
+        "on": ("store", fanout),
+        "off_printing": ("off", fanout_loud),
+        "on_printing": ("store", fanout_loud),
+    }
+    rates: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpu: dict[str, list[float]] = {mode: [] for mode in modes}
+    for _ in range(runs):
+        for mode, (task_output, pipeline) in modes.items():
+            procs = [start_worker(url, "bench", 2, task_output)]
+            timed_run(m, pipeline, n=200)  # warm-up
+            kids = subprocess.run(["pgrep", "-P", str(procs[0].pid)], capture_output=True)
+            pids = [int(p) for p in kids.stdout.split()]
+            before = sum(cpu_seconds(p) for p in pids)
+            seconds, value = timed_run(m, pipeline, n=n)
+            used = sum(cpu_seconds(p) for p in pids) - before
+            stop(procs)
+            assert value == sum(n + i for i in range(n)), value
+            rates[mode].append((n + 2) / seconds)
+            cpu[mode].append(used / (n + 2) * 1e6)
+    out: dict[str, Any] = {f"capture_{mode}_jobs_per_s": summary(r) for mode, r in rates.items()}
+    out.update({f"capture_{mode}_worker_cpu_us_per_job": summary(c) for mode, c in cpu.items()})
+    for quiet in ("", "_printing"):
+        off, on = statistics.median(rates[f"off{quiet}"]), statistics.median(rates[f"on{quiet}"])
+        out[f"capture{quiet}_throughput_cost_percent"] = 100 * (1 - on / off)
+        off, on = statistics.median(cpu[f"off{quiet}"]), statistics.median(cpu[f"on{quiet}"])
+        out[f"capture{quiet}_cpu_cost_percent"] = 100 * (on / off - 1)
+    return out
+
+
+def capture_in_process(n: int = 20_000) -> dict[str, float]:
+    """What capture adds to one job in this process, in µs: begin/end around a job that
+    prints nothing, and around one that prints a line (against printing it to /dev/null), plus
+    storing a line as a row in the outcome's transaction (SQLite, batches of 32)."""
+    import contextlib
+    import io
+
+    from elfc.model.ir import BuiltRun, JobSpec
+    from elfc.model.records import LogRecord
+    from elfc.runtime.capture import OutputCapture
+
+    def per_job(body: Any) -> float:
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            body()
+            best = min(best, time.perf_counter() - t0)
+        return best / n * 1e6
+
+    capture = OutputCapture(echo=False)
+    sink = io.StringIO()
+
+    def silent() -> None:
+        for _ in range(n):
+            capture.begin()
+            capture.end()
+
+    def printing(captured: bool) -> None:
+        for i in range(n):
+            if captured:
+                capture.begin()
+            print(f"job {i}: adding 1 and 2")
+            if captured:
+                capture.end()
+
+    with contextlib.redirect_stdout(sink):
+        capture.install()
+        try:
+            on_silent, on_printing = per_job(silent), per_job(lambda: printing(True))
+        finally:
+            capture.uninstall()
+        off_printing = per_job(lambda: printing(False))
+
+    tmp = tempfile.mkdtemp(prefix="elfc-bench-")
+    store = open_mycelium(f"sqlite:///{tmp}/logs.db")
+    jobs = tuple(
+        JobSpec(key=f"f#{i}", node="f", elf="e", task="w", revision="r", args=(), kwargs={},
+                deps=(), seq=i)
+        for i in range(n)
+    )  # fmt: skip
+    run_id = store.submit(BuiltRun("bench:logs", "r", {}, jobs, None))
+    logs = [
+        LogRecord(j.id, run_id, j.key, "e", "w", 1, f"job {j.key}: adding 1 and 2\n")
+        for j in store.list_jobs(run_id)
+    ]
+    t0 = time.perf_counter()
+    for i in range(0, n, 32):
+        store.stage_logs(logs[i : i + 32])
+        store.put_template(f"r{i}", b"{}")  # any write: the staged rows ride with it
+    with_rows = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i in range(0, n, 32):
+        store.put_template(f"s{i}", b"{}")
+    without = time.perf_counter() - t0
+    store.close()
+    return {
+        "capture_us_per_silent_job": on_silent,
+        "capture_us_per_printing_job": on_printing - off_printing,
+        "capture_us_per_stored_line": (with_rows - without) / n * 1e6,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -140,11 +252,16 @@ def main() -> None:
     ap.add_argument(
         "--no-scale", dest="scale", action="store_false", help="skip the 100,000-job run"
     )
+    ap.add_argument("--only-capture", action="store_true", help="only the CAPTURE figures")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="elfc-bench-")
     url = args.mycelium or f"sqlite:///{tmp}/bench.db"
     m = Mycelium(open_mycelium(url))
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = capture_in_process()
+    out.update(capture(url, m, args.runs, args.fanout))
+    if args.only_capture:
+        print(msgspec.json.format(msgspec.json.encode(out), indent=2).decode())
+        return
 
     procs = [start_worker(url, "bench", 2)]
     timed_run(m, fanout, n=200)  # warm-up: workers up, code paths hot

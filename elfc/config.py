@@ -11,15 +11,19 @@ What each key means stays with the code that uses it (``mycelium`` in ``elfc.myc
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from elfc.errors import ElfcError
 
-__all__ = ["PYPROJECT", "elfc_table", "find_pyproject"]
+__all__ = ["KEYS", "PYPROJECT", "elfc_table", "find_pyproject"]
 
 PYPROJECT = "pyproject.toml"
+
+KEYS = frozenset({"mycelium", "paths"})
+"""Every key ``[tool.elfc]`` may hold: another is a typo, and an error (it would be ignored)."""
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -38,7 +42,8 @@ def find_pyproject(start: Path) -> Path | None:
 def elfc_table(path: Path) -> dict[str, Any]:
     """The ``[tool.elfc]`` table of the TOML file at ``path``; ``{}`` when it has none.
 
-    Raises :class:`ElfcError` naming ``path`` when the file cannot be read or is not TOML.
+    Raises :class:`ElfcError` naming ``path`` when the file cannot be read or is not TOML,
+    or when the table has a key elfc does not know (see :data:`KEYS`).
     """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -46,4 +51,12 @@ def elfc_table(path: Path) -> dict[str, Any]:
         raise ElfcError(f"cannot read {path}: {exc}") from exc
     tool = data.get("tool")
     table = tool.get("elfc") if isinstance(tool, dict) else None
-    return table if isinstance(table, dict) else {}
+    if not isinstance(table, dict):
+        return {}
+    for key in sorted(set(table) - KEYS):
+        close = difflib.get_close_matches(key, KEYS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ElfcError(
+            f"{path}: [tool.elfc] has no setting {key!r}: {hint}it knows {', '.join(sorted(KEYS))}"
+        )
+    return table

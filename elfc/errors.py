@@ -16,6 +16,7 @@
     ├── UsageError          a command line is not valid for this pipeline
     ├── NotFound            no run, job or revision in the mycelium has this id or prefix
     ├── ServeError          an elf served in threads kept failing, or its threads would not stop
+    ├── ElfStartFailed      a worker could not build its elf instance (its ``__init__`` raised)
     └── GraphvizMissing     drawing an image needs Graphviz's ``dot``
 
     SourceUnavailable(Exception)  a function's source cannot be read (REPL, exec): the compiler
@@ -220,3 +221,7 @@ class UsageError(ElfcError):
 
 class NotFound(ElfcError):
     """Nothing in the mycelium has this id or prefix."""
+
+
+class ElfStartFailed(ElfcError):
+    """A worker could not build its elf instance: the elf's ``__init__`` raised."""

@@ -16,7 +16,9 @@ Usage::
 
 from __future__ import annotations
 
+import datetime
 import difflib
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from elfc.errors import ElfcError, MyceliumError, NotFound, UsageError
+from elfc.errors import ElfcError, JobFailure, MyceliumError, NotFound, UsageError
 from elfc.model.ir import InputNode, Template
 from elfc.model.records import (
     ElfRecord,
@@ -33,11 +35,13 @@ from elfc.model.records import (
     JobInfo,
     JobsBucket,
     JobSpan,
+    LogRecord,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
 )
 from elfc.model.status import (
+    FINAL_RUN_STATUSES,
     JOB_STATUS_SEVERITY,
     JOB_STATUSES,
     RUN_STATUSES,
@@ -45,7 +49,7 @@ from elfc.model.status import (
 )
 from elfc.mycelium.store import Store
 from elfc.render import template_node
-from elfc.runtime.run import run_output
+from elfc.runtime.run import run_failures, run_output
 from elfc.runtime.values import decode
 from elfc.runtime.worker import DEFAULT_LEASE
 
@@ -60,7 +64,9 @@ __all__ = [
     "JobPage",
     "JobView",
     "Lane",
+    "LogTail",
     "PipelineSource",
+    "RunOutcome",
     "RunPicture",
     "RunSummary",
     "Timeline",
@@ -79,9 +85,11 @@ __all__ = [
     "missing_sqlite_file",
     "node_states",
     "pipeline_source",
+    "readable_note",
     "revision_diff",
     "run_fingerprint",
     "run_list",
+    "run_outcome",
     "run_picture",
     "run_summary",
     "run_title",
@@ -737,3 +745,84 @@ def run_title(info: RunInfo) -> str:
         call = call[:59] + "…"
     counts = ", ".join(f"{n} {status}" for status, n in info.counts.items() if n)
     return f"{name}({call}) · run {info.id} · {info.status}\n{counts or 'no jobs'}"
+
+
+# -- a run's value and its task output -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What ``elfc result`` shows: a settled run's value, or why it has none."""
+
+    run: RunInfo
+    value: object = None
+    """The pipeline's value (plain JSON data) when the run succeeded."""
+    failures: tuple[JobFailure, ...] = ()
+    """Each failed job with its traceback, when the run failed."""
+
+    @property
+    def settled(self) -> bool:
+        return self.run.status in FINAL_RUN_STATUSES
+
+
+def run_outcome(store: Store, run_id: str, wait: float | None = None) -> RunOutcome:
+    """The run (id or prefix) and its value or failures; with ``wait``, after waiting up to
+    that many seconds for it to settle (the outcome may still be unsettled then)."""
+    info = find_run(store, run_id)
+    if wait is not None and info.status not in FINAL_RUN_STATUSES:
+        store.wait_for_run(info.id, wait)
+        info = find_run(store, info.id)
+    if info.status == "succeeded":
+        return RunOutcome(info, value=run_output(store, info.id))
+    if info.status == "failed":
+        return RunOutcome(info, failures=tuple(run_failures(store, info.id)))
+    return RunOutcome(info)
+
+
+class LogTail:
+    """The task output of a run that is new since the last call: ``elfc logs -f`` and the
+    output ``elfc run`` shows while it runs.
+
+    Records are found by the time they were stored, looked up again from ``SLACK`` seconds
+    before the newest seen: a record committed late, or stored by a host whose clock is
+    behind, is still found (once: records are told apart by job, attempt and time). With
+    ``skip_stored`` what is stored already is never returned (a retry shows only the output
+    of its own attempts).
+    """
+
+    SLACK = 10.0
+
+    def __init__(
+        self, store: Store, run_id: str, key: str | None = None, *, skip_stored: bool = False
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.key = key
+        self.since: float | None = None
+        self.seen: set[tuple[str, int, float]] = set()
+        if skip_stored:
+            self.new()
+
+    def new(self) -> list[LogRecord]:
+        """Records not returned before, oldest first."""
+        logs = self.store.list_logs(self.run_id, self.key, self.since)
+        fresh = [log for log in logs if (log.job, log.attempt, log.time) not in self.seen]
+        self.seen.update((log.job, log.attempt, log.time) for log in fresh)
+        if logs:
+            newest = max(log.time for log in logs) - self.SLACK
+            self.since = newest if self.since is None else max(self.since, newest)
+        return fresh
+
+
+_EPOCH_NOTE = re.compile(r"\bretry at (\d{9,}(?:\.\d+)?)\b")
+
+
+def readable_note(note: str) -> str:
+    """A history note with its wall-clock seconds (``retry at 1796191779.011``, as stored)
+    as a local time with its zone (``retry at 2026-12-02 13:04:05.011 UTC``)."""
+
+    def local(found: re.Match[str]) -> str:
+        at = datetime.datetime.fromtimestamp(float(found[1])).astimezone()
+        return f"retry at {at.strftime('%Y-%m-%d %H:%M:%S')}.{at.microsecond // 1000:03d} {at:%Z}"
+
+    return _EPOCH_NOTE.sub(local, note)

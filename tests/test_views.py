@@ -210,3 +210,14 @@ def test_elves_list_their_workers_and_mark_stale_ones(filled: Filled, store: Sto
     assert appender.record is not None and appender.workers
     later = elves_view(store, now=max(w.info.heartbeat for w in appender.workers) + 3600)
     assert all(w.stale for e in later for w in e.workers) and all(e.live == 0 for e in later)
+
+
+def test_a_retry_note_reads_as_a_local_time_with_its_zone() -> None:
+    import time
+
+    from elfc.views import readable_note
+
+    at = time.mktime((2026, 12, 2, 13, 4, 5, 0, 0, -1)) + 0.25
+    note = readable_note(f"retry at {at:.3f} after ValueError: boom")
+    assert note == f"retry at 2026-12-02 13:04:05.250 {time.strftime('%Z')} after ValueError: boom"
+    assert readable_note("released by w1") == "released by w1"

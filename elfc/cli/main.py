@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import importlib
+import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 from elfc._version import __version__
-from elfc.errors import ElfcError
+from elfc.errors import CompileError, ElfcError
 
 # command name -> module in elfc.cli.commands with `configure(parser)` and `run(args) -> int`
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -29,11 +31,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("inspect", "show a job: arguments, result, history, traceback, source"),
     "failures": ("inspect", "list failures, deduplicated by traceback"),
     "source": ("inspect", "print the source stored for a revision"),
+    "result": ("operate", "print a run's value (or its failures), waiting for it if asked"),
+    "cancel": ("operate", "cancel a run: its waiting jobs at once, its running ones soon"),
+    "logs": ("operate", "print what a run's jobs wrote (stdout, stderr, logging)"),
+    "retry": ("operate", "run a run's failed part again with the code as it is now"),
+    "prune": ("operate", "delete old settled runs and what only they use"),
+    "completion": ("completion", "print a shell completion script (bash, zsh, tcsh)"),
     "ui": ("ui", "serve a web dashboard of the mycelium (needs the ui extra)"),
 }
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_LEVEL_ENV = "ELFC_LOG_LEVEL"
+LOG_FORMATS = ("text", "json")
+LOG_FORMAT_ENV = "ELFC_LOG_FORMAT"
 
 EPILOG = """\
 targets are `path/to/file.py:name` or `package.module:name`.
@@ -49,11 +59,16 @@ examples:
   elfc graph examples/animals/pipeline.py:census --format mermaid
   elfc --log-level debug run examples/hello/pipeline.py:hello -a name=elves
                                             also show what the workers do, job by job
+  elfc -v --log-format json worker app.py --elf store
+                                            INFO records as JSON lines, for a log collector
+  eval "$(elfc completion bash)"            tab completion of commands and options
 """
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; only ``command``'s module is imported (the others are listed by name)."""
+def build_parser(command: str | Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (the others are listed by name).
+    Given several commands (``elfc completion``: all), each of them is configured."""
+    wanted = {command} if isinstance(command, str) else set(command or ())
     parser = argparse.ArgumentParser(
         prog="elfc",
         description="Plain Python into arm's-length microservices.",
@@ -69,6 +84,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="show elfc's log records at LEVEL and above on stderr, for this command and the "
         f"workers it starts: {', '.join(LOG_LEVELS)} (default ${LOG_LEVEL_ENV}, else warning)",
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v is --log-level info, -vv is --log-level debug",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="log records as text lines or as one JSON object per line, here and in the "
+        f"workers it starts (default ${LOG_FORMAT_ENV}, else text)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(
@@ -77,7 +105,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             description=help_text[0].upper() + help_text[1:] + ".",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if name == command:
+        if name in wanted:
             mod = importlib.import_module(f"elfc.cli.commands.{module}")
             mod.configure(name, p)
             p.set_defaults(_module=mod)
@@ -89,15 +117,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = command_name(argv)
     parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
-    level = args.log_level or os.environ.get(LOG_LEVEL_ENV, "warning").lower()
+    verbose = {1: "info"}.get(args.verbose, "debug") if args.verbose else None
+    level = args.log_level or verbose or os.environ.get(LOG_LEVEL_ENV, "warning").lower()
     if level not in LOG_LEVELS:
         parser.error(f"${LOG_LEVEL_ENV} is {level!r}: give one of {', '.join(LOG_LEVELS)}")
+    form = args.log_format or os.environ.get(LOG_FORMAT_ENV, "text").lower()
+    if form not in LOG_FORMATS:
+        parser.error(f"${LOG_FORMAT_ENV} is {form!r}: give one of {', '.join(LOG_FORMATS)}")
     if args.command is None:
         parser.print_help()
         return 2
     try:
-        with logging_to_stderr(level):
+        with logging_to_stderr(level, form):
             code: int = args._module.run(args)
+    except CompileError as exc:
+        report_compile_error(args.command, exc)
+        return 1
     except ElfcError as exc:
         print(f"elfc {args.command}: error: {exc}", file=sys.stderr)
         return 1
@@ -106,11 +141,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def report_compile_error(command: str, exc: CompileError) -> None:
+    """Every diagnostic, with its source line and help, as `elfc check` shows them."""
+    if not exc.diagnostics:
+        print(f"elfc {command}: error: {exc}", file=sys.stderr)
+        return
+    from elfc.compiler.diagnostics import render_diagnostic
+
+    n = len(exc.diagnostics)
+    print(
+        f"elfc {command}: error: the pipeline does not compile ({n} problem(s)):", file=sys.stderr
+    )
+    for d in exc.diagnostics:
+        print("\n" + render_diagnostic(d), file=sys.stderr)
+
+
 def command_name(argv: Sequence[str]) -> str | None:
     """The first word of ``argv`` that is neither an option nor an option's value."""
     words = iter(argv)
     for word in words:
-        if word == "--log-level":
+        if word in ("--log-level", "--log-format"):
             next(words, None)
         elif not word.startswith("-"):
             return word
@@ -118,30 +168,59 @@ def command_name(argv: Sequence[str]) -> str | None:
 
 
 @contextlib.contextmanager
-def logging_to_stderr(level: str) -> Iterator[None]:
+def logging_to_stderr(level: str, form: str = "text") -> Iterator[None]:
     """Show the ``elfc`` loggers' records at ``level`` and above on stderr while a command
-    runs, then put everything back (tests call :func:`main` many times in one process).
+    runs, as text or JSON lines (``form``), then put everything back (tests call
+    :func:`main` many times in one process).
 
-    Worker processes the command starts inherit the level through ``$ELFC_LOG_LEVEL``.
+    Worker processes the command starts inherit both through ``$ELFC_LOG_LEVEL`` and
+    ``$ELFC_LOG_FORMAT``.
     """
     logger = logging.getLogger("elfc")
-    handler = _stderr_handler()
-    saved = logger.level, logger.propagate, os.environ.get(LOG_LEVEL_ENV)
+    handler = _json_handler() if form == "json" else _stderr_handler()
+    saved = logger.level, logger.propagate
+    saved_env = {name: os.environ.get(name) for name in (LOG_LEVEL_ENV, LOG_FORMAT_ENV)}
     logger.addHandler(handler)
     logger.setLevel(level.upper())
     # Shown once, by this handler, even when a task's module configures the root logger.
     logger.propagate = False
     os.environ[LOG_LEVEL_ENV] = level
+    os.environ[LOG_FORMAT_ENV] = form
     try:
         yield
     finally:
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
-        if saved[2] is None:
-            os.environ.pop(LOG_LEVEL_ENV, None)
-        else:
-            os.environ[LOG_LEVEL_ENV] = saved[2]
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class _JSONFormatter(logging.Formatter):
+    """One JSON object per record: for log collectors, not for reading."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "time": datetime.datetime.fromtimestamp(record.created)
+            .astimezone()
+            .isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def _json_handler() -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JSONFormatter())
+    return handler
 
 
 def _stderr_handler() -> logging.Handler:

@@ -21,6 +21,7 @@ __all__ = [
     "JobInfo",
     "JobSpan",
     "JobsBucket",
+    "LogRecord",
     "RevisionRecord",
     "RunInfo",
     "WorkerInfo",
@@ -205,3 +206,22 @@ class JobsBucket(msgspec.Struct, frozen=True, array_like=True):
     """The key of the first of them in the run's (``seq``) order."""
     busy: float
     """Seconds the jobs took, added up."""
+
+
+class LogRecord(msgspec.Struct, frozen=True):
+    """What one attempt of a job wrote: its stdout, stderr and ``logging`` records, in the
+    order written, bounded (see :data:`elfc.mycelium.common.LOG_LIMIT`)."""
+
+    job: str
+    run: str
+    key: str
+    """The job's key in its run (``n2#0``)."""
+    elf: str
+    task: str
+    attempt: int
+    """The job's attempt that wrote it (1 on the first)."""
+    text: str
+    truncated: int = 0
+    """Characters left out beyond the bound (0: the text is complete)."""
+    time: float = 0.0
+    """When it was stored; set by the mycelium on ``put_logs``, ignored on input."""

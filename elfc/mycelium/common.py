@@ -14,7 +14,8 @@ the behaviour suite (``tests/mycelium/contract.py``) checks that each backend ap
   (:func:`lost_leases`, :data:`MAX_LOST_LEASES`);
 * heartbeats: which jobs a worker must stop;
 * writes retried with jittered backoff while the database is busy or conflicting;
-* fork bookkeeping: a handle inherited from a parent process is abandoned, never used.
+* fork bookkeeping: a handle inherited from a parent process is abandoned, never used;
+* operating runs: the bound on a job's stored output, and which jobs a retry runs again.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ import msgspec
 
 from elfc.errors import MyceliumError
 from elfc.model.ir import BuiltRun, revision_of
-from elfc.model.records import Event, FailureRecord, RunInfo
-from elfc.model.status import JOB_STATUSES, JobStatus, RunStatus
+from elfc.model.records import Event, FailureRecord, JobInfo, RunInfo
+from elfc.model.status import ACTIVE_JOB_STATUSES, JOB_STATUSES, JobStatus, RunStatus
 
 __all__ = [
     "FORKS",
+    "LOG_LIMIT",
     "MAX_LOST_LEASES",
     "MAX_NESTING",
     "PATIENCE",
@@ -61,8 +63,10 @@ __all__ = [
     "pick",
     "prefix_end",
     "release_note",
+    "rerun_note",
     "retry",
     "retry_note",
+    "retry_plan",
     "run_info",
     "schema_mismatch",
     "skip_note",
@@ -423,3 +427,62 @@ def abandon(*handles: object) -> None:
     """Keep connections and sockets inherited from a parent process alive, unused, forever:
     closing one could break the parent's locks or its open requests."""
     _abandoned.extend(handles)
+
+
+# -- operating runs: task output and retries -------------------------------------------------
+
+LOG_LIMIT = 1 << 20
+"""Characters of output kept per job attempt (1 Mi); what a task writes beyond is counted,
+not stored."""
+
+
+def rerun_note(old_revision: str, new_revision: str) -> str:
+    """The history note of a job that ``elfc retry`` runs again."""
+    if old_revision == new_revision:
+        return f"retried at task revision {new_revision}"
+    return f"retried: task revision {old_revision} -> {new_revision}"
+
+
+def retry_plan(
+    jobs: Sequence[JobInfo],
+    today: Callable[[JobInfo], str],
+    from_keys: Iterable[str] = (),
+    everything: bool = False,
+) -> dict[str, str]:
+    """Which jobs of a settled run a retry runs again: job id -> the task revision to run.
+
+    Every job that did not succeed; a succeeded one whose task revision ``today(job)`` is not
+    the one it ran (its result may be stale), each job of ``from_keys``, or every job with
+    ``everything``; then every job that depends on one of those, transitively, since its
+    inputs change. Raises :class:`MyceliumError` when a job is still active or a key of
+    ``from_keys`` is not in the run.
+    """
+    active = [job.key for job in jobs if job.status in ACTIVE_JOB_STATUSES]
+    if active:
+        raise MyceliumError(
+            f"{len(active)} job(s) of the run are still active ({', '.join(active[:3])}): "
+            "wait for the run to settle, or cancel it first"
+        )
+    by_key = {job.key: job for job in jobs}
+    chosen = {
+        job.key
+        for job in jobs
+        if everything or job.status != "succeeded" or today(job) != job.revision
+    }
+    for key in from_keys:
+        if key not in by_key:
+            raise MyceliumError(f"the run has no job {key!r}; list its keys with `elfc jobs RUN`")
+        chosen.add(key)
+    dependents: dict[str, list[str]] = {}
+    for job in jobs:
+        for dep in job.deps:
+            dependents.setdefault(dep, []).append(job.key)
+    todo = list(chosen)
+    while todo:
+        for key in dependents.get(todo.pop(), ()):
+            if key not in chosen:
+                chosen.add(key)
+                todo.append(key)
+    return {
+        by_key[key].id: today(by_key[key]) for key in sorted(chosen, key=lambda k: by_key[k].seq)
+    }

@@ -27,11 +27,13 @@ Times are wall-clock seconds (``time.time()``) because leases are compared acros
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import ClassVar, Self
 
+from elfc.errors import MyceliumError
 from elfc.model.ir import BuiltRun
 from elfc.model.records import (
     Claimed,
@@ -41,6 +43,7 @@ from elfc.model.records import (
     JobInfo,
     JobsBucket,
     JobSpan,
+    LogRecord,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
@@ -383,6 +386,76 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list_workers(self) -> list[WorkerInfo]:
         """Every worker that ever sent a heartbeat, most recent heartbeat first."""
+
+    # -- operating runs: task output, retries (added for `elfc logs` and `elfc retry`) ---
+
+    @abc.abstractmethod
+    def put_logs(self, logs: Sequence[LogRecord]) -> None:
+        """Append what job attempts wrote, all in one transaction; each record's ``time``
+        becomes now (the value given is ignored).
+
+        Records are only ever added: the same ``(job, attempt)`` stored twice (a job run
+        again by ``retry_jobs`` counts its attempts from 1 again) is listed twice. ``text`` is
+        stored as given (the worker bounds it). ``[]`` writes nothing. Raises
+        :class:`MyceliumError`, storing nothing, for a job id that is not stored.
+        """
+
+    def stage_logs(self, logs: Sequence[LogRecord]) -> None:
+        """:meth:`put_logs`, possibly deferred to this instance's next write transaction (a
+        worker stages a job's output just before recording its outcome, so that both commit
+        together). A record of a job that is not stored is dropped, never an error: it must
+        not fail the write it rides with. The default stores at once (record by record if
+        one of them is refused)."""
+        try:
+            self.put_logs(logs)
+        except MyceliumError:
+            for one in logs:
+                with contextlib.suppress(MyceliumError):
+                    self.put_logs([one])
+
+    @abc.abstractmethod
+    def list_logs(
+        self, run_id: str, key: str | None = None, since: float | None = None
+    ) -> list[LogRecord]:
+        """The output stored for the jobs of the run with exactly ``run_id`` (only the job
+        with ``key`` when given; only records stored at or after ``since`` when given),
+        oldest first, then by job ``seq``, attempt and the order they were stored in. ``[]``
+        for an unknown run.
+        """
+
+    @abc.abstractmethod
+    def retry_jobs(self, run_id: str, revisions: Mapping[str, str]) -> bool:
+        """Run again the jobs ``revisions`` names (job id -> the task revision to run now) of
+        the settled run with exactly ``run_id``; ``True`` if the run was reopened.
+
+        Atomic: each named job's result is deleted and it becomes ``ready`` when every
+        dependency has ``succeeded`` and is not among the named ones, else ``pending`` with
+        ``waiting`` the number of such dependencies not yet succeeded; its ``revision`` is
+        replaced, ``attempts`` and ``not_before`` restart at 0, its lease and times are
+        cleared, and one history event records the new status with ``common.rerun_note``
+        (earlier history and failures are kept). The run becomes ``running`` with
+        ``finished`` cleared; its id and every other job stay as they are.
+
+        The caller names a set closed under dependents (``common.retry_plan`` makes one).
+        Returns ``False``, changing nothing, if the run is unknown or still ``running``, or
+        ``revisions`` is empty. Raises :class:`MyceliumError`, changing nothing, if a named
+        job is not a job of the run in a final status.
+        """
+
+    @abc.abstractmethod
+    def prune_runs(
+        self, finished_before: float, statuses: Iterable[str] = FINAL_RUN_STATUSES, limit: int = 100
+    ) -> int:
+        """Delete up to ``limit`` settled runs whose status is in ``statuses`` and that
+        finished before ``finished_before`` (oldest first), with what only they referred to;
+        returns how many runs were deleted (0: none is left to delete).
+
+        Atomic per call: each run's jobs, their arguments, dependency edges, results, task
+        output, failure links and counters; then each failure no job links to any more, each
+        template no run uses, and each task or pipeline revision no job, run or elf uses. A
+        running run, and anything a remaining run uses, is never touched, so workers may run
+        meanwhile; call it again until it returns 0 (bounded transactions).
+        """
 
     # -- waiting ---------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from elfc.compiler.compile import Compiled
-from elfc.compiler.elves import ElfInfo, elf_info
+from elfc.compiler.elves import elf_info
 from elfc.compiler.text import function_source
 from elfc.decorators import Handle
 from elfc.errors import ElfConflict, JobFailure, SourceUnavailable
@@ -16,6 +16,7 @@ from elfc.model.ir import BuiltRun
 from elfc.model.records import RevisionRecord
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import open_mycelium
+from elfc.runtime.revisions import elf_revisions
 from elfc.runtime.run import Run, run_failures, run_output
 
 P = ParamSpec("P")
@@ -166,22 +167,6 @@ def _revisions(
         seen.add(h.cls)
         out += elf_revisions(elf_info(h.cls))
     return out
-
-
-def elf_revisions(info: ElfInfo) -> list[RevisionRecord]:
-    """The stored source of an elf class and of each of its tasks, at their revisions."""
-    return [
-        RevisionRecord(
-            hash=info.revision, kind="elf", qualname=info.qualname, module=info.module,
-            source=info.source, doc=info.doc,
-        )
-    ] + [
-        RevisionRecord(
-            hash=t.revision, kind="task", qualname=t.qualname, module=t.module,
-            source=t.source, doc=t.doc, signature=f"{t.name}{t.signature}",
-        )
-        for t in info.tasks.values()
-    ]  # fmt: skip
 
 
 def connect(url: str | None = None) -> Mycelium:

@@ -8,8 +8,10 @@ from typing import Any, Generic, TypeVar
 from elfc.errors import ElfcError, JobFailure, MyceliumError, RunCancelled, RunFailed
 from elfc.model.ir import ref_key, refs
 from elfc.model.ops import Op
+from elfc.model.records import LogRecord
 from elfc.model.status import FINAL_RUN_STATUSES
 from elfc.mycelium.store import Store
+from elfc.runtime.retry import Retried, retry_run
 from elfc.runtime.values import Inputs, convert, decode_as, evaluate
 
 R = TypeVar("R")
@@ -56,6 +58,22 @@ class Run(Generic[R]):
     def cancel(self) -> None:
         """Cancel: pending and ready jobs are cancelled, running ones stopped."""
         self._store.cancel_run(self.id)
+
+    def retry(self, *, from_keys: tuple[str, ...] = (), everything: bool = False) -> Retried:
+        """Run this settled run's failed part again with the task code imported in this
+        process: its failed, skipped and cancelled jobs, succeeded ones whose task changed,
+        the jobs of ``from_keys`` (or all, ``everything``) and all downstream of them. The run
+        keeps its id and history; ``wait()`` for it again. Raises ``ElfcError`` when it is
+        still running or nothing would run again.
+
+        Usage: ``run.retry(); value = run.wait(timeout=60)``.
+        """
+        return retry_run(self._store, self.id, from_keys, everything)
+
+    def logs(self, key: str | None = None) -> list[LogRecord]:
+        """What the run's jobs wrote (stdout, stderr, logging), oldest first; only the job
+        ``key`` (such as ``"n1#0"``) when given."""
+        return self._store.list_logs(self.id, key)
 
     def __repr__(self) -> str:
         return f"<Run {self.id}>"

@@ -34,7 +34,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from elfc.decorators import Handle
 from elfc.errors import ElfcError, JobStopped, ServeError
@@ -387,6 +387,7 @@ def serve(
     on_revision_mismatch: Mismatch = "fail",
     idle_exit: float | None = None,
     grace: float = 1.0,
+    task_output: Literal["echo", "store", "off"] = "echo",
 ) -> Serving:
     """Serve elves in threads of this process until ``stop()``; a context manager.
 
@@ -404,7 +405,13 @@ def serve(
     """
     handles = _handles(elves)
     counts = _counts(handles, threads)
-    options: dict[str, Any] = {"lease": lease, "on_revision_mismatch": on_revision_mismatch}
+    options: dict[str, Any] = {
+        "lease": lease,
+        "on_revision_mismatch": on_revision_mismatch,
+        # What tasks print: stored per job, and written to this process's streams with echo.
+        "echo_output": task_output == "echo",
+        "capture_output": task_output != "off",
+    }
     return Serving(handles, mycelium or default_url(), counts, options, idle_exit, grace)
 
 

@@ -172,13 +172,21 @@ class Supervisor:
             w.restart_at = now + delay
         return notes
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 10.0, *, hurry: bool = False) -> None:
         """Ask every worker to stop (SIGTERM: finish the job in hand), wait up to ``grace``
-        seconds in all, then kill those still running."""
+        seconds in all, then kill those still running. With ``hurry`` (the run was given up:
+        timed out or cancelled) a second SIGTERM follows, so a worker gives its job back at
+        once instead of finishing it."""
         running = [w for w in self.workers if w.proc.poll() is None]
         log.info("stopping %d worker process(es)", len(running))
         for w in running:
             w.proc.send_signal(signal.SIGTERM)
+        if hurry and running:
+            # Apart, or the two signals merge into one before the worker's handler runs.
+            time.sleep(0.1)
+            for w in running:
+                if w.proc.poll() is None:
+                    w.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace
         for w in self.workers:
             try:

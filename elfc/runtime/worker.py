@@ -5,6 +5,9 @@ set flags. ``run_one`` is the one place that classifies an outcome (result, fail
 timeout, stop). A background thread renews the leases of the jobs in hand and learns which of
 them must stop (their run was cancelled); a job is stopped by raising inside it.
 
+Each job's stdout, stderr and ``logging`` records are captured (``capture.py``) and stored
+with the job (``Store.put_logs``) before its outcome, so a settled run's output is all there.
+
 Logging (``elfc.runtime.worker``): start and stop at INFO; each claim, success and release at
 DEBUG (the loop runs tens of thousands of times a second, so whether DEBUG is on is read once
 per :meth:`Worker.serve`); failures and retries at INFO; refusals and lost leases at WARNING.
@@ -26,12 +29,13 @@ from typing import Any, Literal
 
 from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
 from elfc.decorators import Handle
-from elfc.errors import JobStopped, UsageError
-from elfc.model.records import Claimed, ElfRecord, FailureRecord, WorkerInfo
+from elfc.errors import ElfStartFailed, JobStopped, UsageError
+from elfc.model.records import Claimed, ElfRecord, FailureRecord, LogRecord, WorkerInfo
 from elfc.mycelium.store import Store
-from elfc.runtime.client import elf_revisions
+from elfc.runtime.capture import OutputCapture
 from elfc.runtime.context import JobContext, running
 from elfc.runtime.execute import Failure, encode_result, failure_of, invoke, resolve_arguments
+from elfc.runtime.revisions import elf_revisions
 from elfc.runtime.values import Inputs
 
 log = logging.getLogger(__name__)
@@ -100,6 +104,8 @@ class Worker:
         lease: float | None = None,
         on_revision_mismatch: Mismatch = "fail",
         max_batch: int = 32,
+        echo_output: bool = True,
+        capture_output: bool = True,
     ) -> None:
         self.store = store
         self.handle = handle
@@ -132,6 +138,11 @@ class Worker:
         self._debug = False
         self._refused: set[tuple[str, str]] = set()
         """(task, revision) pairs already warned about: a mismatch warns once, not per job."""
+        self.capture = OutputCapture(echo=echo_output, enabled=capture_output)
+        """Each job's output (unless not ``capture_output``); with ``echo_output`` also
+        written to this process's streams."""
+        self._logs: list[LogRecord] = []
+        """Output of settled jobs not stored yet: stored before their outcomes."""
 
     # -- set-up -----------------------------------------------------------------------
     def register(self) -> None:
@@ -170,7 +181,10 @@ class Worker:
             self._install_signals()
         self._debug = log.isEnabledFor(logging.DEBUG)
         self.register()
-        self.instance = self.handle.build()
+        try:
+            self.instance = self.handle.build()
+        except Exception as exc:
+            raise self._could_not_start(exc) from exc
         if on_ready is not None:
             on_ready()
         log.info("worker %s serving elf %r (lease %s s)", self.id, self.elf, self.lease)
@@ -180,9 +194,11 @@ class Worker:
         idle_since = time.monotonic()
         done: list[tuple[str, bytes]] = []
         queue: deque[Claimed] = deque()
+        self.capture.install()
         try:
             while not self.stopping.is_set():
                 if not queue:
+                    self._store_logs(now=not done)  # an idle claim may write nothing
                     accepted, claimed = self.store.exchange(
                         self.elf, self.id, done, self.lease, self._batch_size()
                     )
@@ -224,8 +240,10 @@ class Worker:
                     self._complete(done)
                     done = []
         finally:
+            self.capture.uninstall()
             if done:
                 self._complete(done)
+            self._store_logs(now=True)
             if queue:
                 self.store.release_many([j.id for j in queue], self.id)
                 log.debug("gave back %d queued job(s) unstarted", len(queue))
@@ -236,7 +254,22 @@ class Worker:
             log.info("worker %s stopped after %d jobs", self.id, self.jobs_done)
         return self.jobs_done
 
+    def _could_not_start(self, exc: Exception) -> ElfStartFailed:
+        """The elf's ``__init__`` raised: fail the jobs this worker would have run next (one
+        claim's worth), so that the traceback is stored where ``elfc failures``, ``elfc run``
+        and ``Run.wait()`` show it; the error to raise says so in one line."""
+        cause = failure_of(exc, skip_frames=2)  # from the elf's __init__ on
+        message = f"elf {self.elf!r} ({self.info.qualname}) could not start: {cause.message}"
+        failed = 0
+        for job in self.store.claim(self.elf, self.id, self.lease, self.max_batch):
+            record = FailureRecord(cause.error_type, message, cause.traceback, job.revision)
+            failed += self.store.fail(job.id, self.id, record)
+        log.info("elf %r could not start; failed %d job(s) with its error", self.elf, failed)
+        stored = f"; its traceback is stored with the {failed} job(s) it failed" if failed else ""
+        return ElfStartFailed(f"{message} ({cause.error_type}){stored}: see `elfc failures`")
+
     def _complete(self, done: list[tuple[str, bytes]]) -> None:
+        self._store_logs()
         self._check_accepted(done, self.store.complete_many(self.id, done))
         self.held.difference_update(job_id for job_id, _ in done)
         self.revoked.difference_update(job_id for job_id, _ in done)
@@ -277,6 +310,7 @@ class Worker:
             ))  # fmt: skip
         started = time.perf_counter()
         self.current, self.stop_reason = job, None
+        self.capture.begin()
         try:
             result = self._call(job, task)
             return Outcome(job, result=result)
@@ -287,9 +321,32 @@ class Worker:
         except (Exception, SystemExit) as exc:  # a task's sys.exit() fails its job, not the worker
             return self._failed(job, task, exc)
         finally:
+            self._keep_output(job)
             self.current = None
             elapsed = time.perf_counter() - started
             self._avg = 0.8 * self._avg + 0.2 * elapsed
+
+    def _keep_output(self, job: Claimed) -> None:
+        text, dropped = self.capture.end()
+        if text or dropped:
+            self._logs.append(
+                LogRecord(job.id, job.run, job.key, self.elf, job.task, job.attempts, text, dropped)
+            )
+
+    def _store_logs(self, now: bool = False) -> None:
+        """Hand the output kept so far to the store, which writes it with the outcome that
+        follows (``stage_logs``), or at once with ``now``. A failure to store it is logged,
+        never fatal: the job's outcome matters more than its output."""
+        if not self._logs:
+            return
+        logs, self._logs = self._logs, []
+        try:
+            if now:
+                self.store.put_logs(logs)
+            else:
+                self.store.stage_logs(logs)
+        except Exception as exc:
+            log.warning("could not store the output of %d job(s): %s", len(logs), exc)
 
     def _on_mismatch(self, job: Claimed, task: TaskInfo) -> Mismatch:
         """What to do with a job submitted for other task source; logged as a warning once
@@ -340,6 +397,7 @@ class Worker:
         return Outcome(job, failure=failure, retry_at=retry_at)
 
     def _record(self, outcome: Outcome) -> None:
+        self._store_logs()
         job = outcome.job
         if outcome.released:
             released = self.store.release(job.id, self.id)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +95,25 @@ def test_runs_lists_each_run_with_its_status_and_counts(
     assert [r["id"] for r in runs] == [filled.signs, filled.rejected]  # newest first
 
 
+def test_runs_on_an_80_column_terminal_keeps_whole_ids_and_times_with_their_zone(
+    filled: Filled, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, _ = elfc(capsys, "runs", "--mycelium", filled.url)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)  # a terminal gets styles
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 80, out
+    for run_id in (filled.ok, filled.failed, filled.signs):
+        assert run_id in out  # whole, on one line
+    code, out, _ = elfc(capsys, "jobs", filled.ok, "--mycelium", filled.url)
+    assert all(job.id in out for job in connect(filled.url).store.list_jobs(filled.ok))
+    zone = time.strftime("%Z")
+    code, out, _ = elfc(capsys, "show", f"{filled.ok}/n2", "--mycelium", filled.url)
+    assert re.search(rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d {zone}  succeeded", out), out
+
+
 def test_runs_on_an_empty_mycelium_says_how_to_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -117,6 +138,14 @@ def test_jobs_lists_a_runs_jobs_by_prefix_and_status(
     )
     jobs = json.loads(out)
     assert len(jobs) == 6 and {j["status"] for j in jobs} == {"succeeded"}
+
+    # The key column: the name `elfc show RUN/KEY` and "waits on" use.
+    code, out, _ = elfc(capsys, "jobs", filled.ok, "--mycelium", filled.url)
+    (total_row,) = [line for line in out.splitlines() if "summer.total" in line]
+    assert " n2 " in total_row and "n1#0" in total_row
+    with pytest.raises(SystemExit) as refused:
+        elfc(capsys, "jobs", filled.ok, "--status", "bogus", "--mycelium", filled.url)
+    assert refused.value.code == 2 and "invalid choice: 'bogus'" in capsys.readouterr().err
 
     code, _, err = elfc(capsys, "jobs", "ffffffffff", "--mycelium", filled.url)
     assert code == 1
@@ -160,6 +189,7 @@ def test_show_a_succeeded_job_has_its_arguments_and_result(
     code, out, _ = elfc(capsys, "show", job, "--json", "--mycelium", filled.url)
     shown: dict[str, Any] = json.loads(out)
     assert (shown["id"], shown["status"], shown["attempts"]) == (job, "succeeded", 1)
+    assert shown["result"] == 10  # the value, not base64 of its JSON
 
 
 def test_show_and_failures_print_markup_like_text_as_it_is(
@@ -232,4 +262,10 @@ def test_reading_commands_never_create_a_mycelium(tmp_path: Path) -> None:
         )  # fmt: skip
         assert proc.returncode == code, proc.stderr
         assert "no mycelium at .elfc/mycelium.db yet" in proc.stderr
+    for listing in ("runs", "failures"):  # machines get an empty list, not nothing
+        proc = subprocess.run(
+            [sys.executable, "-m", "elfc", listing, "--json"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0 and json.loads(proc.stdout) == []
     assert list(tmp_path.iterdir()) == []

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +96,52 @@ def test_python_m_elfc_and_python_m_elfc_cli_are_the_command() -> None:
             timeout=60,
         )
         assert done.returncode == 0 and done.stdout.startswith("elfc "), done.stderr
+
+
+def test_verbose_and_json_log_records_reach_the_workers_a_command_starts(
+    tmp_path: Path,
+) -> None:
+    from tests.runtime.fixtures.harness import ELVES_PATH, sqlite_url
+
+    url = sqlite_url(tmp_path)
+    argv = [sys.executable, "-m", "elfc", "-v", "--log-format", "json", "run",
+            f"{ELVES_PATH}:failing", "-a", "x=7", "--mycelium", url]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 1
+    records = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    loggers = {r["logger"] for r in records}
+    assert {"elfc.runtime.supervisor", "elfc.runtime.worker"} <= loggers  # both processes
+    assert {r["level"] for r in records} <= {"info", "warning", "error"}  # -v: INFO, no DEBUG
+    assert len({r["pid"] for r in records}) >= 2
+    failed = [r for r in records if "failed: ValueError: cannot handle 7" in r["message"]]
+    assert failed and re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+[+-]\d\d:\d\d", failed[0]["time"])
+    assert command_name(["--log-format", "json", "-v", "runs"]) == "runs"
+
+
+def test_completion_scripts_know_every_command_and_their_options() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "elfc", "completion", "bash"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for command in COMMANDS:
+        assert command in done.stdout
+    assert "--older-than" in done.stdout and "--from" in done.stdout
+    loaded = subprocess.run(
+        ["bash", "-c", 'eval "$1"; complete -p elfc', "bash", done.stdout],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert loaded.returncode == 0 and "elfc" in loaded.stdout, loaded.stderr
+    zsh = subprocess.run(
+        [sys.executable, "-m", "elfc", "completion", "zsh"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert zsh.returncode == 0 and "#compdef elfc" in zsh.stdout
+
+
+def test_python_dash_m_elfc_is_the_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "elfc", "--version"],
+        capture_output=True, text=True, cwd="/", timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith("elfc ")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -187,21 +188,24 @@ def test_bad_arguments_exit_2_with_a_clear_message(
 
 
 PICKY = """
+import sys
+
 from elfc import elf, named, pipeline, task
+
+# A worker process dies before it can claim anything (an elf whose __init__ raises fails its
+# jobs instead): elfc run, which imports this module too, submits as usual.
+if sys.argv[1:2] == ["worker"]:
+    sys.exit("picky will not serve on this machine")
 
 
 @elf
 class Picky:
-    def __init__(self, n: int) -> None:
-        if n < 0:
-            raise ValueError("n must be at least 0")
-
     @task
     def one(self) -> int:
         return 1
 
 
-picky = named(Picky, "picky", -1)
+picky = named(Picky, "picky")
 
 
 @pipeline
@@ -218,7 +222,7 @@ def test_run_gives_up_on_a_worker_that_keeps_exiting(
     done = procs.call("run", f"{module}:one", "--mycelium", url)
     assert done.returncode == 1
     assert done.stdout == ""
-    assert "ValueError: n must be at least 0" in done.stderr
+    assert "picky will not serve on this machine" in done.stderr
     assert "the worker for 'picky' exited with 1, its 5th exit in 60 s" in done.stderr
     assert "printed above" not in done.stderr
     assert f"Try it alone: elfc worker {module} --elf picky --mycelium {url}" in done.stderr
@@ -305,3 +309,98 @@ def test_run_timeout_cancels_and_exits_1(procs: Processes, url: str, tmp_path: P
         [info] = store.list_runs()
     assert info.status == "cancelled"
     assert os.listdir(folder) != []  # the job did start
+
+
+def test_run_timeout_is_honoured_within_a_second_with_the_default_lease(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    run = procs.start(
+        [
+            sys.executable, "-m", "elfc", "run", f"{TARGET}:blocked", "-a", f"folder={folder}",
+            "--timeout", "1", "--mycelium", url,
+        ],
+        env={"ELFC_LEASE": "30"},  # heartbeats every 5 s: too late to tell the job to stop
+    )  # fmt: skip
+    wait_until(lambda: list(folder.glob("started.*")), 30, "the job to start")
+    started = time.monotonic()
+    assert run.wait(30) == 1
+    assert time.monotonic() - started < 2.0  # the 1 s timeout, then the job given back
+    assert "timed out after 1.0 s" in procs.output(run)
+    assert re.search(r"run \w+ cancelled: 1/1 jobs", procs.output(run))  # the last frame
+    assert procs.strays() == []
+    with opened(url) as store:
+        [info] = store.list_runs()
+    assert info.status == "cancelled" and info.counts["cancelled"] == 1
+
+
+def test_run_of_a_pipeline_that_does_not_compile_shows_every_diagnostic_with_its_help(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "branchy.py"
+    source.write_text(
+        "from elfc import elf, named, pipeline, task\n\n\n"
+        "@elf\nclass E:\n    @task\n    def f(self, x: int) -> int:\n        return x\n\n\n"
+        "e = named(E, 'e')\n\n\n"
+        "@pipeline\ndef p(n: int) -> int:\n    y = e.f(n)\n    if y > 2:\n        return 1\n"
+        "    z = e.f(n)\n    while z:\n        pass\n    return y\n",
+        encoding="utf-8",
+    )
+    done = procs.call("run", f"{source}:p", "-a", "n=1", "--mycelium", url)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "the pipeline does not compile (2 problem(s))" in done.stderr
+    assert done.stderr.count("ELF103") == 2 and done.stderr.count("= help:") == 2
+    assert "17 |     if y > 2:" in done.stderr and "20 |     while z:" in done.stderr
+
+
+FUSSY = """
+from elfc import elf, named, pipeline, task
+
+
+@elf
+class Fussy:
+    def __init__(self, path: str) -> None:
+        self.data = open(path).read()
+
+    @task
+    def size(self, n: int) -> int:
+        return len(self.data) + n
+
+
+fussy = named(Fussy, "fussy_for_tests", path="/nonexistent/fussy.txt")
+
+
+@pipeline
+def sizes(n: int = 2) -> list[int]:
+    return [fussy.size(i) for i in range(n)]
+"""
+
+
+def test_an_elf_that_cannot_start_fails_its_jobs_with_its_traceback_in_one_line(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "fussy.py"
+    source.write_text(FUSSY, encoding="utf-8")
+    done = procs.call("run", f"{source}:sizes", "--mycelium", url)
+    assert done.returncode == 1
+    assert "failed: 2 failed job(s)" in done.stderr
+    assert "elf 'fussy_for_tests' (Fussy) could not start: [Errno 2]" in done.stderr
+    assert 'fussy.py", line 8, in __init__' in done.stderr  # the user's frame, stored
+    with opened(url) as store:
+        [info] = store.list_runs()
+        (failure,) = store.list_failures()
+    assert info.status == "failed" and info.counts["failed"] == 2 and failure.count == 2
+    assert failure.error_type == "FileNotFoundError" and "runpy" not in failure.traceback
+
+    submitted = procs.call("submit", f"{source}:sizes", "--mycelium", url)
+    alone = procs.call("worker", str(source), "--elf", "fussy_for_tests", "--mycelium", url)
+    assert alone.returncode == 1
+    assert (
+        alone.stderr.strip()
+        .splitlines()[-1]
+        .startswith("elfc worker: error: elf 'fussy_for_tests' (Fussy) could not start")
+    )
+    assert "Traceback" not in alone.stderr and "runpy" not in alone.stderr
+    with opened(url) as store:
+        assert store.run_status(submitted.stdout.strip()) == "failed"

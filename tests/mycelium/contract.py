@@ -17,7 +17,7 @@ import pytest
 
 from elfc.errors import MyceliumError
 from elfc.model.ir import BuiltRun, JobSpec
-from elfc.model.records import ElfRecord, FailureRecord, RevisionRecord, WorkerInfo
+from elfc.model.records import ElfRecord, FailureRecord, LogRecord, RevisionRecord, WorkerInfo
 from elfc.model.status import JOB_STATUSES
 from elfc.mycelium.common import MAX_LOST_LEASES
 from elfc.mycelium.store import Store
@@ -480,6 +480,131 @@ class MyceliumContract:
         assert info is not None and info.status == "cancelled" and info.finished is not None
         assert info.counts["cancelled"] == 3
         assert not mycelium.cancel_run("no-such-run")
+
+    # -- operating runs: task output and retries ----------------------------------------
+
+    def test_logs_are_stored_per_attempt_and_listed_by_run_key_and_time(
+        self, mycelium: Store
+    ) -> None:
+        run_id = mycelium.submit(run_of(job("a#0"), job("b#0")))
+        a, b = mycelium.list_jobs(run_id)
+        before = time.time()
+
+        def log(j: Any, attempt: int, text: str, truncated: int = 0) -> LogRecord:
+            return LogRecord(j.id, run_id, j.key, "e", "work", attempt, text, truncated, 1.0)
+
+        mycelium.put_logs([log(b, 1, "b says hi\n"), log(a, 1, "a first\n")])
+        mycelium.put_logs([log(a, 1, "a again\n", truncated=5), log(a, 2, "a retried\n")])
+        mycelium.put_logs([])
+        logs = mycelium.list_logs(run_id)
+        assert sorted((x.key, x.attempt, x.text) for x in logs) == [
+            ("a#0", 1, "a again\n"),
+            ("a#0", 1, "a first\n"),  # appended, never replaced
+            ("a#0", 2, "a retried\n"),
+            ("b#0", 1, "b says hi\n"),
+        ]
+        assert all(x.time >= before - 1 and x.run == run_id for x in logs)
+        assert [x.time for x in logs] == sorted(x.time for x in logs)
+        only_a = mycelium.list_logs(run_id, key="a#0")
+        assert [(x.attempt, x.truncated) for x in only_a] == [(1, 0), (1, 5), (2, 0)]
+        assert mycelium.list_logs(run_id, since=time.time() + 60) == []
+        assert mycelium.list_logs("no-such-run") == []
+        with pytest.raises(MyceliumError):
+            mycelium.put_logs([LogRecord("no-such-job", run_id, "x", "e", "work", 1, "t")])
+
+    def test_staged_logs_are_stored_with_the_outcome_that_follows(self, mycelium: Store) -> None:
+        run_id = mycelium.submit(run_of(job("a#0")))
+        (a,) = mycelium.claim("e", "w", LEASE)
+        mycelium.stage_logs(
+            [
+                LogRecord(a.id, run_id, "a#0", "e", "work", 1, "said\n"),
+                LogRecord("no-such-job", run_id, "x", "e", "work", 1, "dropped\n"),
+            ]
+        )
+        assert mycelium.complete(a.id, "w", b"1")
+        assert [(x.key, x.text) for x in mycelium.list_logs(run_id)] == [("a#0", "said\n")]
+
+    def test_retry_jobs_reopens_a_settled_run_and_waits_for_retried_dependencies(
+        self, mycelium: Store
+    ) -> None:
+        built = run_of(
+            job("ok#0"), job("bad#0"), job("after#0", deps=["ok#0", "bad#0"]), job("solo#0", "solo")
+        )
+        run_id = mycelium.submit(built)
+        claimed = {c.key: c for c in mycelium.claim("e", "w", LEASE, limit=2)}
+        assert mycelium.complete(claimed["ok#0"].id, "w", b"1")
+        assert mycelium.fail(claimed["bad#0"].id, "w", BOOM)
+        drain(mycelium, "solo")
+        assert mycelium.run_status(run_id) == "failed"
+        jobs = {j.key: j for j in mycelium.list_jobs(run_id)}
+        again = {jobs["bad#0"].id: "r2", jobs["after#0"].id: "r2"}
+        assert not mycelium.retry_jobs(run_id, {})
+        assert not mycelium.retry_jobs("no-such-run", again)
+        with pytest.raises(MyceliumError):
+            mycelium.retry_jobs(run_id, {**again, "no-such-job": "r2"})
+        assert mycelium.run_status(run_id) == "failed"  # refused: nothing changed
+        assert mycelium.retry_jobs(run_id, again)
+        assert not mycelium.retry_jobs(run_id, again)  # running again: not settled
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.status == "running" and info.finished is None
+        assert info.counts["ready"] == 1 and info.counts["pending"] == 1
+        assert info.counts["succeeded"] == 2 and info.counts["failed"] == 0
+        bad = mycelium.get_job(jobs["bad#0"].id)
+        assert bad is not None and (bad.status, bad.revision, bad.attempts) == ("ready", "r2", 0)
+        assert bad.history[-1].note == "retried: task revision r1 -> r2"
+        assert [e.status for e in bad.history].count("failed") == 1  # earlier history is kept
+        (c,) = mycelium.claim("e", "w", LEASE, limit=5)
+        assert (c.key, c.revision, c.attempts) == ("bad#0", "r2", 1)
+        assert mycelium.complete(c.id, "w", b"2")
+        (d,) = mycelium.claim("e", "w", LEASE, limit=5)
+        assert d.key == "after#0" and mycelium.results(run_id, d.deps) == {
+            "ok#0": b"1",
+            "bad#0": b"2",
+        }
+        assert mycelium.complete(d.id, "w", b"3")
+        assert mycelium.run_status(run_id) == "succeeded"
+
+    def test_retry_jobs_runs_a_succeeded_job_again_without_its_old_result(
+        self, mycelium: Store
+    ) -> None:
+        run_id = mycelium.submit(chain(2))
+        drain(mycelium)
+        assert mycelium.run_status(run_id) == "succeeded"
+        first, second = mycelium.list_jobs(run_id)
+        assert mycelium.retry_jobs(run_id, {first.id: "r1", second.id: "r1"})
+        assert mycelium.results(run_id, ["c#0", "c#1"]) == {}
+        assert {j.key: j.status for j in mycelium.list_jobs(run_id)} == {
+            "c#0": "ready",
+            "c#1": "pending",
+        }
+        assert mycelium.get_job(first.id).history[-1].note == "retried at task revision r1"  # type: ignore[union-attr]
+        assert drain(mycelium) == ["c#0", "c#1"]
+        assert mycelium.run_status(run_id) == "succeeded"
+
+    def test_prune_deletes_old_settled_runs_with_what_only_they_used(self, mycelium: Store) -> None:
+        mycelium.put_revisions(
+            [RevisionRecord("r1", "task", "T.work", "m", "old"), RevisionRecord("p1", "pipeline", "p", "m", "")]
+        )  # fmt: skip
+        old = mycelium.submit(run_of(job("a#0"), job("b#0", deps=["a#0"])), template_json=b"{}")
+        (a,) = mycelium.claim("e", "w", LEASE)
+        assert mycelium.fail(a.id, "w", BOOM)
+        mycelium.put_logs([LogRecord(a.id, old, "a#0", "e", "work", 1, "said\n")])
+        assert mycelium.run_status(old) == "failed"
+        live = mycelium.submit(fanout(2))
+        cutoff = time.time() + 1
+        assert mycelium.prune_runs(cutoff, statuses=["succeeded"]) == 0  # only failed is old
+        assert mycelium.prune_runs(time.time() - 3600) == 0  # not old enough
+        assert mycelium.prune_runs(cutoff) == 1
+        assert mycelium.prune_runs(cutoff) == 0
+        assert mycelium.run_info(old) is None and mycelium.get_job(a.id) is None
+        assert mycelium.list_logs(old) == [] and mycelium.list_failures() == []
+        assert [r.id for r in mycelium.list_runs()] == [live]  # a running run is untouched
+        assert mycelium.get_revision("r1") is not None  # the live run's jobs use it
+        assert mycelium.get_template("p1") is not None and mycelium.get_revision("p1")
+        drain(mycelium)
+        assert mycelium.prune_runs(time.time() + 1, limit=1) == 1
+        assert mycelium.get_revision("r1") is None and mycelium.get_template("p1") is None
+        assert mycelium.get_revision("p1") is None and mycelium.list_runs() == []
 
     # -- reading ------------------------------------------------------------------------
 

@@ -430,3 +430,167 @@ def test_stubs_match_the_installed_python_arango() -> None:
             ), f"{qualname}: the stub leaves out the required {rest!r}"
         checked += 1
     assert checked >= 20
+
+
+# -- operating runs: the statements a retry, a log write and an upgrade run ------------------------
+
+
+class _ScriptedTxn:
+    """Stands in for a stream transaction: each query is bound as the server would bind it
+    (a missing or unused parameter fails) and answers with the rows scripted for it."""
+
+    def __init__(self, answers: dict[str, list[Any]]) -> None:
+        self.answers = answers
+        self.now = 1234.5
+        self.settle: set[str] = set()
+        self.ran: list[tuple[str, dict[str, object]]] = []
+
+    def query(self, query: aql.Query, **values: object) -> list[Any]:
+        aql.bind(query, values)
+        self.ran.append((query.name, values))
+        return self.answers.get(query.name, [])
+
+
+@pytest.fixture
+def scripted(
+    offline: ArangoStore, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[ArangoStore, dict[str, list[Any]], list[Any]]]:
+    answers: dict[str, list[Any]] = {}
+    txns: list[Any] = []
+
+    def transaction(
+        write: Any, body: Any, doing: str, read: Any = ()
+    ) -> Any:  # as _transaction, without a server
+        txn = _ScriptedTxn(answers)
+        txns.append((txn, tuple(write), tuple(read)))
+        return body(txn)
+
+    monkeypatch.setattr(offline, "_transaction", transaction)
+    yield offline, answers, txns
+
+
+def test_retry_reopens_the_run_resets_jobs_then_counts_what_they_wait_for(
+    scripted: tuple[ArangoStore, dict[str, list[Any]], list[Any]],
+) -> None:
+    store, answers, txns = scripted
+    answers.update(
+        RETRY_RUN=["run1"],
+        RESET_JOBS=[{"id": "j1", "old": "r1"}, {"id": "j2", "old": "r2"}],
+        COUNT_WAITING=[{"id": "j1", "waiting": 0}, {"id": "j2", "waiting": 1}],
+    )
+    assert store.retry_jobs("run1", {"j2": "r2", "j1": "r9"})
+    ((txn, write, read),) = txns
+    assert set(write) == {aql.RUNS, aql.JOBS, aql.RESULTS} and aql.DEPS in read
+    names = [name for name, _ in txn.ran]
+    assert names == ["RETRY_RUN", "RESET_JOBS", "DELETE_RESULTS", "COUNT_WAITING", "REREADY"]
+    reset = dict(txn.ran)["RESET_JOBS"]
+    assert reset == {"jobs": ["j1", "j2"], "run": "run1", "revisions": {"j1": "r9", "j2": "r2"}}
+    reready = dict(txn.ran)["REREADY"]
+    assert reready["waiting"] == [
+        {"id": "j1", "waiting": 0, "note": "retried: task revision r1 -> r9"},
+        {"id": "j2", "waiting": 1, "note": "retried at task revision r2"},
+    ]
+    assert not store.retry_jobs("run1", {})
+
+
+def test_retry_of_a_running_run_changes_nothing_and_unsettled_jobs_abort_it(
+    scripted: tuple[ArangoStore, dict[str, list[Any]], list[Any]],
+) -> None:
+    store, answers, txns = scripted
+    assert not store.retry_jobs("run1", {"j1": "r1"})  # RETRY_RUN found no settled run
+    assert [name for name, _ in txns[0][0].ran] == ["RETRY_RUN"]
+    answers.update(RETRY_RUN=["run1"], RESET_JOBS=[{"id": "j1", "old": "r1"}])
+    with pytest.raises(MyceliumError, match="j2: not settled jobs of run run1"):
+        store.retry_jobs("run1", {"j1": "r1", "j2": "r1"})
+    assert [name for name, _ in txns[1][0].ran] == ["RETRY_RUN", "RESET_JOBS"]
+
+
+def test_logs_are_appended_with_their_job_run_and_order(
+    scripted: tuple[ArangoStore, dict[str, list[Any]], list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from elfc.model.records import LogRecord
+
+    store, answers, txns = scripted
+    answers["JOBS_FOR_LOGS"] = [{"id": "j1", "run": "run1", "seq": 3}]
+    logs = [LogRecord("j1", "ignored", "n1#0", "e", "work", 1, f"line {i}\n") for i in range(2)]
+    store.put_logs(logs)
+    ((txn, write, _),) = txns
+    assert write == (aql.LOGS,)
+    docs = dict(txn.ran)["PUT_LOGS"]["docs"]
+    assert [(d["run"], d["seq"], d["n"], d["text"], d["time"]) for d in docs] == [
+        ("run1", 3, 0, "line 0\n", 1234.5),
+        ("run1", 3, 1, "line 1\n", 1234.5),
+    ]
+    assert len({d["_key"] for d in docs}) == 2
+    answers["JOBS_FOR_LOGS"] = []
+    with pytest.raises(MyceliumError, match="no such job"):
+        store.put_logs(logs)
+    assert [name for name, _ in txns[1][0].ran] == ["JOBS_FOR_LOGS"]  # nothing written
+    store.stage_logs(logs)  # staged output of a job that is gone is dropped, not an error
+    assert [name for name, _ in txns[2][0].ran] == ["JOBS_FOR_LOGS"]
+
+    asked: list[dict[str, object]] = []
+
+    def run(query: aql.Query, **values: object) -> list[Any]:
+        aql.bind(query, values)
+        asked.append(values)
+        return [{**docs[0], "job": "j1", "key": "n1#0", "elf": "e", "task": "work", "attempt": 1}]
+
+    monkeypatch.setattr(store, "_run", run)
+    (record,) = store.list_logs("run1")
+    assert (record.run, record.text, record.time) == ("run1", "line 0\n", 1234.5)
+    assert asked == [{"run": "run1", "key": None, "since": 0.0}]
+
+
+def test_a_version_1_mycelium_is_upgraded_in_place(
+    offline: ArangoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    versions = [1]
+    ran: list[str] = []
+
+    def execute(db: object, query: aql.Query, **values: object) -> list[Any]:
+        aql.bind(query, values)
+        ran.append(query.name)
+        if query.name == "UPGRADE_SCHEMA":
+            versions.append(values["version"])
+        return [versions[-1]] if query.name == "SCHEMA" else []
+
+    monkeypatch.setattr(backend, "_execute", execute)
+    monkeypatch.setattr(offline, "_set_up", lambda db: ran.append("set up"))
+    offline._check_schema(None)  # type: ignore[arg-type]
+    assert ran == ["SCHEMA", "set up", "UPGRADE_SCHEMA", "SCHEMA"]
+    assert versions == [1, aql.SCHEMA_VERSION] and aql.LOGS in aql.COLLECTIONS
+    versions[:] = [99]
+    with pytest.raises(MyceliumError, match="schema version 99"):
+        offline._check_schema(None)  # type: ignore[arg-type]
+
+
+def test_prune_removes_a_runs_documents_then_what_nothing_uses_any_more(
+    scripted: tuple[ArangoStore, dict[str, list[Any]], list[Any]],
+) -> None:
+    store, answers, txns = scripted
+    assert store.prune_runs(100.0) == 0
+    assert [name for name, _ in txns[0][0].ran] == ["PRUNE_PICK"]
+    answers.update(
+        PRUNE_PICK=[{"id": "run1", "revision": "p1"}],
+        PRUNE_JOBS_OF=[
+            {"jobs": ["elfc_jobs/j1"], "revisions": ["r1"], "failures": ["elfc_failures/f1"]}
+        ],
+        PRUNE_TEMPLATES=["p1"],
+    )
+    assert store.prune_runs(100.0, statuses=["succeeded", "running"], limit=5) == 1
+    txn = txns[1][0]
+    ran = dict(txn.ran)
+    assert ran["PRUNE_PICK"] == {"before": 100.0, "statuses": ["succeeded"], "limit": 5}
+    assert [name for name, _ in txn.ran] == [
+        "PRUNE_PICK", "PRUNE_JOBS_OF", "PRUNE_DEPS", "PRUNE_JOB_FAILURES", "PRUNE_RUN_ROOTS",
+        "PRUNE_RESULTS", "PRUNE_LOGS", "PRUNE_JOBS", "PRUNE_RUNS", "PRUNE_FAILURES",
+        "PRUNE_TEMPLATES", "PRUNE_TEMPLATE_NODES", "PRUNE_TEMPLATE_EDGES",
+        "PRUNE_TEMPLATE_ROOTS", "PRUNE_REVISIONS",
+    ]  # fmt: skip
+    assert ran["PRUNE_RUN_ROOTS"] == {"runs": ["elfc_runs/run1"]}
+    assert ran["PRUNE_DEPS"] == {"jobs": ["elfc_jobs/j1"]}
+    assert ran["PRUNE_FAILURES"] == {"failures": ["elfc_failures/f1"]}
+    assert ran["PRUNE_TEMPLATE_NODES"] == {"revisions": ["p1"]}
+    assert ran["PRUNE_REVISIONS"] == {"revisions": ["p1", "r1"]}

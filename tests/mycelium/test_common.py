@@ -8,7 +8,7 @@ import pytest
 
 from elfc.errors import MyceliumError
 from elfc.model.ir import BuiltRun, JobSpec
-from elfc.model.records import Event
+from elfc.model.records import Event, JobInfo
 from elfc.mycelium.common import (
     MAX_NESTING,
     Submission,
@@ -19,7 +19,9 @@ from elfc.mycelium.common import (
     nesting,
     new_ids,
     pick,
+    rerun_note,
     retry,
+    retry_plan,
     run_info,
 )
 
@@ -102,6 +104,71 @@ def test_retries_give_up_after_their_patience() -> None:
         retry(busy, transient, gave_up, 0.0001, 0.001, patience=-1)
     with pytest.raises(ValueError):
         retry(lambda: int("x"), transient, gave_up, 0.0001, 0.001)
+
+
+# -- operating runs ---------------------------------------------------------------------------
+
+
+def _job(key: str, status: str, deps: tuple[str, ...] = (), revision: str = "r1") -> JobInfo:
+    seq = int(key.split("#")[1]) + 10 * (ord(key[0]) - ord("a"))
+    return JobInfo(
+        f"id-{key}", "run", key, key.split("#")[0], "e", "work", revision, (), {}, deps, seq,
+        status, 0, 1, 0.0, None, None, 0.0, None, None,
+    )  # fmt: skip
+
+
+def _diamond(*statuses: str) -> list[JobInfo]:
+    """a#0 -> b#0, a#0 -> c#0, (b#0, c#0) -> d#0, and e#0 on its own."""
+    a, b, c, d, e = statuses
+    return [
+        _job("a#0", a),
+        _job("b#0", b, ("a#0",)),
+        _job("c#0", c, ("a#0",)),
+        _job("d#0", d, ("b#0", "c#0")),
+        _job("e#0", e),
+    ]
+
+
+def test_a_retry_runs_what_did_not_succeed_and_everything_downstream() -> None:
+    jobs = _diamond("succeeded", "failed", "succeeded", "skipped", "succeeded")
+    plan = retry_plan(jobs, lambda job: "r1")
+    assert plan == {"id-b#0": "r1", "id-d#0": "r1"}
+    assert retry_plan(jobs, lambda job: "r2" if job.key == "b#0" else "r1") == {
+        "id-b#0": "r2",
+        "id-d#0": "r1",
+    }
+
+
+def test_a_retry_runs_succeeded_jobs_whose_task_changed_and_their_dependents() -> None:
+    jobs = _diamond("succeeded", "succeeded", "succeeded", "succeeded", "succeeded")
+    assert retry_plan(jobs, lambda job: "r1") == {}
+    changed = retry_plan(jobs, lambda job: "r2" if job.key == "c#0" else "r1")
+    assert list(changed) == ["id-c#0", "id-d#0"] and changed["id-c#0"] == "r2"
+
+
+def test_a_retry_from_a_key_or_of_everything() -> None:
+    jobs = _diamond("succeeded", "succeeded", "succeeded", "succeeded", "cancelled")
+    assert list(retry_plan(jobs, lambda job: "r1", from_keys=["a#0"])) == [
+        "id-a#0",
+        "id-b#0",
+        "id-c#0",
+        "id-d#0",
+        "id-e#0",
+    ]
+    assert len(retry_plan(jobs, lambda job: "r1", everything=True)) == 5
+    with pytest.raises(MyceliumError, match="no job 'z#9'"):
+        retry_plan(jobs, lambda job: "r1", from_keys=["z#9"])
+
+
+def test_a_retry_of_a_run_with_active_jobs_is_refused() -> None:
+    jobs = _diamond("succeeded", "running", "succeeded", "pending", "succeeded")
+    with pytest.raises(MyceliumError, match=r"2 job.*still active"):
+        retry_plan(jobs, lambda job: "r1")
+
+
+def test_a_retried_job_notes_its_revisions() -> None:
+    assert rerun_note("a", "b") == "retried: task revision a -> b"
+    assert rerun_note("a", "a") == "retried at task revision a"
 
 
 def test_submission_refuses_arguments_nested_deeper_than_a_worker_decodes() -> None:

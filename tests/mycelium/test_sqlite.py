@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from elfc.errors import MyceliumError
+from elfc.model.records import LogRecord
 from elfc.mycelium import sqlite as sqlite_module
-from elfc.mycelium.sqlite import SCHEMA_VERSION, SQLiteStore
+from elfc.mycelium.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 from elfc.mycelium.urls import DEFAULT_URL, default_url, mask_url, open_mycelium
 
 from .contract import LEASE, MyceliumContract, drain, fanout, job, run_of
@@ -45,6 +46,23 @@ def test_a_mycelium_of_another_schema_version_is_refused_untouched(tmp_path: Pat
     with pytest.raises(MyceliumError, match=f"schema version 999.*uses version {SCHEMA_VERSION}"):
         SQLiteStore(path)
     assert path.read_bytes() == before
+
+
+def test_a_mycelium_of_schema_version_3_is_migrated_keeping_its_runs(tmp_path: Path) -> None:
+    """Version 3 is version 4 without the ``logs`` table: made here by taking it away."""
+    path = tmp_path / "m.db"
+    with SQLiteStore(path) as m:
+        run_id = m.submit(run_of(job("a#0")))
+    with sqlite3.connect(path) as con:
+        con.execute("DROP TABLE logs")
+        con.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+    with SQLiteStore(path) as m:
+        (a,) = m.list_jobs(run_id)
+        m.put_logs([LogRecord(a.id, run_id, a.key, "e", "work", 1, "hello\n")])
+        assert [x.text for x in m.list_logs(run_id)] == ["hello\n"]
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("4",)
+    assert 3 in MIGRATIONS and SCHEMA_VERSION == 4
 
 
 def test_other_files_are_refused(tmp_path: Path) -> None:
@@ -252,3 +270,18 @@ def test_default_url_env_then_pyproject_then_builtin(
     assert default_url(project / "sub") == DEFAULT_URL
     monkeypatch.setenv("ELFC_MYCELIUM", "sqlite:////elsewhere.db")
     assert default_url(project / "sub") == "sqlite:////elsewhere.db"
+
+
+def test_staged_logs_are_stored_by_the_next_write_and_unknown_jobs_dropped(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "m.db") as m:
+        run_id = m.submit(run_of(job("a#0")))
+        (claimed,) = m.claim("e", "w", LEASE)
+        m.stage_logs(
+            [
+                LogRecord(claimed.id, run_id, "a#0", "e", "work", 1, "said\n"),
+                LogRecord("gone", run_id, "x", "e", "work", 1, "dropped\n"),
+            ]
+        )
+        assert m.list_logs(run_id) == []  # not yet: it rides with the outcome
+        assert m.complete(claimed.id, "w", b"1")
+        assert [log.text for log in m.list_logs(run_id)] == ["said\n"]

@@ -76,6 +76,7 @@ def test_worker_replicas_get_the_password_through_their_environment(
     args = argparse.Namespace(
         target="app.py", elf="store", replicas=2, lease=None, idle_exit=None, parent_pid=None,
         mycelium="arango://elfc:s3cret@h1:8529/runs", on_revision_mismatch="fail", threads=None,
+        task_output="echo",
     )  # fmt: skip
     assert worker.run(args) == 0
     assert len(seen) == 2

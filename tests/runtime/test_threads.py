@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from elfc import ElfcError, RunFailed, elf, named, serve, task
-from elfc.errors import RunCancelled, ServeError
+from elfc.errors import ElfStartFailed, RunCancelled, ServeError
 from elfc.runtime.client import Mycelium
 from elfc.targets import load_module
 from tests.runtime.fixtures.harness import ELVES_PATH, Processes, ThreadWorkers, elves, wait_until
@@ -332,7 +332,9 @@ def test_a_thread_whose_loop_dies_is_restarted_and_the_death_logged(
         wait_until(lambda: counter.exists() and len(counter.read_text()) == 2, 10, "a restart")
         time.sleep(0.5)
         assert replica.restarts == 1 and replica.thread.is_alive()  # serving since
-    assert [type(e) for e in serving.errors] == [RuntimeError]
+    # The elf's own error, as the cause of the one line a worker that cannot start raises.
+    assert [type(e) for e in serving.errors] == [ElfStartFailed]
+    assert type(serving.errors[0].__cause__) is RuntimeError
     dead = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert dead and "died" in dead[0].getMessage() and dead[0].exc_info is not None
 

@@ -19,6 +19,7 @@ from elfc.views import (
     find_run,
     job_view,
     missing_sqlite_file,
+    readable_note,
     run_list,
 )
 
@@ -71,6 +72,7 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--status",
             metavar="STATUS",
+            choices=JOB_STATUSES,
             help=f"only jobs with this status: {', '.join(JOB_STATUSES)}",
         )
     if name == "show":
@@ -85,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     if missing is not None:
         # A list of nothing is an answer; a job or run that cannot be there is an error.
         listing = args.command in ("runs", "failures")
+        if listing and args.json:
+            print("[]")  # an empty list is the answer; the note below says why
         print(
             f"elfc {args.command}: no mycelium at {missing} yet: `elfc run` or `elfc submit` "
             f"creates it, or name another with --mycelium URL ({mask_url(url)})",
@@ -114,9 +118,18 @@ def _console() -> Any:
 
 
 def _when(t: float | None) -> str:
+    """Local time with its zone (``2026-12-02 13:04:05 UTC``): a time without one is
+    ambiguous as soon as two machines, or a machine and a log, are compared."""
     if t is None:
         return "-"
-    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.datetime.fromtimestamp(t).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _ids(table: Any, *names: str) -> None:
+    """The columns of ids people copy: never wrapped or cut (rich shrinks the others)."""
+    for column in table.columns:
+        if column.header in names:
+            column.no_wrap, column.min_width = True, 16
 
 
 def _dump(value: Any) -> None:
@@ -131,6 +144,7 @@ def _runs(store: Store, args: argparse.Namespace) -> int:
         return 0
     runs = run_list(store, limit=args.limit)  # what the dashboard's runs page lists
     table = Table("run", "pipeline", "status", "jobs", "failed", "created", "finished")
+    _ids(table, "run")
     for r in runs:
         done, failed = f"{r.done}/{r.total}", str(r.failed)
         created, finished = _when(r.created), _when(r.finished)
@@ -147,10 +161,11 @@ def _jobs(store: Store, args: argparse.Namespace) -> int:
     if args.json:
         _dump(jobs)
         return 0
-    table = Table("job", "elf.task", "status", "attempts", "waits on", "started", "finished")
+    table = Table("job", "key", "elf.task", "status", "attempts", "waits on", "started", "finished")
+    _ids(table, "job", "key")
     for j in jobs:
         waits_on = ", ".join(j.deps[:3]) + (" ..." if len(j.deps) > 3 else "")
-        row = (j.id, f"{j.elf}.{j.task}", j.status, str(j.attempts), waits_on)
+        row = (j.id, escape(j.key), f"{j.elf}.{j.task}", j.status, str(j.attempts), waits_on)
         table.add_row(*row, _when(j.started), _when(j.finished))
     con = _console()
     con.print(f"run {info.id} · {info.pipeline} · {info.status}", markup=False)
@@ -162,7 +177,10 @@ def _show(store: Store, args: argparse.Namespace) -> int:
     view = job_view(store, args.job_id)
     job = view.job
     if args.json:
-        _dump(job)
+        # The result as the JSON value it is, not as base64 of its bytes.
+        fields = msgspec.to_builtins(job)
+        fields["result"] = None if job.result is None else msgspec.json.decode(job.result)
+        _dump(fields)
         return 0
     con = _console()
     con.print(
@@ -180,7 +198,7 @@ def _show(store: Store, args: argparse.Namespace) -> int:
         plain("result     " + job.result.decode(errors="replace"))
     plain("history")
     for ev in job.history:
-        plain(f"  {_when(ev.time)}  {ev.status:<10} {ev.note}")
+        plain(f"  {_when(ev.time)}  {ev.status:<10} {readable_note(ev.note)}")
     if job.failure is not None:
         _print_failure(con, job.failure)
     if view.origin is not None:

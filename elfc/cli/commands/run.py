@@ -17,8 +17,14 @@ from elfc.cli.options import seconds
 from elfc.errors import ElfcError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from elfc.cli.progress import Progress
     from elfc.model.ir import BuiltRun
+    from elfc.model.records import JobInfo, RunInfo
+    from elfc.mycelium.store import Store
     from elfc.runtime.supervisor import Supervisor
+    from elfc.views import LogTail
 
 EPILOG = """\
 -a values are JSON when they parse as JSON (-a rounds=3 is the int 3, -a tags='["a","b"]' a
@@ -54,6 +60,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 def configure(name: str, p: argparse.ArgumentParser) -> None:
     p.epilog = EPILOG
     add_run_arguments(p)
+    add_serve_arguments(p)
+
+
+def add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of a command that starts workers and follows a run (run, retry)."""
     p.add_argument(
         "--replicas",
         action="append",
@@ -70,6 +81,12 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--timeout", type=seconds(), metavar="SECONDS", help="give up (and cancel) after"
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="do not show what tasks print (it is stored all the same: `elfc logs RUN`)",
     )
     p.add_argument(
         "--on-revision-mismatch", choices=("fail", "run"), default="fail", help=argparse.SUPPRESS
@@ -133,7 +150,6 @@ def replicas(pairs: list[str], flag: str = "--replicas") -> dict[str, int]:
 def run(args: argparse.Namespace) -> int:
     from elfc.mycelium.urls import default_url
     from elfc.runtime.client import connect, result_type
-    from elfc.runtime.supervisor import Supervisor
     from elfc.runtime.worker import lease_from_env
     from elfc.targets import load_pipeline
 
@@ -142,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         kwargs = parse_arguments(pipeline, args.arg)
         counts = replicas(args.replicas)
         lease_from_env()  # each worker reads it: a bad value is reported here, once
-        threads = replicas(args.threads, "--threads")
+        replicas(args.threads, "--threads")  # validated here; serve_run passes them on
     except UsageError as exc:
         print(f"elfc run: error: {exc}", file=sys.stderr)
         return 2
@@ -167,48 +183,89 @@ def run(args: argparse.Namespace) -> int:
         print(f"elfc run: error: {exc}", file=sys.stderr)
         return 2
     print(f"elfc run: run {run_id}: {len(built.jobs)} jobs on {mycelium.url}", file=sys.stderr)
-    supervisor = Supervisor(
-        module=args.target.rpartition(":")[0],
-        url=url,
-        replicas=counts,
-        threads=threads,
-        extra=["--on-revision-mismatch", args.on_revision_mismatch],
+    module = args.target.rpartition(":")[0]
+    status, exits = serve_run(
+        mycelium, run_id, module, {job.elf for job in built.jobs}, counts, args
     )
-    status = _serve(mycelium, run_id, supervisor, {job.elf for job in built.jobs}, args.timeout)
     if isinstance(status, int):
         return status
     if status == "succeeded":
         value = mycelium.output(run_id, result_type(pipeline))
         sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
         return 0
-    return report_failure(mycelium, run_id, status, supervisor.exits)
+    return report_failure(mycelium, run_id, status, exits)
+
+
+def serve_run(
+    mycelium: Any,
+    run_id: str,
+    module: str,
+    elves: Iterable[str],
+    counts: dict[str, int],
+    args: argparse.Namespace,
+    *,
+    new_output_only: bool = False,
+) -> tuple[str | int, dict[int, int]]:
+    """Start workers from ``module`` for ``elves`` and follow the run as ``args`` (the
+    options of :func:`add_serve_arguments`) say; see :func:`_serve`. Returns its result and
+    how the workers that died ended (process id -> return code). With ``new_output_only``
+    task output stored before is not shown (a retried run's)."""
+    from elfc.runtime.supervisor import Supervisor
+    from elfc.views import LogTail
+
+    supervisor = Supervisor(
+        module=module,
+        url=args.mycelium or mycelium.url,
+        replicas=counts,
+        threads=replicas(args.threads, "--threads"),
+        # Task output is stored, and shown from the mycelium above the live display, with
+        # the job it came from: written straight to the terminal, a redraw would erase it.
+        extra=["--on-revision-mismatch", args.on_revision_mismatch, "--task-output", "store"],
+    )
+    tail = None if args.quiet else LogTail(mycelium.store, run_id, skip_stored=new_output_only)
+    status = _serve(mycelium, run_id, supervisor, set(elves), args.timeout, tail)
+    return status, supervisor.exits
 
 
 def _serve(
-    mycelium: Any, run_id: str, supervisor: Supervisor, elves: set[str], timeout: float | None
+    mycelium: Any,
+    run_id: str,
+    supervisor: Supervisor,
+    elves: set[str],
+    timeout: float | None,
+    tail: LogTail | None = None,
 ) -> str | int:
     """Start the workers, show progress until the run settles, stop the workers. Returns the
     run's final status, or the exit code when it did not settle (timed out, interrupted).
     """
-    from elfc.cli.progress import Progress
+    from elfc.cli.progress import Progress, output_lines
     from elfc.model.status import FINAL_RUN_STATUSES
     from elfc.runtime.supervisor import follow
 
     progress: Progress | None = None
+    hurry = True  # the run was given up: workers give their jobs back rather than finish them
     # SIGTERM (a CI timeout, `kill`) must stop the workers as Ctrl-C does: they run in
     # sessions of their own, so dying without stopping them would leave them running.
     terminated = _TermAsInterrupt()
     previous = terminated.install()
     try:
         supervisor.start(elves)
-        progress = Progress()
+        shown = progress = Progress()
+        failed: set[str] = set()
+
+        def update(info: RunInfo, notes: Sequence[str]) -> None:
+            if tail is not None:
+                shown.output(line for log in tail.new() for line in output_lines(log))
+            if info.counts["failed"] > len(failed):  # failures as they happen, once each
+                new = [j for j in mycelium.store.list_jobs(run_id, "failed") if j.id not in failed]
+                failed.update(j.id for j in new)
+                notes = [*notes, *(failure_note(j) for j in new)]
+            shown.update(info, notes)
+
         info = follow(
-            mycelium.store,
-            run_id,
-            supervisor=supervisor,
-            timeout=timeout,
-            on_update=progress.update,
+            mycelium.store, run_id, supervisor=supervisor, timeout=timeout, on_update=update
         )
+        hurry = info.status not in FINAL_RUN_STATUSES
         if info.status not in FINAL_RUN_STATUSES:
             mycelium.store.cancel_run(run_id)
             print(f"elfc run: run {run_id} timed out after {timeout} s", file=sys.stderr)
@@ -223,11 +280,31 @@ def _serve(
         mycelium.store.cancel_run(run_id)
         raise
     finally:
+        supervisor.stop(hurry=hurry)
+        if hurry:  # given up: show the run as stopping its workers left it, not as before
+            _last_frame(progress, mycelium.store, run_id)
         if progress is not None:
             progress.close()
-        supervisor.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _last_frame(progress: Progress | None, store: Store, run_id: str) -> None:
+    """The run's last frame, once its workers have given their jobs back (nothing if the
+    mycelium cannot be read: the error already on its way matters more)."""
+    try:
+        info = store.run_info(run_id)
+    except ElfcError:
+        return
+    if progress is not None and info is not None:
+        progress.update(info)
+
+
+def failure_note(job: JobInfo) -> str:
+    """``job n1#3 (broken.explode) failed: ValueError: boom`` for the progress display."""
+    f = job.failure
+    what = f"{f.error_type}: {f.message}" if f is not None else "no failure stored"
+    return f"job {job.key} ({job.elf}.{job.task}) failed: {what}"
 
 
 class _TermAsInterrupt:

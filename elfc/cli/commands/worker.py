@@ -62,6 +62,13 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument(
+        "--task-output",
+        choices=("echo", "store", "off"),
+        default="echo",
+        help="what tasks print: stored per job (`elfc logs`) and written here too (echo, "
+        "the default), only stored (store), or neither captured nor stored (off)",
+    )
+    p.add_argument(
         "--idle-exit",
         type=seconds(positive=False),
         default=None,
@@ -92,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         handle,
         lease=held_for,
         on_revision_mismatch=args.on_revision_mismatch,
+        echo_output=args.task_output == "echo",
+        capture_output=args.task_output != "off",
     )
     if args.parent_pid is not None:
         from elfc.runtime.supervisor import watch_parent
@@ -147,6 +156,7 @@ def _threads(args: argparse.Namespace, handle: Handle, held_for: float) -> int:
         lease=held_for,
         on_revision_mismatch=args.on_revision_mismatch,
         idle_exit=args.idle_exit,
+        task_output=args.task_output,
     )
     started.append(serving)
     ids = " ".join(w.id for w in serving.workers)
@@ -179,6 +189,7 @@ def _replicas(args: argparse.Namespace) -> int:
     options: list[str] = []
     for flag, value in (
         ("--on-revision-mismatch", args.on_revision_mismatch),
+        ("--task-output", args.task_output),
         ("--lease", args.lease),
         ("--idle-exit", args.idle_exit),
         ("--threads", args.threads),

@@ -69,11 +69,12 @@ from elfc.model.records import (
     FailureInfo,
     FailureRecord,
     JobInfo,
+    LogRecord,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
 )
-from elfc.model.status import ACTIVE_JOB_STATUSES
+from elfc.model.status import ACTIVE_JOB_STATUSES, FINAL_RUN_STATUSES
 from elfc.mycelium.arango import aql
 from elfc.mycelium.arango.url import PASSWORD_ENV, ArangoURL, parse_url
 from elfc.mycelium.common import (
@@ -93,6 +94,7 @@ from elfc.mycelium.common import (
     pick,
     prefix_end,
     release_note,
+    rerun_note,
     retry,
     retry_note,
     run_info,
@@ -461,6 +463,10 @@ class ArangoStore(Store):
         if found is None:
             self._set_up(db)
             _execute(db, aql.PUT_SCHEMA, version=aql.SCHEMA_VERSION)
+            found = self._schema_version(db)
+        if found in aql.UPGRADABLE:
+            self._set_up(db)  # idempotent: adds only what the newer layout has more
+            _execute(db, aql.UPGRADE_SCHEMA, version=aql.SCHEMA_VERSION)
             found = self._schema_version(db)
         if found != aql.SCHEMA_VERSION:
             raise schema_mismatch(self.url, found, aql.SCHEMA_VERSION, "another database")
@@ -1012,6 +1018,106 @@ class ArangoStore(Store):
 
         return self._transaction([aql.RUNS, aql.JOBS], write, "cancel a run")
 
+    # -- operating runs: task output, retries ---------------------------------------------
+
+    def put_logs(self, logs: Sequence[LogRecord]) -> None:
+        self._put_logs(logs, strict=True)
+
+    def stage_logs(self, logs: Sequence[LogRecord]) -> None:
+        self._put_logs(logs, strict=False)  # at once: a stream transaction of its own
+
+    def _put_logs(self, logs: Sequence[LogRecord], strict: bool) -> None:
+        if not logs:
+            return
+
+        def write(t: _Txn) -> None:
+            ids = sorted({log.job for log in logs})
+            jobs = {row["id"]: row for row in t.query(aql.JOBS_FOR_LOGS, jobs=ids)}
+            missing = [job_id for job_id in ids if job_id not in jobs]
+            if missing and strict:
+                raise MyceliumError(f"cannot store the output of job {missing[0]}: no such job")
+            kept = [log for log in logs if log.job in jobs]
+            if not kept:
+                return
+            _, keys = new_ids(len(kept))  # a clash with a stored key (1210) is retried
+            docs = [
+                _log_doc(log, jobs[log.job], t.now, key, n)
+                for n, (log, key) in enumerate(zip(kept, keys, strict=True))
+            ]
+            t.query(aql.PUT_LOGS, docs=docs)
+
+        self._transaction([aql.LOGS], write, "store task output", (aql.JOBS,))
+
+    def list_logs(
+        self, run_id: str, key: str | None = None, since: float | None = None
+    ) -> list[LogRecord]:
+        rows = self._run(aql.LIST_LOGS, run=run_id, key=key, since=since or 0.0)
+        return [_log_record(doc) for doc in rows]
+
+    def retry_jobs(self, run_id: str, revisions: Mapping[str, str]) -> bool:
+        wanted = dict(revisions)
+        if not wanted:
+            return False
+
+        def write(t: _Txn) -> bool:
+            if not t.query(aql.RETRY_RUN, run=run_id):
+                return False
+            ids = sorted(wanted)
+            reset = t.query(aql.RESET_JOBS, jobs=ids, run=run_id, revisions=wanted)
+            if len(reset) != len(ids):
+                missing = sorted(set(ids) - {row["id"] for row in reset})
+                raise MyceliumError(  # raised inside the transaction: it is aborted
+                    f"cannot retry job(s) {', '.join(missing[:3])}: not settled jobs of run "
+                    f"{run_id}"
+                )
+            t.query(aql.DELETE_RESULTS, jobs=ids)
+            notes = {row["id"]: rerun_note(row["old"], wanted[row["id"]]) for row in reset}
+            waiting = [
+                {**row, "note": notes[row["id"]]} for row in t.query(aql.COUNT_WAITING, jobs=ids)
+            ]
+            t.query(aql.REREADY, waiting=waiting, now=t.now)
+            return True
+
+        return self._transaction(
+            [aql.RUNS, aql.JOBS, aql.RESULTS], write, "retry jobs", (aql.DEPS,)
+        )
+
+    def prune_runs(
+        self, finished_before: float, statuses: Iterable[str] = FINAL_RUN_STATUSES, limit: int = 100
+    ) -> int:
+        wanted = sorted(set(statuses) & FINAL_RUN_STATUSES)
+
+        def write(t: _Txn) -> int:
+            picked = t.query(aql.PRUNE_PICK, before=finished_before, statuses=wanted, limit=limit)
+            if not picked:
+                return 0
+            runs = [row["id"] for row in picked]
+            run_ids = [f"{aql.RUNS}/{run}" for run in runs]
+            (found,) = t.query(aql.PRUNE_JOBS_OF, runs=runs)
+            jobs = found["jobs"]
+            t.query(aql.PRUNE_DEPS, jobs=jobs)
+            t.query(aql.PRUNE_JOB_FAILURES, jobs=jobs)
+            t.query(aql.PRUNE_RUN_ROOTS, runs=run_ids)
+            t.query(aql.PRUNE_RESULTS, runs=runs)
+            t.query(aql.PRUNE_LOGS, runs=runs)
+            t.query(aql.PRUNE_JOBS, runs=runs)
+            t.query(aql.PRUNE_RUNS, runs=runs)
+            t.query(aql.PRUNE_FAILURES, failures=found["failures"])
+            pipelines = sorted({row["revision"] for row in picked})
+            gone = t.query(aql.PRUNE_TEMPLATES, revisions=pipelines)
+            t.query(aql.PRUNE_TEMPLATE_NODES, revisions=gone)
+            t.query(aql.PRUNE_TEMPLATE_EDGES, revisions=gone)
+            t.query(aql.PRUNE_TEMPLATE_ROOTS, revisions=gone)
+            t.query(aql.PRUNE_REVISIONS, revisions=sorted({*pipelines, *found["revisions"]}))
+            return len(runs)
+
+        written = [
+            aql.RUNS, aql.JOBS, aql.DEPS, aql.RUN_ROOTS, aql.RESULTS, aql.LOGS, aql.FAILURES,
+            aql.JOB_FAILURES, aql.TEMPLATES, aql.TEMPLATE_NODES, aql.TEMPLATE_EDGES,
+            aql.TEMPLATE_ROOTS, aql.REVISIONS,
+        ]  # fmt: skip
+        return self._transaction(written, write, "prune runs", (aql.ELVES,))
+
     # -- reading -------------------------------------------------------------------
 
     def _by_prefix(self, collection: str, prefix: str, what: str) -> dict[str, Any] | None:
@@ -1402,4 +1508,38 @@ def _job_info(
         result,
         None if failure is None else failures.get(failure),
         history,
+    )
+
+
+def _log_doc(
+    log: LogRecord, job: Mapping[str, Any], now: float, key: str, n: int
+) -> dict[str, Any]:
+    """A log document; ``n`` orders the records one ``put_logs`` stores at the same time."""
+    return {
+        "_key": key,
+        "n": n,
+        "job": log.job,
+        "run": job["run"],
+        "seq": job["seq"],
+        "key": log.key,
+        "elf": log.elf,
+        "task": log.task,
+        "attempt": log.attempt,
+        "text": log.text,
+        "truncated": log.truncated,
+        "time": now,
+    }
+
+
+def _log_record(doc: Mapping[str, Any]) -> LogRecord:
+    return LogRecord(
+        doc["job"],
+        doc["run"],
+        doc["key"],
+        doc["elf"],
+        doc["task"],
+        int(doc["attempt"]),
+        doc["text"],
+        int(doc["truncated"]),
+        float(doc["time"]),
     )

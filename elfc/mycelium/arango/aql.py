@@ -39,14 +39,20 @@ __all__ = [
     "QUERIES",
     "RERUNNABLE",
     "SCHEMA_VERSION",
+    "UPGRADABLE",
     "Index",
     "Query",
     "bind",
     "parameters",
 ]
 
-SCHEMA_VERSION = 1
-"""Bump on any change to the layout below; a mycelium of another version is refused."""
+SCHEMA_VERSION = 2
+"""Bump on any change to the layout below; a mycelium of another version is refused, but for
+the versions in :data:`UPGRADABLE`."""
+
+UPGRADABLE: frozenset[int] = frozenset({1})
+"""Older versions whose layout is this one's minus collections and indexes: opening one
+creates what is missing and records the new version (1 -> 2 added ``elfc_logs``)."""
 
 # -- layout ----------------------------------------------------------------------------
 
@@ -65,6 +71,7 @@ RESULTS = "elfc_results"
 FAILURES = "elfc_failures"
 JOB_FAILURES = "elfc_job_failures"
 WORKERS = "elfc_workers"
+LOGS = "elfc_logs"
 
 EDGE_COLLECTIONS: tuple[str, ...] = (TEMPLATE_EDGES, TEMPLATE_ROOTS, RUN_ROOTS, DEPS, JOB_FAILURES)
 COLLECTIONS: tuple[str, ...] = (
@@ -78,6 +85,7 @@ COLLECTIONS: tuple[str, ...] = (
     RESULTS,
     FAILURES,
     WORKERS,
+    LOGS,
     *EDGE_COLLECTIONS,
 )
 """Every collection, edge collections last (a named graph needs its vertex collections)."""
@@ -138,6 +146,8 @@ INDEXES: tuple[Index, ...] = (
     Index(FAILURES, "by_last_seen", ("last_seen",)),
     Index(WORKERS, "by_heartbeat", ("heartbeat",)),
     Index(ELVES, "by_name", ("name",)),
+    # a run's task output, oldest first.
+    Index(LOGS, "by_run", ("run", "time")),
 )
 """Unique secondary indexes are avoided: a cluster allows them only on shard keys."""
 
@@ -759,5 +769,294 @@ LIST_WORKERS = _q(
 FOR w IN elfc_workers
   SORT w.heartbeat DESC
   RETURN w
+""",
+)
+
+
+# -- operating runs: task output, retries -------------------------------------------------------
+
+UPGRADE_SCHEMA = _q(
+    "UPGRADE_SCHEMA",
+    """
+// index: elfc_meta/primary
+FOR m IN elfc_meta
+  FILTER m._key == "schema" AND m.version < @version
+  UPDATE m WITH { version: @version } IN elfc_meta
+""",
+)
+
+JOBS_FOR_LOGS = _q(
+    "JOBS_FOR_LOGS",
+    """
+// index: elfc_jobs/primary
+FOR j IN elfc_jobs
+  FILTER j._key IN @jobs
+  RETURN { id: j._key, run: j.run, seq: j.seq }
+""",
+)
+
+PUT_LOGS = _q(
+    "PUT_LOGS",
+    """
+// index: elfc_logs/primary
+// Appended: each document has a new random _key.
+FOR d IN @docs
+  INSERT d INTO elfc_logs
+""",
+)
+
+LIST_LOGS = _q(
+    "LIST_LOGS",
+    """
+// index: elfc_logs/by_run
+FOR l IN elfc_logs
+  FILTER l.run == @run AND l.time >= @since AND (@key == null OR l.key == @key)
+  SORT l.time, l.seq, l.attempt, l.n
+  RETURN l
+""",
+)
+
+RETRY_RUN = _q(
+    "RETRY_RUN",
+    """
+// index: elfc_runs/primary
+FOR r IN elfc_runs
+  FILTER r._key == @run AND r.status IN ["succeeded", "failed", "cancelled"]
+  UPDATE r WITH { status: "running", finished: null } IN elfc_runs OPTIONS { ignoreRevs: false }
+  RETURN r._key
+""",
+)
+
+RESET_JOBS = _q(
+    "RESET_JOBS",
+    """
+// index: elfc_jobs/primary
+// Every named job pending first: COUNT_WAITING then sees which dependencies run again.
+FOR j IN elfc_jobs
+  FILTER j._key IN @jobs AND j.run == @run
+    AND j.status IN ["succeeded", "failed", "skipped", "cancelled"]
+  UPDATE j WITH {
+    status: "pending",
+    revision: @revisions[j._key],
+    attempts: 0,
+    not_before: 0,
+    lease_owner: null,
+    lease_until: null,
+    started: null,
+    finished: null
+  } IN elfc_jobs OPTIONS { ignoreRevs: false }
+  RETURN { id: j._key, old: j.revision }
+""",
+)
+
+DELETE_RESULTS = _q(
+    "DELETE_RESULTS",
+    """
+// index: elfc_results/primary
+FOR r IN elfc_results
+  FILTER r._key IN @jobs
+  REMOVE r IN elfc_results
+""",
+)
+
+COUNT_WAITING = _q(
+    "COUNT_WAITING",
+    """
+// index: elfc_deps/edge, elfc_jobs/primary
+// Read-only, after RESET_JOBS in the same transaction (a query may not read what it wrote).
+FOR id IN @jobs
+  LET waiting = LENGTH(
+    FOR d IN 1..1 INBOUND CONCAT("elfc_jobs/", id) elfc_deps
+      FILTER d.status != "succeeded"
+      RETURN 1
+  )
+  RETURN { id: id, waiting: waiting }
+""",
+)
+
+REREADY = _q(
+    "REREADY",
+    """
+// index: elfc_jobs/primary
+FOR w IN @waiting
+  FOR j IN elfc_jobs
+    FILTER j._key == w.id
+    LET status = w.waiting == 0 ? "ready" : "pending"
+    UPDATE j WITH {
+      waiting: w.waiting,
+      status: status,
+      history: PUSH(j.history, [@now, status, w.note])
+    } IN elfc_jobs OPTIONS { ignoreRevs: false }
+    RETURN j.elf
+""",
+)
+
+# -- retention: prune_runs ------------------------------------------------------------------------
+
+PRUNE_PICK = _q(
+    "PRUNE_PICK",
+    """
+// index: elfc_runs/by_no
+FOR r IN elfc_runs
+  SORT r.no
+  FILTER r.finished != null AND r.finished < @before AND r.status IN @statuses
+  LIMIT @limit
+  RETURN { id: r._key, revision: r.revision }
+""",
+)
+
+PRUNE_JOBS_OF = _q(
+    "PRUNE_JOBS_OF",
+    """
+// index: elfc_jobs/by_run, elfc_job_failures/edge
+LET jobs = (FOR j IN elfc_jobs FILTER j.run IN @runs RETURN { id: j._id, revision: j.revision })
+LET failures = (FOR e IN elfc_job_failures FILTER e._from IN jobs[*].id RETURN DISTINCT e._to)
+RETURN { jobs: jobs[*].id, revisions: UNIQUE(jobs[*].revision), failures: failures }
+""",
+)
+
+PRUNE_DEPS = _q(
+    "PRUNE_DEPS",
+    """
+// index: elfc_deps/edge
+FOR e IN elfc_deps
+  FILTER e._from IN @jobs OR e._to IN @jobs
+  REMOVE e IN elfc_deps
+""",
+)
+
+PRUNE_JOB_FAILURES = _q(
+    "PRUNE_JOB_FAILURES",
+    """
+// index: elfc_job_failures/edge
+FOR e IN elfc_job_failures
+  FILTER e._from IN @jobs
+  REMOVE e IN elfc_job_failures
+""",
+)
+
+PRUNE_RUN_ROOTS = _q(
+    "PRUNE_RUN_ROOTS",
+    """
+// index: elfc_run_roots/edge
+FOR e IN elfc_run_roots
+  FILTER e._from IN @runs
+  REMOVE e IN elfc_run_roots
+""",
+)
+
+PRUNE_RESULTS = _q(
+    "PRUNE_RESULTS",
+    """
+// index: elfc_results/by_run_key
+FOR r IN elfc_results
+  FILTER r.run IN @runs
+  REMOVE r IN elfc_results
+""",
+)
+
+PRUNE_LOGS = _q(
+    "PRUNE_LOGS",
+    """
+// index: elfc_logs/by_run
+FOR l IN elfc_logs
+  FILTER l.run IN @runs
+  REMOVE l IN elfc_logs
+""",
+)
+
+PRUNE_JOBS = _q(
+    "PRUNE_JOBS",
+    """
+// index: elfc_jobs/by_run
+FOR j IN elfc_jobs
+  FILTER j.run IN @runs
+  REMOVE j IN elfc_jobs
+""",
+)
+
+PRUNE_RUNS = _q(
+    "PRUNE_RUNS",
+    """
+// index: elfc_runs/primary
+FOR r IN elfc_runs
+  FILTER r._key IN @runs
+  REMOVE r IN elfc_runs
+""",
+)
+
+PRUNE_FAILURES = _q(
+    "PRUNE_FAILURES",
+    """
+// index: elfc_failures/primary, elfc_job_failures/edge
+// Only failures no remaining job links to (the links of the pruned jobs are gone already).
+FOR f IN elfc_failures
+  FILTER f._id IN @failures
+  LET used = FIRST(FOR e IN elfc_job_failures FILTER e._to == f._id LIMIT 1 RETURN true)
+  FILTER used == null
+  REMOVE f IN elfc_failures
+""",
+)
+
+PRUNE_TEMPLATES = _q(
+    "PRUNE_TEMPLATES",
+    """
+// index: elfc_graphs/primary, elfc_runs/primary
+// The runs are read by a scan: a template's revision is not indexed on runs.
+FOR g IN elfc_graphs
+  FILTER g._key IN @revisions
+  LET used = FIRST(FOR r IN elfc_runs FILTER r.revision == g._key LIMIT 1 RETURN true)
+  FILTER used == null
+  REMOVE g IN elfc_graphs
+  RETURN OLD._key
+""",
+)
+
+PRUNE_TEMPLATE_NODES = _q(
+    "PRUNE_TEMPLATE_NODES",
+    """
+// index: elfc_template_nodes/primary
+// Keys of a template's vertices and edges start with "<revision>-".
+FOR rev IN @revisions
+  FOR n IN elfc_template_nodes
+    FILTER STARTS_WITH(n._key, CONCAT(rev, "-"))
+    REMOVE n IN elfc_template_nodes
+""",
+)
+
+PRUNE_TEMPLATE_EDGES = _q(
+    "PRUNE_TEMPLATE_EDGES",
+    """
+// index: elfc_template_edges/primary
+FOR rev IN @revisions
+  FOR e IN elfc_template_edges
+    FILTER STARTS_WITH(e._key, CONCAT(rev, "-"))
+    REMOVE e IN elfc_template_edges
+""",
+)
+
+PRUNE_TEMPLATE_ROOTS = _q(
+    "PRUNE_TEMPLATE_ROOTS",
+    """
+// index: elfc_template_roots/primary
+FOR rev IN @revisions
+  FOR e IN elfc_template_roots
+    FILTER STARTS_WITH(e._key, CONCAT(rev, "-"))
+    REMOVE e IN elfc_template_roots
+""",
+)
+
+PRUNE_REVISIONS = _q(
+    "PRUNE_REVISIONS",
+    """
+// index: elfc_revisions/primary, elfc_runs/primary, elfc_elves/by_name
+// Jobs, runs and elves are read by a scan: revisions are not indexed on them.
+FOR v IN elfc_revisions
+  FILTER v._key IN @revisions AND v.kind IN ["task", "pipeline"]
+  LET job = FIRST(FOR j IN elfc_jobs FILTER j.revision == v._key LIMIT 1 RETURN true)
+  LET run = FIRST(FOR r IN elfc_runs FILTER r.revision == v._key LIMIT 1 RETURN true)
+  LET elf = FIRST(FOR e IN elfc_elves FILTER e.revision == v._key LIMIT 1 RETURN true)
+  FILTER job == null AND run == null AND elf == null
+  REMOVE v IN elfc_revisions
 """,
 )

@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,6 +50,7 @@ from elfc.model.records import (
     JobInfo,
     JobsBucket,
     JobSpan,
+    LogRecord,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
@@ -81,6 +82,7 @@ from elfc.mycelium.common import (
     pick,
     prefix_end,
     release_note,
+    rerun_note,
     retry,
     retry_note,
     run_info,
@@ -91,13 +93,25 @@ from elfc.mycelium.common import (
 from elfc.mycelium.sqlite.doorbell import Doorbell, Listener
 from elfc.mycelium.store import Store
 
-__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
-"""Bump on any change to ``schema.sql``; a database of another version is refused, never
-migrated."""
+SCHEMA_VERSION = 4
+"""Bump on any change to ``schema.sql``, with the migration from the previous version in
+:data:`MIGRATIONS`; a database of an older version is migrated when opened, one of a newer or
+unknown version refused."""
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 3 -> 4: per-job task output (`elfc logs`).
+    3: (
+        "CREATE TABLE logs (job INTEGER NOT NULL, attempt INTEGER NOT NULL, "
+        "run_no INTEGER NOT NULL, time REAL NOT NULL, text TEXT NOT NULL, "
+        "truncated INTEGER NOT NULL)",
+        "CREATE INDEX logs_by_run ON logs (run_no, time)",
+    ),
+}
+"""Schema version -> the statements that make it the next version, run in one transaction."""
 
 RETRY_FIRST, RETRY_MAX = 0.0001, 0.001
 """Jittered retry delays on a busy database, in seconds: transactions here hold the lock for
@@ -148,6 +162,8 @@ class SQLiteStore(Store):
         self._run_ids: dict[int, str] = {}
         self._rung = False
         """A bell woke ``wait_for_work``: the next claim skips its read-only probe."""
+        self._staged: list[LogRecord] = []
+        """Task output that the next write transaction stores (``stage_logs``)."""
         self._connection()  # fail early on a bad path or another schema
 
     @classmethod
@@ -265,8 +281,28 @@ class SQLiteStore(Store):
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
+        if isinstance(found, int) and found < SCHEMA_VERSION and found in MIGRATIONS:
+            found = self._migrate(con)
         if found != SCHEMA_VERSION:
             raise schema_mismatch(self.url, found, SCHEMA_VERSION, "another path")
+
+    def _migrate(self, con: sqlite3.Connection) -> int | None:
+        """Bring an older schema to this one, a version per step, all in one transaction (a
+        process opening it at the same time waits, then finds it migrated)."""
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            found = self._schema_version(con)
+            while found is not None and found < SCHEMA_VERSION and found in MIGRATIONS:
+                for statement in MIGRATIONS[found]:
+                    con.execute(statement)
+                found += 1
+                con.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(found),))
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        return found
 
     def _schema_version(self, con: sqlite3.Connection) -> int | None:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -329,6 +365,8 @@ class SQLiteStore(Store):
             try:
                 out = body(txn)
                 txn.flush()
+                if staged:
+                    _insert_logs(txn, staged)
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
@@ -338,7 +376,9 @@ class SQLiteStore(Store):
 
         self._guard()
         with self._lock:
+            staged = self._staged
             out = self._retry(attempt)
+            self._staged = [] if staged is self._staged else self._staged[len(staged) :]
         for channel in txn.rings:
             self._bell.ring(channel)
         return out
@@ -849,6 +889,167 @@ class SQLiteStore(Store):
 
         return self._write(write)
 
+    # -- operating runs: task output, retries ---------------------------------------------
+
+    def put_logs(self, logs: Sequence[LogRecord]) -> None:
+        if not logs:
+            return
+
+        def write(t: _Txn) -> None:
+            if _insert_logs(t, logs) != len(logs):
+                known = {r[0] for r in t.con.execute(
+                    "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+                    (_encode([log.job for log in logs]),),
+                )}  # fmt: skip
+                missing = next(log.job for log in logs if log.job not in known)
+                raise MyceliumError(f"cannot store the output of job {missing}: no such job")
+
+        self._write(write)
+
+    def stage_logs(self, logs: Sequence[LogRecord]) -> None:
+        # Stored by the next write (the worker's next is the jobs' outcome): one transaction
+        # less per batch of jobs that printed.
+        self._guard()
+        with self._lock:
+            self._staged = [*self._staged, *logs]
+
+    def list_logs(
+        self, run_id: str, key: str | None = None, since: float | None = None
+    ) -> list[LogRecord]:
+        rows = self._read(
+            lambda con: con.execute(
+                "SELECT j.id, r.id, j.key, j.elf, j.task, l.attempt, l.text, l.truncated, l.time "
+                "FROM logs l JOIN runs r ON r.no = l.run_no JOIN jobs j ON j.no = l.job "
+                "WHERE r.id = ? AND (? IS NULL OR j.key = ?) AND l.time >= coalesce(?, 0) "
+                "ORDER BY l.time, j.seq, l.attempt, l.rowid",
+                (run_id, key, key, since),
+            ).fetchall()
+        )
+        return [LogRecord(*row) for row in rows]
+
+    def retry_jobs(self, run_id: str, revisions: Mapping[str, str]) -> bool:
+        wanted = dict(revisions)
+        return bool(wanted) and self._write(lambda t: self._retry_jobs(t, run_id, wanted))
+
+    def _retry_jobs(self, t: _Txn, run_id: str, wanted: dict[str, str]) -> bool:
+        con = t.con
+        run = con.execute("SELECT no, status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if run is None or run[1] not in FINAL_RUN_STATUSES:
+            return False
+        run_no = run[0]
+        rows = con.execute(
+            "SELECT no, id, status, revision FROM jobs "
+            "WHERE run_no = ? AND id IN (SELECT value FROM json_each(?))",
+            (run_no, _encode(list(wanted))),
+        ).fetchall()
+        settled = [r for r in rows if r[2] in FINAL_JOB_STATUSES]
+        if len(settled) != len(wanted):
+            missing = sorted(set(wanted) - {r[1] for r in settled})
+            raise MyceliumError(
+                f"cannot retry job(s) {', '.join(missing[:3])}: not settled jobs of run {run_id}"
+            )
+        nos = _encode([r[0] for r in rows])
+        con.execute("DELETE FROM results WHERE job IN (SELECT value FROM json_each(?))", (nos,))
+        con.executemany(
+            "UPDATE jobs SET status = 'pending', revision = ?, attempts = 0, not_before = 0, "
+            "lease_owner = NULL, lease_until = NULL, started = NULL, finished = NULL "
+            "WHERE no = ?",
+            [(wanted[job_id], no) for no, job_id, _, _ in rows],
+        )
+        # Counted after every named job is pending, so a dependency retried too is waited for.
+        con.executemany(
+            "UPDATE jobs SET waiting = w.n, "
+            "status = CASE w.n WHEN 0 THEN 'ready' ELSE 'pending' END, "
+            "history = json_insert(coalesce(history, '[]'), '$[#]', json_array(?, "
+            "CASE w.n WHEN 0 THEN 'ready' ELSE 'pending' END, ?)) "
+            "FROM (SELECT count(*) AS n FROM edges e JOIN jobs d ON d.no = e.dep "
+            "WHERE e.dependent = ? AND d.status != 'succeeded') AS w WHERE jobs.no = ?",
+            [(t.now, rerun_note(old, wanted[job_id]), no, no) for no, job_id, _, old in rows],
+        )
+        con.execute("DELETE FROM run_counts WHERE run_no = ?", (run_no,))
+        con.execute(
+            "INSERT INTO run_counts (run_no, elf, status, n) "
+            "SELECT ?, e.elf, s.value, (SELECT count(*) FROM jobs j WHERE j.run_no = ? "
+            "AND j.elf = e.elf AND (CASE j.status WHEN 'running' THEN 'ready' ELSE j.status END) "
+            "= s.value) FROM (SELECT DISTINCT elf FROM jobs WHERE run_no = ?) e, json_each(?) s",
+            (run_no, run_no, run_no, _encode(_COUNTED_STATUSES)),
+        )
+        con.execute("UPDATE runs SET status = 'running', finished = NULL WHERE no = ?", (run_no,))
+        for (elf,) in con.execute(
+            "SELECT DISTINCT elf FROM jobs WHERE run_no = ? AND status = 'ready'", (run_no,)
+        ):
+            t.rings.add(f"elf:{elf}")
+        t.rings.add("runs")
+        return True
+
+    def prune_runs(
+        self, finished_before: float, statuses: Iterable[str] = FINAL_RUN_STATUSES, limit: int = 100
+    ) -> int:
+        wanted = _encode(sorted(set(statuses) & FINAL_RUN_STATUSES))
+        return self._write(lambda t: self._prune(t, finished_before, wanted, limit))
+
+    _PRUNED = "SELECT value FROM json_each(?)"
+
+    def _prune(self, t: _Txn, before: float, statuses: bytes, limit: int) -> int:
+        con = t.con
+        runs = [
+            no
+            for (no,) in con.execute(
+                "SELECT no FROM runs WHERE finished IS NOT NULL AND finished < ? "
+                "AND status IN (SELECT value FROM json_each(?)) ORDER BY no LIMIT ?",
+                (before, statuses, limit),
+            )
+        ]
+        if not runs:
+            return 0
+        run_nos = _encode(runs)
+        jobs = _encode(
+            [
+                no
+                for (no,) in con.execute(
+                    f"SELECT no FROM jobs WHERE run_no IN ({self._PRUNED})", (run_nos,)
+                )
+            ]
+        )
+        failures = _encode([h for (h,) in con.execute(
+            f"SELECT DISTINCT failure FROM job_failures WHERE job IN ({self._PRUNED})", (jobs,)
+        )])  # fmt: skip
+        revisions = _encode([r for (r,) in con.execute(
+            f"SELECT revision FROM jobs WHERE run_no IN ({self._PRUNED}) UNION "
+            f"SELECT revision FROM runs WHERE no IN ({self._PRUNED})",
+            (run_nos, run_nos),
+        )])  # fmt: skip
+        for table, column, ids in (
+            ("edges", "dep", jobs),  # a run's edges join two of its own jobs
+            ("results", "job", jobs),
+            ("job_payloads", "job", jobs),
+            ("job_failures", "job", jobs),
+            ("logs", "run_no", run_nos),
+            ("jobs", "run_no", run_nos),
+            ("run_counts", "run_no", run_nos),
+            ("runs", "no", run_nos),
+        ):
+            con.execute(f"DELETE FROM {table} WHERE {column} IN ({self._PRUNED})", (ids,))
+        con.execute(
+            f"DELETE FROM failures WHERE hash IN ({self._PRUNED}) AND NOT EXISTS "
+            "(SELECT 1 FROM job_failures WHERE failure = failures.hash)",
+            (failures,),
+        )
+        con.execute(
+            f"DELETE FROM graphs WHERE revision IN ({self._PRUNED}) AND NOT EXISTS "
+            "(SELECT 1 FROM runs WHERE revision = graphs.revision)",
+            (revisions,),
+        )
+        con.execute(
+            f"DELETE FROM revisions WHERE hash IN ({self._PRUNED}) "
+            "AND NOT EXISTS (SELECT 1 FROM jobs WHERE revision = revisions.hash) "
+            "AND NOT EXISTS (SELECT 1 FROM runs WHERE revision = revisions.hash) "
+            "AND NOT EXISTS (SELECT 1 FROM elves WHERE revision = revisions.hash)",
+            (revisions,),
+        )
+        self._run_ids.clear()
+        return len(runs)
+
     # -- reading -------------------------------------------------------------------
 
     _RUN_COLUMNS = (
@@ -1233,6 +1434,16 @@ def _busy(exc: Exception) -> bool:
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _insert_logs(t: _Txn, logs: Sequence[LogRecord]) -> int:
+    """Insert task output rows; a record of a job that is not stored adds none. Returns how
+    many rows were added."""
+    return t.con.executemany(
+        "INSERT INTO logs (job, attempt, run_no, time, text, truncated) "
+        "SELECT no, ?, run_no, ?, ?, ? FROM jobs WHERE id = ?",
+        [(log.attempt, t.now, log.text, log.truncated, log.job) for log in logs],
+    ).rowcount
 
 
 def _put_template(con: sqlite3.Connection, revision: str, template_json: bytes) -> None:

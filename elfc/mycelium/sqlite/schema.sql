@@ -1,6 +1,7 @@
 -- The SQLite mycelium's tables and indexes, run statement by statement on an empty file.
--- Bump SCHEMA_VERSION in __init__.py on any change: a database of another version is
--- refused, never migrated.
+-- Bump SCHEMA_VERSION in __init__.py on any change and add the statements that bring the
+-- previous version here to MIGRATIONS there: an older database is migrated when opened, a
+-- newer or unknown one refused.
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE elves (
     name TEXT PRIMARY KEY, cls TEXT NOT NULL, module TEXT NOT NULL, config TEXT NOT NULL,
@@ -57,3 +58,10 @@ CREATE TABLE workers (
     started REAL NOT NULL, heartbeat REAL NOT NULL
 );
 CREATE INDEX workers_by_heartbeat ON workers (heartbeat);
+-- What each job attempt wrote (stdout, stderr, logging records), bounded by the worker;
+-- appended, never replaced (a retried job's attempts start again at 1).
+CREATE TABLE logs (
+    job INTEGER NOT NULL, attempt INTEGER NOT NULL, run_no INTEGER NOT NULL, time REAL NOT NULL,
+    text TEXT NOT NULL, truncated INTEGER NOT NULL
+);
+CREATE INDEX logs_by_run ON logs (run_no, time);
