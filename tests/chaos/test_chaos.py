@@ -151,6 +151,9 @@ def test_random_kills_of_workers_during_a_two_elf_fan_out(
         seconds=round(seconds, 1),
     )
     for _, w in workers:
+        # A replacement started just before the last round ended may still be importing: a
+        # signal before Python runs elfc's code takes the default action. Stop serving ones.
+        wait_until(lambda w=w: "serving" in procs.output(w), 60, "a restarted worker to serve")
         assert procs.stop(w) == 0, procs.output(w)
 
 

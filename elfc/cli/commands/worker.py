@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from elfc.cli.options import lease, seconds
@@ -78,6 +79,19 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # A stop signal that arrives while the target is still being imported must stop the
+    # worker cleanly (exit 0), not kill it with Python's default action: it is remembered
+    # here and handed to the worker once it exists (its own handlers take over in serve()).
+    stop_now: list[Callable[[], None]] = []
+    asked: list[int] = []
+
+    def early(signum: int, frame: object) -> None:
+        asked.append(signum)
+        for stop in stop_now:
+            stop()
+
+    signal.signal(signal.SIGTERM, early)
+    signal.signal(signal.SIGINT, early)
     from elfc.runtime.worker import lease_from_env
 
     if args.replicas < 1:
@@ -102,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         echo_output=args.task_output == "echo",
         capture_output=args.task_output != "off",
     )
+    stop_now.append(worker.stop)
+    if asked:
+        worker.stop()  # asked to stop while starting: serve() returns at once
     if args.parent_pid is not None:
         from elfc.runtime.supervisor import watch_parent
 
