@@ -430,9 +430,17 @@ def test_a_read_only_role_inspects_but_cannot_write(
         with PostgresStore(pg_url.replace(f"{pg.user}@", f"{reader}@")) as ro:
             info = ro.run_info(run_id[:6])
             assert info is not None and info.counts["ready"] == 2
-            assert len(ro.list_jobs(run_id)) == 2
+            assert len(ro.list_jobs(run_id)) == 2 and ro.list_logs(run_id) == []
             with pytest.raises(MyceliumError, match="permission denied"):
                 ro.submit(fanout(1))
+        # An older schema is migrated by the first opener: not a role that may only read.
+        pg.sql("DROP TABLE elfc.logs", db=db)
+        pg.sql("UPDATE elfc.meta SET value = '1' WHERE key = 'schema'", db=db)
+        with pytest.raises(
+            MyceliumError, match=r"older schema.*open it once as the role that owns"
+        ):
+            PostgresStore(pg_url.replace(f"{pg.user}@", f"{reader}@"))
+        assert pg.sql("SELECT value FROM elfc.meta WHERE key = 'schema'", db=db) == [("1",)]
     finally:
         pg.sql(f"DROP OWNED BY {reader}", db=db)
         pg.sql(f"DROP ROLE {reader}")

@@ -341,13 +341,24 @@ class PostgresStore(Store):
     def _migrate(self, con: psycopg.Connection[Any]) -> int | None:
         """Bring an older schema to this one, a version per step, all in one transaction, by
         one process at a time (the others find it migrated); the version it ends at."""
-        with con.transaction():
-            con.execute("SELECT pg_advisory_xact_lock(hashtext('elfc schema'))")
-            found = self._schema_version(con)
-            while found is not None and found < SCHEMA_VERSION and found in MIGRATIONS:
-                con.execute(MIGRATIONS[found])
-                found += 1
-                con.execute("UPDATE elfc.meta SET value = %s WHERE key = 'schema'", (str(found),))
+        psycopg = _driver().psycopg
+        try:
+            with con.transaction():
+                con.execute("SELECT pg_advisory_xact_lock(hashtext('elfc schema'))")
+                found = self._schema_version(con)
+                while found is not None and found < SCHEMA_VERSION and found in MIGRATIONS:
+                    con.execute(MIGRATIONS[found])
+                    found += 1
+                    con.execute(
+                        "UPDATE elfc.meta SET value = %s WHERE key = 'schema'", (str(found),)
+                    )
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise MyceliumError(
+                f"the mycelium {self.url} has an older schema that this elfc migrates to "
+                f"version {SCHEMA_VERSION} when opened, and this role may not change it "
+                f"({str(exc).strip().splitlines()[0]}): open it once as the role that owns "
+                "the schema elfc (e.g. `elfc runs --mycelium postgresql://OWNER@...`)"
+            ) from exc
         return found
 
     def _schema_version(self, con: psycopg.Connection[Any]) -> int | None:
