@@ -20,6 +20,10 @@ How it works:
   edges' index; a completion is accepted only from the lease holder (``WHERE lease_owner``);
 * job counts per (run, elf, status) are counters, so a run settles without a scan; the run's
   row is locked before the check, so two last completions in parallel cannot both miss it;
+* task output a worker stages is inserted by its next write transaction (the jobs' outcome),
+  as UTF-8 ``bytea`` (text refuses NUL); a retry resets the named jobs, counts each one's
+  unfinished dependencies in a statement of its own and rebuilds the run's counters, under the
+  run's row lock, which a prune takes too (``SKIP LOCKED``);
 * wake-ups are ``NOTIFY`` on a channel per elf, sent by the committing transaction; an idle
   worker ``LISTEN``s on a second connection (no CPU while it waits) and polls instead while
   that connection is down;
