@@ -1,6 +1,6 @@
-"""``elfc result``, ``cancel``, ``logs`` and ``retry`` as a user runs them: real ``elfc``
-processes on a SQLite file in tmp_path, with a pipeline module written there so that a test
-can fix its bug and retry.
+"""``elfc result``, ``cancel``, ``logs``, ``retry`` and ``prune`` as a user runs them: real
+``elfc`` processes on a SQLite file in tmp_path and on a PostgreSQL server the tests start,
+with a pipeline module written there so that a test can fix its bug and retry.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime.fixtures.harness import REPO, Processes, opened, wait_until
+from tests.runtime.fixtures.harness import REPO, Processes, opened, sqlite_url, wait_until
 
 SHOP = """
 from __future__ import annotations
@@ -65,6 +65,14 @@ def priced(items: list[str], pause: float = 0.0) -> list[int]:
 """
 
 ITEMS = '["apple","fig","kiwi","plum"]'
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        pg_url: str = request.getfixturevalue("pg_url")
+        return pg_url
+    return sqlite_url(tmp_path)
 
 
 @pytest.fixture

@@ -20,13 +20,14 @@ from urllib.parse import quote
 import pytest
 
 from elfc.errors import MyceliumError
-from elfc.mycelium.postgres import SCHEMA_VERSION, PostgresStore
+from elfc.model.records import LogRecord
+from elfc.mycelium.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore
 from elfc.mycelium.urls import mask_url, open_mycelium
 from elfc.runtime.supervisor import child_url_and_env
 from tests.runtime.fixtures.harness import REPO as ROOT
 from tests.runtime.fixtures.harness import wait_until
 
-from .contract import LEASE, MyceliumContract, chain, drain, fanout
+from .contract import LEASE, MyceliumContract, chain, drain, fanout, job, run_of
 from .pg_cluster import Cluster
 
 SECRET = "s3cr3t-pw"
@@ -57,6 +58,52 @@ def test_a_mycelium_of_another_schema_version_is_refused_untouched(
     with pytest.raises(MyceliumError, match=f"schema version 999.*uses version {SCHEMA_VERSION}"):
         PostgresStore(pg_url)
     assert pg.sql("SELECT value FROM elfc.meta", db=db) == [("999",)]
+
+
+_LOGS_COLUMNS = (
+    "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+    "WHERE table_schema = 'elfc' AND table_name = 'logs' ORDER BY ordinal_position"
+)
+
+
+def test_a_mycelium_of_schema_version_1_is_migrated_in_place_keeping_its_runs(
+    pg: Cluster, pg_url: str
+) -> None:
+    """Version 1 is version 2 without the ``logs`` table: made here by taking it away. Four
+    processes' stores open it at once; it is migrated once, to what ``schema.sql`` makes."""
+    db = pg_url.rsplit("/", 1)[1]
+    with PostgresStore(pg_url) as m:
+        run_id = m.submit(run_of(job("a#0")))
+    fresh = pg.sql(_LOGS_COLUMNS, db=db)
+    pg.sql("DROP TABLE elfc.logs", db=db)
+    pg.sql("UPDATE elfc.meta SET value = '1' WHERE key = 'schema'", db=db)
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: PostgresStore(pg_url), range(4)))
+    for store in stores[1:]:
+        store.close()
+    with stores[0] as m:
+        (a,) = m.list_jobs(run_id)
+        m.put_logs([LogRecord(a.id, run_id, a.key, "e", "work", 1, "hello\n")])
+        assert [x.text for x in m.list_logs(run_id)] == ["hello\n"]
+    assert pg.sql(_LOGS_COLUMNS, db=db) == fresh
+    assert pg.sql("SELECT value FROM elfc.meta WHERE key = 'schema'", db=db) == [("2",)]
+    assert 1 in MIGRATIONS and SCHEMA_VERSION == 2
+
+
+def test_task_output_with_nul_and_lone_surrogates_is_stored_as_given(pg_url: str) -> None:
+    """PostgreSQL's text type refuses NUL, and UTF-8 cannot hold a lone surrogate (what
+    ``surrogateescape`` decoding leaves of undecodable bytes): both come back unchanged."""
+    odd = "a\x00b \udcff end \u00e9\U0001f600\n"
+    with PostgresStore(pg_url) as m:
+        run_id = m.submit(run_of(job("a#0")))
+        (a,) = m.claim("e", "w", LEASE)
+        m.stage_logs([LogRecord(a.id, run_id, a.key, "e", "work", 1, odd, 3)])
+        assert m.complete(a.id, "w", b"1")
+        m.put_logs([LogRecord(a.id, run_id, a.key, "e", "work", 1, odd * 2)])
+        assert [(x.text, x.truncated) for x in m.list_logs(run_id, key="a#0")] == [
+            (odd, 3),
+            (odd * 2, 0),
+        ]
 
 
 def test_a_foreign_elfc_schema_is_refused(pg: Cluster, pg_url: str) -> None:
@@ -383,9 +430,17 @@ def test_a_read_only_role_inspects_but_cannot_write(
         with PostgresStore(pg_url.replace(f"{pg.user}@", f"{reader}@")) as ro:
             info = ro.run_info(run_id[:6])
             assert info is not None and info.counts["ready"] == 2
-            assert len(ro.list_jobs(run_id)) == 2
+            assert len(ro.list_jobs(run_id)) == 2 and ro.list_logs(run_id) == []
             with pytest.raises(MyceliumError, match="permission denied"):
                 ro.submit(fanout(1))
+        # An older schema is migrated by the first opener: not a role that may only read.
+        pg.sql("DROP TABLE elfc.logs", db=db)
+        pg.sql("UPDATE elfc.meta SET value = '1' WHERE key = 'schema'", db=db)
+        with pytest.raises(
+            MyceliumError, match=r"older schema.*open it once as the role that owns"
+        ):
+            PostgresStore(pg_url.replace(f"{pg.user}@", f"{reader}@"))
+        assert pg.sql("SELECT value FROM elfc.meta WHERE key = 'schema'", db=db) == [("1",)]
     finally:
         pg.sql(f"DROP OWNED BY {reader}", db=db)
         pg.sql(f"DROP ROLE {reader}")

@@ -8,7 +8,8 @@ a unix socket (``postgresql:///db?host=/run/postgresql``). The password comes fr
 every message show it masked. Needs PostgreSQL 13 or later (``pg_xact_status``).
 
 The tables live in the schema ``elfc`` (``schema.sql``), created on first use of an empty
-database; a mycelium of another schema version is refused with a message, never migrated.
+database; a mycelium of an older schema version is migrated in place when opened (one
+transaction), one of a newer or unknown version refused with a message.
 
 How it works:
 
@@ -19,6 +20,10 @@ How it works:
   edges' index; a completion is accepted only from the lease holder (``WHERE lease_owner``);
 * job counts per (run, elf, status) are counters, so a run settles without a scan; the run's
   row is locked before the check, so two last completions in parallel cannot both miss it;
+* task output a worker stages is inserted by its next write transaction (the jobs' outcome),
+  as UTF-8 ``bytea`` (text refuses NUL); a retry resets the named jobs, counts each one's
+  unfinished dependencies in a statement of its own and rebuilds the run's counters, under the
+  run's row lock, which a prune takes too (``SKIP LOCKED``);
 * wake-ups are ``NOTIFY`` on a channel per elf, sent by the committing transaction; an idle
   worker ``LISTEN``s on a second connection (no CPU while it waits) and polls instead while
   that connection is down;
@@ -42,7 +47,7 @@ import operator
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,6 +63,7 @@ from elfc.model.records import (
     FailureInfo,
     FailureRecord,
     JobInfo,
+    LogRecord,
     RevisionRecord,
     RunInfo,
     WorkerInfo,
@@ -84,6 +90,7 @@ from elfc.mycelium.common import (
     pick,
     prefix_end,
     release_note,
+    rerun_note,
     retry,
     retry_note,
     run_info,
@@ -97,12 +104,21 @@ from elfc.mycelium.urls import MASK, install_hint, mask_url, split_password
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PASSWORD_ENV", "SCHEMA_VERSION", "PostgresStore"]
+__all__ = ["MIGRATIONS", "PASSWORD_ENV", "SCHEMA_VERSION", "PostgresStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
-"""Bump on any change to ``schema.sql``; a mycelium of another version is refused."""
+SCHEMA_VERSION = 2
+"""Bump on any change to ``schema.sql``, with the migration from the previous version in
+:data:`MIGRATIONS`; an older mycelium is migrated when opened, a newer or unknown one refused."""
+MIGRATIONS: dict[int, str] = {
+    # 1 -> 2: per-job task output (`elfc logs`).
+    1: "CREATE TABLE elfc.logs (no bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+    "job bigint NOT NULL, run_no bigint NOT NULL, attempt integer NOT NULL, "
+    "time float8 NOT NULL, text bytea NOT NULL, truncated bigint NOT NULL); "
+    "CREATE INDEX logs_by_run ON elfc.logs (run_no, time)",
+}
+"""Schema version -> the statements that make it the next version."""
 PASSWORD_ENV = "PGPASSWORD"
 """libpq's own variable: read when the URL has no password (``~/.pgpass`` after it)."""
 RETRY_FIRST, RETRY_MAX = 0.005, 1.0
@@ -237,6 +253,8 @@ class PostgresStore(Store):
         self._fork = FORKS[0]
         self._closed = False
         self._run_ids: dict[int, str] = {}
+        self._staged: list[LogRecord] = []
+        """Task output that the next write transaction stores (``stage_logs``)."""
         with self._lock:
             self._connection()  # fail early on a bad URL, a refused login or another schema
 
@@ -319,8 +337,33 @@ class PostgresStore(Store):
                         (str(SCHEMA_VERSION),),
                     )
                     found = SCHEMA_VERSION
+        if found is not None and found < SCHEMA_VERSION and found in MIGRATIONS:
+            found = self._migrate(con)
         if found != SCHEMA_VERSION:
             raise schema_mismatch(self.url, found, SCHEMA_VERSION, "another database")
+
+    def _migrate(self, con: psycopg.Connection[Any]) -> int | None:
+        """Bring an older schema to this one, a version per step, all in one transaction, by
+        one process at a time (the others find it migrated); the version it ends at."""
+        psycopg = _driver().psycopg
+        try:
+            with con.transaction():
+                con.execute("SELECT pg_advisory_xact_lock(hashtext('elfc schema'))")
+                found = self._schema_version(con)
+                while found is not None and found < SCHEMA_VERSION and found in MIGRATIONS:
+                    con.execute(MIGRATIONS[found])
+                    found += 1
+                    con.execute(
+                        "UPDATE elfc.meta SET value = %s WHERE key = 'schema'", (str(found),)
+                    )
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise MyceliumError(
+                f"the mycelium {self.url} has an older schema that this elfc migrates to "
+                f"version {SCHEMA_VERSION} when opened, and this role may not change it "
+                f"({str(exc).strip().splitlines()[0]}): open it once as the role that owns "
+                "the schema elfc (e.g. `elfc runs --mycelium postgresql://OWNER@...`)"
+            ) from exc
+        return found
 
     def _schema_version(self, con: psycopg.Connection[Any]) -> int | None:
         tables = con.execute(
@@ -444,6 +487,8 @@ class PostgresStore(Store):
             try:
                 txn = _Txn(con, time.time())
                 out = body(txn)
+                if staged:
+                    _insert_logs(txn, staged)
                 committing = True
                 txn.commit()
             except BaseException:
@@ -464,7 +509,10 @@ class PostgresStore(Store):
 
         self._guard()
         with self._lock:
-            return self._retry(attempt)
+            staged = self._staged
+            out = self._retry(attempt)
+            self._staged = [] if staged is self._staged else self._staged[len(staged) :]
+        return out
 
     # -- revisions, elves, templates ---------------------------------------------------
 
@@ -1009,6 +1057,193 @@ class PostgresStore(Store):
 
         return self._write(write)
 
+    # -- operating runs: task output, retries ---------------------------------------------
+
+    def put_logs(self, logs: Sequence[LogRecord]) -> None:
+        if not logs:
+            return
+
+        def write(t: _Txn) -> None:
+            if _insert_logs(t, logs) != len(logs):
+                known = {row[0] for row in t.execute(
+                    "SELECT id FROM elfc.jobs WHERE id = ANY(%(ids)s::text[])",
+                    ids=[log.job for log in logs],
+                )}  # fmt: skip
+                missing = next(log.job for log in logs if log.job not in known)
+                raise MyceliumError(f"cannot store the output of job {missing}: no such job")
+
+        self._write(write)
+
+    def stage_logs(self, logs: Sequence[LogRecord]) -> None:
+        # Stored by the next write (the worker's next is the jobs' outcome): one transaction,
+        # and one WAL flush, less per batch of jobs that printed.
+        self._guard()
+        with self._lock:
+            self._staged = [*self._staged, *logs]
+
+    def list_logs(
+        self, run_id: str, key: str | None = None, since: float | None = None
+    ) -> list[LogRecord]:
+        rows = self._read(
+            lambda con: con.execute(
+                "SELECT j.id, r.id, j.key, j.elf, j.task, l.attempt, l.text, l.truncated, l.time "
+                "FROM elfc.logs l JOIN elfc.runs r ON r.no = l.run_no "
+                "JOIN elfc.jobs j ON j.no = l.job WHERE r.id = %(run)s "
+                "AND (%(key)s::text IS NULL OR j.key = %(key)s) "
+                "AND l.time >= coalesce(%(since)s::float8, 0) "
+                "ORDER BY l.time, j.seq, l.attempt, l.no",
+                {"run": run_id, "key": key, "since": since},
+            ).fetchall()
+        )
+        return [
+            LogRecord(job, run, k, elf, task, attempt, _text(text), truncated, at)
+            for job, run, k, elf, task, attempt, text, truncated, at in rows
+        ]
+
+    _RERUN = (
+        "UPDATE elfc.jobs j SET status = 'pending', revision = w.revision, attempts = 0, "
+        "not_before = 0, lease = NULL, lease_owner = NULL, lease_until = NULL, started = NULL, "
+        "finished = NULL FROM unnest(%(nos)s::bigint[], %(revisions)s::text[]) "
+        "AS w (no, revision) WHERE j.no = w.no"
+    )
+    _RERUN_STATUS = "CASE WHEN w.n = 0 THEN 'ready' ELSE 'pending' END"
+    _RERUN_WAITING = (
+        # A statement of its own: its snapshot sees every named job pending (``_RERUN``), so a
+        # dependency retried too is waited for.
+        "UPDATE elfc.jobs j SET waiting = w.n, status = " + _RERUN_STATUS + ", "
+        "history = " + _event(_RERUN_STATUS, "w.note") + " "
+        "FROM (SELECT x.no, x.note, (SELECT count(*)::int FROM elfc.edges e "
+        "JOIN elfc.jobs d ON d.no = e.dep WHERE e.dependent = x.no "
+        "AND d.status <> 'succeeded') AS n "
+        "FROM unnest(%(nos)s::bigint[], %(notes)s::text[]) AS x (no, note)) AS w "
+        "WHERE j.no = w.no RETURNING j.elf, j.status"
+    )
+    _RECOUNT = (
+        "INSERT INTO elfc.run_counts (run_no, elf, status, n) "
+        "SELECT %(run)s, e.elf, s.status, (SELECT count(*)::int FROM elfc.jobs j "
+        "WHERE j.run_no = %(run)s AND j.elf = e.elf AND "
+        "(CASE j.status WHEN 'running' THEN 'ready' ELSE j.status END) = s.status) "
+        "FROM (SELECT DISTINCT elf FROM elfc.jobs WHERE run_no = %(run)s) AS e, "
+        "unnest(%(statuses)s::text[]) AS s (status)"
+    )
+
+    def retry_jobs(self, run_id: str, revisions: Mapping[str, str]) -> bool:
+        wanted = dict(revisions)
+        return bool(wanted) and self._write(lambda t: self._retry_jobs(t, run_id, wanted))
+
+    def _retry_jobs(self, t: _Txn, run_id: str, wanted: dict[str, str]) -> bool:
+        # The run's row lock orders a retry after a cancellation, another retry or a prune.
+        run = t.execute(
+            "SELECT no, status FROM elfc.runs WHERE id = %(id)s FOR UPDATE", id=run_id
+        ).fetchone()
+        if run is None or run[1] not in FINAL_RUN_STATUSES:
+            return False
+        run_no = run[0]
+        rows = t.execute(
+            "SELECT no, id, status, revision FROM elfc.jobs WHERE run_no = %(run)s "
+            "AND id = ANY(%(ids)s::text[]) ORDER BY no FOR NO KEY UPDATE",
+            run=run_no,
+            ids=list(wanted),
+        ).fetchall()
+        settled = [row for row in rows if row[2] in FINAL_JOB_STATUSES]
+        if len(settled) != len(wanted):
+            missing = sorted(set(wanted) - {row[1] for row in settled})
+            raise MyceliumError(
+                f"cannot retry job(s) {', '.join(missing[:3])}: not settled jobs of run {run_id}"
+            )
+        nos = [row[0] for row in rows]
+        t.execute("DELETE FROM elfc.results WHERE job = ANY(%(nos)s::bigint[])", nos=nos)
+        t.execute(self._RERUN, nos=nos, revisions=[wanted[row[1]] for row in rows])
+        reset = t.execute(
+            self._RERUN_WAITING,
+            nos=nos,
+            notes=[rerun_note(old, wanted[job_id]) for _, job_id, _, old in rows],
+        ).fetchall()
+        t.execute("DELETE FROM elfc.run_counts WHERE run_no = %(run)s", run=run_no)
+        t.execute(self._RECOUNT, run=run_no, statuses=list(_COUNTED_STATUSES))
+        t.execute(
+            "UPDATE elfc.runs SET status = 'running', finished = NULL WHERE no = %(run)s",
+            run=run_no,
+        )
+        t.rings.update(f"elf:{elf}" for elf, status in reset if status == "ready")
+        t.rings.add("runs")
+        return True
+
+    def prune_runs(
+        self, finished_before: float, statuses: Iterable[str] = FINAL_RUN_STATUSES, limit: int = 100
+    ) -> int:
+        wanted = sorted(set(statuses) & FINAL_RUN_STATUSES)
+        if not wanted or limit <= 0:
+            return 0
+        return self._write(lambda t: self._prune(t, finished_before, wanted, limit))
+
+    def _prune(self, t: _Txn, before: float, statuses: list[str], limit: int) -> int:
+        # Locked, skipping a run a retry holds: a retried run is running, not pruned.
+        runs = [
+            row[0]
+            for row in t.execute(
+                "SELECT no FROM elfc.runs WHERE finished IS NOT NULL AND finished < %(before)s "
+                "AND status = ANY(%(statuses)s::text[]) ORDER BY no LIMIT %(limit)s "
+                "FOR UPDATE SKIP LOCKED",
+                before=before,
+                statuses=statuses,
+                limit=limit,
+            )
+        ]
+        if not runs:
+            return 0
+        jobs = [
+            row[0]
+            for row in t.execute(
+                "SELECT no FROM elfc.jobs WHERE run_no = ANY(%(runs)s::bigint[])", runs=runs
+            )
+        ]
+        failures = [
+            row[0]
+            for row in t.execute(
+                "SELECT DISTINCT failure FROM elfc.job_failures WHERE job = ANY(%(jobs)s::bigint[])",
+                jobs=jobs,
+            )
+        ]
+        revisions = [
+            row[0]
+            for row in t.execute(
+                "SELECT revision FROM elfc.jobs WHERE run_no = ANY(%(runs)s::bigint[]) UNION "
+                "SELECT revision FROM elfc.runs WHERE no = ANY(%(runs)s::bigint[])",
+                runs=runs,
+            )
+        ]
+        for table, column, ids in (
+            ("edges", "dep", jobs),  # a run's edges join two of its own jobs
+            ("results", "job", jobs),
+            ("job_payloads", "job", jobs),
+            ("job_failures", "job", jobs),
+            ("logs", "run_no", runs),
+            ("jobs", "run_no", runs),
+            ("run_counts", "run_no", runs),
+            ("runs", "no", runs),
+        ):
+            t.execute(f"DELETE FROM elfc.{table} WHERE {column} = ANY(%(ids)s::bigint[])", ids=ids)
+        t.execute(
+            "DELETE FROM elfc.failures f WHERE f.hash = ANY(%(hashes)s::text[]) AND NOT EXISTS "
+            "(SELECT 1 FROM elfc.job_failures l WHERE l.failure = f.hash)",
+            hashes=failures,
+        )
+        t.execute(
+            "DELETE FROM elfc.graphs g WHERE g.revision = ANY(%(revisions)s::text[]) "
+            "AND NOT EXISTS (SELECT 1 FROM elfc.runs r WHERE r.revision = g.revision)",
+            revisions=revisions,
+        )
+        t.execute(
+            "DELETE FROM elfc.revisions v WHERE v.hash = ANY(%(revisions)s::text[]) "
+            "AND NOT EXISTS (SELECT 1 FROM elfc.jobs j WHERE j.revision = v.hash) "
+            "AND NOT EXISTS (SELECT 1 FROM elfc.runs r WHERE r.revision = v.hash) "
+            "AND NOT EXISTS (SELECT 1 FROM elfc.elves e WHERE e.revision = v.hash)",
+            revisions=revisions,
+        )
+        self._run_ids.clear()
+        return len(runs)
+
     # -- reading -------------------------------------------------------------------
 
     _RUN_COLUMNS = (
@@ -1344,6 +1579,27 @@ def _copy(cur: psycopg.Cursor[Any], target: str, rows: Iterable[Sequence[Any]]) 
     with cur.copy(f"COPY {target} FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def _insert_logs(t: _Txn, logs: Sequence[LogRecord]) -> int:
+    """Insert task output rows in the order given; a record of a job that is not stored adds
+    none. Returns how many rows were added."""
+    return t.execute(
+        "INSERT INTO elfc.logs (job, run_no, attempt, time, text, truncated) "
+        "SELECT j.no, j.run_no, w.attempt, %(now)s, w.text, w.truncated "
+        "FROM unnest(%(ids)s::text[], %(attempts)s::int[], %(texts)s::bytea[], "
+        "%(truncated)s::bigint[]) WITH ORDINALITY AS w (id, attempt, text, truncated, i) "
+        "JOIN elfc.jobs j ON j.id = w.id ORDER BY w.i",
+        ids=[log.job for log in logs],
+        attempts=[log.attempt for log in logs],
+        texts=[log.text.encode("utf-8", "surrogatepass") for log in logs],
+        truncated=[log.truncated for log in logs],
+    ).rowcount
+
+
+def _text(stored: bytes) -> str:
+    """Task output as ``_insert_logs`` stored it."""
+    return bytes(stored).decode("utf-8", "surrogatepass")
 
 
 def _put_template(t: _Txn, revision: str, template_json: bytes) -> None:

@@ -1,7 +1,7 @@
 -- The PostgreSQL mycelium's tables and indexes, all in the schema "elfc", created in one
--- transaction on an empty database. Bump SCHEMA_VERSION in __init__.py on any change: a
--- mycelium of another version is refused, never migrated. Ids and hashes are lowercase hex
--- compared in the "C" collation, so that a prefix is an index range.
+-- transaction on an empty database. Bump SCHEMA_VERSION in __init__.py on any change, with
+-- the statements that bring the previous version to it in MIGRATIONS. Ids and hashes are
+-- lowercase hex compared in the "C" collation, so that a prefix is an index range.
 CREATE SCHEMA IF NOT EXISTS elfc;
 CREATE TABLE elfc.meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE elfc.elves (
@@ -63,3 +63,11 @@ CREATE TABLE elfc.workers (
     started float8 NOT NULL, heartbeat float8 NOT NULL
 );
 CREATE INDEX workers_by_heartbeat ON elfc.workers (heartbeat);
+-- What job attempts wrote, appended only; ``no`` keeps the order records were stored in.
+-- The text is UTF-8 in bytea: task output may hold NUL characters, which text refuses.
+CREATE TABLE elfc.logs (
+    no bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, job bigint NOT NULL,
+    run_no bigint NOT NULL, attempt integer NOT NULL, time float8 NOT NULL,
+    text bytea NOT NULL, truncated bigint NOT NULL
+);
+CREATE INDEX logs_by_run ON elfc.logs (run_no, time);
