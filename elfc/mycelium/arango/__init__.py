@@ -28,6 +28,10 @@ How it keeps the SQLite backend's behaviour across machines:
   :class:`OutcomeUnknown` (python-arango would re-send it), and the store resolves it by
   reading (``_commit``: the transaction's status, else its receipt document; ``_claim``: the
   jobs leased to it); reads and ``aql.RERUNNABLE`` statements run again;
+* a claimed job is decoded by ``common.decode_payload``; one it refuses is failed
+  (``UndecodableJob``) before ``claim`` returns, and the claim takes the next jobs; a lease
+  expiry is one stream transaction that returns each job to ready, or fails it
+  (``WorkerLost``) once ``common.lost_leases`` reaches ``MAX_LOST_LEASES``;
 * readiness is a counter per job decremented through the dependency edges, and a run settles
   by index probes right after the transaction that finished its jobs commits;
 * results are keyed by job id, so a result is stored once even if two workers raced for it;
@@ -36,9 +40,9 @@ How it keeps the SQLite backend's behaviour across machines:
 * leases and ``retry_at`` compare wall clocks of different hosts: keep them in sync (NTP).
 
 The rules it shares with the SQLite backend (submission checks, run summaries, id prefixes,
-failure digests, write retries) are in ``elfc.mycelium.common``. python-arango is imported on
-first use, never by ``import elfc``; without it, opening an ``arango://`` mycelium fails with
-the install hint.
+failure digests, payload decoding, the lost-lease limit, write retries) are in
+``elfc.mycelium.common``. python-arango is imported on first use, never by ``import elfc``;
+without it, opening an ``arango://`` mycelium fails with the install hint.
 """
 
 from __future__ import annotations
