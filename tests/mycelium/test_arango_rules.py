@@ -8,6 +8,8 @@ suite (``contract.py``, when ``ELFC_ARANGO_URL`` is set)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -192,3 +194,28 @@ def test_a_damaged_job_document_reads_as_a_job_without_arguments(
     got = store.get_job(damaged)
     assert got is not None and got.id == damaged and got.args == ()
     assert store.get_job(ok) is not None
+
+
+def test_elfc_jobs_and_show_read_a_damaged_job_and_say_why_it_failed(
+    table: JobTable, store: ArangoStore, fake: FakeArango
+) -> None:
+    run = table.run("0123456789abcdef")
+    damaged = table.job("a#0", run=run)
+    table.job("b#0", run=run)
+    table.jobs[damaged].update(args="not JSON", history=[["not", "an event"]])
+    assert [c.key for c in store.claim("e", "w1", LEASE)] == ["b#0"]
+    elfc = [sys.executable, "-m", "elfc"]
+    listed = subprocess.run(
+        [*elfc, "jobs", run, "--mycelium", fake.url()], capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[5] for line in listed.stdout.splitlines() if damaged in line] == ["failed"]
+    shown = subprocess.run(
+        [*elfc, "show", damaged, "--mycelium", fake.url()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "UndecodableJob" in shown.stdout and "cannot be decoded" in shown.stdout
+    assert "Traceback" not in listed.stderr + shown.stderr
