@@ -339,10 +339,14 @@ class JobTable:
         return {doc["key"]: doc["status"] for doc in self.jobs.values()}
 
     def serve(self, fake: FakeArango) -> None:
+        """Answer from this table every statement that submitting a run, serving it with real
+        ``elfc`` worker processes and reading it need (the rest answer no rows)."""
         for name in (
             "PROBE", "CLAIM", "HELD", "RECORD_FAILURE", "INSERT", "FAIL", "SKIP_DEPENDENTS",
             "REQUEUE", "EXPIRED", "EXPIRE", "SETTLE", "RUN_STATUS", "BY_PREFIX", "LIST_JOBS",
-            "JOB_EXTRAS",
+            "JOB_EXTRAS", "NEXT_RUN_NO", "COMPLETE", "READY_DEPENDENTS", "GET_RESULTS",
+            "EXTEND_LEASES", "RUN_COUNTS", "LIST_RUNS", "CANCEL_RUN", "CANCEL_JOBS",
+            "LIST_JOBS_WITH_STATUS",
         ):  # fmt: skip
             fake.answer[name] = getattr(self, name.lower())
 
@@ -421,6 +425,88 @@ class JobTable:
                 self.links.append(doc)
             elif collection == aql.RESULTS:
                 self.results[doc["_key"]] = doc
+            elif collection == aql.RUNS:
+                self.runs[doc["_key"]] = dict(doc)
+            elif collection == aql.JOBS:
+                self.jobs[doc["_key"]] = {**doc, "_id": f"{aql.JOBS}/{doc['_key']}"}
+            elif collection == aql.DEPS:
+                self.edges.append((doc["_from"], doc["_to"]))
+        return []
+
+    def next_run_no(self, b: dict[str, Any]) -> list[Any]:
+        return [max((r["no"] for r in self.runs.values()), default=0) + 1]
+
+    def complete(self, b: dict[str, Any]) -> list[Any]:
+        out = []
+        for job in b["jobs"]:
+            j = self._held(job, b["worker"])
+            if j is None:
+                continue
+            j.update(status="succeeded", finished=b["now"], lease_until=None)
+            j["history"] = [*j["history"], [b["now"], "succeeded", b["worker"]]]
+            out.append({"id": job, "run": j["run"], "key": j["key"], "dependents": j["dependents"]})
+        return out
+
+    def ready_dependents(self, b: dict[str, Any]) -> list[Any]:
+        done = {d.removeprefix(f"{aql.JOBS}/") for d in b["done"]}
+        hits: dict[str, int] = {}
+        for source, target in self.edges:
+            if source.removeprefix(f"{aql.JOBS}/") in done:
+                target = target.removeprefix(f"{aql.JOBS}/")
+                hits[target] = hits.get(target, 0) + 1
+        out = []
+        for target, k in hits.items():
+            j = self.jobs[target]
+            ready = j["status"] == "pending" and j["waiting"] == k
+            j["waiting"] -= k
+            if ready:
+                j["status"] = "ready"
+                j["history"] = [*j["history"], [b["now"], "ready", ""]]
+            out.append({"elf": j["elf"], "ready": ready})
+        return out
+
+    def get_results(self, b: dict[str, Any]) -> list[Any]:
+        return [
+            [r["key"], r["value"]]
+            for r in self.results.values()
+            if r["run"] == b["run"] and r["key"] in b["keys"]
+        ]
+
+    def extend_leases(self, b: dict[str, Any]) -> list[Any]:
+        out = []
+        for job in b["jobs"]:
+            j = self._held(job, b["worker"])
+            if j is not None:
+                j["lease_until"] = b["now"] + j["lease"]
+                out.append({"id": job, "cancelled": self.runs[j["run"]]["status"] == "cancelled"})
+        return out
+
+    def _counts(self, run: str) -> list[Any]:
+        counts: dict[tuple[str, str], int] = {}
+        for j in self.jobs.values():
+            if j["run"] == run:
+                counts[j["elf"], j["status"]] = counts.get((j["elf"], j["status"]), 0) + 1
+        return [[elf, status, n] for (elf, status), n in counts.items()]
+
+    def run_counts(self, b: dict[str, Any]) -> list[Any]:
+        return self._counts(b["run"])
+
+    def list_runs(self, b: dict[str, Any]) -> list[Any]:
+        runs = sorted(self.runs.values(), key=lambda r: -r["no"])[: b["limit"]]
+        return [{**r, "counts": self._counts(r["_key"])} for r in runs]
+
+    def cancel_run(self, b: dict[str, Any]) -> list[Any]:
+        r = self.runs.get(b["run"])
+        if r is None or r["status"] != "running":
+            return []
+        r["status"] = "cancelled"
+        return [b["run"]]
+
+    def cancel_jobs(self, b: dict[str, Any]) -> list[Any]:
+        for j in self.jobs.values():
+            if j["run"] == b["run"] and j["status"] in ("pending", "ready"):
+                j.update(status="cancelled", finished=b["now"])
+                j["history"] = [*j["history"], [b["now"], "cancelled", "run cancelled"]]
         return []
 
     def fail(self, b: dict[str, Any]) -> list[Any]:
@@ -436,7 +522,13 @@ class JobTable:
         start = b["start"].removeprefix(f"{aql.JOBS}/")
         seen, frontier, out = {start}, [start], []
         while frontier:
-            nxt = [t for f in frontier for s, t in self.edges if s == f and t not in seen]
+            nxt = [
+                t.removeprefix(f"{aql.JOBS}/")
+                for f in frontier
+                for s, t in self.edges
+                if s.removeprefix(f"{aql.JOBS}/") == f
+                and t.removeprefix(f"{aql.JOBS}/") not in seen
+            ]
             seen.update(nxt)
             frontier = nxt
             for target in nxt:
@@ -520,10 +612,17 @@ class JobTable:
 
     def list_jobs(self, b: dict[str, Any]) -> list[Any]:
         jobs = sorted(
-            (j for j in self.jobs.values() if j["run"] == b["run"]), key=lambda j: j["seq"]
+            (
+                j
+                for j in self.jobs.values()
+                if j["run"] == b["run"] and b.get("status", j["status"]) == j["status"]
+            ),
+            key=lambda j: j["seq"],
         )
         hashes = {j["failure"] for j in jobs}
         return [{"jobs": jobs, "failures": [f for h, f in self.failures.items() if h in hashes]}]
+
+    list_jobs_with_status = list_jobs
 
     def job_extras(self, b: dict[str, Any]) -> list[Any]:
         result = self.results.get(b["job"])
