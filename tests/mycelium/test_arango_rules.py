@@ -47,6 +47,16 @@ def store(fake: FakeArango, table: JobTable) -> Iterator[ArangoStore]:
     opened.close()
 
 
+@pytest.fixture
+def default_recursion_limit() -> Iterator[None]:
+    """Python's default recursion limit, which a worker process runs with (another test of
+    this process may have raised it, letting a deeper payload decode)."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    yield
+    sys.setrecursionlimit(before)
+
+
 def _transactions(fake: FakeArango) -> list[list[str]]:
     """The statements of each committed transaction since ``fake.seen`` was cleared."""
     return [names for trx in fake.committed() if (names := fake.in_transaction(trx))]
@@ -66,6 +76,7 @@ HOSTILE: list[tuple[str, Any]] = [
 ]
 
 
+@pytest.mark.usefixtures("default_recursion_limit")
 @pytest.mark.parametrize(("field", "value"), HOSTILE, ids=[f"{f}={v!r:.24}" for f, v in HOSTILE])
 def test_a_job_that_cannot_be_decoded_is_failed_at_claim_and_the_next_is_claimed(
     fake: FakeArango, table: JobTable, store: ArangoStore, field: str, value: Any
