@@ -410,6 +410,10 @@ class MyceliumContract:
     def test_a_job_whose_workers_keep_dying_is_failed_after_max_lost_leases(
         self, mycelium: Store
     ) -> None:
+        """Each backend's lease expiry applies ``lost_leases`` and ``MAX_LOST_LEASES``: on
+        SQLite in the expiring write transaction; on ArangoDB in one stream transaction whose
+        EXPIRED statement reads the job's attempts and its failure edges, after which the job
+        goes back to ready (EXPIRE) or is failed with ``WorkerLost`` (FAIL, SKIP_DEPENDENTS)."""
         run_id = mycelium.submit(run_of(job("a#0"), job("b#0", deps=["a#0"])))
         # A failure with a retry is not a lost lease: it does not count towards the limit.
         (a,) = mycelium.claim("e", "w-retry", LEASE)

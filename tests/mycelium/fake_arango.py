@@ -279,3 +279,356 @@ def statements(fake: FakeArango) -> Iterator[tuple[str | None, str]]:
     for seen in fake.seen:
         if seen.query is not None:
             yield seen.trx, seen.query
+
+
+class JobTable:
+    """The job documents of a mycelium, kept in memory and served as the claim, expiry,
+    failure and reading statements of ``aql.py`` say (``table.serve(fake)``), so that a test
+    follows jobs through claims, lease expiries and failures over the real driver and
+    transport. Each answer does what its statement's AQL does to the documents it matches;
+    writes apply at once, transaction or not (no isolation, no rollback): tests that use it
+    inject no faults.
+
+    Documents are the fields ``_job_docs`` in ``arango/__init__.py`` writes, and a test may
+    overwrite any of them (``table.jobs[id]["args"] = ...``) as a damaged or hostile row."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        """Job id -> its document."""
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, dict[str, Any]] = {}
+        self.failures: dict[str, dict[str, Any]] = {}
+        self.links: list[dict[str, Any]] = []
+        """elfc_job_failures edges."""
+        self.edges: list[tuple[str, str]] = []
+        """elfc_deps as (dependency id, dependent id)."""
+        self._ids = itertools.count()
+
+    # -- making documents -------------------------------------------------------------------
+
+    def run(self, run_id: str = "r1", no: int = 1) -> str:
+        self.runs[run_id] = {
+            "_key": run_id, "no": no, "pipeline": "tests:pipe", "revision": "p1",
+            "arguments": "{}", "output": "null", "total": 0, "status": "running",
+            "created": 1.0, "finished": None,
+        }  # fmt: skip
+        return run_id
+
+    def job(self, key: str, run: str = "r1", elf: str = "e", deps: tuple[str, ...] = ()) -> str:
+        """A job of ``run`` whose dependencies are the jobs of ``deps`` (keys): ready without
+        any, else pending; its id."""
+        job_id = f"j{next(self._ids):015x}"
+        by_key = {doc["key"]: doc for doc in self.jobs.values() if doc["run"] == run}
+        self.jobs[job_id] = {
+            "_key": job_id, "_id": f"{aql.JOBS}/{job_id}", "run": run,
+            "run_no": self.runs[run]["no"], "key": key, "node": key.split("#")[0], "elf": elf,
+            "task": "work", "revision": "r1", "args": "[]", "kwargs": '{"x": 1}',
+            "deps": list(deps), "seq": len(by_key), "status": "pending" if deps else "ready",
+            "waiting": len(deps), "dependents": 0, "attempts": 0, "not_before": 0.0,
+            "lease": None, "lease_owner": None, "lease_until": None, "created": 1.0,
+            "started": None, "finished": None, "history": [], "failure": None,
+        }  # fmt: skip
+        for dep in deps:
+            by_key[dep]["dependents"] += 1
+            self.edges.append((by_key[dep]["_key"], job_id))
+        self.runs[run]["total"] += 1
+        return job_id
+
+    def status(self) -> dict[str, str]:
+        """Job key -> status."""
+        return {doc["key"]: doc["status"] for doc in self.jobs.values()}
+
+    def serve(self, fake: FakeArango) -> None:
+        """Answer from this table every statement that submitting a run, serving it with real
+        ``elfc`` worker processes and reading it need (the rest answer no rows)."""
+        for name in (
+            "PROBE", "CLAIM", "HELD", "RECORD_FAILURE", "INSERT", "FAIL", "SKIP_DEPENDENTS",
+            "REQUEUE", "EXPIRED", "EXPIRE", "SETTLE", "RUN_STATUS", "BY_PREFIX", "LIST_JOBS",
+            "JOB_EXTRAS", "NEXT_RUN_NO", "COMPLETE", "READY_DEPENDENTS", "GET_RESULTS",
+            "EXTEND_LEASES", "RUN_COUNTS", "LIST_RUNS", "CANCEL_RUN", "CANCEL_JOBS",
+            "LIST_JOBS_WITH_STATUS",
+        ):  # fmt: skip
+            fake.answer[name] = getattr(self, name.lower())
+
+    # -- the statements -----------------------------------------------------------------
+
+    def _ready(self, elf: str, now: float) -> list[dict[str, Any]]:
+        found = [
+            j
+            for j in self.jobs.values()
+            if j["elf"] == elf and j["status"] == "ready" and j["not_before"] <= now
+        ]
+        return sorted(found, key=lambda j: (j["run_no"], j["seq"]))
+
+    def _expired(self, cutoff: float) -> list[dict[str, Any]]:
+        return [
+            j for j in self.jobs.values() if j["status"] == "running" and j["lease_until"] < cutoff
+        ]
+
+    def _held(self, job: str, worker: str) -> dict[str, Any] | None:
+        j = self.jobs.get(job)
+        if j is None or j["status"] != "running" or j["lease_owner"] != worker:
+            return None
+        return j
+
+    def probe(self, b: dict[str, Any]) -> list[Any]:
+        ready = bool(self._ready(b["elf"], b["now"]))
+        return [{"ready": ready, "expired": bool(self._expired(b["now"]))}]
+
+    def claim(self, b: dict[str, Any]) -> list[Any]:
+        now, out = b["now"], []
+        for j in self._ready(b["elf"], now)[b["skip"] : b["skip"] + b["limit"]]:
+            j.update(
+                status="running", attempts=j["attempts"] + 1, lease_owner=b["worker"],
+                lease=b["lease"], lease_until=now + b["lease"], started=now,
+            )  # fmt: skip
+            j["history"] = [*j["history"], [now, "running", b["worker"]]]
+            deps = j["deps"] if isinstance(j["deps"], list) else []
+            results = [
+                [r["key"], r["value"]]
+                for r in self.results.values()
+                if r["run"] == j["run"] and r["key"] in deps
+            ]
+            out.append(
+                {
+                    **{k: j[k] for k in ("run", "run_no", "seq", "key", "task", "revision")},
+                    **{k: j[k] for k in ("args", "kwargs", "deps", "attempts")},
+                    "id": j["_key"],
+                    "results": results,
+                }
+            )
+        return out
+
+    def held(self, b: dict[str, Any]) -> list[Any]:
+        j = self._held(b["job"], b["worker"])
+        if j is None:
+            return []
+        fields = ("run", "key", "elf", "task", "attempts", "dependents")
+        return [{"id": j["_key"], **{k: j[k] for k in fields}}]
+
+    def record_failure(self, b: dict[str, Any]) -> list[Any]:
+        found = self.failures.get(b["hash"])
+        if found is None:
+            fields = ("error_type", "message", "traceback", "elf", "task", "revision")
+            self.failures[b["hash"]] = {
+                "_key": b["hash"], **{k: b[k] for k in fields},
+                "count": 1, "first_seen": b["now"], "last_seen": b["now"],
+            }  # fmt: skip
+        else:
+            found.update(count=found["count"] + 1, last_seen=b["now"], revision=b["revision"])
+        return []
+
+    def insert(self, b: dict[str, Any]) -> list[Any]:
+        collection = b["@collection"]
+        for doc in b["docs"]:
+            if collection == aql.JOB_FAILURES:
+                self.links.append(doc)
+            elif collection == aql.RESULTS:
+                self.results[doc["_key"]] = doc
+            elif collection == aql.RUNS:
+                self.runs[doc["_key"]] = dict(doc)
+            elif collection == aql.JOBS:
+                self.jobs[doc["_key"]] = {**doc, "_id": f"{aql.JOBS}/{doc['_key']}"}
+            elif collection == aql.DEPS:
+                self.edges.append((doc["_from"], doc["_to"]))
+        return []
+
+    def next_run_no(self, b: dict[str, Any]) -> list[Any]:
+        return [max((r["no"] for r in self.runs.values()), default=0) + 1]
+
+    def complete(self, b: dict[str, Any]) -> list[Any]:
+        out = []
+        for job in b["jobs"]:
+            j = self._held(job, b["worker"])
+            if j is None:
+                continue
+            j.update(status="succeeded", finished=b["now"], lease_until=None)
+            j["history"] = [*j["history"], [b["now"], "succeeded", b["worker"]]]
+            out.append({"id": job, "run": j["run"], "key": j["key"], "dependents": j["dependents"]})
+        return out
+
+    def ready_dependents(self, b: dict[str, Any]) -> list[Any]:
+        done = {d.removeprefix(f"{aql.JOBS}/") for d in b["done"]}
+        hits: dict[str, int] = {}
+        for source, target in self.edges:
+            if source.removeprefix(f"{aql.JOBS}/") in done:
+                target = target.removeprefix(f"{aql.JOBS}/")
+                hits[target] = hits.get(target, 0) + 1
+        out = []
+        for target, k in hits.items():
+            j = self.jobs[target]
+            ready = j["status"] == "pending" and j["waiting"] == k
+            j["waiting"] -= k
+            if ready:
+                j["status"] = "ready"
+                j["history"] = [*j["history"], [b["now"], "ready", ""]]
+            out.append({"elf": j["elf"], "ready": ready})
+        return out
+
+    def get_results(self, b: dict[str, Any]) -> list[Any]:
+        return [
+            [r["key"], r["value"]]
+            for r in self.results.values()
+            if r["run"] == b["run"] and r["key"] in b["keys"]
+        ]
+
+    def extend_leases(self, b: dict[str, Any]) -> list[Any]:
+        out = []
+        for job in b["jobs"]:
+            j = self._held(job, b["worker"])
+            if j is not None:
+                j["lease_until"] = b["now"] + j["lease"]
+                out.append({"id": job, "cancelled": self.runs[j["run"]]["status"] == "cancelled"})
+        return out
+
+    def _counts(self, run: str) -> list[Any]:
+        counts: dict[tuple[str, str], int] = {}
+        for j in self.jobs.values():
+            if j["run"] == run:
+                counts[j["elf"], j["status"]] = counts.get((j["elf"], j["status"]), 0) + 1
+        return [[elf, status, n] for (elf, status), n in counts.items()]
+
+    def run_counts(self, b: dict[str, Any]) -> list[Any]:
+        return self._counts(b["run"])
+
+    def list_runs(self, b: dict[str, Any]) -> list[Any]:
+        runs = sorted(self.runs.values(), key=lambda r: -r["no"])[: b["limit"]]
+        return [{**r, "counts": self._counts(r["_key"])} for r in runs]
+
+    def cancel_run(self, b: dict[str, Any]) -> list[Any]:
+        r = self.runs.get(b["run"])
+        if r is None or r["status"] != "running":
+            return []
+        r["status"] = "cancelled"
+        return [b["run"]]
+
+    def cancel_jobs(self, b: dict[str, Any]) -> list[Any]:
+        for j in self.jobs.values():
+            if j["run"] == b["run"] and j["status"] in ("pending", "ready"):
+                j.update(status="cancelled", finished=b["now"])
+                j["history"] = [*j["history"], [b["now"], "cancelled", "run cancelled"]]
+        return []
+
+    def fail(self, b: dict[str, Any]) -> list[Any]:
+        j = self._held(b["job"], b["worker"])
+        if j is None:
+            return []
+        now = b["now"]
+        j.update(status="failed", finished=now, lease_until=None, failure=b["failure"])
+        j["history"] = [*j["history"], [now, "failed", b["note"]]]
+        return [j["run"]]
+
+    def skip_dependents(self, b: dict[str, Any]) -> list[Any]:
+        start = b["start"].removeprefix(f"{aql.JOBS}/")
+        seen, frontier, out = {start}, [start], []
+        while frontier:
+            nxt = [
+                t.removeprefix(f"{aql.JOBS}/")
+                for f in frontier
+                for s, t in self.edges
+                if s.removeprefix(f"{aql.JOBS}/") == f
+                and t.removeprefix(f"{aql.JOBS}/") not in seen
+            ]
+            seen.update(nxt)
+            frontier = nxt
+            for target in nxt:
+                v = self.jobs[target]
+                if v["status"] == "pending":
+                    v.update(status="skipped", finished=b["now"])
+                    v["history"] = [*v["history"], [b["now"], "skipped", b["note"]]]
+                    out.append(v["run"])
+        return out
+
+    def _back(self, j: dict[str, Any], now: float, note: str) -> dict[str, Any]:
+        status = "cancelled" if self.runs[j["run"]]["status"] == "cancelled" else "ready"
+        j.update(status=status, lease_until=None, finished=now if status == "cancelled" else None)
+        j["history"] = [*j["history"], [now, status, note]]
+        return {"run": j["run"], "status": status}
+
+    def requeue(self, b: dict[str, Any]) -> list[Any]:
+        out = []
+        for job in b["jobs"]:
+            j = self._held(job, b["worker"])
+            if j is None:
+                continue
+            j["attempts"] += b["attempts"]
+            if b["not_before"] is not None:
+                j["not_before"] = b["not_before"]
+            if b["failure"] is not None:
+                j["failure"] = b["failure"]
+            out.append(self._back(j, b["now"], b["note"]))
+        return out
+
+    def expired(self, b: dict[str, Any]) -> list[Any]:
+        fields = ("run", "key", "elf", "task", "revision", "attempts", "dependents", "lease_owner")
+        return [
+            {
+                "id": j["_key"],
+                **{k: j[k] for k in fields},
+                "cancelled": self.runs[j["run"]]["status"] == "cancelled",
+                "failures": sum(link["_from"] == j["_id"] for link in self.links),
+            }
+            for j in self._expired(b["cutoff"])
+        ]
+
+    def expire(self, b: dict[str, Any]) -> list[Any]:
+        return [
+            self._back(j, b["now"], f"lease of {j['lease_owner']} expired")
+            for j in self._expired(b["cutoff"])
+            if j["_key"] in b["jobs"]
+        ]
+
+    def _active(self, run: str) -> bool:
+        return any(
+            j["run"] == run and j["status"] in ("pending", "ready", "running")
+            for j in self.jobs.values()
+        )
+
+    def settle(self, b: dict[str, Any]) -> list[Any]:
+        out = []
+        for run_id in b["runs"]:
+            r = self.runs.get(run_id)
+            if r is None or r["finished"] is not None or self._active(run_id):
+                continue
+            failed = any(j["run"] == run_id and j["status"] == "failed" for j in self.jobs.values())
+            if r["status"] == "running":
+                r["status"] = "failed" if failed else "succeeded"
+            r["finished"] = b["now"]
+            out.append(run_id)
+        return out
+
+    def run_status(self, b: dict[str, Any]) -> list[Any]:
+        r = self.runs.get(b["run"])
+        if r is None:
+            return []
+        return [
+            {"status": r["status"], "idle": r["finished"] is None and not self._active(r["_key"])}
+        ]
+
+    def by_prefix(self, b: dict[str, Any]) -> list[Any]:
+        docs = {aql.JOBS: self.jobs, aql.RUNS: self.runs}.get(b["@collection"], {})
+        keys = sorted(k for k in docs if b["low"] <= k < b["high"] and k.startswith(b["prefix"]))
+        return [docs[k] for k in keys[:2]]
+
+    def list_jobs(self, b: dict[str, Any]) -> list[Any]:
+        jobs = sorted(
+            (
+                j
+                for j in self.jobs.values()
+                if j["run"] == b["run"] and b.get("status", j["status"]) == j["status"]
+            ),
+            key=lambda j: j["seq"],
+        )
+        hashes = {j["failure"] for j in jobs}
+        return [{"jobs": jobs, "failures": [f for h, f in self.failures.items() if h in hashes]}]
+
+    list_jobs_with_status = list_jobs
+
+    def job_extras(self, b: dict[str, Any]) -> list[Any]:
+        result = self.results.get(b["job"])
+        return [
+            {
+                "result": None if result is None else result["value"],
+                "failure": self.failures.get(b["failure"]) if b["failure"] else None,
+            }
+        ]

@@ -28,6 +28,10 @@ How it keeps the SQLite backend's behaviour across machines:
   :class:`OutcomeUnknown` (python-arango would re-send it), and the store resolves it by
   reading (``_commit``: the transaction's status, else its receipt document; ``_claim``: the
   jobs leased to it); reads and ``aql.RERUNNABLE`` statements run again;
+* a claimed job is decoded by ``common.decode_payload``; one it refuses is failed
+  (``UndecodableJob``) before ``claim`` returns, and the claim takes the next jobs; a lease
+  expiry is one stream transaction that returns each job to ready, or fails it
+  (``WorkerLost``) once ``common.lost_leases`` reaches ``MAX_LOST_LEASES``;
 * readiness is a counter per job decremented through the dependency edges, and a run settles
   by index probes right after the transaction that finished its jobs commits;
 * results are keyed by job id, so a result is stored once even if two workers raced for it;
@@ -36,9 +40,9 @@ How it keeps the SQLite backend's behaviour across machines:
 * leases and ``retry_at`` compare wall clocks of different hosts: keep them in sync (NTP).
 
 The rules it shares with the SQLite backend (submission checks, run summaries, id prefixes,
-failure digests, write retries) are in ``elfc.mycelium.common``. python-arango is imported on
-first use, never by ``import elfc``; without it, opening an ``arango://`` mycelium fails with
-the install hint.
+failure digests, payload decoding, the lost-lease limit, write retries) are in
+``elfc.mycelium.common``. python-arango is imported on first use, never by ``import elfc``;
+without it, opening an ``arango://`` mycelium fails with the install hint.
 """
 
 from __future__ import annotations
@@ -79,16 +83,20 @@ from elfc.mycelium.arango import aql
 from elfc.mycelium.arango.url import PASSWORD_ENV, ArangoURL, parse_url
 from elfc.mycelium.common import (
     FORKS,
+    MAX_LOST_LEASES,
     PATIENCE,
+    Payload,
     Submission,
+    Undecodable,
     abandon,
     closed_error,
-    decode_args,
     decode_json,
-    decode_kwargs,
+    decode_payload,
     failure_digest,
     failure_summary,
     job_history,
+    lost_lease_failure,
+    lost_leases,
     must_stop,
     new_ids,
     pick,
@@ -100,6 +108,7 @@ from elfc.mycelium.common import (
     run_info,
     schema_mismatch,
     skip_note,
+    undecodable_failure,
 )
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import install_hint
@@ -859,7 +868,20 @@ class ArangoStore(Store):
     def claim(self, elf: str, worker_id: str, lease: float, limit: int = 1) -> list[Claimed]:
         if limit <= 0 or not self._due(elf):
             return []
-        return _claimed(elf, self._claim(elf, worker_id, lease, limit))
+        while True:
+            claimed, damaged = _claimed(elf, self._claim(elf, worker_id, lease, limit))
+            # A job whose stored arguments cannot be decoded is quarantined: failed now,
+            # under the lease this claim took, before the claim returns, so it never reaches
+            # (or kills) a worker and never stays first in line. CLAIM is one statement
+            # outside a stream transaction (so that a lost answer is read back, see _claim),
+            # hence the failure commits in a transaction of its own right after it; should
+            # this process die in between, the lease expires and the next claim fails it.
+            for row, error in damaged:
+                failure = undecodable_failure(str(row["id"]), str(row.get("revision")), error)
+                self.fail(str(row["id"]), worker_id, failure)
+            if claimed or not damaged:
+                return claimed
+            # Every job taken was damaged: the worker goes on to the next ones.
 
     def _claim(self, elf: str, worker_id: str, lease: float, limit: int) -> list[Any]:
         """One CLAIM statement, tried again on conflicts: the first try takes the FIFO head,
@@ -952,16 +974,7 @@ class ArangoStore(Store):
                 )
                 t.settle.update(r["run"] for r in rows if r["status"] == "cancelled")
                 return True
-            note = failure_summary(failure)
-            t.query(aql.FAIL, job=job_id, worker=worker_id, now=t.now, failure=digest, note=note)
-            if job["dependents"]:
-                t.query(
-                    aql.SKIP_DEPENDENTS,
-                    start=f"{aql.JOBS}/{job_id}",
-                    now=t.now,
-                    note=skip_note(job["key"]),
-                )
-            t.settle.add(job["run"])
+            _fail_held(t, job, worker_id, failure, recorded=True)
             return True
 
         return self._transaction(
@@ -986,10 +999,36 @@ class ArangoStore(Store):
         return len(rows)
 
     def expire_leases(self, now: float | None = None) -> int:
-        clock = time.time()
-        rows = self._run(aql.EXPIRE, cutoff=clock if now is None else now, now=clock)
-        self._settle(r["run"] for r in rows if r["status"] == "cancelled")
-        return len(rows)
+        """Return the jobs whose lease ended to ready (cancelled in a cancelled run), and
+        fail those whose workers died under them :data:`MAX_LOST_LEASES` times
+        (:func:`lost_leases`): ``WorkerLost``, dependents skipped. One stream transaction
+        reads them (EXPIRED) and writes each (EXPIRE, or the statements of a failure), so a
+        job is expired once even when several claimers expire at the same time: the second
+        conflicts on the job documents (1200) and finds nothing left on its retry. Stream
+        transactions: https://docs.arango.ai/docs/stable/develop/transactions/stream-transactions/
+        """
+
+        def write(t: _Txn) -> int:
+            cutoff = t.now if now is None else now
+            rows = t.query(aql.EXPIRED, cutoff=cutoff)
+            back, lost = [], []
+            for row in rows:
+                times = lost_leases(int(row["attempts"]), int(row["failures"] or 0))
+                if times >= MAX_LOST_LEASES and not row["cancelled"]:
+                    lost.append((row, times))
+                else:
+                    back.append(row["id"])
+            if back:
+                moved = t.query(aql.EXPIRE, jobs=back, cutoff=cutoff, now=t.now)
+                t.settle.update(r["run"] for r in moved if r["status"] == "cancelled")
+            for row, times in lost:
+                failure = lost_lease_failure(str(row["lease_owner"]), times, row["revision"])
+                _fail_held(t, row, row["lease_owner"], failure)
+            return len(rows)
+
+        return self._transaction(
+            [aql.FAILURES, aql.JOB_FAILURES, aql.JOBS], write, "return expired leases", _READS
+        )
 
     def heartbeat(self, worker: WorkerInfo, running: Iterable[str] = ()) -> set[str]:
         ids = list(running)
@@ -1339,7 +1378,9 @@ def _record_failure(t: _Txn, job: Mapping[str, Any], digest: str, failure: Failu
         revision=failure.revision,
     )
     key = secrets.token_hex(8)
-    t.receipt = (aql.JOB_FAILURES, [key])
+    # Every link this transaction writes is its receipt (an expiry may fail several jobs).
+    earlier = t.receipt[1] if t.receipt is not None and t.receipt[0] == aql.JOB_FAILURES else []
+    t.receipt = (aql.JOB_FAILURES, [*earlier, key])
     link = {
         "_key": key,
         "_from": f"{aql.JOBS}/{job['id']}",
@@ -1348,6 +1389,31 @@ def _record_failure(t: _Txn, job: Mapping[str, Any], digest: str, failure: Failu
         "attempt": job["attempts"],
     }
     t.query(aql.INSERT, collection=aql.JOB_FAILURES, docs=[link])
+
+
+def _fail_held(
+    t: _Txn,
+    job: Mapping[str, Any],
+    owner: str | None,
+    failure: FailureRecord,
+    recorded: bool = False,
+) -> None:
+    """A running job leased to ``owner`` (a ``HELD`` or ``EXPIRED`` row) becomes ``failed``
+    with ``failure`` (recorded first unless ``recorded``); its pending dependents, transitively,
+    become ``skipped``."""
+    digest = failure_digest(failure)
+    if not recorded:
+        _record_failure(t, job, digest, failure)
+    note = failure_summary(failure)
+    t.query(aql.FAIL, job=job["id"], worker=owner, now=t.now, failure=digest, note=note)
+    if job["dependents"]:
+        t.query(
+            aql.SKIP_DEPENDENTS,
+            start=f"{aql.JOBS}/{job['id']}",
+            now=t.now,
+            note=skip_note(job["key"]),
+        )
+    t.settle.add(job["run"])
 
 
 def _template_docs(revision: str, template_json: bytes) -> dict[str, list[dict[str, Any]]]:
@@ -1419,24 +1485,45 @@ def _f(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _claimed(elf: str, rows: list[Any]) -> list[Claimed]:
-    rows = sorted(rows, key=lambda r: (r["run_no"], r["seq"]))
-    return [
-        Claimed(
-            r["id"],
-            r["run"],
-            r["key"],
-            elf,
-            r["task"],
-            r["revision"],
-            decode_args(r["args"]),
-            decode_kwargs(r["kwargs"]),
-            tuple(r["deps"]),
-            int(r["attempts"]),
-            _inputs(r["deps"], r["results"]),
+def _payload(doc: Mapping[str, Any]) -> Payload:
+    """A job document's ``(args, kwargs, dependency keys)``, decoded by the shared rule
+    (:func:`decode_payload`). ``args`` and ``kwargs`` are stored as JSON text, ``deps`` as a
+    JSON list (re-encoded for the decoder, which checks its shape). Raises
+    :class:`Undecodable` (never anything else) for a document that is damaged or was written
+    by something other than elfc."""
+    args, kwargs = doc.get("args"), doc.get("kwargs")
+    if not isinstance(args, str) or not isinstance(kwargs, str):
+        found = ", ".join(type(v).__name__ for v in (args, kwargs))
+        raise Undecodable(f"its args and kwargs fields are {found}, not JSON text")
+    return decode_payload(args, kwargs, _encode(doc.get("deps")))
+
+
+def _claimed(elf: str, rows: list[Any]) -> tuple[list[Claimed], list[tuple[Any, Undecodable]]]:
+    """The jobs CLAIM (or CLAIMED) returned, in FIFO order, and the rows among them whose
+    payload cannot be decoded, with why (the claim fails those)."""
+    claimed, damaged = [], []
+    for r in sorted(rows, key=lambda r: (r["run_no"], r["seq"])):
+        try:
+            args, kwargs, deps = _payload(r)
+        except Undecodable as exc:
+            damaged.append((r, exc))
+            continue
+        claimed.append(
+            Claimed(
+                r["id"],
+                r["run"],
+                r["key"],
+                elf,
+                r["task"],
+                r["revision"],
+                args,
+                kwargs,
+                deps,
+                int(r["attempts"]),
+                _inputs(deps, r["results"]),
+            )
         )
-        for r in rows
-    ]
+    return claimed, damaged
 
 
 def _inputs(deps: Sequence[str], rows: Sequence[Sequence[str]]) -> dict[str, bytes] | None:
@@ -1479,9 +1566,19 @@ def _run_info(doc: Mapping[str, Any], counted: Iterable[Sequence[Any]]) -> RunIn
 def _job_info(
     doc: Mapping[str, Any], failures: Mapping[str, FailureInfo], result: bytes | None
 ) -> JobInfo:
-    deps = tuple(doc["deps"])
+    # A damaged document reads as a job without arguments (a claim fails it, saying why), or
+    # without stored history, rather than making the whole run unreadable.
+    try:
+        args, kwargs, deps = _payload(doc)
+    except Undecodable:
+        args, kwargs, deps = (), {}, ()
     created = float(doc["created"])
-    stored = (Event(float(at), status, note) for at, status, note in doc["history"])
+    try:
+        stored = tuple(
+            Event(float(at), str(status), str(note)) for at, status, note in doc["history"]
+        )
+    except (TypeError, ValueError):
+        stored = ()
     history = job_history(created, deps, stored)
     failure = doc["failure"]
     return JobInfo(
@@ -1492,8 +1589,8 @@ def _job_info(
         doc["elf"],
         doc["task"],
         doc["revision"],
-        decode_args(doc["args"]),
-        decode_kwargs(doc["kwargs"]),
+        args,
+        kwargs,
         deps,
         int(doc["seq"]),
         doc["status"],

@@ -407,12 +407,42 @@ FOR j IN elfc_jobs
 """,
 )
 
+EXPIRED = _q(
+    "EXPIRED",
+    """
+// index: elfc_jobs/lease, elfc_runs/primary, elfc_job_failures/edge
+// Read-only, inside the expiry transaction: each running job whose lease ended, with what
+// common.lost_leases needs (its attempts, and its recorded failures: edges from the job,
+// counted through the edge index on _from with COLLECT WITH COUNT INTO; see "Counting in
+// AQL", https://docs.arango.ai/docs/stable/aql/examples-counting.html). Python decides which
+// are failed (WorkerLost) and which go back to ready; EXPIRE and FAIL then write them.
+FOR j IN elfc_jobs
+  FILTER j.status == "running" AND j.lease_until < @cutoff
+  LET run_status = FIRST(FOR r IN elfc_runs FILTER r._key == j.run RETURN r.status)
+  LET failures = FIRST(
+    FOR f IN elfc_job_failures
+      FILTER f._from == j._id
+      COLLECT WITH COUNT INTO n
+      RETURN n
+  )
+  RETURN {
+    id: j._key, run: j.run, key: j.key, elf: j.elf, task: j.task, revision: j.revision,
+    attempts: j.attempts, dependents: j.dependents, lease_owner: j.lease_owner,
+    cancelled: run_status == "cancelled", failures: failures
+  }
+""",
+)
+
 EXPIRE = _q(
     "EXPIRE",
     """
-// index: elfc_jobs/lease, elfc_runs/primary
+// index: elfc_jobs/primary, elfc_runs/primary
+// The jobs of @jobs (read by EXPIRED in the same stream transaction) back to ready, or to
+// cancelled when their run was cancelled. The filter is EXPIRED's again, and the UPDATE
+// passes the document with ignoreRevs: false, so a job another transaction changed since is
+// a write-write conflict (1200) and the whole expiry is retried.
 FOR j IN elfc_jobs
-  FILTER j.status == "running" AND j.lease_until < @cutoff
+  FILTER j._key IN @jobs AND j.status == "running" AND j.lease_until < @cutoff
   LET run_status = FIRST(FOR r IN elfc_runs FILTER r._key == j.run RETURN r.status)
   LET status = run_status == "cancelled" ? "cancelled" : "ready"
   UPDATE j WITH {
@@ -649,7 +679,6 @@ RERUNNABLE = frozenset(
         "INSERT_NEW",  # likewise
         "PUT_ELF",  # a replace by the same document
         "NEXT_RUN_NO",  # a run number skipped: numbers only order runs, gaps are fine
-        "EXPIRE",  # filters on running + an ended lease: a job it moved no longer matches
         "REQUEUE",  # filters on running + the lease owner: likewise
         "BEAT",  # an upsert of the same heartbeat
         "EXTEND_LEASES",  # sets lease_until again
