@@ -31,7 +31,6 @@ from typing import Any
 
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.compile import task_diagnostics
-from elfc.compiler.elves import elf_info
 from elfc.compiler.text import char_offset
 from elfc.config import PYPROJECT, elfc_table, find_pyproject
 from elfc.decorators import HANDLES, Handle, is_elf
@@ -39,6 +38,7 @@ from elfc.errors import ElfcError, PathNotFound
 from elfc.model.ir import Span
 from elfc.model.records import ElfRecord
 from elfc.pipeline import Pipeline
+from elfc.runtime.client import registered_otherwise
 from elfc.targets import import_path
 
 SKIP_DIRS = frozenset(
@@ -256,14 +256,11 @@ class _Checker:
                 record = records.get(h.name)
                 if record is None or _real(h.location[0]) not in checked:
                     continue
-                info = elf_info(h.cls)
-                if (record.module, record.cls, record.config) == (
-                    info.module, info.qualname, h.config,
-                ):  # fmt: skip
+                differs = registered_otherwise(record, h)
+                if differs is None:
                     continue
                 span = _call_span(h.location[0], h.location[1])
-                theirs = f"{record.module}.{record.cls}{_config_suffix(record.config)}"
-                mine = f"{info.module}.{info.qualname}{_config_suffix(h.config)}"
+                theirs, mine = differs
                 self.add(
                     [dg.REGISTERED_ELSEWHERE.at(
                         span, name=h.name, url=shown_url, theirs=theirs, mine=mine
@@ -418,10 +415,6 @@ def _handle_conflict(first: Handle, other: Handle, what: str) -> dg.Diagnostic:
     return dg.HANDLE_CONFLICT.at(
         span, name=other.name, what=what, first=describe(first), second=describe(other)
     )
-
-
-def _config_suffix(config: str) -> str:
-    return "" if config == '{"args":[],"kwargs":{}}' else f" with {config}"
 
 
 def _config_text(h: Handle) -> str:

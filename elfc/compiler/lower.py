@@ -24,7 +24,7 @@ from elfc.decorators import Handle, as_handle, pipeline_function
 from elfc.errors import BuildError
 from elfc.model.ir import IR, JobSpec, refs
 from elfc.model.ops import Op
-from elfc.model.typeref import is_plain, nonfinite_text, typeref
+from elfc.model.typeref import finite_json, is_plain, typeref
 
 BUILDER = "__elfc__"
 MAX_JOBS = 5_000_000
@@ -129,18 +129,7 @@ def _static_value(value: Any) -> IR:
         raise BuildError(
             f"{value!r} cannot be passed to a task: values cross processes as JSON ({exc})"
         ) from exc
-    return {Op.VAL: [ref, _finite(data)]}
-
-
-def _finite(data: Any) -> Any:
-    """JSON builtins with NaN and infinities spelled as the strings msgspec reads back."""
-    if type(data) is float and not math.isfinite(data):
-        return nonfinite_text(data)
-    if type(data) is list:
-        return [_finite(v) for v in data]
-    if type(data) is dict:
-        return {k: _finite(v) for k, v in data.items()}
-    return data
+    return {Op.VAL: [ref, finite_json(data)]}
 
 
 def _enc_hook(obj: Any) -> Any:

@@ -21,6 +21,7 @@ it cannot resolve raises :class:`~elfc.errors.ExpressionError`.
 from __future__ import annotations
 
 import enum
+import math
 import sys
 import types
 import typing
@@ -29,10 +30,29 @@ from typing import Any, Final
 from elfc.errors import ExpressionError
 from elfc.model.modules import importable_name
 
-__all__ = ["NONFINITE", "TypeRef", "is_plain", "nonfinite_text", "resolve", "typeref"]
+__all__ = [
+    "NONFINITE",
+    "TypeRef",
+    "finite_json",
+    "is_plain",
+    "nonfinite_text",
+    "resolve",
+    "typeref",
+]
 
 NONFINITE: Final[frozenset[bytes]] = frozenset([b'"NaN"', b'"Infinity"', b'"-Infinity"'])
 """How NaN and the infinities are spelled in the JSON elfc writes (JSON has no such numbers)."""
+
+
+def finite_json(data: Any) -> Any:
+    """JSON builtins with NaN and the infinities spelled as :func:`nonfinite_text` spells them."""
+    if type(data) is float and not math.isfinite(data):
+        return nonfinite_text(data)
+    if isinstance(data, list):
+        return [finite_json(v) for v in data]
+    if isinstance(data, dict):
+        return {k: finite_json(v) for k, v in data.items()}
+    return data
 
 
 def nonfinite_text(x: float) -> str:

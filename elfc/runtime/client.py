@@ -13,7 +13,7 @@ from elfc.compiler.text import function_source
 from elfc.decorators import Handle
 from elfc.errors import ElfConflict, JobFailure, SourceUnavailable
 from elfc.model.ir import BuiltRun
-from elfc.model.records import RevisionRecord
+from elfc.model.records import ElfRecord, RevisionRecord
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import open_mycelium
 from elfc.runtime.revisions import elf_revisions
@@ -113,12 +113,10 @@ def check_elves(store: Store, handles: dict[str, Handle], stale_ok: bool = False
     live: set[str] | None = None
     for name, handle in sorted(handles.items()):
         record = known.get(name)
-        if record is None:
+        differs = None if record is None else registered_otherwise(record, handle)
+        if differs is None:
             continue
-        info = elf_info(handle.cls)
-        mine = (info.module, info.qualname, handle.config)
-        if (record.module, record.cls, record.config) == mine:
-            continue
+        theirs, mine = differs
         if stale_ok:
             if live is None:
                 now = time.time()
@@ -126,12 +124,20 @@ def check_elves(store: Store, handles: dict[str, Handle], stale_ok: bool = False
             if name not in live:
                 continue
         raise ElfConflict(
-            f"elf {name!r} is registered in {store.url} as {record.module}.{record.cls}"
-            f"{_config_text(record.config)}, but this run defines it as "
-            f"{info.module}.{info.qualname}{_config_text(handle.config)} (named at "
+            f"elf {name!r} is registered in {store.url} as {theirs}, but this run defines it as "
+            f"{mine} (named at "
             f"{handle.location[0]}:{handle.location[1]}); workers of one would take the other's jobs. Give one of them "
             "another name, or start the workers of the new definition first (they register it)"
         )
+
+
+def registered_otherwise(record: ElfRecord, handle: Handle) -> tuple[str, str] | None:
+    """(the registered definition, the handle's) when they differ in class or configuration."""
+    info = elf_info(handle.cls)
+    if (record.module, record.cls, record.config) == (info.module, info.qualname, handle.config):
+        return None
+    theirs = f"{record.module}.{record.cls}{_config_text(record.config)}"
+    return theirs, f"{info.module}.{info.qualname}{_config_text(handle.config)}"
 
 
 def _config_text(config: str) -> str:

@@ -38,7 +38,7 @@ from elfc.errors import ExpressionError, ValueCrossingError
 from elfc.model.ir import IR
 from elfc.model.methods import attribute_of, method_for
 from elfc.model.ops import BINARY_FUNCTIONS, BUILTINS, COMPARE_FUNCTIONS, UNARY_FUNCTIONS, Op
-from elfc.model.typeref import NONFINITE, TypeRef, nonfinite_text, resolve
+from elfc.model.typeref import NONFINITE, TypeRef, finite_json, resolve
 
 __all__ = [
     "ExpressionError",
@@ -83,7 +83,7 @@ def encode(value: Any) -> bytes:
     try:
         data = _ENCODER.encode(value)
         if b"null" in data and _has_nonfinite(value):
-            data = _ENCODER.encode(_finite(msgspec.to_builtins(value, enc_hook=_enc_hook)))
+            data = _ENCODER.encode(finite_json(msgspec.to_builtins(value, enc_hook=_enc_hook)))
         return data
     except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
         raise ValueCrossingError(f"cannot encode a {type(value).__qualname__}: {exc}") from exc
@@ -109,16 +109,6 @@ def _has_nonfinite(value: Any) -> bool:
         elif isinstance(v, dict):
             stack.extend(v.values())
     return False
-
-
-def _finite(data: Any) -> Any:
-    if type(data) is float and not math.isfinite(data):
-        return nonfinite_text(data)
-    if isinstance(data, list):
-        return [_finite(v) for v in data]
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    return data
 
 
 def decode(data: bytes) -> Any:
