@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from elfc.errors import MyceliumError
-from elfc.model.ir import BuiltRun, revision_of
+from elfc.model.ir import JOIN, BuiltRun, JobSpec, refs, revision_of
 from elfc.model.records import Event, FailureRecord, JobInfo, RunInfo
 from elfc.model.status import ACTIVE_JOB_STATUSES, JOB_STATUSES, JobStatus, RunStatus
 
@@ -149,6 +149,102 @@ class Submission:
         """Job key -> how many jobs wait for it."""
         self.statuses = [first_status(deps) for deps in self.deps]
         self.run_status: RunStatus = "running" if jobs else "succeeded"
+
+
+UNRUNNABLE_DEPS: frozenset[str] = frozenset(["failed", "skipped", "cancelled", "not_taken"])
+"""A job that waits for a job in one of these will never run: it is created ``skipped``."""
+
+
+class Expansion:
+    """A region's expansion checked and encoded for :meth:`Store.expand` before its
+    transaction: the jobs it adds, the not-taken placeholders, and the join that the
+    expansion job becomes (or its result, when the region's values are known already).
+
+    A new job may depend on a job the expansion adds before it or on any job of the run
+    (``external``, whose statuses the backend reads in its transaction and hands to
+    :meth:`statuses`).
+    """
+
+    def __init__(
+        self,
+        jobs: Sequence[JobSpec],
+        not_taken: Sequence[JobSpec] = (),
+        join: Any = None,
+        result: bytes | None = None,
+    ) -> None:
+        if (join is None) == (result is None):
+            raise ValueError("an expansion has either a join or a result")
+        self.jobs = list(jobs)
+        self.not_taken = list(not_taken)
+        self.result = result
+        self.join_ir = join
+        every = [*self.jobs, *self.not_taken]
+        self.position = {job.key: i for i, job in enumerate(self.jobs)}
+        if len({job.key for job in every}) != len(every):
+            raise MyceliumError("an expansion made two jobs with one key")
+        self.deps = [tuple(dict.fromkeys(job.deps)) for job in self.jobs]
+        self.join_deps: tuple[str, ...] = tuple(sorted(refs(join))) if join is not None else ()
+        external: dict[str, None] = {}
+        for i, deps in enumerate(self.deps):
+            for dep in deps:
+                at = self.position.get(dep)
+                if at is None:
+                    external[dep] = None
+                elif at >= i:
+                    raise MyceliumError(f"job {self.jobs[i].key} depends on a later job {dep}")
+        for dep in self.join_deps:
+            if dep not in self.position:
+                external[dep] = None
+        self.external = list(external)
+        """Keys of jobs already in the run that the new jobs or the join wait for."""
+        for job in every:
+            if max(nesting(job.args), nesting(job.kwargs)) > MAX_NESTING:
+                raise MyceliumError(f"job {job.key}: its arguments nest too deep")
+        try:
+            self.payloads = [
+                (_encode(job.args), _encode(job.kwargs), _encode(deps))
+                for job, deps in zip(self.jobs, self.deps, strict=True)
+            ]
+            self.placeholder_payloads = [
+                (_encode(job.args), _encode(job.kwargs), b"[]") for job in self.not_taken
+            ]
+            self.join_payload = (
+                (_encode([join]), b"{}", _encode(list(self.join_deps)))
+                if join is not None
+                else None
+            )
+        except (TypeError, msgspec.EncodeError, RecursionError) as exc:
+            raise MyceliumError(f"an expansion is not JSON-encodable: {exc}") from exc
+        self.dependents = Counter(dep for deps in self.deps for dep in deps)
+        self.dependents.update(self.join_deps)
+        """Key -> how many of the new jobs (and the join) wait for it."""
+
+    def statuses(self, existing: dict[str, str]) -> tuple[list[str], list[int], str, int]:
+        """Given the status of each external key, each new job's status and waiting count,
+        then the join's. Raises :class:`MyceliumError` for an external key not in the run."""
+        missing = [k for k in self.external if k not in existing]
+        if missing:
+            raise MyceliumError(f"an expansion depends on {missing[0]!r}, not a job of the run")
+        known = dict(existing)
+        statuses, waits = [], []
+        for job, deps in zip(self.jobs, self.deps, strict=True):
+            status, waiting = _status_after([known[d] for d in deps])
+            known[job.key] = status
+            statuses.append(status)
+            waits.append(waiting)
+        join_status, join_waiting = _status_after([known[d] for d in self.join_deps])
+        return statuses, waits, join_status, join_waiting
+
+    @property
+    def join_task(self) -> str:
+        return JOIN
+
+
+def _status_after(dep_statuses: Sequence[str]) -> tuple[str, int]:
+    if any(s in UNRUNNABLE_DEPS for s in dep_statuses):
+        return "skipped", 0
+    waiting = sum(1 for s in dep_statuses if s != "succeeded")
+    return ("pending" if waiting else "ready"), waiting
 
 
 def nesting(value: object) -> int:

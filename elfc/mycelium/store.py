@@ -49,6 +49,7 @@ from elfc.model.records import (
     WorkerInfo,
 )
 from elfc.model.status import FINAL_RUN_STATUSES, JOB_STATUS_SEVERITY
+from elfc.mycelium.common import Expansion
 
 __all__ = ["Store"]
 
@@ -203,6 +204,22 @@ class Store(abc.ABC):
         """
         accepted = self.complete_many(worker_id, done) if done else []
         return accepted, self.claim(elf, worker_id, lease, limit) if limit > 0 else []
+
+    def expand(self, job_id: str, worker_id: str, expansion: Expansion) -> bool:
+        """Apply a region's expansion made by the worker holding expansion job ``job_id``;
+        ``True`` if it was applied.
+
+        Atomic, and only if the job is ``running`` under a lease of ``worker_id`` in a run
+        that is ``running`` (else ``False``, nothing written: an expansion is applied once,
+        whoever made it). In one transaction: the new jobs are added to the run after its
+        existing ones (``ready``, ``pending`` with a waiting counter over their unfinished
+        dependencies, or ``skipped`` when one of those can never succeed), the placeholders
+        are added ``not_taken``, and the expansion job either succeeds with
+        ``expansion.result`` or becomes its region's join (task ``@join``, its payload the
+        join expression, waiting for the jobs that expression reads; ``skipped``, with its
+        dependents, if one of them can never succeed).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not expand regions yet")
 
     @abc.abstractmethod
     def fail(

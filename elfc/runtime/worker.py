@@ -30,11 +30,13 @@ from typing import Any, Literal
 from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
 from elfc.decorators import Handle
 from elfc.errors import ElfStartFailed, JobStopped, UsageError
+from elfc.model.ir import JOIN, SYSTEM_TASKS
 from elfc.model.records import Claimed, ElfRecord, FailureRecord, LogRecord, WorkerInfo
 from elfc.mycelium.store import Store
 from elfc.runtime.capture import OutputCapture
 from elfc.runtime.context import JobContext, running
 from elfc.runtime.execute import Failure, encode_result, failure_of, invoke, resolve_arguments
+from elfc.runtime.expand import RegionMismatch, expansion_of, join_value
 from elfc.runtime.revisions import elf_revisions
 from elfc.runtime.values import Inputs
 
@@ -88,6 +90,8 @@ class Outcome:
     failure: Failure | None = None
     retry_at: float | None = None
     released: bool = False
+    settled: bool = False
+    """The outcome is in the store already (an expansion applied in its own transaction)."""
 
 
 class Worker:
@@ -293,6 +297,8 @@ class Worker:
 
     # -- one job ------------------------------------------------------------------------
     def run_one(self, job: Claimed) -> Outcome:
+        if job.task in SYSTEM_TASKS:
+            return self._region_job(job)
         task = self.info.tasks.get(job.task)
         if task is None:
             return Outcome(job, failure=Failure(
@@ -325,6 +331,38 @@ class Worker:
             self.current = None
             elapsed = time.perf_counter() - started
             self._avg = 0.8 * self._avg + 0.2 * elapsed
+
+    def _region_job(self, job: Claimed) -> Outcome:
+        """An expansion or a join of a branch or loop on task results (``expand.py``)."""
+        started = time.perf_counter()
+        self.current, self.stop_reason = job, None
+        self.capture.begin()  # a region's static code may print: it is the user's output
+        try:
+            raw = job.results
+            if raw is None:
+                raw = self.store.results(job.run, job.deps) if job.deps else {}
+            results = Inputs(raw)
+            if job.task == JOIN:
+                return Outcome(job, result=join_value(job.args[0], results))
+            spec = job.args[0]["lit"] if isinstance(job.args[0], dict) else None
+            if not isinstance(spec, dict):
+                raise RegionMismatch("the expansion job's payload is not a region")
+            with running(JobContext(job.id, job.run, self.elf, job.task, job.attempts, self.id)):
+                plan = expansion_of(spec, self.elf, job.deps, results)
+        except JobStopped:
+            return Outcome(job, released=True)
+        except (Exception, SystemExit) as exc:
+            return Outcome(job, failure=failure_of(exc, skip_frames=1))
+        finally:
+            self._keep_output(job)
+            self.current = None
+            self._avg = 0.8 * self._avg + 0.2 * (time.perf_counter() - started)
+        self._store_logs()
+        if not self.store.expand(job.id, self.id, plan):
+            log.warning("job %s: expansion not stored (lease lost or run not running)", job.id)
+        elif self._debug:
+            log.debug("job %s expanded into %d job(s)", job.id, len(plan.jobs))
+        return Outcome(job, settled=True)
 
     def _keep_output(self, job: Claimed) -> None:
         text, dropped = self.capture.end()
