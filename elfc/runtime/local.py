@@ -12,9 +12,8 @@ from typing import Any
 from elfc.compiler.compile import Compiled
 from elfc.compiler.elves import elf_info
 from elfc.errors import JobFailure, RunFailed
-from elfc.runtime.client import result_type
 from elfc.runtime.execute import call_with_timeout, encode_result, failure_of, resolve_arguments
-from elfc.runtime.run import output_value
+from elfc.runtime.run import output_value, result_type
 from elfc.runtime.values import Inputs
 
 

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 import time
+import typing
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from elfc.errors import ElfcError, JobFailure, MyceliumError, RunCancelled, RunFailed
+from elfc.compiler.compile import compiled_for
+from elfc.decorators import pipeline_function
+from elfc.errors import (
+    ElfcError,
+    ExpressionError,
+    JobFailure,
+    MyceliumError,
+    RunCancelled,
+    RunFailed,
+    ValueCrossingError,
+)
 from elfc.model.ir import ref_key, refs
 from elfc.model.ops import Op
 from elfc.model.records import LogRecord
@@ -48,7 +61,7 @@ class Run(Generic[R]):
         if status == "cancelled":
             raise RunCancelled(f"run {self.id} was cancelled")
         if status == "failed":
-            raise RunFailed(self.failures(), self.id)
+            raise run_failed(self._store, self.id)
         value: R = run_output(self._store, self.id, self._result_type)
         return value
 
@@ -80,16 +93,86 @@ class Run(Generic[R]):
 
 
 def run_output(store: Store, run_id: str, tp: Any = Any) -> Any:
-    """The value of a succeeded run, validated as ``tp``; ``KeyError`` if there is no such run."""
+    """The value of a succeeded run, validated as ``tp`` (the pipeline's return annotation);
+    ``KeyError`` if there is no such run.
+
+    A value ``tp`` refuses, or an output expression that raises, fails the run: the first
+    reader to find it records it (:meth:`Store.fail_run`, once) and every reader gets
+    :class:`RunFailed` with the ``reason``, as for a run recorded failed that way before.
+    """
     info = store.run_info(run_id)
     if info is None:
         raise KeyError(run_id)
+    if info.status == "failed" and info.failure is not None:
+        raise RunFailed((), info.id, info.error)
     if info.status == "succeeded" and info.error is not None:
         raise MyceliumError(f"run {info.id}: {info.error}")
     expr = info.output
-    if not isinstance(expr, dict):
-        return convert(expr, tp) if tp is not Any else expr
-    return output_value(expr, Inputs(store.results(info.id, refs(expr))), tp, info.pipeline)
+    try:
+        if not isinstance(expr, dict):
+            where = f"the result of pipeline {info.pipeline}"
+            return expr if tp is Any else convert(expr, tp, where=where)
+        return output_value(expr, Inputs(store.results(info.id, refs(expr))), tp, info.pipeline)
+    except (ValueCrossingError, ExpressionError) as exc:
+        if info.status != "succeeded":
+            raise
+        store.fail_run(info.id, type(exc).__name__, str(exc))
+        raise run_failed(store, info.id) from exc
+
+
+def check_value(store: Store, run_id: str) -> bool:
+    """Evaluate the value of a run that has just succeeded, as its pipeline's return
+    annotation says, when this process has imported that pipeline (a worker imported its
+    module) at the revision the run was submitted with; ``True`` if the value was refused and
+    the run is now failed. Anything else (the run is not succeeded, the pipeline is not
+    imported here or is another revision of it) changes nothing: readers evaluate it then.
+    """
+    if store.run_status(run_id) != "succeeded":
+        return False
+    info = store.run_info(run_id)
+    if info is None or info.status != "succeeded":
+        return False
+    fn = imported_pipeline(info.pipeline, info.revision)
+    if fn is None:
+        return False
+    try:
+        run_output(store, run_id, result_type(fn))
+    except RunFailed:
+        return True
+    return False
+
+
+def result_type(fn: Callable[..., Any]) -> Any:
+    """A pipeline function's return annotation (``Any`` when absent or unresolvable)."""
+    try:
+        return typing.get_type_hints(fn).get("return", Any)
+    except Exception:  # unresolvable annotations: the plain value
+        return Any
+
+
+def imported_pipeline(name: str, revision: str) -> Callable[..., Any] | None:
+    """The function of pipeline ``module:qualname`` if its module is imported in this process
+    (``sys.modules``, never an import) and it compiles to ``revision``; else ``None``."""
+    module, _, qualname = name.rpartition(":")
+    obj: object = sys.modules.get(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    fn = pipeline_function(obj)
+    if fn is None:
+        return None
+    try:
+        template = compiled_for(fn).template
+    except ElfcError:
+        return None
+    return fn if template is not None and template.revision == revision else None
+
+
+def run_failed(store: Store, run_id: str) -> RunFailed:
+    """The error of a failed run: its failed jobs, or its own failure (its value refused)."""
+    info = store.run_info(run_id)
+    if info is not None and info.failure is not None:
+        return RunFailed((), info.id, info.error)
+    return RunFailed(run_failures(store, run_id), run_id)
 
 
 def output_value(expr: Any, results: Inputs, tp: Any, pipeline: str) -> Any:
