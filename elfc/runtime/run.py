@@ -21,7 +21,7 @@ from elfc.errors import (
 )
 from elfc.model.ir import ref_key, refs
 from elfc.model.ops import Op
-from elfc.model.records import LogRecord
+from elfc.model.records import LogRecord, RunInfo
 from elfc.model.status import FINAL_RUN_STATUSES
 from elfc.mycelium.store import Store
 from elfc.runtime.retry import Retried, retry_run
@@ -107,12 +107,8 @@ def run_output(store: Store, run_id: str, tp: Any = Any) -> Any:
         raise RunFailed((), info.id, info.error)
     if info.status == "succeeded" and info.error is not None:
         raise MyceliumError(f"run {info.id}: {info.error}")
-    expr = info.output
     try:
-        if not isinstance(expr, dict):
-            where = f"the result of pipeline {info.pipeline}"
-            return expr if tp is Any else convert(expr, tp, where=where)
-        return output_value(expr, Inputs(store.results(info.id, refs(expr))), tp, info.pipeline)
+        return _value(store, info, tp)
     except (ValueCrossingError, ExpressionError) as exc:
         if info.status != "succeeded":
             raise
@@ -120,25 +116,40 @@ def run_output(store: Store, run_id: str, tp: Any = Any) -> Any:
         raise run_failed(store, info.id) from exc
 
 
+def _value(store: Store, info: RunInfo, tp: Any) -> Any:
+    """The run's value from its output expression, validated as ``tp``."""
+    expr = info.output
+    if not isinstance(expr, dict):
+        where = f"the result of pipeline {info.pipeline}"
+        return expr if tp is Any else convert(expr, tp, where=where)
+    return output_value(expr, Inputs(store.results(info.id, refs(expr))), tp, info.pipeline)
+
+
 def check_value(store: Store, run_id: str) -> bool:
     """Evaluate the value of a run that has just succeeded, as its pipeline's return
     annotation says, when this process has imported that pipeline (a worker imported its
-    module) at the revision the run was submitted with; ``True`` if the value was refused and
-    the run is now failed. Anything else (the run is not succeeded, the pipeline is not
-    imported here or is another revision of it) changes nothing: readers evaluate it then.
+    module), and fail the run if the annotation refuses it and the pipeline here is the
+    revision the run was submitted with; ``True`` if this call failed the run. Anything else
+    (the run is not succeeded, the pipeline is not imported here or is another revision of
+    it) changes nothing: readers evaluate the value then.
+
+    The revision is compared only for a refused value: it takes compiling the pipeline (from
+    the compile cache when there is one), which an accepted value never needs.
     """
     if store.run_status(run_id) != "succeeded":
         return False
     info = store.run_info(run_id)
-    if info is None or info.status != "succeeded":
+    if info is None or info.status != "succeeded" or info.error is not None:
         return False
-    fn = imported_pipeline(info.pipeline, info.revision)
+    fn = imported_pipeline(info.pipeline)
     if fn is None:
         return False
     try:
-        run_output(store, run_id, result_type(fn))
-    except RunFailed:
-        return True
+        _value(store, info, result_type(fn))
+    except (ValueCrossingError, ExpressionError) as exc:
+        if revision_of_pipeline(fn) != info.revision:
+            return False
+        return store.fail_run(info.id, type(exc).__name__, str(exc))
     return False
 
 
@@ -150,21 +161,27 @@ def result_type(fn: Callable[..., Any]) -> Any:
         return Any
 
 
-def imported_pipeline(name: str, revision: str) -> Callable[..., Any] | None:
+def imported_pipeline(name: str, revision: str | None = None) -> Callable[..., Any] | None:
     """The function of pipeline ``module:qualname`` if its module is imported in this process
-    (``sys.modules``, never an import) and it compiles to ``revision``; else ``None``."""
+    (``sys.modules``, never an import), and, with ``revision``, if it compiles to that
+    revision; else ``None``."""
     module, _, qualname = name.rpartition(":")
     obj: object = sys.modules.get(module)
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
     fn = pipeline_function(obj)
-    if fn is None:
+    if fn is None or (revision is not None and revision_of_pipeline(fn) != revision):
         return None
+    return fn
+
+
+def revision_of_pipeline(fn: Callable[..., Any]) -> str | None:
+    """The revision the pipeline function ``fn`` compiles to (``None``: it does not)."""
     try:
         template = compiled_for(fn).template
     except ElfcError:
         return None
-    return fn if template is not None and template.revision == revision else None
+    return None if template is None else template.revision
 
 
 def run_failed(store: Store, run_id: str) -> RunFailed:
