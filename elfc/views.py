@@ -74,6 +74,7 @@ __all__ = [
     "elf_progress",
     "elves_view",
     "failure_list",
+    "failure_rows",
     "find_job",
     "find_revision",
     "find_run",
@@ -627,9 +628,21 @@ class FailureView:
     jobs: list[JobInfo]
 
 
+def failure_rows(store: Store, limit: int = 50) -> list[FailureInfo]:
+    """The ``limit`` most recently seen failures: the distinct ones jobs raised, and each run's
+    own (its value refused, with :attr:`FailureInfo.run` set), newest first."""
+    rows = [*store.list_failures(limit), *store.list_run_failures(limit)]
+    rows.sort(key=lambda f: f.last_seen, reverse=True)
+    return rows[: max(limit, 0)]
+
+
 def failure_list(store: Store, limit: int = 50, jobs: int = 10) -> list[FailureView]:
-    """Distinct failures, most recently seen first, each with up to ``jobs`` of its jobs."""
-    return [FailureView(f, store.failure_jobs(f.hash, jobs)) for f in store.list_failures(limit)]
+    """Distinct failures, most recently seen first, each with up to ``jobs`` of its jobs (a
+    run's own failure has none: its ``run`` says whose it is)."""
+    return [
+        FailureView(f, [] if f.run is not None else store.failure_jobs(f.hash, jobs))
+        for f in failure_rows(store, limit)
+    ]
 
 
 @dataclass(frozen=True)

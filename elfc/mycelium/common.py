@@ -32,7 +32,7 @@ import msgspec
 
 from elfc.errors import MyceliumError
 from elfc.model.ir import JOIN, BuiltRun, JobSpec, refs, revision_of
-from elfc.model.records import Event, FailureRecord, JobInfo, RunInfo
+from elfc.model.records import Event, FailureInfo, FailureRecord, JobInfo, RunFailure, RunInfo
 from elfc.model.status import ACTIVE_JOB_STATUSES, JOB_STATUSES, JobStatus, RunStatus
 
 __all__ = [
@@ -67,6 +67,8 @@ __all__ = [
     "retry",
     "retry_note",
     "retry_plan",
+    "run_failure",
+    "run_failure_info",
     "run_info",
     "schema_mismatch",
     "skip_note",
@@ -318,16 +320,17 @@ def run_info(
     total: int,
     output: bytes | str,
     counted: Iterable[Sequence[Any]],
+    failure: RunFailure | None = None,
 ) -> RunInfo:
     """A run as stored (``arguments`` and ``output`` as JSON) with its ``(elf, status, n)``
-    job counts; every status is present in the counts, and a run that did not succeed says
-    why in ``error``."""
+    job counts and its own failure (see :func:`run_failure`); every status is present in the
+    counts, and a run that did not succeed says why in ``error``."""
     counts: dict[str, int] = dict.fromkeys(JOB_STATUSES, 0)
     elf_counts: dict[str, dict[str, int]] = {}
     for elf, job_status, n in counted:
         counts[job_status] += n
         elf_counts.setdefault(elf, dict.fromkeys(JOB_STATUSES, 0))[job_status] += n
-    error = _run_error(status, counts)
+    error = _run_error(status, counts, failure)
     try:
         decoded, value = decode_kwargs(arguments), decode_json(output)
     except (msgspec.DecodeError, RecursionError) as exc:
@@ -347,10 +350,31 @@ def run_info(
         elf_counts,
         value,
         error,
+        failure,
     )
 
 
-def _run_error(status: str, counts: dict[str, int]) -> str | None:
+def run_failure(error_type: object, message: object, when: object) -> RunFailure | None:
+    """A run's own failure from its stored fields (``None`` when none is stored, or when
+    what is stored is not a failure elfc wrote)."""
+    if not isinstance(error_type, str) or not isinstance(message, str):
+        return None
+    return RunFailure(error_type, message, float(when) if isinstance(when, int | float) else 0.0)
+
+
+def run_failure_info(run_id: str, pipeline: str, revision: str, failure: RunFailure) -> FailureInfo:
+    """A run's own failure as a row of ``elfc failures``: one per run (never merged with
+    another run's), seen once, when it was recorded."""
+    digest = revision_of(failure.error_type, failure.message, run_id)
+    return FailureInfo(
+        digest, failure.error_type, failure.message, "", 1, failure.time, failure.time,
+        "", pipeline, revision, run_id,
+    )  # fmt: skip
+
+
+def _run_error(status: str, counts: dict[str, int], failure: RunFailure | None) -> str | None:
+    if status == "failed" and failure is not None:
+        return f"its value was refused: {failure.error_type}: {failure.message}"
     if status == "failed":
         return f"{counts['failed']} job(s) failed, {counts['skipped']} skipped"
     if status == "cancelled":

@@ -19,7 +19,9 @@ Job life cycle::
     cancel_run: pending/ready ──> cancelled; running jobs are told by heartbeat and then released
 
 A run is ``running`` until no job of it can progress; it then becomes ``succeeded``, or
-``failed`` if any job failed. ``cancel_run`` makes it ``cancelled`` at once.
+``failed`` if any job failed. ``cancel_run`` makes it ``cancelled`` at once. A ``succeeded``
+run whose value its pipeline's return annotation refuses is made ``failed`` by ``fail_run``
+(by whoever evaluates the value first).
 
 Times are wall-clock seconds (``time.time()``) because leases are compared across processes.
 """
@@ -49,7 +51,7 @@ from elfc.model.records import (
     WorkerInfo,
 )
 from elfc.model.status import FINAL_RUN_STATUSES, JOB_STATUS_SEVERITY
-from elfc.mycelium.common import Expansion
+from elfc.mycelium.common import Expansion, run_failure_info
 
 __all__ = ["Store"]
 
@@ -278,6 +280,19 @@ class Store(abc.ABC):
         (unknown, or already settled), changing nothing.
         """
 
+    @abc.abstractmethod
+    def fail_run(self, run_id: str, error_type: str, message: str) -> bool:
+        """Record that a run whose jobs all succeeded failed after all: its value was refused
+        (by the pipeline's return annotation). ``True`` if this call recorded it.
+
+        Atomic, and only if the run (exactly ``run_id``) is ``succeeded``: it becomes
+        ``failed`` with ``finished`` kept, and :attr:`RunInfo.failure` holds ``error_type``,
+        ``message`` and the time now. Otherwise ``False``, changing nothing: an unknown,
+        running, cancelled or failed run (so two readers who both find the value refused
+        store it once, and a cancelled run is never made failed). :meth:`retry_jobs`
+        clears the failure when it reopens the run.
+        """
+
     # -- reading -------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -400,6 +415,17 @@ class Store(abc.ABC):
     def list_failures(self, limit: int = 20) -> list[FailureInfo]:
         """The ``limit`` most recently seen distinct failures, newest first."""
 
+    def list_run_failures(self, limit: int = 20) -> list[FailureInfo]:
+        """The ``limit`` most recently recorded failures of runs themselves (:meth:`fail_run`),
+        newest first, one per run (see :attr:`FailureInfo.run`)."""
+        found = [
+            run_failure_info(info.id, info.pipeline, info.revision, info.failure)
+            for info in self.find_runs(status="failed", limit=2**31 - 1)
+            if info.failure is not None
+        ]
+        found.sort(key=lambda f: f.last_seen, reverse=True)
+        return found[: max(limit, 0)]
+
     @abc.abstractmethod
     def list_workers(self) -> list[WorkerInfo]:
         """Every worker that ever sent a heartbeat, most recent heartbeat first."""
@@ -451,7 +477,8 @@ class Store(abc.ABC):
         replaced, ``attempts`` and ``not_before`` restart at 0, its lease and times are
         cleared, and one history event records the new status with ``common.rerun_note``
         (earlier history and failures are kept). The run becomes ``running`` with
-        ``finished`` cleared; its id and every other job stay as they are.
+        ``finished`` and its own failure (:meth:`fail_run`) cleared; its id and every other
+        job stay as they are.
 
         The caller names a set closed under dependents (``common.retry_plan`` makes one).
         Returns ``False``, changing nothing, if the run is unknown or still ``running``, or

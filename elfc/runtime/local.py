@@ -14,10 +14,9 @@ from elfc.compiler.elves import elf_info
 from elfc.decorators import HANDLES, Handle
 from elfc.errors import JobFailure, RunFailed
 from elfc.model.ir import JOIN, SYSTEM_TASKS, JobSpec
-from elfc.runtime.client import result_type
 from elfc.runtime.execute import call_with_timeout, encode_result, failure_of, resolve_arguments
 from elfc.runtime.expand import expansion_of, join_value
-from elfc.runtime.run import output_value
+from elfc.runtime.run import output_value, result_type
 from elfc.runtime.values import Inputs
 
 

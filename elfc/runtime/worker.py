@@ -38,6 +38,7 @@ from elfc.runtime.context import JobContext, running
 from elfc.runtime.execute import Failure, encode_result, failure_of, invoke, resolve_arguments
 from elfc.runtime.expand import RegionMismatch, expansion_of, join_value
 from elfc.runtime.revisions import elf_revisions
+from elfc.runtime.run import check_value
 from elfc.runtime.values import Inputs
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,9 @@ class Worker:
         written to this process's streams."""
         self._logs: list[LogRecord] = []
         """Output of settled jobs not stored yet: stored before their outcomes."""
+        self._succeeded_in: set[str] = set()
+        """Runs this worker ran a job of successfully since it last looked whether they had
+        succeeded (see :meth:`_check_values`)."""
 
     # -- set-up -----------------------------------------------------------------------
     def register(self) -> None:
@@ -216,6 +220,7 @@ class Worker:
                     self.revoked.difference_update(job.id for job in claimed)
                     queue.extend(claimed)
                     if not queue:
+                        self._check_values()
                         if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
                             break
                         self.store.wait_for_work(self.elf, 0.5)
@@ -228,6 +233,7 @@ class Worker:
                 )
                 if outcome.result is not None:
                     done.append((job.id, outcome.result))
+                    self._succeeded_in.add(job.run)
                     if self._debug:
                         log.debug("job %s (%s.%s) succeeded", job.id, self.elf, job.task)
                 else:
@@ -251,12 +257,28 @@ class Worker:
             if queue:
                 self.store.release_many([j.id for j in queue], self.id)
                 log.debug("gave back %d queued job(s) unstarted", len(queue))
+            self._check_values()
             self.stopping.set()
             self.held.clear()
             self.revoked.clear()
             self.finished.set()
             log.info("worker %s stopped after %d jobs", self.id, self.jobs_done)
         return self.jobs_done
+
+    def _check_values(self) -> None:
+        """For each run this worker completed jobs of that has succeeded now, evaluate its
+        value as its pipeline's return annotation says, and fail the run if the annotation
+        refuses it (:func:`check_value`: only with the pipeline imported here, at the run's
+        revision). Called when the worker has nothing to do, and when it stops, so a run
+        submitted with ``elfc submit`` is recorded failed without anyone reading its value.
+        Never fatal: a reader evaluates the value too."""
+        runs, self._succeeded_in = self._succeeded_in, set()
+        for run_id in sorted(runs):
+            try:
+                if check_value(self.store, run_id):
+                    log.info("run %s failed: its value was refused", run_id)
+            except Exception as exc:
+                log.warning("could not check the value of run %s: %s", run_id, exc)
 
     def _could_not_start(self, exc: Exception) -> ElfStartFailed:
         """The elf's ``__init__`` raised: fail the jobs this worker would have run next (one

@@ -48,21 +48,41 @@ def test_a_mycelium_of_another_schema_version_is_refused_untouched(tmp_path: Pat
     assert path.read_bytes() == before
 
 
-def test_a_mycelium_of_schema_version_3_is_migrated_keeping_its_runs(tmp_path: Path) -> None:
-    """Version 3 is version 4 without the ``logs`` table: made here by taking it away."""
+_RUN_FAILURE_COLUMNS = ("error_type", "error_message", "error_time")
+
+
+def _older(path: Path, version: int) -> None:
+    """Make a mycelium of this version an older one: version 4 is version 5 without the run
+    failure columns of ``runs``, version 3 is version 4 without the ``logs`` table."""
+    with sqlite3.connect(path) as con:
+        for column in _RUN_FAILURE_COLUMNS:
+            con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        if version <= 3:
+            con.execute("DROP TABLE logs")
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(version),))
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_an_older_mycelium_is_migrated_keeping_its_runs(tmp_path: Path, version: int) -> None:
     path = tmp_path / "m.db"
     with SQLiteStore(path) as m:
         run_id = m.submit(run_of(job("a#0")))
-    with sqlite3.connect(path) as con:
-        con.execute("DROP TABLE logs")
-        con.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+        done = m.submit(run_of(job("b#0", "f")))
+        drain(m, "f")
+    _older(path, version)
     with SQLiteStore(path) as m:
         (a,) = m.list_jobs(run_id)
         m.put_logs([LogRecord(a.id, run_id, a.key, "e", "work", 1, "hello\n")])
         assert [x.text for x in m.list_logs(run_id)] == ["hello\n"]
+        assert m.run_status(done) == "succeeded"
+        assert m.fail_run(done, "ValueCrossingError", "refused")
+        info = m.run_info(done)
+        assert info is not None and info.failure is not None and info.status == "failed"
     with sqlite3.connect(path) as con:
-        assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("4",)
-    assert 3 in MIGRATIONS and SCHEMA_VERSION == 4
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("5",)
+        columns = [row[1] for row in con.execute("PRAGMA table_info(runs)")]
+        assert columns[-3:] == list(_RUN_FAILURE_COLUMNS)
+    assert {3, 4} <= set(MIGRATIONS) and SCHEMA_VERSION == 5
 
 
 def test_other_files_are_refused(tmp_path: Path) -> None:

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from rich.markup import escape
 
+from elfc.errors import MyceliumError
 from elfc.model.status import JOB_STATUSES
 from elfc.mycelium.urls import default_url, mask_url, open_mycelium
 from elfc.views import (
     JobOrigin,
+    failure_rows,
     find_revision,
     find_run,
     job_view,
@@ -24,7 +26,7 @@ from elfc.views import (
 )
 
 if TYPE_CHECKING:
-    from elfc.model.records import FailureInfo
+    from elfc.model.records import FailureInfo, RunInfo
     from elfc.mycelium.store import Store
 
 EPILOGS = {
@@ -40,14 +42,18 @@ examples:
 """,
     "show": """\
 JOB is a job id (or a unique prefix of one), or RUN/KEY as `elfc run` and failures name
-jobs: a run id or prefix, a slash, and the job's key in the run.
+jobs: a run id or prefix, a slash, and the job's key in the run. A run id (or a prefix no job
+id has) shows the run: its status, job counts and why it failed.
 
 examples:
   elfc show 8c31f/n2#0                        the job with key n2#0 in run 8c31f...
   elfc show 3f4b42                            a prefix of a job id (from `elfc jobs`)
+  elfc show 8c31f0e2a1b4c5d6                  a run: its status and why it failed
 """,
     "failures": """\
-A failure is stored once per distinct traceback, with how many jobs raised it and when.
+A failure is stored once per distinct traceback, with how many jobs raised it and when. A run
+whose jobs all succeeded but whose value its return annotation refused has a row of its own,
+naming the run.
 
 examples:
   elfc failures --limit 10
@@ -76,7 +82,9 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
             help=f"only jobs with this status: {', '.join(JOB_STATUSES)}",
         )
     if name == "show":
-        p.add_argument("job_id", metavar="JOB", help="a job id or unique prefix, or RUN/KEY")
+        p.add_argument(
+            "job_id", metavar="JOB", help="a job id or unique prefix, RUN/KEY, or a run id"
+        )
     if name == "source":
         p.add_argument("revision", metavar="REVISION", help="a revision hash or unique prefix")
 
@@ -174,6 +182,9 @@ def _jobs(store: Store, args: argparse.Namespace) -> int:
 
 
 def _show(store: Store, args: argparse.Namespace) -> int:
+    info = _run_named(store, args.job_id)
+    if info is not None:
+        return _show_run(info, args)
     view = job_view(store, args.job_id)
     job = view.job
     if args.json:
@@ -208,6 +219,44 @@ def _show(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_named(store: Store, text: str) -> RunInfo | None:
+    """The run ``text`` names when it names no job: a whole run id, or a prefix of one that
+    no job id starts with."""
+    if "/" in text:
+        return None
+    try:
+        info = store.run_info(text)
+        if info is None or info.id == text:
+            return info
+        return info if store.get_job(text) is None else None
+    except MyceliumError:  # an ambiguous prefix: job_view says so
+        return None
+
+
+def _show_run(info: RunInfo, args: argparse.Namespace) -> int:
+    if args.json:
+        _dump(info)
+        return 0
+    con = _console()
+    plain = functools.partial(con.print, markup=False)
+    con.print(f"[bold]run {info.id}[/bold]  {escape(info.pipeline)}  [bold]{info.status}[/bold]")
+    plain(f"revision   {info.revision}")
+    plain("arguments  " + _json(info.arguments))
+    plain(f"created    {_when(info.created)}")
+    plain(f"finished   {_when(info.finished)}")
+    counts = ", ".join(f"{n} {status}" for status, n in info.counts.items() if n)
+    plain(f"jobs       {counts or 'none'} (list them with `elfc jobs {info.id}`)")
+    if info.failure is not None:
+        f = info.failure
+        con.print(
+            f"[bold red]failure[/bold red]    {escape(f.error_type)}: {escape(f.message)} "
+            f"(recorded {_when(f.time)}; every job succeeded, the run's value was refused)"
+        )
+    elif info.error is not None:
+        plain(f"error      {info.error}")
+    return 0
+
+
 def _print_failure(con: Any, f: FailureInfo) -> None:
     con.print(
         f"[bold red]failure[/bold red]    {escape(f.error_type)}: {escape(f.message)} "
@@ -231,7 +280,7 @@ def _json(value: Any) -> str:
 
 
 def _failures(store: Store, args: argparse.Namespace) -> int:
-    failures = store.list_failures(args.limit)
+    failures = failure_rows(store, args.limit)
     if args.json:
         _dump(failures)
         return 0
@@ -239,6 +288,14 @@ def _failures(store: Store, args: argparse.Namespace) -> int:
     if not failures:
         con.print("no failures")
     for f in failures:
+        if f.run is not None:
+            con.print(
+                f"[bold red]{escape(f.error_type)}[/bold red]: {escape(f.message)}  ·  run {f.run} "
+                f"({escape(f.task)}): its value was refused, its jobs succeeded  ·  "
+                f"{_when(f.last_seen)}"
+            )
+            con.print()
+            continue
         con.print(
             f"[bold red]{escape(f.error_type)}[/bold red]: {escape(f.message)}  ·  {f.elf}.{f.task} "
             f"rev {f.revision}  ·  {f.count}x, last {_when(f.last_seen)}  ·  hash {f.hash}"

@@ -149,7 +149,8 @@ def replicas(pairs: list[str], flag: str = "--replicas") -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     from elfc.mycelium.urls import default_url
-    from elfc.runtime.client import connect, result_type
+    from elfc.runtime.client import connect
+    from elfc.runtime.run import result_type
     from elfc.runtime.worker import lease_from_env
     from elfc.targets import load_pipeline
 

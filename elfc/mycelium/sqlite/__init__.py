@@ -86,6 +86,8 @@ from elfc.mycelium.common import (
     rerun_note,
     retry,
     retry_note,
+    run_failure,
+    run_failure_info,
     run_info,
     schema_mismatch,
     skip_note,
@@ -98,7 +100,7 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bump on any change to ``schema.sql``, with the migration from the previous version in
 :data:`MIGRATIONS`; a database of an older version is migrated when opened, one of a newer or
 unknown version refused."""
@@ -110,6 +112,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "run_no INTEGER NOT NULL, time REAL NOT NULL, text TEXT NOT NULL, "
         "truncated INTEGER NOT NULL)",
         "CREATE INDEX logs_by_run ON logs (run_no, time)",
+    ),
+    # 4 -> 5: a run's own failure (its value refused by the return annotation).
+    4: (
+        "ALTER TABLE runs ADD COLUMN error_type TEXT",
+        "ALTER TABLE runs ADD COLUMN error_message TEXT",
+        "ALTER TABLE runs ADD COLUMN error_time REAL",
     ),
 }
 """Schema version -> the statements that make it the next version, run in one transaction."""
@@ -1022,6 +1030,20 @@ class SQLiteStore(Store):
 
         return self._write(write)
 
+    def fail_run(self, run_id: str, error_type: str, message: str) -> bool:
+        def write(t: _Txn) -> bool:
+            row = t.con.execute(
+                "UPDATE runs SET status = 'failed', error_type = ?, error_message = ?, "
+                "error_time = ? WHERE id = ? AND status = 'succeeded' RETURNING no",
+                (error_type, message, t.now, run_id),
+            ).fetchone()
+            if row is None:
+                return False
+            t.rings.add("runs")  # the run was settled already: nothing to recount
+            return True
+
+        return self._write(write)
+
     # -- operating runs: task output, retries ---------------------------------------------
 
     def put_logs(self, logs: Sequence[LogRecord]) -> None:
@@ -1107,7 +1129,11 @@ class SQLiteStore(Store):
             "= s.value) FROM (SELECT DISTINCT elf FROM jobs WHERE run_no = ?) e, json_each(?) s",
             (run_no, run_no, run_no, _encode(_COUNTED_STATUSES)),
         )
-        con.execute("UPDATE runs SET status = 'running', finished = NULL WHERE no = ?", (run_no,))
+        con.execute(
+            "UPDATE runs SET status = 'running', finished = NULL, error_type = NULL, "
+            "error_message = NULL, error_time = NULL WHERE no = ?",
+            (run_no,),
+        )
         for (elf,) in con.execute(
             "SELECT DISTINCT elf FROM jobs WHERE run_no = ? AND status = 'ready'", (run_no,)
         ):
@@ -1186,8 +1212,8 @@ class SQLiteStore(Store):
     # -- reading -------------------------------------------------------------------
 
     _RUN_COLUMNS = (
-        "SELECT no, id, pipeline, revision, arguments, status, created, finished, total, output "
-        "FROM runs "
+        "SELECT no, id, pipeline, revision, arguments, status, created, finished, total, output, "
+        "error_type, error_message, error_time FROM runs "
     )
 
     def run_info(self, run_id: str) -> RunInfo | None:
@@ -1386,6 +1412,21 @@ class SQLiteStore(Store):
             ).fetchall()
         )
         return [FailureInfo(*row) for row in rows]
+
+    def list_run_failures(self, limit: int = 20) -> list[FailureInfo]:
+        rows = self._read(
+            lambda con: con.execute(
+                "SELECT id, pipeline, revision, error_type, error_message, error_time FROM runs "
+                "WHERE error_type IS NOT NULL ORDER BY error_time DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
+        found = [(row, run_failure(*row[3:])) for row in rows]
+        return [
+            run_failure_info(row[0], row[1], row[2], failure)
+            for row, failure in found
+            if failure is not None
+        ]
 
     def list_workers(self) -> list[WorkerInfo]:
         rows = self._read(
@@ -1598,7 +1639,7 @@ def _by_prefix(
 
 
 def _run_info(con: sqlite3.Connection, row: tuple[Any, ...]) -> RunInfo:
-    no, run_id, pipeline, revision, arguments, status, created, finished, total, output = row
+    no, run_id, pipeline, revision, arguments, status, created, finished, total, output = row[:10]
     return run_info(
         run_id,
         pipeline,
@@ -1610,6 +1651,7 @@ def _run_info(con: sqlite3.Connection, row: tuple[Any, ...]) -> RunInfo:
         total,
         output,
         _counted(con, no),
+        run_failure(*row[10:13]),
     )
 
 
