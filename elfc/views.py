@@ -708,7 +708,8 @@ def run_picture(store: Store, run_id: str, local: Template | None = None) -> Run
     info = find_run(store, run_id)
     template, warnings = template_for_run(store, info, local)
     states = node_states(store, info.id)
-    strays = sorted(set(states) - {node.id for node in template.nodes})
+    drawn = {node.id for node in template.nodes} | {r.id for r in template.regions}
+    strays = sorted(set(states) - drawn)
     if strays:
         warnings.append(
             f"jobs of run {info.id} belong to nodes the drawn template does not have "

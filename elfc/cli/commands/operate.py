@@ -15,7 +15,7 @@ import msgspec
 
 from elfc.cli.progress import output_lines
 from elfc.errors import ElfcError, NotFound, UsageError
-from elfc.model.status import FINAL_RUN_STATUSES
+from elfc.model.status import FINAL_RUN_STATUSES, final_count
 from elfc.mycelium.urls import default_url, mask_url, open_mycelium
 from elfc.views import LogTail, find_job, find_run, missing_sqlite_file, run_outcome
 
@@ -178,7 +178,7 @@ def _result(store: Store, args: argparse.Namespace) -> int:
         sys.stdout.write(_render(outcome.value, as_json=args.json) + "\n")
         return 0
     if info.status == "running":
-        done = sum(info.counts[s] for s in ("succeeded", "failed", "skipped", "cancelled"))
+        done = final_count(info.counts)
         how = "" if args.wait is not None else ": wait for it with --wait"
         print(
             f"elfc result: run {info.id} is still running ({done}/{info.total} jobs settled){how}",
