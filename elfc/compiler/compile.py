@@ -173,7 +173,38 @@ class Compiled:
             jobs=tuple(state.jobs),
             output=output,
         )
-        return built, state.handles
+        # Every elf the run may need: also those of jobs that regions on task results make
+        # when they are expanded (a worker for each must be there by then).
+        handles = dict(state.handles)
+        for program in self._programs():
+            for name, handle in program.handles.items():
+                handles.setdefault(name, handle)
+        return built, handles
+
+    def elf_names(self) -> set[str]:
+        """Every elf this pipeline (and what it inlines) may run a job on."""
+        return {name for program in self._programs() for name in program.handles}
+
+    def _programs(self) -> list[Compiled]:
+        """This pipeline and the pipelines it inlines (those compiled in this process)."""
+        seen: dict[str, Compiled] = {}
+        todo: list[Compiled] = [self]
+        while todo:
+            program = todo.pop()
+            if program.name in seen:
+                continue
+            seen[program.name] = program
+            for node in program.template.nodes if program.template else ():
+                if isinstance(node, InlineNode):
+                    inner = _BY_NAME.get(_importable(node.pipeline))
+                    if inner is not None:
+                        todo.append(inner)
+        return list(seen.values())
+
+
+def _importable(name: str) -> str:
+    module, _, qualname = name.partition(":")
+    return f"{importable_name(module)}:{qualname}"
 
 
 def _find_code(code: types.CodeType, name: str) -> types.CodeType | None:

@@ -345,6 +345,8 @@ class Frame:
         self.compiled = compiled
         self.prefix = prefix
         self.index: dict[str, int] = {}
+        self.expanding: tuple[str, str] = ("", "")
+        """(region id, job key) of the expansion this frame runs, if it runs one."""
 
     def key(self, nid: str) -> str:
         chain = self.compiled.chains.get(nid, ())
@@ -465,7 +467,12 @@ class Frame:
         state = self.state
         if len(state.jobs) >= MAX_JOBS:
             raise BuildError(f"the run would make more than {MAX_JOBS} jobs")
-        key = self.key(rid)
+        if rid == self.expanding[0] and iteration:
+            # A `while` region's next iteration: keyed beside the first (``r6@2``), so that
+            # keys do not grow with the number of polls.
+            key = f"{self.expanding[1].partition('@')[0]}@{iteration}"
+        else:
+            key = self.key(rid)
         deps: set[str] = set()
         for v in decision:
             if _holds_dyn(v):

@@ -83,6 +83,7 @@ def expansion_of(
     )
     frame = Frame(state, compiled, spec["prefix"])
     frame.index = {str(k): int(v) for k, v in spec["index"].items()}
+    frame.expanding = (spec["region"], spec["prefix"].removesuffix("/"))
 
     def rebuild(entry: list[Any]) -> Any:
         tag = entry[0]

@@ -164,10 +164,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"elfc run: error: {exc}", file=sys.stderr)
         return 2
 
+    def elves(built: BuiltRun) -> set[str]:
+        # Also the elves of jobs that branches and loops on task results make at run time.
+        return {job.elf for job in built.jobs} | pipeline.compiled().elf_names()
+
     def check(built: BuiltRun) -> None:
-        unknown = sorted(set(counts) - {job.elf for job in built.jobs})
+        unknown = sorted(set(counts) - elves(built))
         if unknown:
-            used = ", ".join(sorted({job.elf for job in built.jobs})) or "(none)"
+            used = ", ".join(sorted(elves(built))) or "(none)"
             raise UsageError(
                 f"--replicas names {', '.join(map(repr, unknown))}, which this run does not "
                 f"use; its elves are: {used}"
@@ -185,9 +189,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"elfc run: run {run_id}: {len(built.jobs)} jobs on {mycelium.url}", file=sys.stderr)
     module = args.target.rpartition(":")[0]
-    status, exits = serve_run(
-        mycelium, run_id, module, {job.elf for job in built.jobs}, counts, args
-    )
+    status, exits = serve_run(mycelium, run_id, module, elves(built), counts, args)
     if isinstance(status, int):
         return status
     if status == "succeeded":
