@@ -409,7 +409,7 @@ class Frame:
         if expr == {Op.SLOT: 0}:
             return slots[0]
         evaluate = self.state.evaluate
-        if evaluate is not None and not any(isinstance(s, Dyn) for s in slots):
+        if evaluate is not None and not any(_holds_dyn(s) for s in slots):
             # Every value is known (an expansion's element): Python's value, now.
             return evaluate(_fill(expr, [value_ir(s) for s in slots]))
         return Dyn(_fill(expr, [value_ir(s) for s in slots]))

@@ -254,6 +254,9 @@ class _Pass:
         its nested blocks), each replaced by its region call; the functions go before ``s``."""
         found: list[ast.stmt] = []
         for holder, field, comp in _marked_comprehensions(s):
+            if isinstance(comp, ast.IfExp):
+                found.append(self.conditional(holder, field, comp))
+                continue
             assert isinstance(comp, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp)
             first = comp.generators[0]
             marked = _marker_call(first.iter)
@@ -291,6 +294,41 @@ class _Pass:
             _replace(holder, field, comp, call)
             found.append(fdef)
         return found
+
+    def conditional(self, holder: ast.AST, field: str, node: ast.IfExp) -> ast.stmt:
+        """``a if test else b`` on a task result: a region returning the arm taken."""
+        marked = _marker_call(node.test)
+        assert marked is not None
+        _, rid, decision = marked
+        value = ast.IfExp(test=decision.in_region(), body=node.body, orelse=node.orelse)
+        body: list[ast.stmt] = [ast.Return(value=value)]
+        params = tuple(sorted((_used_names(body) & self.local_names) - SYNTHETIC))
+        fdef = _region_def(region_function_name(rid), params, body)
+        _fill_locations(fdef, node)
+        call = _region_call(
+            rid, _name(region_function_name(rid)), decision.at_call(), params, -1, None
+        )
+        _fill_locations(call, node)
+        _replace(holder, field, node, call)
+        return fdef
+
+
+def _region_def(name: str, params: tuple[str, ...], body: list[ast.stmt]) -> ast.FunctionDef:
+    return ast.FunctionDef(
+        name=name,
+        args=ast.arguments(
+            posonlyargs=[],
+            args=[ast.arg(n) for n in (BUILDER, DECISION, ITERATION, *params)],
+            vararg=None,
+            kwonlyargs=[],
+            kw_defaults=[],
+            kwarg=None,
+            defaults=[],
+        ),
+        body=body,
+        decorator_list=[],
+        returns=None,
+    )
 
 
 # -- recognising markers -----------------------------------------------------------------------
@@ -396,7 +434,7 @@ def _marked_comprehensions(s: ast.stmt) -> list[tuple[ast.AST, str, ast.expr]]:
                 if (
                     isinstance(child, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp)
                     and _marker_call(child.generators[0].iter) is not None
-                ):
+                ) or (isinstance(child, ast.IfExp) and _marker_call(child.test) is not None):
                     out.append((node, name, child))
     # Innermost first: a marked comprehension inside another one's first iterable is replaced
     # before the outer one captures it.

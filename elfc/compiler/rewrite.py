@@ -95,6 +95,13 @@ def _mark(node: Any, kind: str, rid: str, names: tuple[str, ...]) -> Any:
         lpar=[cst.LeftParen()],
         rpar=[cst.RightParen()],
     )
+    if isinstance(node, cst.IfExp):
+        test = _attr_call(kind, _str(rid), node.test, deciding)
+        return node.with_changes(
+            test=test,
+            whitespace_before_if=cst.SimpleWhitespace(" "),
+            whitespace_after_if=cst.SimpleWhitespace(" "),
+        )
     if isinstance(node, cst.For | cst.CompFor):
         return node.with_changes(iter=_attr_call(kind, _str(rid), node.iter, deciding))
     if isinstance(node, cst.If | cst.While | cst.Assert):

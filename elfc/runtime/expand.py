@@ -143,7 +143,10 @@ def _rebuild(ir: IR, results: Results, available: set[str]) -> Any:
     reads only those; else the static structure around the task results it holds."""
     found = refs(ir)
     if found <= available:
-        return evaluate(ir, results)
+        try:
+            return evaluate(ir, results)
+        except UnboundValue:  # a variable no path taken assigned: unbound here too
+            return UNBOUND
     if isinstance(ir, dict) and len(ir) == 1:
         ((op, body),) = ir.items()
         if op == Op.LIST:

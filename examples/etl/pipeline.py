@@ -112,10 +112,8 @@ def daily_sales(day: str = "2026-12-01", max_dropped: float = 0.2, poll_every: f
 
     good = [c for c in cleaned if c["dropped"] <= max_dropped * (c["rows"] + c["dropped"])]
     bad = [c["file"] for c in cleaned if c["dropped"] > max_dropped * (c["rows"] + c["dropped"])]
-    if bad:  # a branch on task results: the quarantine job runs only when a file is bad
-        note = warehouse.quarantine(day, bad)
-    else:
-        note = "all files clean"
+    # A branch on task results: the quarantine job runs only when a file is bad.
+    note = warehouse.quarantine(day, bad) if bad else "all files clean"
 
     cents = warehouse.load(day, good)
     export = warehouse.start_export(day, cents)

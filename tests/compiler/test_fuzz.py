@@ -182,7 +182,6 @@ BAD = [
     "print({h}.rec(1).a)",
     "_y = {h}.num()",
     "_y = {h}.missing(1)",
-    "_y = {h}.num(1) if {d} else {h}.num(2)",
     "{h}.num({d})",
     "_y = {{{d}: 1}}",
     "_y = {h}.rec(1)['c']",
@@ -210,8 +209,9 @@ def block(draw: st.DrawFn, body: Body, indent: str, depth: int) -> None:
         )
         if kind in ("for", "if", "while", "iterate", "dyn_if", "dyn_for") and depth >= 2:
             kind = "dynamic"
-        if kind == "append" and body.regions:
-            kind = "dynamic"  # a list appended to in a region is a task result after it
+        if kind in ("append", "box") and body.regions:
+            # A list appended to or a dict changed in a region is a task result after it.
+            kind = "dynamic"
         emit = body.lines.append
         if kind == "static":
             name = body.fresh("s")

@@ -228,6 +228,23 @@ class Control(Core):
         self.region, self.place = outer_region, outer_place
         self.touched_after(s, before, rid, rest or ())
 
+    def dynamic_conditional(self, node: cst.IfExp) -> Val:
+        """``a if test else b`` on a task result, with calls in its arms: a branch region
+        whose value is the arm taken."""
+        header = f"{self.code(node.body)} if {self.code(node.test)} else ..."
+        before = dict(self.env)
+        names, _, _ = self.decision(node.test)
+        rid = self.open_region(node, "if", header[:80])
+        self.mark(node, "if", rid, names)
+        outer = self.region
+        self.region = rid
+        body = self.materialize(node.body, self.expr(node.body))
+        orelse = self.materialize(node.orelse, self.expr(node.orelse))
+        self.region = outer
+        self.env = before
+        tp = body.tp if body.tp == orelse.tp else Any
+        return Val(D, deps={rid: header[:40]}, tp=tp, what=f"`{self.code(node)}`")
+
     def dynamic_assert(self, s: cst.Assert) -> None:
         names, saved, _ = self.decision(s.test)
         if s.msg is not None:

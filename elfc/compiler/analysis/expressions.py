@@ -291,14 +291,15 @@ class Expressions(Core):
         test = self.expr(node.test)
         if test.bt == D:
             calls = [n for part in (node.body, node.orelse) for n in _walk(part)]
-            if any(isinstance(n, cst.Call | cst.Await | cst.Yield) for n in calls):
+            if any(isinstance(n, cst.Await | cst.Yield) for n in calls):
                 self.report(
                     dg.BRANCH_ON_DYNAMIC, node.test, construct="... if ... else ...",
-                    what=test.what,
-                    help="write it as an `if` statement (each arm's calls then run only when "
-                    "taken), or compute both values first",
+                    what=test.what, help="write it as an `if` statement",
                 )  # fmt: skip
                 return Val(D, what=test.what)
+            if any(isinstance(n, cst.Call) for n in calls):
+                # Calls in the arms run only in the arm taken: a branch region.
+                return self.dynamic_conditional(node)
             # Only the arm taken is evaluated, as in Python: one derive over both.
             body, orelse = self.expr(node.body), self.expr(node.orelse)
             tp = body.tp if body.tp == orelse.tp else Any

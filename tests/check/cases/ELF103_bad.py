@@ -1,7 +1,7 @@
 """ELF103: a branch on a task result that a graph cannot give Python's meaning: a `break` out
-of it, a `return` in it below the pipeline's top level, a `continue` not directly in its loop,
-a conditional expression whose arms call, a loop `else` on a task result, a filter on a task
-result in a comprehension over a static value."""
+of it, a `return` in it below the pipeline's top level, a `continue` not directly in its loop, a
+loop `else` on a task result, a filter on a task result in a comprehension over a static
+value."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def branches(limit: int = 3) -> int:
             if store.save(name, 1) > 3:  # ELF103
                 continue
         saved += 1
-    weight = store.save("dog", 1) if m["weight"] > 3 else 0  # ELF103
+    weight = 0
     n = animals.count()
     while n > 0:  # ELF103
         n = store.save("cat", n)
