@@ -35,7 +35,7 @@ from elfc.compiler.text import char_offset
 from elfc.config import PYPROJECT, elfc_table, find_pyproject
 from elfc.decorators import HANDLES, Handle, is_elf
 from elfc.errors import ElfcError, PathNotFound
-from elfc.model.ir import Span
+from elfc.model.ir import EXPAND, Span
 from elfc.model.records import ElfRecord
 from elfc.pipeline import Pipeline
 from elfc.runtime.client import registered_otherwise
@@ -58,6 +58,8 @@ class PipelineSummary:
     """``census(rounds=10)``: the call that was built, or the signature when not built."""
     jobs: int | None = None
     """The job count when built; None when not built (see ``why``)."""
+    regions: int = 0
+    """How many of those jobs expand a branch or loop on task results at run time."""
     why: str = ""
 
 
@@ -222,7 +224,8 @@ class _Checker:
         except Exception as exc:
             self.add([_build_error(exc, p, summary)])
             return _replace(summary, why=f"building it failed ({type(exc).__name__})")
-        return _replace(summary, jobs=len(run.jobs))
+        expanding = sum(1 for job in run.jobs if job.task == EXPAND)
+        return _replace(summary, jobs=len(run.jobs) - expanding, regions=expanding)
 
     def handles(self, checked: set[str]) -> None:
         """ELF114 and ELF202 over the handles made in the checked files and those the checked

@@ -204,6 +204,12 @@ RETURN_MISMATCH = _kind(
     "{problem} (the result of pipeline `{name}`, from {producer})",
     "change the pipeline's return annotation or what it returns so they agree",
 )
+REGION_UNSUPPORTED = _kind(
+    "ELF124",
+    "region-unsupported",
+    "`{construct}` decides on a task result {problem}: the graph cannot give that Python's meaning",
+    "{fix}",
+)
 INTERNAL_ERROR = _kind(
     "ELF199",
     "internal-error",

@@ -123,7 +123,15 @@ def render_text(
         for p in result.pipelines:
             where = f"{display_path(p.path, cwd)}:{p.line}:"
             if p.jobs is not None:
-                out += f"{where} {p.call} makes {_count(p.jobs, 'job')}\n"
+                more = (
+                    ", and more when a branch or loop on task results expands at run time"
+                    if p.regions == 1
+                    else f", and more when its {p.regions} branches or loops on task results "
+                    "expand at run time"
+                    if p.regions
+                    else ""
+                )
+                out += f"{where} {p.call} makes {_count(p.jobs, 'job')}{more}\n"
             else:
                 out += f"{where} {p.call}: job count unknown ({p.why or 'it does not compile'})\n"
     if not args.quiet:

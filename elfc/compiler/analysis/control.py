@@ -164,26 +164,27 @@ class Control(Core):
         ok = True
         if _has_return(node) and self.place != "top":
             self.report(
-                dg.BRANCH_ON_DYNAMIC, node, construct=construct,
-                what="a task result, with a `return` inside, not at the pipeline's top level",
-                help="assign the value to a variable and return it after the loop or branch, "
+                dg.REGION_UNSUPPORTED, node, construct=construct,
+                problem="and holds a `return`, below the pipeline's top level",
+                fix="assign the value to a variable and return it after the loop or branch, "
                 "or move the branch to the pipeline's top level",
             )  # fmt: skip
             ok = False
         exits = list(_loop_exits(node)) if construct.startswith(("if", "assert")) else []
         if any(isinstance(e, cst.Break) for e in exits):
             self.report(
-                dg.BRANCH_ON_DYNAMIC, node, construct=construct,
-                what="a task result, with a `break` of the loop around it",
-                help="decide in a task which elements to keep and loop over its result, or "
+                dg.REGION_UNSUPPORTED, node, construct=construct,
+                problem="and breaks out of the loop around it (the next elements would wait "
+                "for it)",
+                fix="decide in a task which elements to keep and loop over its result, or "
                 "collect every element and filter afterwards",
             )  # fmt: skip
             ok = False
         elif exits and self.place != "loop":
             self.report(
-                dg.BRANCH_ON_DYNAMIC, node, construct=construct,
-                what="a task result, with a `continue` not directly in its loop's body",
-                help="put the branch directly in the loop's body",
+                dg.REGION_UNSUPPORTED, node, construct=construct,
+                problem="and holds a `continue` of a loop it is not directly in",
+                fix="put the branch directly in the loop's body",
             )  # fmt: skip
             ok = False
         return ok
@@ -257,8 +258,9 @@ class Control(Core):
         header = f"for {self.code(s.target)} in {self.code(s.iter)}"
         if s.orelse is not None:
             self.report(
-                dg.LOOP_OVER_DYNAMIC, s, construct=header + ": ... else", what=it.what,
-                help="move the `else` body after the loop (set a flag where you `break`)",
+                dg.REGION_UNSUPPORTED, s, construct=header + ": ... else",
+                problem="and has an `else`",
+                fix="move the `else` body after the loop (set a flag where you `break`)",
             )  # fmt: skip
             return
         if not self.check_exits(s, header):
@@ -287,8 +289,9 @@ class Control(Core):
         header = f"while {self.code(s.test)}"
         if s.orelse is not None:
             self.report(
-                dg.BRANCH_ON_DYNAMIC, s, construct=header + ": ... else", what=test.what,
-                help="move the `else` body after the loop (set a flag where you `break`)",
+                dg.REGION_UNSUPPORTED, s, construct=header + ": ... else",
+                problem="and has an `else`",
+                fix="move the `else` body after the loop (set a flag where you `break`)",
             )  # fmt: skip
             return
         if not self.check_exits(s, header):
