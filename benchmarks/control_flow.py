@@ -29,23 +29,13 @@ from elfc.runtime.client import Mycelium
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import control_elves as ce  # noqa: E402
+from runtime import start_worker, stop  # noqa: E402
 
 ELVES = str(HERE / "control_elves.py")
 
 
 def start(url: str, elf: str, replicas: int = 1) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "elfc", "worker", ELVES, "--elf", elf, "--mycelium", url,
-         "--replicas", str(replicas), "--task-output", "off"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        p.wait(10)
+    return start_worker(url, elf, replicas, task_output="off", elves=ELVES)
 
 
 def timed(m: Mycelium, p: Any, **kwargs: Any) -> tuple[float, Any]:

@@ -41,10 +41,10 @@ ELVES = str(HERE / "bench_elves.py")
 
 
 def start_worker(
-    url: str, elf: str, replicas: int = 1, task_output: str = "echo"
+    url: str, elf: str, replicas: int = 1, task_output: str = "echo", elves: str = ELVES
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "elfc", "worker", ELVES, "--elf", elf, "--mycelium", url,
+        [sys.executable, "-m", "elfc", "worker", elves, "--elf", elf, "--mycelium", url,
          "--replicas", str(replicas), "--task-output", task_output],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

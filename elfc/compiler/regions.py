@@ -199,21 +199,7 @@ class _Pass:
             for p in params
         ]
         fresh = [ast.Assign([_name(g, ast.Store())], ast.List([], ast.Load())) for g in growing]
-        fdef = ast.FunctionDef(
-            name=fname,
-            args=ast.arguments(
-                posonlyargs=[],
-                args=[ast.arg(n) for n in (BUILDER, DECISION, ITERATION, *params)],
-                vararg=None,
-                kwonlyargs=[],
-                kw_defaults=[],
-                kwarg=None,
-                defaults=[],
-            ),
-            body=[*unbind, *fresh, *body] or [ast.Pass()],
-            decorator_list=[],
-            returns=None,
-        )
+        fdef = _region_def(fname, params, [*unbind, *fresh, *body] or [ast.Pass()])
         call = _region_call(rid, _name(fname), decision.at_call(), params, count, None)
         site: list[ast.stmt]
         if tail:
@@ -273,21 +259,7 @@ class _Pass:
                 value = ast.ListComp(elt=comp.elt, generators=comp.generators)
             body: list[ast.stmt] = [ast.Return(value=value)]
             params = tuple(sorted((_used_names(body) & self.local_names) - SYNTHETIC))
-            fdef = ast.FunctionDef(
-                name=fname,
-                args=ast.arguments(
-                    posonlyargs=[],
-                    args=[ast.arg(n) for n in (BUILDER, DECISION, ITERATION, *params)],
-                    vararg=None,
-                    kwonlyargs=[],
-                    kw_defaults=[],
-                    kwarg=None,
-                    defaults=[],
-                ),
-                body=body,
-                decorator_list=[],
-                returns=None,
-            )
+            fdef = _region_def(fname, params, body)
             _fill_locations(fdef, comp)
             call = _region_call(rid, _name(fname), decision.at_call(), params, -1, None)
             _fill_locations(call, comp)
