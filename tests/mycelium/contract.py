@@ -948,6 +948,7 @@ class MyceliumContract:
         assert mycelium.expire_leases(now=time.time() + 10) == 1
         second = take(mycelium, "x", "g#0", "w2")
         assert second.id == first.id and second.attempts == 2
+        assert not mycelium.expand(first.id, "w1", plan)  # its lease is gone
         assert mycelium.expand(second.id, "w2", plan)
         assert not mycelium.expand(first.id, "w1", plan)  # the first worker's is refused
         assert not mycelium.expand(second.id, "w2", plan)
@@ -969,6 +970,57 @@ class MyceliumContract:
         assert info.finished is not None
         assert counted(mycelium, run_id) == {"cancelled": 2}
         assert mycelium.claim("e", "w", LEASE) == [] and mycelium.claim("x", "w", LEASE) == []
+
+    def test_expansions_racing_completions_of_what_they_wait_for_lose_no_readiness(
+        self, mycelium: Store, mycelium_url: str
+    ) -> None:
+        n = 30
+        run_id = mycelium.submit(
+            run_of(
+                *(job(f"s#{i}", "slow") for i in range(n)), *(expander(f"g#{i}") for i in range(n))
+            )
+        )
+        slow = mycelium.claim("slow", "ws", LEASE, limit=n)
+        regions = mycelium.claim("x", "wx", LEASE, limit=n)
+        assert len(slow) == len(regions) == n
+        start = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def complete() -> None:
+            with open_mycelium(mycelium_url) as m:
+                start.wait(timeout=30)
+                for c in slow:
+                    assert m.complete(c.id, "ws", b"1")
+
+        def expand() -> None:
+            with open_mycelium(mycelium_url) as m:
+                start.wait(timeout=30)
+                for g in regions:
+                    i = g.key.split("#")[1]
+                    made = [job(f"n#{i}", deps=[f"s#{i}"])]
+                    assert m.expand(g.id, "wx", Expansion(made, join=joining(f"n#{i}")))
+
+        def guarded(body: Any) -> Any:
+            def run() -> None:
+                try:
+                    body()
+                except BaseException as exc:  # reported by the test's thread
+                    errors.append(exc)
+
+            return run
+
+        threads = [threading.Thread(target=guarded(f)) for f in (complete, expand)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+        # Every new job's dependency succeeded: each is ready, none waits for ever.
+        assert sorted(drain(mycelium)) == sorted(f"n#{i}" for i in range(n))
+        joins = drain(mycelium, "x")
+        assert len(joins) == n
+        assert mycelium.run_status(run_id) == "succeeded"
+        assert counted(mycelium, run_id) == {"succeeded": 3 * n}
 
     def test_a_new_expansion_job_is_expanded_in_turn(self, mycelium: Store) -> None:
         run_id = mycelium.submit(run_of(expander("g#0"), job("c#0", deps=["g#0"])))
