@@ -664,8 +664,9 @@ def retry_plan(
     Every job that did not succeed; a succeeded one whose task revision ``today(job)`` is not
     the one it ran (its result may be stale), each job of ``from_keys``, or every job with
     ``everything``; then every job that depends on one of those, transitively, since its
-    inputs change. Raises :class:`MyceliumError` when a job is still active or a key of
-    ``from_keys`` is not in the run.
+    inputs change. A ``not_taken`` job (a branch not taken) is never run again: it has no
+    inputs and never ran. Raises :class:`MyceliumError` when a job is still active or a key
+    of ``from_keys`` is not in the run.
     """
     active = [job.key for job in jobs if job.status in ACTIVE_JOB_STATUSES]
     if active:
@@ -694,5 +695,7 @@ def retry_plan(
                 chosen.add(key)
                 todo.append(key)
     return {
-        by_key[key].id: today(by_key[key]) for key in sorted(chosen, key=lambda k: by_key[k].seq)
+        by_key[key].id: today(by_key[key])
+        for key in sorted(chosen, key=lambda k: by_key[k].seq)
+        if by_key[key].status != "not_taken"
     }
