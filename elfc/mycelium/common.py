@@ -15,7 +15,9 @@ the behaviour suite (``tests/mycelium/contract.py``) checks that each backend ap
 * heartbeats: which jobs a worker must stop;
 * writes retried with jittered backoff while the database is busy or conflicting;
 * fork bookkeeping: a handle inherited from a parent process is abandoned, never used;
-* operating runs: the bound on a job's stored output, and which jobs a retry runs again.
+* operating runs: the bound on a job's stored output, and which jobs a retry runs again;
+* expansions: a region's new jobs checked and encoded (:class:`Expansion`), their statuses
+  and the rows a backend writes for them (:meth:`Expansion.layout`), their history notes.
 """
 
 from __future__ import annotations
@@ -25,15 +27,22 @@ import random
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from elfc.errors import MyceliumError
 from elfc.model.ir import JOIN, BuiltRun, JobSpec, refs, revision_of
 from elfc.model.records import Event, FailureInfo, FailureRecord, JobInfo, RunFailure, RunInfo
-from elfc.model.status import ACTIVE_JOB_STATUSES, JOB_STATUSES, JobStatus, RunStatus
+from elfc.model.status import (
+    ACTIVE_JOB_STATUSES,
+    FINAL_JOB_STATUSES,
+    JOB_STATUSES,
+    JobStatus,
+    RunStatus,
+)
 
 __all__ = [
     "FORKS",
@@ -41,6 +50,9 @@ __all__ = [
     "MAX_LOST_LEASES",
     "MAX_NESTING",
     "PATIENCE",
+    "UNRUNNABLE_DEPS",
+    "Expansion",
+    "Layout",
     "Payload",
     "Submission",
     "Undecodable",
@@ -50,6 +62,8 @@ __all__ = [
     "decode_json",
     "decode_kwargs",
     "decode_payload",
+    "expanded_note",
+    "expansion_note",
     "expiry_note",
     "failure_digest",
     "failure_summary",
@@ -77,6 +91,7 @@ __all__ = [
 
 T = TypeVar("T")
 R = TypeVar("R")
+K = TypeVar("K")
 
 PATIENCE = 60.0
 """Seconds a write keeps retrying while other processes hold a lock or conflict with it."""
@@ -240,6 +255,81 @@ class Expansion:
     @property
     def join_task(self) -> str:
         return JOIN
+
+    def layout(
+        self, existing: Mapping[str, tuple[K, str]], new: Sequence[K], expander: K
+    ) -> Layout[K]:
+        """The rows of this expansion for a backend that names jobs by ``K`` (a row number,
+        a document key): ``existing`` maps each external key to its job and status (read in
+        the transaction), ``new`` names the new jobs then the placeholders, ``expander`` the
+        expansion job. Raises :class:`MyceliumError` for an external key not in the run."""
+        statuses, waits, join_status, join_waiting = self.statuses(
+            {k: status for k, (_, status) in existing.items()}
+        )
+        every = [*self.jobs, *self.not_taken]
+        every_status = [*statuses, *(["not_taken"] * len(self.not_taken))]
+        named = {job.key: new[i] for i, job in enumerate(self.jobs)}
+        edges: list[tuple[K, K]] = []
+
+        def wait_for(deps: Iterable[str], dependent: K) -> None:
+            for dep in deps:
+                if dep in named:
+                    edges.append((named[dep], dependent))
+                elif existing[dep][1] != "succeeded":
+                    edges.append((existing[dep][0], dependent))
+
+        for i, deps in enumerate(self.deps):
+            if statuses[i] != "skipped":
+                wait_for(deps, new[i])
+        if self.join_payload is not None and join_status != "skipped":
+            wait_for(self.join_deps, expander)
+        inside = set(named.values())
+        return Layout(
+            every,
+            every_status,
+            [*waits, *([0] * len(self.not_taken))],
+            join_status,
+            join_waiting,
+            edges,
+            Counter(dep for dep, _ in edges if dep not in inside),
+            Counter(zip((job.elf for job in every), every_status, strict=True)),
+        )
+
+
+@dataclass(frozen=True)
+class Layout(Generic[K]):
+    """An expansion's rows (see :meth:`Expansion.layout`)."""
+
+    jobs: list[JobSpec]
+    """The new jobs, then the not-taken placeholders."""
+    statuses: list[str]
+    """Each one's first status (``ready``, ``pending``, ``skipped``; ``not_taken``)."""
+    waiting: list[int]
+    """Each one's waiting counter: its dependencies not succeeded yet."""
+    join_status: str
+    join_waiting: int
+    edges: list[tuple[K, K]]
+    """``(dependency, dependent)`` for every dependency not succeeded yet, into new jobs
+    (none into a skipped one) and into the join (the expansion job)."""
+    outside: Counter[K]
+    """Existing job -> how many new edges leave it (its ``dependents`` grow by as many)."""
+    added: Counter[tuple[str, str]]
+    """``(elf, status)`` -> how many jobs the expansion adds so (the run's counts)."""
+
+    def finished(self, i: int) -> bool:
+        """Is the ``i``-th job created in a final status (skipped, not taken)?"""
+        return self.statuses[i] in FINAL_JOB_STATUSES
+
+
+def expansion_note(job_id: str) -> str:
+    """The first history note of a job an expansion added."""
+    return f"made by expansion {job_id}"
+
+
+def expanded_note(plan: Expansion) -> str:
+    """The history note of the expansion job when the expansion is stored."""
+    made = f"expanded into {len(plan.jobs)} jobs"
+    return made if plan.result is not None else f"{made}; joins them"
 
 
 def _status_after(dep_statuses: Sequence[str]) -> tuple[str, int]:
@@ -574,8 +664,9 @@ def retry_plan(
     Every job that did not succeed; a succeeded one whose task revision ``today(job)`` is not
     the one it ran (its result may be stale), each job of ``from_keys``, or every job with
     ``everything``; then every job that depends on one of those, transitively, since its
-    inputs change. Raises :class:`MyceliumError` when a job is still active or a key of
-    ``from_keys`` is not in the run.
+    inputs change. A ``not_taken`` job (a branch not taken) is never run again: it has no
+    inputs and never ran. Raises :class:`MyceliumError` when a job is still active or a key
+    of ``from_keys`` is not in the run.
     """
     active = [job.key for job in jobs if job.status in ACTIVE_JOB_STATUSES]
     if active:
@@ -604,5 +695,7 @@ def retry_plan(
                 chosen.add(key)
                 todo.append(key)
     return {
-        by_key[key].id: today(by_key[key]) for key in sorted(chosen, key=lambda k: by_key[k].seq)
+        by_key[key].id: today(by_key[key])
+        for key in sorted(chosen, key=lambda k: by_key[k].seq)
+        if by_key[key].status != "not_taken"
     }

@@ -16,10 +16,17 @@ from typing import Any
 import pytest
 
 from elfc.errors import MyceliumError
-from elfc.model.ir import BuiltRun, JobSpec
-from elfc.model.records import ElfRecord, FailureRecord, LogRecord, RevisionRecord, WorkerInfo
+from elfc.model.ir import EXPAND, JOIN, BuiltRun, JobSpec
+from elfc.model.records import (
+    Claimed,
+    ElfRecord,
+    FailureRecord,
+    LogRecord,
+    RevisionRecord,
+    WorkerInfo,
+)
 from elfc.model.status import JOB_STATUSES
-from elfc.mycelium.common import MAX_LOST_LEASES
+from elfc.mycelium.common import MAX_LOST_LEASES, Expansion
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import open_mycelium
 
@@ -71,6 +78,32 @@ def drain(m: Store, elf: str = "e", worker: str = "w", limit: int = 100) -> list
             assert m.complete(c.id, worker, b'"' + c.key.encode() + b'"')
             keys.append(c.key)
     return keys
+
+
+def expander(key: str, deps: Sequence[str] = ()) -> JobSpec:
+    """An expansion job of elf ``x`` (its payload stands for a region: the store never
+    reads it)."""
+    region = {"lit": {"region": key.split("#")[0]}}
+    return JobSpec(key, key.split("#")[0], "x", EXPAND, "r1", (region,), {}, tuple(deps), 0)
+
+
+def joining(*keys: str) -> Any:
+    """A join expression that reads ``keys``."""
+    return {"list": [{"ref": k} for k in keys]}
+
+
+def counted(m: Store, run_id: str) -> dict[str, int]:
+    """The run's job counts by status, the zeros left out."""
+    info = m.run_info(run_id)
+    assert info is not None
+    return {status: n for status, n in info.counts.items() if n}
+
+
+def take(m: Store, elf: str, key: str, worker: str = "w") -> Claimed:
+    """Claim the one ready job of ``elf``, which must be ``key``."""
+    (claimed,) = m.claim(elf, worker, LEASE)
+    assert claimed.key == key
+    return claimed
 
 
 def _claim_worker(
@@ -793,6 +826,228 @@ class MyceliumContract:
         assert [j.key for j in mycelium.failure_jobs(failure.hash, limit=2)] == ["f#0", "f#1"]
         assert jobs == Store.failure_jobs(mycelium, failure.hash)
         assert mycelium.failure_jobs("no-such-failure") == []
+
+    # -- expanding regions -----------------------------------------------------------
+
+    def test_an_expansion_with_a_result_adds_placeholders_and_readies_its_dependents(
+        self, mycelium: Store
+    ) -> None:
+        run_id = mycelium.submit(
+            run_of(job("a#0"), expander("g#0", ["a#0"]), job("c#0", deps=["g#0"]))
+        )
+        drain(mycelium)
+        g = take(mycelium, "x", "g#0")
+        plan = Expansion([], not_taken=[job("t#0"), job("t#1", "other")], result=b'{"lit": 1}')
+        assert mycelium.expand(g.id, "w", plan)
+        assert not mycelium.expand(g.id, "w", plan)  # applied once
+        assert counted(mycelium, run_id) == {"succeeded": 2, "ready": 1, "not_taken": 2}
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.total == 5 and info.elf_counts["other"]["not_taken"] == 1
+        got = mycelium.get_job(g.id)
+        assert got is not None and (got.status, got.task, got.result) == (
+            "succeeded",
+            EXPAND,
+            b'{"lit": 1}',
+        )
+        placeholders = mycelium.list_jobs(run_id, status="not_taken")
+        assert [j.key for j in placeholders] == ["t#0", "t#1"]
+        for placeholder in placeholders:
+            assert placeholder.finished is not None and placeholder.seq > 2
+            assert g.id in placeholder.history[-1].note
+        (c,) = mycelium.claim("e", "w", LEASE)
+        assert c.key == "c#0" and mycelium.results(run_id, c.deps) == {"g#0": b'{"lit": 1}'}
+        assert mycelium.complete(c.id, "w", b"2")
+        assert mycelium.run_status(run_id) == "succeeded"
+        assert counted(mycelium, run_id) == {"succeeded": 3, "not_taken": 2}
+
+    @pytest.mark.parametrize("n", [0, 1, 500])
+    def test_an_expansion_into_jobs_becomes_a_join_ready_when_the_last_of_them_succeeds(
+        self, mycelium: Store, n: int
+    ) -> None:
+        run_id = mycelium.submit(
+            run_of(job("s#0", "slow"), expander("g#0"), job("c#0", deps=["g#0"]))
+        )
+        s = take(mycelium, "slow", "s#0")
+        g = take(mycelium, "x", "g#0")
+        made = [job(f"n#{i}", deps=["n#0"] if i else []) for i in range(n)]
+        join = joining("s#0", *(j.key for j in made))
+        assert mycelium.expand(g.id, "w", Expansion(made, join=join))
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.total == 3 + n and info.status == "running"
+        waiting = {j.key: (j.status, j.waiting) for j in mycelium.list_jobs(run_id)}
+        assert waiting["g#0"] == ("pending", n + 1) and waiting["c#0"] == ("pending", 1)
+        if n:
+            assert waiting["n#0"] == ("ready", 0) and waiting[f"n#{n - 1}"][0] == (
+                "pending" if n > 1 else "ready"
+            )
+        assert [j.key for j in mycelium.list_jobs(run_id)][3:] == [j.key for j in made]
+        assert mycelium.complete(s.id, "w", b"0")
+        if n:
+            assert mycelium.claim("x", "w", LEASE) == []  # the join still waits
+            assert drain(mycelium) == [j.key for j in made]
+        joined = take(mycelium, "x", "g#0")
+        assert (joined.id, joined.task, joined.args) == (g.id, JOIN, (join,))
+        assert joined.deps == tuple(sorted(["s#0", *(j.key for j in made)]))
+        assert mycelium.claim("e", "w", LEASE) == []  # the consumer waits for the join
+        assert mycelium.complete(joined.id, "w", b'{"lit": [0]}')
+        assert drain(mycelium) == ["c#0"]
+        assert mycelium.run_status(run_id) == "succeeded"
+        assert counted(mycelium, run_id) == {"succeeded": 3 + n}
+
+    @pytest.mark.parametrize("state", ["running", "succeeded", "failed", "fails later"])
+    def test_new_jobs_wait_for_an_external_job_or_are_skipped_when_it_failed(
+        self, mycelium: Store, state: str
+    ) -> None:
+        run_id = mycelium.submit(
+            run_of(job("s#0", "slow"), expander("g#0"), job("c#0", deps=["g#0"]))
+        )
+        s = take(mycelium, "slow", "s#0")
+        if state == "succeeded":
+            assert mycelium.complete(s.id, "w", b"0")
+        elif state == "failed":
+            assert mycelium.fail(s.id, "w", BOOM)
+        g = take(mycelium, "x", "g#0")
+        made = [job("n#0", deps=["s#0"]), job("n#1", deps=["n#0"])]
+        assert mycelium.expand(g.id, "w", Expansion(made, join=joining("n#1")))
+        statuses = {j.key: j.status for j in mycelium.list_jobs(run_id)}
+        if state == "failed":
+            assert statuses == {
+                "s#0": "failed", "g#0": "skipped", "c#0": "skipped",
+                "n#0": "skipped", "n#1": "skipped",
+            }  # fmt: skip
+            assert mycelium.run_status(run_id) == "failed"
+            assert counted(mycelium, run_id) == {"failed": 1, "skipped": 4}
+            info = mycelium.run_info(run_id)
+            assert info is not None and info.total == 5 and info.finished is not None
+            return
+        first = "ready" if state == "succeeded" else "pending"
+        assert (statuses["n#0"], statuses["n#1"], statuses["g#0"]) == (first, "pending", "pending")
+        if state == "fails later":
+            assert mycelium.fail(s.id, "w", BOOM)
+            assert mycelium.run_status(run_id) == "failed"
+            assert counted(mycelium, run_id) == {"failed": 1, "skipped": 4}
+            return
+        if state == "running":
+            assert mycelium.claim("e", "w", LEASE) == []
+            assert mycelium.complete(s.id, "w", b"0")
+        assert drain(mycelium) == ["n#0", "n#1"]
+        assert mycelium.complete(take(mycelium, "x", "g#0").id, "w", b"1")
+        assert drain(mycelium) == ["c#0"]
+        assert mycelium.run_status(run_id) == "succeeded"
+        assert counted(mycelium, run_id) == {"succeeded": 5}
+
+    def test_an_expansion_needs_the_lease_and_is_applied_once(self, mycelium: Store) -> None:
+        run_id = mycelium.submit(run_of(expander("g#0"), job("c#0", deps=["g#0"])))
+        (first,) = mycelium.claim("x", "w1", lease=5.0)
+        plan = Expansion([job("n#0"), job("n#1")], not_taken=[job("t#0")], join=joining("n#1"))
+        assert not mycelium.expand(first.id, "w2", plan)  # not the lease owner
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.total == 2
+        assert counted(mycelium, run_id) == {"running": 1, "pending": 1}
+        # The lease runs out; another worker claims the job again and expands it.
+        assert mycelium.expire_leases(now=time.time() + 10) == 1
+        second = take(mycelium, "x", "g#0", "w2")
+        assert second.id == first.id and second.attempts == 2
+        assert not mycelium.expand(first.id, "w1", plan)  # its lease is gone
+        assert mycelium.expand(second.id, "w2", plan)
+        assert not mycelium.expand(first.id, "w1", plan)  # the first worker's is refused
+        assert not mycelium.expand(second.id, "w2", plan)
+        keys = [j.key for j in mycelium.list_jobs(run_id)]
+        assert sorted(keys) == ["c#0", "g#0", "n#0", "n#1", "t#0"]
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.total == 5
+        assert counted(mycelium, run_id) == {"pending": 2, "ready": 2, "not_taken": 1}
+
+    def test_an_expansion_of_a_cancelled_run_adds_nothing(self, mycelium: Store) -> None:
+        run_id = mycelium.submit(run_of(expander("g#0"), job("c#0", deps=["g#0"])))
+        g = take(mycelium, "x", "g#0")
+        assert mycelium.cancel_run(run_id)
+        plan = Expansion([job("n#0")], not_taken=[job("t#0")], join=joining("n#0"))
+        assert not mycelium.expand(g.id, "w", plan)
+        assert [j.key for j in mycelium.list_jobs(run_id)] == ["g#0", "c#0"]
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.total == 2 and info.status == "cancelled"
+        assert info.finished is not None
+        assert counted(mycelium, run_id) == {"cancelled": 2}
+        assert mycelium.claim("e", "w", LEASE) == [] and mycelium.claim("x", "w", LEASE) == []
+
+    def test_expansions_racing_completions_of_what_they_wait_for_lose_no_readiness(
+        self, mycelium: Store, mycelium_url: str
+    ) -> None:
+        n = 30
+        run_id = mycelium.submit(
+            run_of(
+                *(job(f"s#{i}", "slow") for i in range(n)), *(expander(f"g#{i}") for i in range(n))
+            )
+        )
+        slow = mycelium.claim("slow", "ws", LEASE, limit=n)
+        regions = mycelium.claim("x", "wx", LEASE, limit=n)
+        assert len(slow) == len(regions) == n
+        start = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def complete() -> None:
+            with open_mycelium(mycelium_url) as m:
+                start.wait(timeout=30)
+                for c in slow:
+                    assert m.complete(c.id, "ws", b"1")
+
+        def expand() -> None:
+            with open_mycelium(mycelium_url) as m:
+                start.wait(timeout=30)
+                for g in regions:
+                    i = g.key.split("#")[1]
+                    made = [job(f"n#{i}", deps=[f"s#{i}"])]
+                    assert m.expand(g.id, "wx", Expansion(made, join=joining(f"n#{i}")))
+
+        def guarded(body: Any) -> Any:
+            def run() -> None:
+                try:
+                    body()
+                except BaseException as exc:  # reported by the test's thread
+                    errors.append(exc)
+
+            return run
+
+        threads = [threading.Thread(target=guarded(f)) for f in (complete, expand)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+        # Every new job's dependency succeeded: each is ready, none waits for ever.
+        assert sorted(drain(mycelium)) == sorted(f"n#{i}" for i in range(n))
+        joins = drain(mycelium, "x")
+        assert len(joins) == n
+        assert mycelium.run_status(run_id) == "succeeded"
+        assert counted(mycelium, run_id) == {"succeeded": 3 * n}
+
+    def test_a_new_expansion_job_is_expanded_in_turn(self, mycelium: Store) -> None:
+        run_id = mycelium.submit(run_of(expander("g#0"), job("c#0", deps=["g#0"])))
+        g = take(mycelium, "x", "g#0")
+        inner = [job("n#0"), expander("h#0", ["n#0"])]
+        assert mycelium.expand(g.id, "w", Expansion(inner, join=joining("h#0")))
+        assert drain(mycelium) == ["n#0"]
+        h = take(mycelium, "x", "h#0")
+        assert h.task == EXPAND and h.deps == ("n#0",)
+        assert mycelium.expand(h.id, "w", Expansion([job("m#0")], join=joining("m#0", "n#0")))
+        statuses = {j.key: (j.status, j.waiting) for j in mycelium.list_jobs(run_id)}
+        assert statuses["h#0"] == ("pending", 1) and statuses["g#0"] == ("pending", 1)
+        assert drain(mycelium) == ["m#0"]
+        h_join = take(mycelium, "x", "h#0")
+        assert h_join.task == JOIN and h_join.deps == ("m#0", "n#0")
+        assert mycelium.complete(h_join.id, "w", b"3")
+        g_join = take(mycelium, "x", "g#0")
+        assert mycelium.results(run_id, g_join.deps) == {"h#0": b"3"}
+        assert mycelium.complete(g_join.id, "w", b"3")
+        assert drain(mycelium) == ["c#0"]
+        assert mycelium.run_status(run_id) == "succeeded"
+        assert counted(mycelium, run_id) == {"succeeded": 5}
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.total == 5
+        assert [j.seq for j in mycelium.list_jobs(run_id)] == sorted(
+            j.seq for j in mycelium.list_jobs(run_id)
+        )
 
     # -- waiting ----------------------------------------------------------------------
 

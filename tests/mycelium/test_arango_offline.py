@@ -8,6 +8,7 @@ import importlib
 import importlib.abc
 import inspect
 import logging
+import re
 import socket
 import subprocess
 import sys
@@ -23,9 +24,12 @@ import msgspec
 import pytest
 
 from elfc.errors import MyceliumError
+from elfc.model.ir import JOIN, JobSpec
+from elfc.model.status import FINAL_JOB_STATUSES
 from elfc.mycelium import arango as backend
 from elfc.mycelium.arango import INSTALL_HINT, ArangoStore, _template_docs, aql
 from elfc.mycelium.arango.url import PASSWORD_ENV, parse_url
+from elfc.mycelium.common import Expansion
 from elfc.mycelium.common import prefix_end as _after
 from elfc.mycelium.urls import mask_url, open_mycelium, split_password
 
@@ -443,6 +447,7 @@ class _ScriptedTxn:
         self.answers = answers
         self.now = 1234.5
         self.settle: set[str] = set()
+        self.receipt: tuple[str, list[str]] | None = None
         self.ran: list[tuple[str, dict[str, object]]] = []
 
     def query(self, query: aql.Query, **values: object) -> list[Any]:
@@ -590,10 +595,11 @@ def test_logs_are_appended_with_their_job_run_and_order(
     assert asked == [{"run": "run1", "key": None, "since": 0.0}]
 
 
-def test_a_version_1_mycelium_is_upgraded_in_place(
-    offline: ArangoStore, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("older", sorted(aql.UPGRADABLE))
+def test_an_older_mycelium_is_upgraded_in_place(
+    offline: ArangoStore, monkeypatch: pytest.MonkeyPatch, older: int
 ) -> None:
-    versions = [1]
+    versions = [older]
     ran: list[str] = []
 
     def execute(db: object, query: aql.Query, **values: object) -> list[Any]:
@@ -607,7 +613,9 @@ def test_a_version_1_mycelium_is_upgraded_in_place(
     monkeypatch.setattr(offline, "_set_up", lambda db: ran.append("set up"))
     offline._check_schema(None)  # type: ignore[arg-type]
     assert ran == ["SCHEMA", "set up", "UPGRADE_SCHEMA", "SCHEMA"]
-    assert versions == [1, aql.SCHEMA_VERSION] and aql.LOGS in aql.COLLECTIONS
+    assert versions == [older, aql.SCHEMA_VERSION] and aql.LOGS in aql.COLLECTIONS
+    assert frozenset(range(1, aql.SCHEMA_VERSION)) == aql.UPGRADABLE
+    assert any(i.collection == aql.JOBS and i.fields == ("run", "key") for i in aql.INDEXES)
     versions[:] = [99]
     with pytest.raises(MyceliumError, match="schema version 99"):
         offline._check_schema(None)  # type: ignore[arg-type]
@@ -641,3 +649,176 @@ def test_prune_removes_a_runs_documents_then_what_nothing_uses_any_more(
     assert ran["PRUNE_FAILURES"] == {"failures": ["elfc_failures/f1"]}
     assert ran["PRUNE_TEMPLATE_NODES"] == {"revisions": ["p1"]}
     assert ran["PRUNE_REVISIONS"] == {"revisions": ["p1", "r1"]}
+
+
+# -- expanding a region: one stream transaction ---------------------------------------------------
+
+
+def _spec(key: str, deps: tuple[str, ...] = ()) -> JobSpec:
+    return JobSpec(key, key.split("#")[0], "e", "work", "r1", (), {}, deps, 0)
+
+
+def _expanding(dependents: int = 1, run_status: str = "running") -> dict[str, Any]:
+    """An EXPANDING row: the expansion job g1 (key g#0) of run run1, held by w."""
+    return {
+        "id": "g1", "run": "run1", "run_no": 7, "key": "g#0", "elf": "x", "task": "@expand",
+        "attempts": 1, "dependents": dependents, "run_status": run_status,
+    }  # fmt: skip
+
+
+def test_an_expansion_adds_its_jobs_edges_and_join_in_one_transaction(
+    scripted: tuple[ArangoStore, dict[str, list[Any]], list[Any]],
+) -> None:
+    store, answers, txns = scripted
+    answers.update(
+        EXPANDING=[_expanding()],
+        EXPAND_RUN=[10],
+        EXTERNAL=[
+            {"id": "s1", "key": "s#0", "status": "running"},
+            {"id": "d1", "key": "d#0", "status": "succeeded"},
+        ],
+    )
+    join = {"list": [{"ref": "n#1"}, {"ref": "s#0"}]}
+    plan = Expansion(
+        [_spec("n#0", ("s#0",)), _spec("n#1", ("n#0",)), _spec("n#2", ("d#0",))],
+        not_taken=[_spec("t#0")],
+        join=join,
+    )
+    assert store.expand("g1", "w", plan)
+    ((txn, write, _),) = txns
+    assert set(write) == {aql.JOBS, aql.DEPS, aql.RUN_ROOTS, aql.RUNS, aql.RESULTS}
+    names = [name for name, _ in txn.ran]
+    assert names == [
+        "EXPANDING", "EXPAND_RUN", "EXTERNAL", "INSERT", "INSERT", "INSERT", "ADD_DEPENDENTS",
+        "EXPAND_JOB",
+    ]  # fmt: skip
+    ran = txn.ran
+    assert ran[0][1] == {"job": "g1", "worker": "w"}
+    assert ran[1][1] == {"run": "run1", "added": 4}
+    assert ran[2][1] == {"run": "run1", "keys": ["s#0", "d#0"]}
+    jobs, roots, edges = (values["docs"] for _, values in ran[3:6])
+    assert [ran[i][1]["collection"] for i in (3, 4, 5)] == [aql.JOBS, aql.RUN_ROOTS, aql.DEPS]
+    shape = [(d["key"], d["status"], d["waiting"], d["dependents"], d["seq"]) for d in jobs]
+    assert shape == [
+        ("n#0", "pending", 1, 1, 10),
+        ("n#1", "pending", 1, 1, 11),
+        ("n#2", "ready", 0, 0, 12),
+        ("t#0", "not_taken", 0, 0, 13),
+    ]
+    assert {(d["run"], d["run_no"], d["created"]) for d in jobs} == {("run1", 7, 1234.5)}
+    assert [d["finished"] for d in jobs] == [None, None, None, 1234.5]
+    assert all(d["history"] == [[1234.5, d["status"], "made by expansion g1"]] for d in jobs)
+    assert jobs[2]["deps"] == ["d#0"] and jobs[0]["args"] == "[]"
+    new = {d["key"]: d["_key"] for d in jobs}
+    assert txn.receipt == (aql.JOBS, list(new.values()))
+    assert roots == [{"_from": "elfc_runs/run1", "_to": f"elfc_jobs/{new['t#0']}"}]
+    # Edges from unfinished dependencies only: none from d#0, which succeeded.
+    assert sorted((e["_from"], e["_to"]) for e in edges) == sorted(
+        [
+            ("elfc_jobs/s1", f"elfc_jobs/{new['n#0']}"),
+            (f"elfc_jobs/{new['n#0']}", f"elfc_jobs/{new['n#1']}"),
+            (f"elfc_jobs/{new['n#1']}", "elfc_jobs/g1"),
+            ("elfc_jobs/s1", "elfc_jobs/g1"),
+        ]
+    )
+    assert ran[6][1] == {"counts": [{"id": "s1", "n": 2}]}
+    assert ran[7][1] == {
+        "job": "g1", "worker": "w", "task": JOIN, "args": msgspec.json.encode([join]).decode(),
+        "kwargs": "{}", "deps": ["n#1", "s#0"], "status": "pending", "waiting": 2,
+        "now": 1234.5, "note": "expanded into 3 jobs; joins them",
+    }  # fmt: skip
+    assert txn.settle == {"run1"}
+
+
+def test_an_expansion_with_a_result_succeeds_and_readies_the_dependents(
+    scripted: tuple[ArangoStore, dict[str, list[Any]], list[Any]],
+) -> None:
+    store, answers, txns = scripted
+    answers.update(EXPANDING=[_expanding()], EXPAND_RUN=[5])
+    assert store.expand("g1", "w", Expansion([], not_taken=[_spec("t#0")], result=b"[1]"))
+    ((txn, _, _),) = txns
+    names = [name for name, _ in txn.ran]
+    assert names == [
+        "EXPANDING", "EXPAND_RUN", "INSERT", "INSERT", "EXPAND_JOB", "INSERT", "READY_DEPENDENTS",
+    ]  # fmt: skip
+    values = dict(txn.ran)
+    assert values["EXPAND_JOB"]["status"] == "succeeded" and values["EXPAND_JOB"]["task"] is None
+    assert values["EXPAND_JOB"]["note"] == "expanded into 0 jobs"
+    result = txn.ran[5][1]
+    assert result == {
+        "collection": aql.RESULTS,
+        "docs": [{"_key": "g1", "run": "run1", "key": "g#0", "value": "[1]"}],
+    }
+    assert values["READY_DEPENDENTS"] == {"done": ["elfc_jobs/g1"], "now": 1234.5}
+    # Without new jobs the result is the receipt (its key is the job's id).
+    txns.clear()
+    answers.update(EXPANDING=[_expanding(dependents=0)])
+    assert store.expand("g1", "w", Expansion([], result=b"2"))
+    ((txn, _, _),) = txns
+    assert [n for n, _ in txn.ran] == ["EXPANDING", "EXPAND_RUN", "EXPAND_JOB", "INSERT"]
+    assert txn.receipt == (aql.RESULTS, ["g1"])
+
+
+def test_a_new_job_waiting_for_a_failed_job_is_skipped_with_the_join_and_its_dependents(
+    scripted: tuple[ArangoStore, dict[str, list[Any]], list[Any]],
+) -> None:
+    store, answers, txns = scripted
+    answers.update(
+        EXPANDING=[_expanding()],
+        EXPAND_RUN=[3],
+        EXTERNAL=[{"id": "s1", "key": "s#0", "status": "failed"}],
+    )
+    plan = Expansion([_spec("n#0", ("s#0",))], join={"ref": "n#0"})
+    assert store.expand("g1", "w", plan)
+    ((txn, _, _),) = txns
+    names = [name for name, _ in txn.ran]
+    assert names == [
+        "EXPANDING", "EXPAND_RUN", "EXTERNAL", "INSERT", "EXPAND_JOB", "SKIP_DEPENDENTS"
+    ]  # fmt: skip
+    ((_, inserted),) = [(n, v) for n, v in txn.ran if n == "INSERT"]
+    assert [(d["status"], d["finished"]) for d in inserted["docs"]] == [("skipped", 1234.5)]
+    values = dict(txn.ran)
+    assert (values["EXPAND_JOB"]["status"], values["EXPAND_JOB"]["waiting"]) == ("skipped", 0)
+    assert values["SKIP_DEPENDENTS"] == {
+        "start": "elfc_jobs/g1", "now": 1234.5, "note": "upstream g#0 failed",
+    }  # fmt: skip
+
+
+def test_an_expansion_without_the_lease_or_in_a_cancelled_run_adds_nothing(
+    scripted: tuple[ArangoStore, dict[str, list[Any]], list[Any]],
+) -> None:
+    store, answers, txns = scripted
+    plan = Expansion([_spec("n#0")], join={"ref": "n#0"})
+    assert not store.expand("g1", "w", plan)  # EXPANDING found no job held by w
+    assert [n for n, _ in txns[0][0].ran] == ["EXPANDING"]
+    answers.update(EXPANDING=[_expanding(run_status="cancelled")], REQUEUE=[
+        {"run": "run1", "status": "cancelled"}
+    ])  # fmt: skip
+    assert not store.expand("g1", "w", plan)
+    txn = txns[1][0]
+    assert [n for n, _ in txn.ran] == ["EXPANDING", "REQUEUE"]
+    requeue = dict(txn.ran)["REQUEUE"]
+    assert (requeue["jobs"], requeue["worker"], requeue["attempts"]) == (["g1"], "w", -1)
+    assert txn.settle == {"run1"}
+    # A run no longer running when the run document is written: the same.
+    answers.update(EXPANDING=[_expanding()], EXPAND_RUN=[])
+    assert not store.expand("g1", "w", plan)
+    assert [n for n, _ in txns[2][0].ran] == ["EXPANDING", "EXPAND_RUN", "REQUEUE"]
+
+
+def test_expansion_statements_write_what_they_read_and_list_not_taken_as_final() -> None:
+    # Each conditional write passes the document it read: a concurrent change conflicts.
+    for query in (aql.EXPAND_RUN, aql.ADD_DEPENDENTS, aql.EXPAND_JOB):
+        assert "ignoreRevs: false" in query.text, query.name
+    assert 'r.status == "running"' in aql.EXPAND_RUN.text
+    assert 'j.status == "running" AND j.lease_owner == @worker' in aql.EXPAND_JOB.text
+    assert not aql.EXPANDING.writes and not aql.EXTERNAL.writes
+    # Every AQL list of final job statuses names not_taken too.
+    final, checked = sorted(FINAL_JOB_STATUSES), []
+    for query in aql.QUERIES.values():
+        for listed in re.findall(r"\[((?:\s*\"\w+\",?)+)\]", query.text):
+            statuses = set(re.findall(r"\"(\w+)\"", listed))
+            if {"failed", "skipped"} <= statuses:
+                assert statuses == set(final), (query.name, statuses)
+                checked.append(query.name)
+    assert "RESET_JOBS" in checked

@@ -160,6 +160,14 @@ def test_a_retry_from_a_key_or_of_everything() -> None:
         retry_plan(jobs, lambda job: "r1", from_keys=["z#9"])
 
 
+def test_a_retry_never_runs_a_branch_that_was_not_taken() -> None:
+    jobs = _diamond("succeeded", "failed", "succeeded", "skipped", "not_taken")
+    assert list(retry_plan(jobs, lambda job: "r1")) == ["id-b#0", "id-d#0"]
+    everything = retry_plan(jobs, lambda job: "r1", everything=True)
+    assert list(everything) == ["id-a#0", "id-b#0", "id-c#0", "id-d#0"]
+    assert list(retry_plan(jobs, lambda job: "r1", from_keys=["e#0"])) == ["id-b#0", "id-d#0"]
+
+
 def test_a_retry_of_a_run_with_active_jobs_is_refused() -> None:
     jobs = _diamond("succeeded", "running", "succeeded", "pending", "succeeded")
     with pytest.raises(MyceliumError, match=r"2 job.*still active"):

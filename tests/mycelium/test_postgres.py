@@ -21,13 +21,24 @@ import pytest
 
 from elfc.errors import MyceliumError
 from elfc.model.records import LogRecord
+from elfc.mycelium.common import Expansion
 from elfc.mycelium.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore
 from elfc.mycelium.urls import mask_url, open_mycelium
 from elfc.runtime.supervisor import child_url_and_env
 from tests.runtime.fixtures.harness import REPO as ROOT
 from tests.runtime.fixtures.harness import wait_until
 
-from .contract import LEASE, MyceliumContract, chain, drain, fanout, job, run_of
+from .contract import (
+    LEASE,
+    MyceliumContract,
+    chain,
+    drain,
+    expander,
+    fanout,
+    job,
+    joining,
+    run_of,
+)
 from .pg_cluster import Cluster
 
 SECRET = "s3cr3t-pw"
@@ -155,6 +166,45 @@ def test_the_hot_queries_use_their_indexes(pg: Cluster, pg_url: str) -> None:
         ).fetchall()
         text = "\n".join(r[0] for r in claim)
         assert "jobs_ready" in text and "Seq Scan on jobs" not in text, text
+
+
+# -- expansions ------------------------------------------------------------------------------
+
+
+def test_an_expansion_whose_run_is_cancelled_while_it_runs_is_refused_whole(
+    pg: Cluster, pg_url: str
+) -> None:
+    """The run's status is read before the expansion takes the run's lock (last, as a
+    completion does) and read again under it: a cancel that commits in between makes the
+    expansion start again, find the run cancelled, and add nothing."""
+    db = pg_url.rsplit("/", 1)[1]
+    with PostgresStore(pg_url) as m:
+        run_id = m.submit(run_of(expander("g#0"), job("c#0", deps=["g#0"])))
+        (g,) = m.claim("x", "w", LEASE)
+        plan = Expansion([job("n#0")], not_taken=[job("t#0")], join=joining("n#0"))
+        with pg.connect(db) as other:
+            other.execute("BEGIN")
+            other.execute("UPDATE elfc.runs SET status = 'cancelled' WHERE id = %s", (run_id,))
+            outcome: list[bool] = []
+            expanding = threading.Thread(target=lambda: outcome.append(m.expand(g.id, "w", plan)))
+            expanding.start()
+            wait_until(
+                lambda: pg.sql(
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = %s AND wait_event_type = "
+                    "'Lock' AND query LIKE 'SELECT status FROM elfc.runs%%'",
+                    db,
+                ),
+                10,
+                "the expansion waiting for the run's lock",
+            )
+            other.execute("COMMIT")
+            expanding.join(timeout=30)
+        assert outcome == [False]
+        assert [j.key for j in m.list_jobs(run_id)] == ["g#0", "c#0"]
+        got = m.get_job(g.id)
+        assert got is not None and (got.status, got.task) == ("cancelled", "@expand")
+        info = m.run_info(run_id)
+        assert info is not None and info.total == 2 and info.counts["not_taken"] == 0
 
 
 # -- URLs and passwords --------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Runtime scenarios written for SQLite that need none of its internals, run again on the
 PostgreSQL mycelium (a server the tests start: ``tests/mycelium/pg_cluster.py``): replicas
-that never run a job twice, stop signals mid-job, leases kept by queued jobs, and a late
-completion from a worker that lost its lease."""
+that never run a job twice, stop signals mid-job, leases kept by queued jobs, a late
+completion from a worker that lost its lease, and branches and loops on task results
+(expansions) giving Python's values."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ import pytest
 from elfc.runtime.client import Mycelium
 from tests.mycelium.pg_cluster import Cluster
 from tests.runtime.fixtures.harness import ELVES_PATH, Processes, elves, wait_until
+from tests.runtime.test_control_flow import (  # noqa: F401  (collected here)
+    test_a_failed_assert_fails_the_run_with_its_message,
+    test_a_map_makes_one_job_per_element,
+    test_every_path_gives_python_s_value,
+    test_not_taken_jobs_are_recorded_and_never_run,
+    test_workers_give_python_s_values,
+)
 from tests.runtime.test_recovery import (  # noqa: F401  (tests and fixtures, collected here)
     started_by,
     test_a_second_sigterm_gives_the_job_back_and_another_worker_runs_it,

@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from elfc.errors import MyceliumError
-from elfc.model.ir import BuiltRun, revision_of
+from elfc.model.ir import BuiltRun, JobSpec, revision_of
 from elfc.model.records import (
     Claimed,
     ElfRecord,
@@ -86,6 +86,8 @@ from elfc.mycelium.common import (
     FORKS,
     MAX_LOST_LEASES,
     PATIENCE,
+    Expansion,
+    Layout,
     Payload,
     Submission,
     Undecodable,
@@ -93,6 +95,8 @@ from elfc.mycelium.common import (
     closed_error,
     decode_json,
     decode_payload,
+    expanded_note,
+    expansion_note,
     failure_digest,
     failure_summary,
     job_history,
@@ -946,6 +950,101 @@ class ArangoStore(Store):
     # rolls them back with it (when both shared one transaction, a busy elf's workers redid
     # finished jobs after 60 s of such conflicts).
 
+    # -- expanding regions ------------------------------------------------------------------
+
+    def expand(self, job_id: str, worker_id: str, expansion: Expansion) -> bool:
+        """One stream transaction (see ``aql.py``, "expanding regions"). What orders it
+        against other writers are the documents it writes: the expansion job (which a
+        cancellation writes too), the run (another expansion of it), each unfinished job
+        the new jobs wait for (its completion or failure); a conflict (1200) retries it."""
+        plan = expansion
+
+        def write(t: _Txn) -> bool:
+            held = t.query(aql.EXPANDING, job=job_id, worker=worker_id)
+            if not held:
+                return False
+            job = held[0]
+            run_id = job["run"]
+            count = len(plan.jobs) + len(plan.not_taken)
+            first = (
+                t.query(aql.EXPAND_RUN, run=run_id, added=count)
+                if job["run_status"] == "running"
+                else []
+            )
+            if not first:
+                back = t.query(
+                    aql.REQUEUE, jobs=[job_id], worker=worker_id, attempts=-1,
+                    not_before=None, failure=None, now=t.now, note=release_note(worker_id),
+                )  # fmt: skip
+                t.settle.update(r["run"] for r in back if r["status"] == "cancelled")
+                return False
+            existing = {
+                row["key"]: (row["id"], row["status"])
+                for row in (
+                    t.query(aql.EXTERNAL, run=run_id, keys=plan.external) if plan.external else []
+                )
+            }
+            ids = new_ids(count)[1]  # drawn on each attempt: a clash (1210) is a retry
+            rows = plan.layout(existing, ids, job_id)
+            if count:
+                t.receipt = (aql.JOBS, list(ids))
+                docs = _expansion_docs(plan, rows, ids, job, int(first[0]), t.now, job_id)
+                t.query(aql.INSERT, collection=aql.JOBS, docs=docs)
+                roots = [
+                    {"_from": f"{aql.RUNS}/{run_id}", "_to": f"{aql.JOBS}/{d['_key']}"}
+                    for d in docs
+                    if not d["deps"]
+                ]
+                if roots:
+                    t.query(aql.INSERT, collection=aql.RUN_ROOTS, docs=roots)
+            edges = [
+                {"_from": f"{aql.JOBS}/{dep}", "_to": f"{aql.JOBS}/{dependent}"}
+                for dep, dependent in rows.edges
+            ]
+            if edges:
+                t.query(aql.INSERT, collection=aql.DEPS, docs=edges)
+            if rows.outside:
+                t.query(
+                    aql.ADD_DEPENDENTS,
+                    counts=[{"id": k, "n": n} for k, n in sorted(rows.outside.items())],
+                )
+            note = expanded_note(plan)
+            if plan.result is not None:
+                t.query(
+                    aql.EXPAND_JOB, job=job_id, worker=worker_id, task=None, args=None,
+                    kwargs=None, deps=None, status="succeeded", waiting=0, now=t.now, note=note,
+                )  # fmt: skip
+                if t.receipt is None:
+                    t.receipt = (aql.RESULTS, [job_id])  # results are keyed by job id
+                result = {"_key": job_id, "run": run_id, "key": job["key"]}
+                t.query(
+                    aql.INSERT, collection=aql.RESULTS,
+                    docs=[{**result, "value": plan.result.decode()}],
+                )  # fmt: skip
+                if job["dependents"]:
+                    t.query(aql.READY_DEPENDENTS, done=[f"{aql.JOBS}/{job_id}"], now=t.now)
+            else:
+                assert plan.join_payload is not None
+                args, kwargs, _ = plan.join_payload
+                t.query(
+                    aql.EXPAND_JOB, job=job_id, worker=worker_id, task=plan.join_task,
+                    args=args.decode(), kwargs=kwargs.decode(), deps=list(plan.join_deps),
+                    status=rows.join_status, waiting=rows.join_waiting, now=t.now, note=note,
+                )  # fmt: skip
+                if rows.join_status == "skipped" and job["dependents"]:
+                    t.query(
+                        aql.SKIP_DEPENDENTS,
+                        start=f"{aql.JOBS}/{job_id}",
+                        now=t.now,
+                        note=skip_note(job["key"]),
+                    )
+            t.settle.add(run_id)
+            return True
+
+        return self._transaction(
+            [aql.JOBS, aql.DEPS, aql.RUN_ROOTS, aql.RUNS, aql.RESULTS], write, "expand a region"
+        )
+
     # -- failing, releasing, leases ------------------------------------------------------
 
     def fail(
@@ -1309,35 +1408,83 @@ def _run_doc(plan: Submission, run_id: str, no: int, now: float) -> dict[str, An
     }
 
 
+def _job_doc(
+    job: JobSpec, payload: tuple[bytes, bytes, bytes], deps: Sequence[str], **fields: Any
+) -> dict[str, Any]:
+    """A job document but for ``fields`` (its status, counters, seq and history, its id, run
+    and times); ``payload`` is its encoded ``(args, kwargs, deps)``."""
+    args, kwargs, _ = payload
+    return {
+        "key": job.key,
+        "node": job.node,
+        "elf": job.elf,
+        "task": job.task,
+        "revision": job.revision,
+        "args": args.decode(),
+        "kwargs": kwargs.decode(),
+        "deps": list(deps),
+        "attempts": 0,
+        "not_before": 0.0,
+        "lease": None,
+        "lease_owner": None,
+        "lease_until": None,
+        "started": None,
+        "finished": None,
+        "history": [],
+        "failure": None,
+        **fields,
+    }
+
+
 def _job_docs(plan: Submission) -> list[dict[str, Any]]:
     """The run's job documents, all but their ids, run and creation time (see ``submit``)."""
     return [
-        {
-            "key": job.key,
-            "node": job.node,
-            "elf": job.elf,
-            "task": job.task,
-            "revision": job.revision,
-            "args": args.decode(),
-            "kwargs": kwargs.decode(),
-            "deps": list(deps),
-            "seq": job.seq,
-            "status": status,
-            "waiting": len(deps),
-            "dependents": plan.dependents[job.key],
-            "attempts": 0,
-            "not_before": 0.0,
-            "lease": None,
-            "lease_owner": None,
-            "lease_until": None,
-            "started": None,
-            "finished": None,
-            "history": [],
-            "failure": None,
-        }
-        for job, deps, status, (args, kwargs, _) in zip(
+        _job_doc(
+            job,
+            payload,
+            deps,
+            seq=job.seq,
+            status=status,
+            waiting=len(deps),
+            dependents=plan.dependents[job.key],
+        )
+        for job, deps, status, payload in zip(
             plan.built.jobs, plan.deps, plan.statuses, plan.payloads, strict=True
         )
+    ]
+
+
+def _expansion_docs(
+    plan: Expansion,
+    rows: Layout[str],
+    ids: Sequence[str],
+    expander: Mapping[str, Any],
+    first: int,
+    now: float,
+    job_id: str,
+) -> list[dict[str, Any]]:
+    """The documents of an expansion's new jobs, then its placeholders, numbered from
+    ``first`` in the run of ``expander`` (an ``EXPANDING`` row)."""
+    payloads = [*plan.payloads, *plan.placeholder_payloads]
+    deps = [*plan.deps, *([()] * len(plan.not_taken))]
+    note = expansion_note(job_id)
+    return [
+        _job_doc(
+            job,
+            payloads[i],
+            deps[i],
+            _key=ids[i],
+            run=expander["run"],
+            run_no=expander["run_no"],
+            seq=first + i,
+            status=status,
+            waiting=rows.waiting[i],
+            dependents=plan.dependents[job.key],
+            created=now,
+            finished=now if rows.finished(i) else None,
+            history=[[now, status, note]],
+        )
+        for i, (job, status) in enumerate(zip(rows.jobs, rows.statuses, strict=True))
     ]
 
 

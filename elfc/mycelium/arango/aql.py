@@ -46,13 +46,14 @@ __all__ = [
     "parameters",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bump on any change to the layout below; a mycelium of another version is refused, but for
 the versions in :data:`UPGRADABLE`."""
 
-UPGRADABLE: frozenset[int] = frozenset({1})
+UPGRADABLE: frozenset[int] = frozenset({1, 2})
 """Older versions whose layout is this one's minus collections and indexes: opening one
-creates what is missing and records the new version (1 -> 2 added ``elfc_logs``)."""
+creates what is missing and records the new version (1 -> 2 added ``elfc_logs``, 2 -> 3 the
+``elfc_jobs/by_run_key`` index)."""
 
 # -- layout ----------------------------------------------------------------------------
 
@@ -141,6 +142,8 @@ INDEXES: tuple[Index, ...] = (
     Index(JOBS, "lease", ("status", "lease_until")),
     # a run's jobs: counts per (elf, status) read from the index alone, settle probes, listings.
     Index(JOBS, "by_run", ("run", "status"), stored=("elf",)),
+    # an expansion's jobs of the run by key (those its new jobs wait for).
+    Index(JOBS, "by_run_key", ("run", "key")),
     Index(RUNS, "by_no", ("no",)),
     Index(RESULTS, "by_run_key", ("run", "key")),
     Index(FAILURES, "by_last_seen", ("last_seen",)),
@@ -533,6 +536,93 @@ FOR r IN elfc_runs
 """,
 )
 
+# -- expanding regions -----------------------------------------------------------------------
+# One stream transaction: EXPANDING, EXPAND_RUN, EXTERNAL, INSERT (jobs, edges, run roots),
+# ADD_DEPENDENTS, EXPAND_JOB, then a result (INSERT, READY_DEPENDENTS) or, for a join that
+# can never run, SKIP_DEPENDENTS.
+
+EXPANDING = _q(
+    "EXPANDING",
+    """
+// index: elfc_jobs/primary, elfc_runs/primary
+// Read-only: the expansion job, if @worker holds it, with its run's status.
+FOR j IN elfc_jobs
+  FILTER j._key == @job AND j.status == "running" AND j.lease_owner == @worker
+  LET run_status = FIRST(FOR r IN elfc_runs FILTER r._key == j.run RETURN r.status)
+  RETURN {
+    id: j._key, run: j.run, run_no: j.run_no, key: j.key, elf: j.elf, task: j.task,
+    attempts: j.attempts, dependents: j.dependents, run_status: run_status
+  }
+""",
+)
+
+EXPAND_RUN = _q(
+    "EXPAND_RUN",
+    """
+// index: elfc_runs/primary, elfc_jobs/by_run
+// A running run grows by @added jobs, numbered from the seq returned (nothing returned: the
+// run is not running). The next seq is kept on the run from its first expansion on (before
+// that, its jobs are read once). Writing the run orders two expansions of one run: the
+// second conflicts (1200) and is retried.
+FOR r IN elfc_runs
+  FILTER r._key == @run AND r.status == "running"
+  LET first = r.next_seq != null ? r.next_seq
+    : MAX(FOR j IN elfc_jobs FILTER j.run == r._key RETURN j.seq) + 1
+  UPDATE r WITH { total: r.total + @added, next_seq: first + @added } IN elfc_runs
+    OPTIONS { ignoreRevs: false }
+  RETURN first
+""",
+)
+
+EXTERNAL = _q(
+    "EXTERNAL",
+    """
+// index: elfc_jobs/by_run_key
+// Read-only: the jobs of the run the new jobs (or the join) wait for, with their status.
+FOR j IN elfc_jobs
+  FILTER j.run == @run AND j.key IN @keys
+  RETURN { id: j._key, key: j.key, status: j.status }
+""",
+)
+
+ADD_DEPENDENTS = _q(
+    "ADD_DEPENDENTS",
+    """
+// index: elfc_jobs/primary
+// Each unfinished job the new jobs wait for counts them as dependents. Written with
+// ignoreRevs: false, so a job that another transaction completed, failed or requeued since
+// EXTERNAL read it is a write-write conflict (1200) and the expansion is retried: a new job
+// never waits for a completion that did not see its edge.
+FOR d IN @counts
+  FOR j IN elfc_jobs
+    FILTER j._key == d.id
+    UPDATE j WITH { dependents: j.dependents + d.n } IN elfc_jobs OPTIONS { ignoreRevs: false }
+""",
+)
+
+EXPAND_JOB = _q(
+    "EXPAND_JOB",
+    """
+// index: elfc_jobs/primary
+// The expansion job succeeds (@task, @args, @kwargs, @deps null: kept), or becomes its
+// region's join: task "@join", the join expression as its arguments, waiting for @deps.
+FOR j IN elfc_jobs
+  FILTER j._key == @job AND j.status == "running" AND j.lease_owner == @worker
+  UPDATE j WITH {
+    task: @task == null ? j.task : @task,
+    args: @args == null ? j.args : @args,
+    kwargs: @kwargs == null ? j.kwargs : @kwargs,
+    deps: @deps == null ? j.deps : @deps,
+    status: @status,
+    waiting: @waiting,
+    lease_until: null,
+    finished: @status IN ["succeeded", "skipped"] ? @now : null,
+    history: PUSH(j.history, [@now, @status, @note])
+  } IN elfc_jobs OPTIONS { ignoreRevs: false }
+  RETURN j._key
+""",
+)
+
 # -- failing, releasing, heartbeats, cancelling -----------------------------------------------
 
 HELD = _q(
@@ -876,7 +966,7 @@ RESET_JOBS = _q(
 // Every named job pending first: COUNT_WAITING then sees which dependencies run again.
 FOR j IN elfc_jobs
   FILTER j._key IN @jobs AND j.run == @run
-    AND j.status IN ["succeeded", "failed", "skipped", "cancelled"]
+    AND j.status IN ["succeeded", "failed", "skipped", "cancelled", "not_taken"]
   UPDATE j WITH {
     status: "pending",
     revision: @revisions[j._key],

@@ -73,12 +73,15 @@ from elfc.mycelium.common import (
     FORKS,
     MAX_LOST_LEASES,
     PATIENCE,
+    Expansion,
     Payload,
     Submission,
     Undecodable,
     abandon,
     closed_error,
     decode_payload,
+    expanded_note,
+    expansion_note,
     expiry_note,
     failure_digest,
     failure_summary,
@@ -221,6 +224,10 @@ def _channel(name: str) -> str:
 
 class _Unresolved(Exception):
     """A transaction's commit is still in progress on the server: look again."""
+
+
+class _Changed(Exception):
+    """What a transaction read before taking its locks changed meanwhile: run it again."""
 
 
 class PostgresStore(Store):
@@ -391,7 +398,7 @@ class PostgresStore(Store):
     def _transient(self, exc: Exception) -> bool:
         """An error that waiting and trying again can cure: a conflict between transactions,
         a lost connection, a server starting up or shutting down."""
-        if isinstance(exc, _Unresolved):
+        if isinstance(exc, _Unresolved | _Changed):
             return True
         if isinstance(exc, MyceliumError) and isinstance(exc.__cause__, Exception):
             exc = exc.__cause__  # a failed reconnection
@@ -1009,6 +1016,189 @@ class PostgresStore(Store):
             self._fail_held(t, job_no, run_no, elf, task, attempts, failure)
         return len(requeued) + len(worn)
 
+    # -- expanding regions ------------------------------------------------------------------
+
+    _EXPANDING = (
+        "SELECT j.no, j.run_no, j.elf, j.dependents, r.status FROM elfc.jobs j "
+        "JOIN elfc.runs r ON r.no = j.run_no WHERE " + _HELD + " FOR NO KEY UPDATE OF j"
+    )
+    _EXTERNAL = (
+        # In job number order, as a completion locks a job before the dependents it readies.
+        "SELECT key, no, status FROM elfc.jobs WHERE run_no = %(run)s "
+        "AND key = ANY(%(keys)s::text[]) ORDER BY no FOR NO KEY UPDATE"
+    )
+    _EXPANDED = (
+        "UPDATE elfc.jobs j SET task = coalesce(%(task)s::text, j.task), status = %(status)s, "
+        "waiting = %(waiting)s, "
+        "lease_until = NULL, finished = CASE WHEN %(status)s IN ('succeeded', 'skipped') "
+        "THEN %(now)s::float8 END, history = " + _event("%(status)s::text") + " "
+        "WHERE j.no = %(no)s"
+    )
+    _COUNTERS = (
+        "INSERT INTO elfc.run_counts (run_no, elf, status, n) "
+        "SELECT %(run)s, e, s, 0 FROM unnest(%(elves)s::text[]) AS e, "
+        "unnest(%(statuses)s::text[]) AS s ON CONFLICT DO NOTHING"
+    )
+    _LOCK_COUNTS = (
+        # The order _Txn._flush updates counters in (Python sorts str by code point, as the
+        # "C" collation sorts UTF-8): a completion locks counters, then the run.
+        "SELECT 1 FROM elfc.run_counts WHERE run_no = %(run)s "
+        'ORDER BY elf COLLATE "C", status COLLATE "C" FOR NO KEY UPDATE'
+    )
+
+    def expand(self, job_id: str, worker_id: str, expansion: Expansion) -> bool:
+        unique = _driver().psycopg.errors.UniqueViolation
+        for _ in range(3):
+            ids = new_ids(len(expansion.jobs) + len(expansion.not_taken))[1]
+            try:
+                return self._write(
+                    functools.partial(
+                        self._expand, job_id=job_id, worker_id=worker_id, plan=expansion, ids=ids
+                    ),
+                    durable=False,
+                )
+            except unique as exc:
+                if exc.diag.constraint_name == "jobs_by_run_key":
+                    raise MyceliumError(
+                        f"expansion job {job_id}: it made a job whose key the run has already "
+                        f"({str(exc).strip().splitlines()[-1]}); nothing was stored"
+                    ) from exc
+                continue  # a random id collided: draw new ones
+        raise MyceliumError("could not draw unique job ids")
+
+    def _expand(
+        self, t: _Txn, *, job_id: str, worker_id: str, plan: Expansion, ids: list[str]
+    ) -> bool:
+        """Locks are taken in a completion's order (jobs, then the run's counters, then the
+        run), so that an expansion and the completions of its run never deadlock: the
+        expansion job, the external jobs, the expansion job's dependents, the counters, the
+        run. The run's status read first is checked again under the run's lock."""
+        held = t.execute(self._EXPANDING, ids=[job_id], worker=worker_id).fetchone()
+        if held is None:
+            return False
+        job_no, run_no, elf, dependents, run_status = held
+        if run_status != "running":
+            self._requeue(
+                t, self._RELEASE, ids=[job_id], worker=worker_id, delta=-1,
+                note=release_note(worker_id),
+            )  # fmt: skip
+            return False
+        existing: dict[str, tuple[int, str]] = {
+            key: (no, status)
+            for key, no, status in t.execute(
+                self._EXTERNAL, run=run_no, keys=plan.external
+            ).fetchall()
+        }
+        count = len(plan.jobs) + len(plan.not_taken)
+        nos = (
+            [r[0] for r in t.cur.execute(
+                "SELECT nextval('elfc.job_no') FROM generate_series(1, %s)", (count,)
+            ).fetchall()]
+            if count
+            else []
+        )  # fmt: skip
+        rows = plan.layout(existing, nos, job_no)
+        # The expansion job becomes what it is now (locking its dependents), then the rest.
+        if plan.result is not None:
+            t.execute(
+                self._EXPANDED, task=None, status="succeeded", waiting=0,
+                note=expanded_note(plan), no=job_no,
+            )  # fmt: skip
+            t.execute(
+                "INSERT INTO elfc.results (job, value) VALUES (%(no)s, %(value)s)",
+                no=job_no,
+                value=plan.result,
+            )
+            t.move(run_no, elf, "running", "succeeded")
+            if dependents:
+                for r, e, status, waiting in t.execute(
+                    self._READY_DEPENDENTS, up=[job_no]
+                ).fetchall():
+                    if status == "ready" and waiting == 0:
+                        t.move(r, e, "pending", "ready")
+                        t.rings.add(f"elf:{e}")
+        else:
+            assert plan.join_payload is not None
+            args, kwargs, deps = plan.join_payload
+            t.execute(
+                "UPDATE elfc.job_payloads SET args = %(args)s, kwargs = %(kwargs)s, "
+                "deps = %(deps)s WHERE job = %(no)s",
+                args=args, kwargs=kwargs, deps=deps, no=job_no,
+            )  # fmt: skip
+            t.execute(
+                self._EXPANDED, task=plan.join_task, status=rows.join_status,
+                waiting=rows.join_waiting, note=expanded_note(plan), no=job_no,
+            )  # fmt: skip
+            t.move(run_no, elf, "running", rows.join_status)
+            if rows.join_status == "ready":
+                t.rings.add(f"elf:{elf}")
+            elif rows.join_status == "skipped":
+                self._skip_dependents(t, job_no)
+        elves = sorted({e for e, _ in rows.added})
+        if elves:
+            t.execute(self._COUNTERS, run=run_no, elves=elves, statuses=list(_COUNTED_STATUSES))
+        t.execute(self._LOCK_COUNTS, run=run_no)
+        status = _one(
+            t.execute(
+                "SELECT status FROM elfc.runs WHERE no = %(run)s FOR NO KEY UPDATE", run=run_no
+            ).fetchone()
+        )
+        if status != "running":
+            raise _Changed(f"run {run_no} became {status} during an expansion")
+        seq = _one(
+            t.execute(
+                "SELECT coalesce(max(seq), 0) + 1 FROM elfc.jobs WHERE run_no = %(run)s",
+                run=run_no,
+            ).fetchone()
+        )
+        if count:
+            note = expansion_note(job_id)
+            _copy(
+                t.cur,
+                "elfc.jobs (no, id, run_no, key, node, elf, task, revision, seq, status, "
+                "waiting, dependents, created, finished, history)",
+                (
+                    (
+                        nos[i], ids[i], run_no, job.key, job.node, job.elf, job.task,
+                        job.revision, seq + i, status, rows.waiting[i],
+                        plan.dependents[job.key], t.now, t.now if rows.finished(i) else None,
+                        _encode([[t.now, status, note]]).decode(),
+                    )
+                    for i, (job, status) in enumerate(zip(rows.jobs, rows.statuses, strict=True))
+                ),
+            )  # fmt: skip
+            _copy(
+                t.cur,
+                "elfc.job_payloads (job, args, kwargs, deps)",
+                (
+                    (nos[i], *payload)
+                    for i, payload in enumerate([*plan.payloads, *plan.placeholder_payloads])
+                ),
+            )
+        if rows.edges:
+            t.execute(
+                "INSERT INTO elfc.edges (dep, dependent) SELECT * FROM "
+                "unnest(%(deps)s::bigint[], %(dependents)s::bigint[]) ON CONFLICT DO NOTHING",
+                deps=[d for d, _ in rows.edges],
+                dependents=[d for _, d in rows.edges],
+            )
+        if rows.outside:
+            t.execute(
+                "UPDATE elfc.jobs j SET dependents = j.dependents + d.n "
+                "FROM unnest(%(nos)s::bigint[], %(ns)s::int[]) AS d (no, n) WHERE j.no = d.no",
+                nos=list(rows.outside),
+                ns=list(rows.outside.values()),
+            )
+        t.execute(
+            "UPDATE elfc.runs SET total = total + %(n)s WHERE no = %(run)s", n=count, run=run_no
+        )
+        for (e, status), n in rows.added.items():
+            t.add(run_no, e, status, n)
+            if status == "ready":
+                t.rings.add(f"elf:{e}")
+        t.touched.add(run_no)
+        return True
+
     def heartbeat(self, worker: WorkerInfo, running: Iterable[str] = ()) -> set[str]:
         ids = list(running)
 
@@ -1478,7 +1668,7 @@ class _Txn:
     """One write transaction: its cursor and clock, the job status moves to add to the run
     counters, and the channels to notify when it commits."""
 
-    __slots__ = ("cur", "moves", "now", "rings", "touched")
+    __slots__ = ("added", "cur", "moves", "now", "rings", "touched")
 
     _MOVE = (
         "UPDATE elfc.run_counts c SET n = c.n + d.k "
@@ -1504,6 +1694,7 @@ class _Txn:
         self.cur = con.cursor()
         self.now = now
         self.moves: Counter[tuple[int, str, str, str]] = Counter()
+        self.added: Counter[tuple[int, str, str]] = Counter()
         self.rings: set[str] = set()
         self.touched: set[int] = set()
 
@@ -1520,6 +1711,12 @@ class _Txn:
         if old != new:
             self.moves[run_no, elf, old, new] += 1
 
+    def add(self, run_no: int, elf: str, status: str, k: int) -> None:
+        """Count ``k`` jobs added to the run in ``status`` (an expansion's)."""
+        self.added[run_no, elf, _BUCKET.get(status, status)] += k
+        if status in FINAL_JOB_STATUSES:
+            self.touched.add(run_no)
+
     def commit(self) -> None:
         """Apply the counted moves; settle every run that may have no active job left; send
         the notifications (delivered on commit); commit. All in one round trip."""
@@ -1529,12 +1726,12 @@ class _Txn:
             con.execute("COMMIT")
 
     def _flush(self) -> None:
-        if self.moves:
-            deltas: Counter[tuple[int, str, str]] = Counter()
+        if self.moves or self.added:
+            deltas: Counter[tuple[int, str, str]] = Counter(self.added)
             for (run_no, elf, old, new), k in self.moves.items():
                 deltas[run_no, elf, old] -= k
                 deltas[run_no, elf, new] += k
-            rows = sorted(deltas.items())  # one lock order for every writer
+            rows = sorted(deltas.items())  # one lock order for every writer (see _LOCK_COUNTS)
             self.cur.execute(
                 self._MOVE,
                 (

@@ -72,6 +72,8 @@ from elfc.mycelium.common import (
     abandon,
     closed_error,
     decode_payload,
+    expanded_note,
+    expansion_note,
     expiry_note,
     failure_digest,
     failure_summary,
@@ -730,16 +732,14 @@ class SQLiteStore(Store):
                 (run_no, _encode(plan.external)),
             )
         }
-        statuses, waits, join_status, join_waiting = plan.statuses(
-            {k: status for k, (_, status) in existing.items()}
-        )
         first = con.execute("SELECT coalesce(max(no), 0) + 1 FROM jobs").fetchone()[0]
         seq = con.execute(
             "SELECT coalesce(max(seq), 0) + 1 FROM jobs WHERE run_no = ?", (run_no,)
         ).fetchone()[0]
-        numbers = {job.key: first + i for i, job in enumerate(plan.jobs)}
         every = [*plan.jobs, *plan.not_taken]
-        every_status = [*statuses, *(["not_taken"] * len(plan.not_taken))]
+        rows = plan.layout(existing, range(first, first + len(every)), job_no)
+        join_status, join_waiting = rows.join_status, rows.join_waiting
+        note = expansion_note(job_id)
         con.executemany(
             "INSERT INTO jobs (no, id, run_no, key, node, elf, task, revision, seq, status, "
             "waiting, dependents, created, finished, history) "
@@ -747,13 +747,12 @@ class SQLiteStore(Store):
             [
                 (
                     first + i, ids[i], run_no, job.key, job.node, job.elf, job.task,
-                    job.revision, seq + i, status,
-                    waits[i] if i < len(waits) else 0,
+                    job.revision, seq + i, status, rows.waiting[i],
                     plan.dependents[job.key], now,
-                    now if status in FINAL_JOB_STATUSES else None,
-                    _encode([[now, status, f"made by expansion {job_id}"]]),
+                    now if rows.finished(i) else None,
+                    _encode([[now, status, note]]),
                 )
-                for i, (job, status) in enumerate(zip(every, every_status, strict=True))
+                for i, (job, status) in enumerate(zip(every, rows.statuses, strict=True))
             ],
         )  # fmt: skip
         con.executemany(
@@ -763,28 +762,12 @@ class SQLiteStore(Store):
                 for i, payload in enumerate([*plan.payloads, *plan.placeholder_payloads])
             ],
         )
-        edges = []
-        for i, deps in enumerate(plan.deps):
-            if statuses[i] == "skipped":
-                continue
-            for dep in deps:
-                if dep in numbers:
-                    edges.append((numbers[dep], first + i))
-                elif existing[dep][1] != "succeeded":
-                    edges.append((existing[dep][0], first + i))
-        if plan.join_payload is not None and join_status != "skipped":
-            for dep in plan.join_deps:
-                if dep in numbers:
-                    edges.append((numbers[dep], job_no))
-                elif existing[dep][1] != "succeeded":
-                    edges.append((existing[dep][0], job_no))
-        con.executemany("INSERT OR IGNORE INTO edges (dep, dependent) VALUES (?, ?)", edges)
-        outside = Counter(dep for dep, _ in edges if dep < first)
+        con.executemany("INSERT OR IGNORE INTO edges (dep, dependent) VALUES (?, ?)", rows.edges)
         con.executemany(
             "UPDATE jobs SET dependents = dependents + ? WHERE no = ?",
-            [(n, no) for no, n in outside.items()],
+            [(n, no) for no, n in rows.outside.items()],
         )
-        added = Counter(zip((job.elf for job in every), every_status, strict=True))
+        added = rows.added
         con.executemany(
             "INSERT OR IGNORE INTO run_counts (run_no, elf, status, n) VALUES (?, ?, ?, 0)",
             [(run_no, e, status) for e in {e for e, _ in added} for status in _COUNTED_STATUSES],
@@ -797,7 +780,7 @@ class SQLiteStore(Store):
         t.rings.update(f"elf:{e}" for (e, status) in added if status == "ready")
         t.touched.add(run_no)
         if plan.result is not None:
-            con.execute(self._SUCCEED, (now, now, f"expanded into {len(plan.jobs)} jobs", job_no))
+            con.execute(self._SUCCEED, (now, now, expanded_note(plan), job_no))
             con.execute("INSERT INTO results (job, value) VALUES (?, ?)", (job_no, plan.result))
             t.move(run_no, elf, "running", "succeeded")
             for r, e, status, waiting in con.execute(
@@ -818,7 +801,7 @@ class SQLiteStore(Store):
             "json_insert(coalesce(history, '[]'), '$[#]', json_array(?, ?, ?)) WHERE no = ?",
             (
                 plan.join_task, join_status, join_waiting, join_status, now, now, join_status,
-                f"expanded into {len(plan.jobs)} jobs; joins them", job_no,
+                expanded_note(plan), job_no,
             ),
         )  # fmt: skip
         t.move(run_no, elf, "running", join_status)
