@@ -172,6 +172,8 @@ class RunSummary:
     counts: dict[str, int] = field(default_factory=dict)
     """Jobs per status (only statuses that have jobs), in life-cycle order."""
     error: str | None = None
+    cached: int = 0
+    """Succeeded jobs that reused an earlier job's result instead of running."""
 
     def duration(self, now: float | None = None) -> float:
         """Seconds from submission to the end (to ``now`` while running)."""
@@ -192,6 +194,7 @@ def run_summary(info: RunInfo) -> RunSummary:
         arguments=dict(info.arguments),
         counts={s: info.counts[s] for s in JOB_STATUSES if info.counts.get(s)},
         error=info.error,
+        cached=info.cached,
     )
 
 
@@ -240,6 +243,12 @@ class ElfProgress:
     running: int
     failed: int
     skipped: int
+
+
+def job_status(job: JobInfo) -> str:
+    """A job's status as tables show it: ``succeeded (cached)`` for a job that reused an
+    earlier job's result without running."""
+    return f"{job.status} (cached)" if job.cached else job.status
 
 
 def elf_progress(info: RunInfo) -> list[ElfProgress]:
@@ -744,6 +753,8 @@ def run_title(info: RunInfo) -> str:
     if len(call) > 60:
         call = call[:59] + "…"
     counts = ", ".join(f"{n} {status}" for status, n in info.counts.items() if n)
+    if info.cached:
+        counts += f" ({info.cached} cached)"
     return f"{name}({call}) · run {info.id} · {info.status}\n{counts or 'no jobs'}"
 
 

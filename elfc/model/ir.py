@@ -203,3 +203,7 @@ class BuiltRun(msgspec.Struct, frozen=True):
     arguments: dict[str, Any]
     jobs: tuple[JobSpec, ...]
     output: IR
+    reuse: bool = False
+    """Every job of the run may reuse the result of an earlier job with the same task
+    revision, elf and argument values (``elfc run --reuse``), not only those of
+    ``@task(cache=True)`` tasks."""

@@ -8,6 +8,13 @@ them must stop (their run was cancelled); a job is stopped by raising inside it.
 Each job's stdout, stderr and ``logging`` records are captured (``capture.py``) and stored
 with the job (``Store.put_logs``) before its outcome, so a settled run's output is all there.
 
+Caching by input: once a job's arguments are resolved, the worker computes its cache key
+(``common.cache_key``: the elf class, revision and configuration, the task revision, the
+argument values as canonical JSON) and records it with the job's result. A job of a
+``@task(cache=True)`` task, or of a run submitted with ``reuse``, first looks the key up
+(``Store.cached_result``): when a succeeded job has it, the job completes with a copy of that
+result without calling the task, marked as cached.
+
 Logging (``elfc.runtime.worker``): start and stop at INFO; each claim, success and release at
 DEBUG (the loop runs tens of thousands of times a second, so whether DEBUG is on is read once
 per :meth:`Worker.serve`); failures and retries at INFO; refusals and lost leases at WARNING.
@@ -31,12 +38,13 @@ from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
 from elfc.decorators import Handle
 from elfc.errors import ElfStartFailed, JobStopped, UsageError
 from elfc.model.records import Claimed, ElfRecord, FailureRecord, LogRecord, WorkerInfo
+from elfc.mycelium.common import cache_key
 from elfc.mycelium.store import Store
 from elfc.runtime.capture import OutputCapture
 from elfc.runtime.context import JobContext, running
 from elfc.runtime.execute import Failure, encode_result, failure_of, invoke, resolve_arguments
 from elfc.runtime.revisions import elf_revisions
-from elfc.runtime.values import Inputs
+from elfc.runtime.values import Inputs, canonical
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +96,11 @@ class Outcome:
     failure: Failure | None = None
     retry_at: float | None = None
     released: bool = False
+    cache_key: str | None = None
+    """The key of what the job computed, recorded with its result (``None``: none could be
+    made, its arguments have no canonical JSON)."""
+    cached_from: str | None = None
+    """The job whose result it reused without running."""
 
 
 class Worker:
@@ -143,6 +156,15 @@ class Worker:
         written to this process's streams."""
         self._logs: list[LogRecord] = []
         """Output of settled jobs not stored yet: stored before their outcomes."""
+        self._keys: dict[str, str] = {}
+        """Cache keys of the jobs in ``done`` (job id -> key), recorded with their results."""
+        self._reused: dict[str, str] = {}
+        """Jobs in ``done`` that reused a result: job id -> the job it came from."""
+        self._elf_identity = (
+            f"{self.info.module}:{self.info.qualname}",
+            self.info.revision,
+            handle.config,
+        )
 
     # -- set-up -----------------------------------------------------------------------
     def register(self) -> None:
@@ -200,8 +222,9 @@ class Worker:
                 if not queue:
                     self._store_logs(now=not done)  # an idle claim may write nothing
                     accepted, claimed = self.store.exchange(
-                        self.elf, self.id, done, self.lease, self._batch_size()
-                    )
+                        self.elf, self.id, done, self.lease, self._batch_size(),
+                        *self._take_keys(),
+                    )  # fmt: skip
                     self._check_accepted(done, accepted)
                     if claimed and self._debug:
                         log.debug("claimed %s", " ".join(job.id for job in claimed))
@@ -224,6 +247,10 @@ class Worker:
                 )
                 if outcome.result is not None:
                     done.append((job.id, outcome.result))
+                    if outcome.cache_key is not None:
+                        self._keys[job.id] = outcome.cache_key
+                    if outcome.cached_from is not None:
+                        self._reused[job.id] = outcome.cached_from
                     if self._debug:
                         log.debug("job %s (%s.%s) succeeded", job.id, self.elf, job.task)
                 else:
@@ -270,9 +297,19 @@ class Worker:
 
     def _complete(self, done: list[tuple[str, bytes]]) -> None:
         self._store_logs()
-        self._check_accepted(done, self.store.complete_many(self.id, done))
+        self._check_accepted(done, self.store.complete_many(self.id, done, *self._take_keys()))
         self.held.difference_update(job_id for job_id, _ in done)
         self.revoked.difference_update(job_id for job_id, _ in done)
+
+    def _take_keys(self) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+        """The cache keys and reuses of the results about to be handed back (``None`` for
+        none), forgotten here: they go with those results only."""
+        keys, reused = self._keys or None, self._reused or None
+        if keys is not None:
+            self._keys = {}
+        if reused is not None:
+            self._reused = {}
+        return keys, reused
 
     def _check_accepted(self, done: list[tuple[str, bytes]], accepted: list[bool]) -> None:
         # A refused result means the lease had passed to another worker, which runs the job
@@ -312,8 +349,8 @@ class Worker:
         self.current, self.stop_reason = job, None
         self.capture.begin()
         try:
-            result = self._call(job, task)
-            return Outcome(job, result=result)
+            result, key, source = self._call(job, task)
+            return Outcome(job, result=result, cache_key=key, cached_from=source)
         except JobStopped as stopped:
             if stopped.reason == "cancelled" or self.stopping.is_set():
                 return Outcome(job, released=True)
@@ -367,12 +404,20 @@ class Worker:
         )
         return self.mismatch
 
-    def _call(self, job: Claimed, task: TaskInfo) -> bytes:
+    def _call(self, job: Claimed, task: TaskInfo) -> tuple[bytes, str | None, str | None]:
+        """Run the job: its result, cache key, and the job whose result it reused (if so)."""
         raw = job.results
         if raw is None:
             raw = self.store.results(job.run, job.deps) if job.deps else {}
         results = Inputs(raw)
         args, kwargs = resolve_arguments(task, self.elf, job.args, job.kwargs, results)
+        key = self._cache_key(task, args, kwargs)
+        if key is not None and (job.reuse or task.options.cache):
+            hit = self.store.cached_result(key)
+            if hit is not None:
+                if self._debug:
+                    log.debug("job %s reuses the result of job %s", job.id, hit[0])
+                return hit[1], key, hit[0]
         method = getattr(self.instance, job.task)
         context = JobContext(job.id, job.run, self.elf, job.task, job.attempts, self.id)
         with running(context):
@@ -381,7 +426,14 @@ class Worker:
                 value = invoke(method, args, kwargs)
             finally:
                 self._disarm()
-        return encode_result(task, self.elf, value)
+        return encode_result(task, self.elf, value), key, None
+
+    def _cache_key(self, task: TaskInfo, args: list[Any], kwargs: dict[str, Any]) -> str | None:
+        values = canonical((args, kwargs))
+        if values is None:
+            return None
+        elf_class, elf_revision, config = self._elf_identity
+        return cache_key(elf_class, elf_revision, config, task.name, task.revision, values)
 
     def _failed(self, job: Claimed, task: TaskInfo, exc: BaseException, skip: int = 2) -> Outcome:
         failure = failure_of(exc, skip_frames=skip)

@@ -66,15 +66,31 @@ _LOGS_COLUMNS = (
 )
 
 
+_JOBS_COLUMNS = _LOGS_COLUMNS.replace("'logs'", "'jobs'")
+_INDEXES = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'elfc' ORDER BY 1"
+
+
+def _as_version_2(pg: Cluster, db: str) -> None:
+    """Version 2 is version 3 without what caching by input added."""
+    pg.sql("DROP INDEX elfc.jobs_by_cache_key, elfc.jobs_cached", db=db)
+    pg.sql(
+        "ALTER TABLE elfc.jobs DROP COLUMN reuse, DROP COLUMN cache_key, DROP COLUMN cached_from",
+        db=db,
+    )
+    pg.sql("UPDATE elfc.meta SET value = '2' WHERE key = 'schema'", db=db)
+
+
 def test_a_mycelium_of_schema_version_1_is_migrated_in_place_keeping_its_runs(
     pg: Cluster, pg_url: str
 ) -> None:
-    """Version 1 is version 2 without the ``logs`` table: made here by taking it away. Four
-    processes' stores open it at once; it is migrated once, to what ``schema.sql`` makes."""
+    """Version 1 is version 2 without the ``logs`` table, and version 2 is version 3 without
+    the cache columns: made here by taking them away. Four processes' stores open it at once;
+    it is migrated once, to what ``schema.sql`` makes."""
     db = pg_url.rsplit("/", 1)[1]
     with PostgresStore(pg_url) as m:
         run_id = m.submit(run_of(job("a#0")))
-    fresh = pg.sql(_LOGS_COLUMNS, db=db)
+    fresh = [pg.sql(q, db=db) for q in (_LOGS_COLUMNS, _JOBS_COLUMNS, _INDEXES)]
+    _as_version_2(pg, db)
     pg.sql("DROP TABLE elfc.logs", db=db)
     pg.sql("UPDATE elfc.meta SET value = '1' WHERE key = 'schema'", db=db)
     with ThreadPoolExecutor(4) as pool:
@@ -85,9 +101,12 @@ def test_a_mycelium_of_schema_version_1_is_migrated_in_place_keeping_its_runs(
         (a,) = m.list_jobs(run_id)
         m.put_logs([LogRecord(a.id, run_id, a.key, "e", "work", 1, "hello\n")])
         assert [x.text for x in m.list_logs(run_id)] == ["hello\n"]
-    assert pg.sql(_LOGS_COLUMNS, db=db) == fresh
-    assert pg.sql("SELECT value FROM elfc.meta WHERE key = 'schema'", db=db) == [("2",)]
-    assert 1 in MIGRATIONS and SCHEMA_VERSION == 2
+        (c,) = m.claim("e", "w", LEASE)
+        assert m.complete_many("w", [(c.id, b"7")], keys={c.id: "k1"}) == [True]
+        assert m.cached_result("k1") == (c.id, b"7")
+    assert [pg.sql(q, db=db) for q in (_LOGS_COLUMNS, _JOBS_COLUMNS, _INDEXES)] == fresh
+    assert pg.sql("SELECT value FROM elfc.meta WHERE key = 'schema'", db=db) == [("3",)]
+    assert 1 in MIGRATIONS and 2 in MIGRATIONS and SCHEMA_VERSION == 3
 
 
 def test_task_output_with_nul_and_lone_surrogates_is_stored_as_given(pg_url: str) -> None:

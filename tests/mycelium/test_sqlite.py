@@ -48,12 +48,22 @@ def test_a_mycelium_of_another_schema_version_is_refused_untouched(tmp_path: Pat
     assert path.read_bytes() == before
 
 
+def _as_version_4(con: sqlite3.Connection) -> None:
+    """Version 4 is version 5 without what caching by input added."""
+    con.execute("DROP INDEX jobs_by_cache_key")
+    con.execute("DROP INDEX jobs_cached")
+    for column in ("reuse", "cache_key", "cached_from"):
+        con.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
+    con.execute("UPDATE meta SET value = '4' WHERE key = 'schema'")
+
+
 def test_a_mycelium_of_schema_version_3_is_migrated_keeping_its_runs(tmp_path: Path) -> None:
     """Version 3 is version 4 without the ``logs`` table: made here by taking it away."""
     path = tmp_path / "m.db"
     with SQLiteStore(path) as m:
         run_id = m.submit(run_of(job("a#0")))
     with sqlite3.connect(path) as con:
+        _as_version_4(con)
         con.execute("DROP TABLE logs")
         con.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
     with SQLiteStore(path) as m:
@@ -61,8 +71,38 @@ def test_a_mycelium_of_schema_version_3_is_migrated_keeping_its_runs(tmp_path: P
         m.put_logs([LogRecord(a.id, run_id, a.key, "e", "work", 1, "hello\n")])
         assert [x.text for x in m.list_logs(run_id)] == ["hello\n"]
     with sqlite3.connect(path) as con:
-        assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("4",)
-    assert 3 in MIGRATIONS and SCHEMA_VERSION == 4
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("5",)
+    assert 3 in MIGRATIONS and 4 in MIGRATIONS and SCHEMA_VERSION == 5
+
+
+def test_a_mycelium_of_schema_version_4_is_migrated_and_caches(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    with SQLiteStore(path) as m:
+        old = m.submit(run_of(job("a#0")))
+    with sqlite3.connect(path) as con:
+        _as_version_4(con)
+    with SQLiteStore(path) as m:
+        (a,) = m.list_jobs(old)
+        assert (a.cache_key, a.cached_from) == (None, None)
+        (c,) = m.claim("e", "w", LEASE)
+        assert not c.reuse
+        assert m.complete_many("w", [(c.id, b"7")], keys={c.id: "k1"}) == [True]
+        assert m.cached_result("k1") == (c.id, b"7")
+        fresh = {
+            row[0]
+            for row in m._read(lambda con: con.execute("SELECT sql FROM sqlite_master").fetchall())
+        }
+    with SQLiteStore(tmp_path / "new.db") as n:
+        made = {
+            row[0]
+            for row in n._read(lambda con: con.execute("SELECT sql FROM sqlite_master").fetchall())
+        }
+    # The migrated layout has every table and index a new one has (by name and columns).
+    assert _names(fresh) == _names(made)
+
+
+def _names(statements: set[str | None]) -> set[str]:
+    return {" ".join(s.split()[:3]) for s in statements if s}
 
 
 def test_other_files_are_refused(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from elfc.views import (
     JobOrigin,
     find_revision,
     find_run,
+    job_status,
     job_view,
     missing_sqlite_file,
     readable_note,
@@ -147,6 +148,8 @@ def _runs(store: Store, args: argparse.Namespace) -> int:
     _ids(table, "run")
     for r in runs:
         done, failed = f"{r.done}/{r.total}", str(r.failed)
+        if r.cached:
+            done += f" ({r.cached} cached)"
         created, finished = _when(r.created), _when(r.finished)
         table.add_row(r.id, escape(r.pipeline), r.status, done, failed, created, finished)
     _console().print(table if runs else "no runs yet: submit one with `elfc run` or `elfc submit`")
@@ -165,7 +168,7 @@ def _jobs(store: Store, args: argparse.Namespace) -> int:
     _ids(table, "job", "key")
     for j in jobs:
         waits_on = ", ".join(j.deps[:3]) + (" ..." if len(j.deps) > 3 else "")
-        row = (j.id, escape(j.key), f"{j.elf}.{j.task}", j.status, str(j.attempts), waits_on)
+        row = (j.id, escape(j.key), f"{j.elf}.{j.task}", job_status(j), str(j.attempts), waits_on)
         table.add_row(*row, _when(j.started), _when(j.finished))
     con = _console()
     con.print(f"run {info.id} · {info.pipeline} · {info.status}", markup=False)
@@ -180,17 +183,20 @@ def _show(store: Store, args: argparse.Namespace) -> int:
         # The result as the JSON value it is, not as base64 of its bytes.
         fields = msgspec.to_builtins(job)
         fields["result"] = None if job.result is None else msgspec.json.decode(job.result)
+        fields["cached"] = job.cached
         _dump(fields)
         return 0
     con = _console()
     con.print(
         f"[bold]job {job.id}[/bold]  {escape(job.key)}  {job.elf}.{job.task}  "
-        f"[bold]{job.status}[/bold]"
+        f"[bold]{job_status(job)}[/bold]"
     )
     # Values, messages and notes come from tasks: printed as they are, never as markup.
     plain = functools.partial(con.print, markup=False)
     plain(f"run        {job.run}")
     plain(f"attempts   {job.attempts}")
+    if job.cached_from is not None:
+        plain(f"cached     the result of job {job.cached_from}, reused without running")
     plain(f"revision   {job.revision}")
     plain(f"waits on   {', '.join(job.deps) or '-'}")
     plain("arguments  " + _json(list(job.args)) + "  " + _json(job.kwargs))

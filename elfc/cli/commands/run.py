@@ -55,6 +55,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="a pipeline argument (repeatable)",
     )
     p.add_argument("--mycelium", metavar="URL", help="mycelium URL (default: see `elfc -h`)")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="a job whose task revision and arguments equal those of a job that succeeded "
+        "before takes its result without running (as for @task(cache=True), for every task)",
+    )
 
 
 def configure(name: str, p: argparse.ArgumentParser) -> None:
@@ -177,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # `elfc run` starts the workers itself; they register the elves this run defines.
         run_id, built = mycelium.submit_built(
-            pipeline.compiled(), (), kwargs, check, replace_elves=True
+            pipeline.compiled(), (), kwargs, check, replace_elves=True, reuse=args.reuse
         )
     except UsageError as exc:
         print(f"elfc run: error: {exc}", file=sys.stderr)

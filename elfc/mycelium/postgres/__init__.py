@@ -77,6 +77,7 @@ from elfc.mycelium.common import (
     Submission,
     Undecodable,
     abandon,
+    cached_note,
     closed_error,
     decode_payload,
     expiry_note,
@@ -108,7 +109,7 @@ __all__ = ["MIGRATIONS", "PASSWORD_ENV", "SCHEMA_VERSION", "PostgresStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bump on any change to ``schema.sql``, with the migration from the previous version in
 :data:`MIGRATIONS`; an older mycelium is migrated when opened, a newer or unknown one refused."""
 MIGRATIONS: dict[int, str] = {
@@ -117,6 +118,12 @@ MIGRATIONS: dict[int, str] = {
     "job bigint NOT NULL, run_no bigint NOT NULL, attempt integer NOT NULL, "
     "time float8 NOT NULL, text bytea NOT NULL, truncated bigint NOT NULL); "
     "CREATE INDEX logs_by_run ON elfc.logs (run_no, time)",
+    # 2 -> 3: caching by input (`@task(cache=True)`, `elfc run --reuse`).
+    2: "ALTER TABLE elfc.jobs ADD COLUMN reuse boolean NOT NULL DEFAULT false, "
+    'ADD COLUMN cache_key text COLLATE "C", ADD COLUMN cached_from text; '
+    "CREATE INDEX jobs_by_cache_key ON elfc.jobs (cache_key, finished) "
+    "WHERE status = 'succeeded' AND cache_key IS NOT NULL; "
+    "CREATE INDEX jobs_cached ON elfc.jobs (run_no) WHERE cached_from IS NOT NULL",
 }
 """Schema version -> the statements that make it the next version."""
 PASSWORD_ENV = "PGPASSWORD"
@@ -620,7 +627,7 @@ class PostgresStore(Store):
             _copy(
                 cur,
                 "elfc.jobs (no, id, run_no, key, node, elf, task, revision, seq, status, "
-                "waiting, dependents, created)",
+                "waiting, dependents, created, reuse)",
                 plan.job_rows(nos, run_no, ids, t.now),
             )
             _copy(cur, "elfc.job_payloads (job, args, kwargs, deps)", plan.payload_rows(nos))
@@ -642,7 +649,7 @@ class PostgresStore(Store):
         "FROM picked, elfc.job_payloads p, elfc.runs r "
         "WHERE j.no = picked.no AND p.job = j.no AND r.no = j.run_no "
         "RETURNING j.run_no, j.seq, j.id, r.id, j.key, j.task, j.revision, p.args, p.kwargs, "
-        "p.deps, j.attempts, j.no"
+        "p.deps, j.attempts, j.no, j.reuse"
     )
     _INPUTS = (
         "SELECT w.i, d.key, r.value FROM unnest(%s::int[], %s::bigint[], %s::text[]) "
@@ -671,7 +678,7 @@ class PostgresStore(Store):
         rows = claim.fetchall()
         rows.sort(key=operator.itemgetter(0, 1))
         payloads: list[Payload | Undecodable] = []
-        for _, _, _, _, _, _, _, args, kwargs, deps_json, _, _ in rows:
+        for _, _, _, _, _, _, _, args, kwargs, deps_json, _, _, _ in rows:
             try:
                 payloads.append(decode_payload(args, kwargs, deps_json))
             except Undecodable as exc:
@@ -699,6 +706,7 @@ class PostgresStore(Store):
             _,
             attempts,
             no,
+            reuse,
         ) in enumerate(rows):
             t.move(run_no, elf, "ready", "running")
             payload = payloads[i]
@@ -721,6 +729,7 @@ class PostgresStore(Store):
                     deps[i],
                     attempts,
                     inputs.get(i),
+                    bool(reuse),
                 )
             )
         return claimed
@@ -743,6 +752,19 @@ class PostgresStore(Store):
         "WHERE j.id = ANY(%(ids)s::text[]) AND j.status = 'running' "
         "AND j.lease_owner = %(worker)s RETURNING j.id, j.no, j.run_no, j.elf, j.dependents"
     )
+    _SUCCEED_KEYED = (
+        "UPDATE elfc.jobs j SET status = 'succeeded', finished = %(now)s, lease_until = NULL, "
+        "history = " + _event("succeeded", "coalesce(w.note, %(worker)s)") + ", "
+        "cache_key = w.key, cached_from = w.source "
+        "FROM unnest(%(ids)s::text[], %(keys)s::text[], %(sources)s::text[], %(notes)s::text[]) "
+        "AS w (id, key, source, note) "
+        "WHERE j.id = w.id AND j.status = 'running' "
+        "AND j.lease_owner = %(worker)s RETURNING j.id, j.no, j.run_no, j.elf, j.dependents"
+    )
+    _CACHED_RESULT = (
+        "SELECT j.id, r.value FROM elfc.jobs j JOIN elfc.results r ON r.job = j.no "
+        "WHERE j.cache_key = %s AND j.status = 'succeeded' ORDER BY j.finished DESC LIMIT 1"
+    )
     _READY_DEPENDENTS = (
         "WITH hits AS (SELECT dependent AS job, count(*)::int AS k FROM elfc.edges "
         "WHERE dep = ANY(%(up)s::bigint[]) GROUP BY dependent ORDER BY dependent) "
@@ -755,10 +777,18 @@ class PostgresStore(Store):
         "FROM hits WHERE j.no = hits.job RETURNING j.run_no, j.elf, j.status, j.waiting"
     )
 
-    def complete_many(self, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+    def complete_many(
+        self,
+        worker_id: str,
+        done: Sequence[tuple[str, bytes]],
+        keys: Mapping[str, str] | None = None,
+        reused: Mapping[str, str] | None = None,
+    ) -> list[bool]:
         if not done:
             return []
-        return self._write(lambda t: self._complete(t, worker_id, done), durable=False)
+        return self._write(
+            lambda t: self._complete(t, worker_id, done, keys, reused), durable=False
+        )
 
     def exchange(
         self,
@@ -767,21 +797,47 @@ class PostgresStore(Store):
         done: Sequence[tuple[str, bytes]],
         lease: float,
         limit: int,
+        keys: Mapping[str, str] | None = None,
+        reused: Mapping[str, str] | None = None,
     ) -> tuple[list[bool], list[Claimed]]:
         if not done:
             return [], self.claim(elf, worker_id, lease, limit)
 
         def both(t: _Txn) -> tuple[list[bool], list[Claimed]]:
-            accepted = self._complete(t, worker_id, done)
+            accepted = self._complete(t, worker_id, done, keys, reused)
             return accepted, self._claim(t, elf, worker_id, lease, limit) if limit > 0 else []
 
         return self._write(both, durable=False)
 
-    def _complete(self, t: _Txn, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+    def cached_result(self, key: str) -> tuple[str, bytes] | None:
+        row = self._read(lambda con: con.execute(self._CACHED_RESULT, (key,)).fetchone())
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
+    def _complete(
+        self,
+        t: _Txn,
+        worker_id: str,
+        done: Sequence[tuple[str, bytes]],
+        keys: Mapping[str, str] | None = None,
+        reused: Mapping[str, str] | None = None,
+    ) -> list[bool]:
         first: dict[str, bytes] = {}
         for job_id, result in done:
             first.setdefault(job_id, result)
-        rows = t.execute(self._SUCCEED, worker=worker_id, ids=list(first)).fetchall()
+        if keys or reused:
+            keys, reused = keys or {}, reused or {}
+            ids = list(first)
+            sources = [reused.get(i) for i in ids]
+            rows = t.execute(
+                self._SUCCEED_KEYED,
+                worker=worker_id,
+                ids=ids,
+                keys=[keys.get(i) for i in ids],
+                sources=sources,
+                notes=[None if s is None else cached_note(s) for s in sources],
+            ).fetchall()
+        else:
+            rows = t.execute(self._SUCCEED, worker=worker_id, ids=list(first)).fetchall()
         stored = {row[0]: row for row in rows}
         upstream = []
         for _, job_no, run_no, elf, dependents in rows:
@@ -1103,7 +1159,7 @@ class PostgresStore(Store):
     _RERUN = (
         "UPDATE elfc.jobs j SET status = 'pending', revision = w.revision, attempts = 0, "
         "not_before = 0, lease = NULL, lease_owner = NULL, lease_until = NULL, started = NULL, "
-        "finished = NULL FROM unnest(%(nos)s::bigint[], %(revisions)s::text[]) "
+        "finished = NULL, cache_key = NULL, cached_from = NULL FROM unnest(%(nos)s::bigint[], %(revisions)s::text[]) "
         "AS w (no, revision) WHERE j.no = w.no"
     )
     _RERUN_STATUS = "CASE WHEN w.n = 0 THEN 'ready' ELSE 'pending' END"
@@ -1277,8 +1333,8 @@ class PostgresStore(Store):
     _JOB_COLUMNS = (
         "SELECT j.no, j.id, r.id, j.key, j.node, j.elf, j.task, j.revision, p.args, p.kwargs, "
         "p.deps, j.seq, j.status, j.waiting, j.attempts, j.not_before, j.lease_owner, "
-        "j.lease_until, j.created, j.started, j.finished, j.history::text, "
-        "(SELECT failure FROM elfc.job_failures WHERE job = j.no ORDER BY no DESC LIMIT 1) "
+        "j.lease_until, j.created, j.started, j.finished, j.history::text, j.cache_key, "
+        "j.cached_from, (SELECT failure FROM elfc.job_failures WHERE job = j.no ORDER BY no DESC LIMIT 1) "
         "FROM elfc.jobs j JOIN elfc.runs r ON r.no = j.run_no "
         "JOIN elfc.job_payloads p ON p.job = j.no "
     )
@@ -1533,6 +1589,7 @@ class _Rows(Submission):
     def job_rows(
         self, nos: Sequence[int], run_no: int, ids: Sequence[str], now: float
     ) -> Iterator[tuple[Any, ...]]:
+        reuse = self.built.reuse
         for i, job in enumerate(self.built.jobs):
             yield (
                 nos[i],
@@ -1548,6 +1605,7 @@ class _Rows(Submission):
                 len(self.deps[i]),
                 self.dependents[job.key],
                 now,
+                reuse,
             )
 
     def payload_rows(self, nos: Sequence[int]) -> Iterator[tuple[int, bytes, bytes, bytes]]:
@@ -1636,6 +1694,12 @@ def _run_info(con: psycopg.Connection[Any], row: tuple[Any, ...]) -> RunInfo:
         total,
         bytes(output),
         _counted(con, no),
+        _one(
+            con.execute(
+                "SELECT count(*)::int FROM elfc.jobs WHERE run_no = %s AND cached_from IS NOT NULL",
+                (no,),
+            ).fetchone()
+        ),
     )
 
 
@@ -1667,7 +1731,7 @@ def _job_infos(
     for row in rows:
         (no, job_id, run_id, key, node, elf, task, revision, args, kwargs, deps, seq, status,
          waiting, attempts, not_before, lease_owner, lease_until, created, started, finished,
-         history, failure) = row  # fmt: skip
+         history, key_of_cache, cached_from, failure) = row  # fmt: skip
         # A damaged row reads as a job without arguments (a claim fails it, saying why)
         # rather than making the whole run unreadable.
         try:
@@ -1703,6 +1767,8 @@ def _job_infos(
                 _result(con, no) if with_results else None,
                 failures.get(failure),
                 job_history(created, dep_keys, events),
+                key_of_cache,
+                cached_from,
             )
         )
     return out
