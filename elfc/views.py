@@ -58,7 +58,9 @@ __all__ = [
     "Bar",
     "ElfProgress",
     "ElfView",
+    "FailureGroup",
     "FailureView",
+    "Frame",
     "JobDetail",
     "JobOrigin",
     "JobPage",
@@ -73,6 +75,7 @@ __all__ = [
     "WorkerView",
     "elf_progress",
     "elves_view",
+    "failure_groups",
     "failure_list",
     "find_job",
     "find_revision",
@@ -81,6 +84,7 @@ __all__ = [
     "job_detail",
     "job_origin",
     "job_page",
+    "job_status",
     "job_view",
     "missing_sqlite_file",
     "node_states",
@@ -99,6 +103,7 @@ __all__ = [
     "timeline",
     "timeline_of",
     "timeline_of_buckets",
+    "user_frames",
 ]
 
 
@@ -639,6 +644,103 @@ class FailureView:
 def failure_list(store: Store, limit: int = 50, jobs: int = 10) -> list[FailureView]:
     """Distinct failures, most recently seen first, each with up to ``jobs`` of its jobs."""
     return [FailureView(f, store.failure_jobs(f.hash, jobs)) for f in store.list_failures(limit)]
+
+
+class Frame(msgspec.Struct, frozen=True, array_like=True):
+    """One frame of a traceback: ``(file, line, function)``."""
+
+    file: str
+    line: int
+    function: str
+
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d+), in (?P<function>.+)$')
+_NOT_USERS = re.compile(
+    r"[/\\](?:site|dist)-packages[/\\]|[/\\]lib[/\\]python\d+(?:\.\d+)?[/\\]|^<frozen |"
+    r"[/\\]elfc[/\\](?:runtime|mycelium|compiler|model|cli)[/\\]"
+)
+"""Frames that are not the user's: installed packages, the standard library, elfc itself."""
+
+
+def user_frames(traceback: str) -> tuple[Frame, ...]:
+    """The frames of a stored traceback that are the user's code, outermost first (all of its
+    frames when none is: a task of an installed package); ``()`` for a traceback without
+    frames (a failure elfc made: ``WorkerLost``, ``UndecodableJob``...)."""
+    frames = [
+        Frame(m["file"], int(m["line"]), m["function"].strip())
+        for m in map(_FRAME.match, traceback.splitlines())
+        if m is not None
+    ]
+    own = [f for f in frames if _NOT_USERS.search(f.file) is None]
+    return tuple(own or frames)
+
+
+class FailureGroup(msgspec.Struct, frozen=True):
+    """The failures that share an exception type, a task and the user's frames of their
+    traceback: one bug, whatever the messages say (``elfc failures``)."""
+
+    error_type: str
+    elf: str
+    task: str
+    frames: tuple[Frame, ...]
+    """Where it was raised, outermost first (``()``: a failure without a traceback)."""
+    message: str
+    """The latest failure's message."""
+    messages: tuple[str, ...]
+    """Its distinct messages, latest first (at most :data:`GROUP_MESSAGES`)."""
+    count: int
+    """Times these failures were recorded (every failed attempt)."""
+    first_seen: float
+    last_seen: float
+    revision: str
+    """The task revision of the latest failure."""
+    hash: str
+    """The latest failure's hash."""
+    hashes: tuple[str, ...]
+    traceback: str
+    """The latest failure's traceback."""
+    jobs: tuple[JobInfo, ...]
+    """A sample of the jobs whose latest failure is one of these, newest run first."""
+
+
+GROUP_MESSAGES = 5
+
+
+def failure_groups(store: Store, limit: int = 20, sample: int = 5) -> list[FailureGroup]:
+    """The ``limit`` most recently seen groups of failures (see :class:`FailureGroup`), each
+    with up to ``sample`` of its jobs. Reads the ``20 * limit`` most recently seen distinct
+    failures (a failure seen longer ago than those is not counted)."""
+    grouped: dict[tuple[Any, ...], list[FailureInfo]] = {}
+    for f in store.list_failures(max(limit, 1) * 20):  # newest first
+        frames = user_frames(f.traceback)
+        grouped.setdefault((f.error_type, f.elf, f.task, frames), []).append(f)
+    out = []
+    for (error_type, elf, task, frames), failures in list(grouped.items())[:limit]:
+        latest = failures[0]
+        jobs: list[JobInfo] = []
+        for f in failures:
+            if len(jobs) >= sample:
+                break
+            jobs.extend(store.failure_jobs(f.hash, sample - len(jobs)))
+        out.append(
+            FailureGroup(
+                error_type,
+                elf,
+                task,
+                frames,
+                latest.message,
+                tuple(dict.fromkeys(f.message for f in failures))[:GROUP_MESSAGES],
+                sum(f.count for f in failures),
+                min(f.first_seen for f in failures),
+                latest.last_seen,
+                latest.revision,
+                latest.hash,
+                tuple(f.hash for f in failures),
+                latest.traceback,
+                tuple(jobs),
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from elfc.mycelium.store import Store
 from elfc.mycelium.urls import open_mycelium
 from elfc.views import (
     ElfProgress,
+    Frame,
     elf_progress,
     elves_view,
     find_job,
@@ -31,6 +32,7 @@ from elfc.views import (
     run_picture,
     run_summary,
     timeline_of,
+    user_frames,
 )
 from tests.runtime.fixtures.harness import ThreadWorkers, elves, sqlite_url
 
@@ -221,3 +223,31 @@ def test_a_retry_note_reads_as_a_local_time_with_its_zone() -> None:
     note = readable_note(f"retry at {at:.3f} after ValueError: boom")
     assert note == f"retry at 2026-12-02 13:04:05.250 {time.strftime('%Z')} after ValueError: boom"
     assert readable_note("released by w1") == "released by w1"
+
+
+TRACEBACK = """\
+Traceback (most recent call last):
+  File "/work/app/elfc/runtime/execute.py", line 77, in invoke
+    value = method(*args, **kwargs)
+            ^^^^^^^^^^^^^^^^^^^^^^^
+  File "/home/me/shop/tasks.py", line 12, in total
+    return parse(text)
+  File "/home/me/shop/parsing.py", line 3, in parse
+    return json.loads(text)
+  File "/usr/lib/python3.11/json/__init__.py", line 346, in loads
+    return _default_decoder.decode(s)
+  File "/home/me/.venv/lib/python3.11/site-packages/lib/x.py", line 9, in f
+    raise ValueError(s)
+ValueError: Expecting value: line 1 column 1 (char 0)
+"""
+
+
+def test_user_frames_are_the_traceback_lines_of_the_users_code() -> None:
+    assert user_frames(TRACEBACK) == (
+        Frame("/home/me/shop/tasks.py", 12, "total"),
+        Frame("/home/me/shop/parsing.py", 3, "parse"),
+    )
+    # Without a frame of the user's (a task of an installed package), every frame counts.
+    library = '  File "/v/lib/python3.12/site-packages/p/m.py", line 4, in run\n'
+    assert user_frames(library) == (Frame("/v/lib/python3.12/site-packages/p/m.py", 4, "run"),)
+    assert user_frames("") == ()

@@ -15,6 +15,7 @@ from elfc.model.status import JOB_STATUSES
 from elfc.mycelium.urls import default_url, mask_url, open_mycelium
 from elfc.views import (
     JobOrigin,
+    failure_groups,
     find_revision,
     find_run,
     job_status,
@@ -48,11 +49,14 @@ examples:
   elfc show 3f4b42                            a prefix of a job id (from `elfc jobs`)
 """,
     "failures": """\
-A failure is stored once per distinct traceback, with how many jobs raised it and when.
+Failures are grouped by where they were raised: the exception type, the task and the
+frames of the user's code in the traceback (file, function, line), whatever the messages
+say, so that one bug is one entry. Each shows how often it was recorded, its messages, some
+of its jobs (RUN/KEY, for `elfc show` and `elfc retry`) and the latest traceback.
 
 examples:
   elfc failures --limit 10
-  elfc failures --json | jq '.[].message'
+  elfc failures --json | jq '.[].jobs[].run'
 """,
     "source": """\
 examples:
@@ -68,6 +72,10 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     if name in ("runs", "failures"):
         p.add_argument("--limit", type=int, default=20, metavar="N", help="how many (20)")
+    if name == "failures":
+        p.add_argument(
+            "--jobs", type=int, default=5, metavar="N", help="jobs shown per failure (5)"
+        )
     if name == "jobs":
         p.add_argument("run_id", metavar="RUN", help="a run id or unique prefix")
         p.add_argument(
@@ -237,20 +245,40 @@ def _json(value: Any) -> str:
 
 
 def _failures(store: Store, args: argparse.Namespace) -> int:
-    failures = store.list_failures(args.limit)
+    groups = failure_groups(store, args.limit, max(args.jobs, 0))
     if args.json:
-        _dump(failures)
+        out = []
+        for g in groups:
+            fields = msgspec.to_builtins(g)
+            fields["jobs"] = [{"id": j.id, "run": j.run, "key": j.key} for j in g.jobs]
+            out.append(fields)
+        _dump(out)
         return 0
     con = _console()
-    if not failures:
+    if not groups:
         con.print("no failures")
-    for f in failures:
+    plain = functools.partial(con.print, markup=False)
+    for g in groups:
+        distinct = f" in {len(g.hashes)} stored failures" if len(g.hashes) > 1 else ""
         con.print(
-            f"[bold red]{escape(f.error_type)}[/bold red]: {escape(f.message)}  ·  {f.elf}.{f.task} "
-            f"rev {f.revision}  ·  {f.count}x, last {_when(f.last_seen)}  ·  hash {f.hash}"
+            f"[bold red]{escape(g.error_type)}[/bold red]: {escape(g.message)}  ·  {g.elf}.{g.task} "
+            f"rev {g.revision}  ·  {g.count}x{distinct}, last {_when(g.last_seen)}"
         )
-        if f.traceback:
-            con.print(f.traceback.rstrip(), markup=False)
+        for message in g.messages[1:]:
+            plain(f"  also: {message}")
+        if g.frames:
+            where = g.frames[-1]
+            plain(f"  raised at {where.file}:{where.line} in {where.function}")
+        if g.jobs:
+            shown = ", ".join(f"{j.run}/{j.key} (job {j.id})" for j in g.jobs)
+            more = len(g.jobs) >= args.jobs  # the sample is full: there may be more
+            plain(
+                f"  jobs: {shown}"
+                + (f" (the latest {len(g.jobs)}: --jobs N for more)" if more else "")
+            )
+        plain(f"  hash {g.hash}" + (f" and {len(g.hashes) - 1} more" if len(g.hashes) > 1 else ""))
+        if g.traceback:
+            plain(g.traceback.rstrip())
         con.print()
     return 0
 
