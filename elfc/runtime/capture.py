@@ -12,6 +12,10 @@ overhead is measured in ``benchmarks/runtime.py``). Output written below Python 
 writing to file descriptor 1, a subprocess inheriting it) bypasses ``sys.stdout`` and is not
 captured.
 
+A long job's output can be taken while it runs (:meth:`OutputCapture.take`, whole lines
+only): the worker stores it every :data:`elfc.runtime.worker.LIVE_OUTPUT` seconds, so that
+``elfc logs -f`` shows it as it comes.
+
 Usage::
 
     capture = OutputCapture(echo=True)
@@ -40,9 +44,12 @@ LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
 class _Buffer:
-    """One job's output so far, bounded: characters past ``limit`` are counted, not kept."""
+    """One job's output so far, bounded: characters past ``limit`` are counted, not kept.
 
-    __slots__ = ("dropped", "echo", "limit", "parts", "size")
+    Written by the job's thread; :meth:`take` may be called from another (a worker storing a
+    long job's output while it runs), hence the lock."""
+
+    __slots__ = ("dropped", "echo", "limit", "lock", "parts", "size")
 
     def __init__(self, limit: int, echo: bool) -> None:
         self.parts: list[str] = []
@@ -50,20 +57,32 @@ class _Buffer:
         self.dropped = 0
         self.limit = limit
         self.echo = echo
+        self.lock = threading.Lock()
 
     def write(self, text: str) -> None:
-        room = self.limit - self.size
-        if len(text) <= room:
-            self.parts.append(text)
-            self.size += len(text)
-            return
-        if room > 0:
-            self.parts.append(text[:room])
-            self.size = self.limit
-        self.dropped += len(text) - max(room, 0)
+        with self.lock:
+            room = self.limit - self.size
+            if len(text) <= room:
+                self.parts.append(text)
+                self.size += len(text)
+                return
+            if room > 0:
+                self.parts.append(text[:room])
+                self.size = self.limit
+            self.dropped += len(text) - max(room, 0)
 
     def text(self) -> str:
-        return "".join(self.parts)
+        with self.lock:
+            return "".join(self.parts)
+
+    def take(self) -> str:
+        """The whole lines written since the last ``take`` (up to the last newline), removed
+        from the buffer; the bound still counts them."""
+        with self.lock:
+            text = "".join(self.parts)
+            cut = text.rfind("\n") + 1
+            self.parts = [text[cut:]] if cut < len(text) else []
+            return text[:cut]
 
 
 class _Job(threading.local):
@@ -83,7 +102,7 @@ def _current() -> _Buffer | None:
         capture = _local.capture
         if capture is None:
             return None
-        buffer = _local.buffer = _Buffer(capture.limit, capture.echo)
+        buffer = _local.buffer = capture.live = _Buffer(capture.limit, capture.echo)
     return buffer
 
 
@@ -178,6 +197,9 @@ class OutputCapture:
         self.limit = limit
         self.enabled = enabled
         """``False``: capture nothing (every method is a no-op; output goes where it goes)."""
+        self.live: _Buffer | None = None
+        """The buffer of the job running under this capture once it wrote something (one job
+        at a time per capture: a worker's), for :meth:`take`."""
         self._installed = False
 
     def install(self) -> None:
@@ -206,7 +228,13 @@ class OutputCapture:
         if not self.enabled:
             return "", 0
         buffer = _local.buffer
-        _local.capture = _local.buffer = None
+        _local.capture = _local.buffer = self.live = None
         if buffer is None:
             return "", 0
         return buffer.text(), buffer.dropped
+
+    def take(self) -> str:
+        """From any thread: the whole lines the running job wrote since the last ``take``
+        (``""`` when none); :meth:`end` then returns only what came after them."""
+        buffer = self.live
+        return "" if buffer is None else buffer.take()

@@ -7,6 +7,9 @@ them must stop (their run was cancelled); a job is stopped by raising inside it.
 
 Each job's stdout, stderr and ``logging`` records are captured (``capture.py``) and stored
 with the job (``Store.put_logs``) before its outcome, so a settled run's output is all there.
+While a job runs, the heartbeat thread stores the whole lines it wrote so far every
+:data:`LIVE_OUTPUT` seconds (a job shorter than that writes one record, at its end), so that
+``elfc logs -f`` shows them as they come.
 
 Caching by input: once a job's arguments are resolved, the worker computes its cache key
 (``common.cache_key``: the elf class, revision and configuration, the task revision, the
@@ -86,6 +89,9 @@ def lease_from_env() -> float:
     return value
 
 
+LIVE_OUTPUT = 0.5
+"""Seconds between two stores of a running job's output (see the module)."""
+
 Mismatch = Literal["fail", "run"]
 
 
@@ -156,6 +162,11 @@ class Worker:
         written to this process's streams."""
         self._logs: list[LogRecord] = []
         """Output of settled jobs not stored yet: stored before their outcomes."""
+        self._output_lock = threading.Lock()
+        """Held while the running job's output is taken and stored, and while a job's output
+        is ended: a job's last part is never stored before a part taken earlier."""
+        self._unstored = ""
+        """Output taken from the running job that could not be stored: kept for its end."""
         self._keys: dict[str, str] = {}
         """Cache keys of the jobs in ``done`` (job id -> key), recorded with their results."""
         self._reused: dict[str, str] = {}
@@ -364,7 +375,9 @@ class Worker:
             self._avg = 0.8 * self._avg + 0.2 * elapsed
 
     def _keep_output(self, job: Claimed) -> None:
-        text, dropped = self.capture.end()
+        with self._output_lock:
+            text, dropped = self.capture.end()
+            text, self._unstored = self._unstored + text, ""
         if text or dropped:
             self._logs.append(
                 LogRecord(job.id, job.run, job.key, self.elf, job.task, job.attempts, text, dropped)
@@ -512,11 +525,37 @@ class Worker:
         signal.signal(signal.SIGALRM, on_alarm)
         signal.signal(signal.SIGUSR2, on_cancel)
 
+    def _store_live_output(self) -> None:
+        """Store the whole lines the running job wrote since the last call (heartbeat thread).
+        A failure to store them is logged; they are stored with the job's end instead."""
+        job = self.current
+        if job is None or self.capture.live is None:
+            return
+        with self._output_lock:
+            if self.current is not job:
+                return  # it ended meanwhile: its output goes with its outcome
+            text = self.capture.take()
+            if not text:
+                return
+            record = LogRecord(job.id, job.run, job.key, self.elf, job.task, job.attempts, text)
+            try:
+                self.store.put_logs([record])
+            except Exception as exc:
+                self._unstored += text
+                log.warning("could not store the output of running job %s: %s", job.id, exc)
+
     def _heartbeat_loop(self) -> None:
         # Beats until serve() returns, not until stopping is set: a stopping worker finishing
-        # its job must keep its lease, or another worker would run the job again.
+        # its job must keep its lease, or another worker would run the job again. Between
+        # beats it stores what the running job wrote (every LIVE_OUTPUT seconds).
         period = max(0.05, min(self.lease / 3, 5.0))
-        while not self.finished.wait(period):
+        tick = min(period, LIVE_OUTPUT)
+        next_beat = time.monotonic() + period
+        while not self.finished.wait(tick):
+            self._store_live_output()
+            if time.monotonic() < next_beat - tick / 2:
+                continue
+            next_beat = time.monotonic() + period
             job = self.current
             try:
                 stop = self.store.heartbeat(self.worker_info(), self.held.copy())

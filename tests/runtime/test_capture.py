@@ -94,3 +94,23 @@ def test_workers_in_threads_share_one_installation_and_restore_the_streams() -> 
     second.uninstall()
     after = sys.stdout, sys.stderr, logging.getLogger().level, list(logging.getLogger().handlers)
     assert after == before
+
+
+def test_a_running_jobs_whole_lines_can_be_taken_from_another_thread(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    taken: list[str] = []
+    with installed(echo=False, limit=12) as capture:
+        assert capture.take() == ""  # no job
+        capture.begin()
+        print("one")
+        print("tw", end="")
+        reader = threading.Thread(target=lambda: taken.append(capture.take()))
+        reader.start()
+        reader.join()
+        print("o")
+        print("three and more")
+        text, dropped = capture.end()
+        assert capture.take() == ""  # the job ended
+    assert taken == ["one\n"]  # the half line stays for later
+    assert (text, dropped) == ("two\nthre", 11)  # the bound counts what was taken too
