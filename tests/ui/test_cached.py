@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.test_cache import ITEMS, KITCHEN
+from tests.cli.test_caching import ITEMS, KITCHEN
 from tests.runtime.fixtures.harness import Processes, sqlite_url, wait_until
 from tests.ui.conftest import Server, free_port
 
