@@ -46,10 +46,13 @@ LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 class _Buffer:
     """One job's output so far, bounded: characters past ``limit`` are counted, not kept.
 
-    Written by the job's thread; :meth:`take` may be called from another (a worker storing a
-    long job's output while it runs), hence the lock."""
+    Written by the job's thread only, by appending to ``parts`` (atomic in CPython); another
+    thread (a worker storing a long job's output while it runs) may :meth:`take` the whole
+    lines written so far, which only reads the parts and moves ``start`` past them, so that
+    writing needs no lock. ``take`` and ``text`` must not run at once (the worker serialises
+    them)."""
 
-    __slots__ = ("dropped", "echo", "limit", "lock", "parts", "size")
+    __slots__ = ("dropped", "echo", "limit", "parts", "size", "start")
 
     def __init__(self, limit: int, echo: bool) -> None:
         self.parts: list[str] = []
@@ -57,32 +60,43 @@ class _Buffer:
         self.dropped = 0
         self.limit = limit
         self.echo = echo
-        self.lock = threading.Lock()
+        self.start = (0, 0)
+        """Where the text not yet taken begins: (part index, characters into that part)."""
 
     def write(self, text: str) -> None:
-        with self.lock:
-            room = self.limit - self.size
-            if len(text) <= room:
-                self.parts.append(text)
-                self.size += len(text)
-                return
-            if room > 0:
-                self.parts.append(text[:room])
-                self.size = self.limit
-            self.dropped += len(text) - max(room, 0)
+        room = self.limit - self.size
+        if len(text) <= room:
+            self.parts.append(text)
+            self.size += len(text)
+            return
+        if room > 0:
+            self.parts.append(text[:room])
+            self.size = self.limit
+        self.dropped += len(text) - max(room, 0)
 
     def text(self) -> str:
-        with self.lock:
-            return "".join(self.parts)
+        """What was written and not taken."""
+        part, skip = self.start
+        return "".join(self.parts[part:])[skip:]
 
     def take(self) -> str:
-        """The whole lines written since the last ``take`` (up to the last newline), removed
-        from the buffer; the bound still counts them."""
-        with self.lock:
-            text = "".join(self.parts)
-            cut = text.rfind("\n") + 1
-            self.parts = [text[cut:]] if cut < len(text) else []
-            return text[:cut]
+        """The whole lines written since the last ``take`` (up to the last newline); the
+        bound still counts them."""
+        part, skip = self.start
+        parts = self.parts[part : len(self.parts)]  # a snapshot: the writer only appends
+        text = "".join(parts)[skip:]
+        cut = text.rfind("\n") + 1
+        if cut == 0:
+            return ""
+        # Move start past ``cut`` characters: whole parts first, then into the next one.
+        left = cut + skip
+        for piece in parts:
+            if left < len(piece):
+                break
+            left -= len(piece)
+            part += 1
+        self.start = (part, left)
+        return text[:cut]
 
 
 class _Job(threading.local):

@@ -114,3 +114,18 @@ def test_a_running_jobs_whole_lines_can_be_taken_from_another_thread(
         assert capture.take() == ""  # the job ended
     assert taken == ["one\n"]  # the half line stays for later
     assert (text, dropped) == ("two\nthre", 11)  # the bound counts what was taken too
+
+
+def test_taking_twice_resumes_inside_a_part(capsys: pytest.CaptureFixture[str]) -> None:
+    with installed(echo=False) as capture:
+        capture.begin()
+        sys.stdout.write("a\nb")
+        assert capture.take() == "a\n"
+        assert capture.take() == ""
+        sys.stdout.write("c\nd\n")
+        sys.stdout.write("e")
+        assert capture.take() == "bc\nd\n"
+        sys.stdout.write("f\n")
+        assert capture.take() == "ef\n"
+        sys.stdout.write("g")
+        assert capture.end() == ("g", 0)
