@@ -67,10 +67,10 @@ def task(
     that cross a process as JSON.
 
     With ``cache=True`` a job of the task whose task revision, elf (class, revision and
-    configuration) and argument values equal those of a job that succeeded before, in any run
-    of the mycelium, takes a copy of that job's result instead of running. Only for tasks
-    whose result depends on nothing but their arguments; in-process runs (no mycelium) always
-    run the task.
+    configuration) and argument values equal those of an earlier job of it that succeeded, in
+    any run of the mycelium, takes a copy of that job's result instead of running. Only for
+    tasks whose result depends on nothing but their arguments; in-process runs (no mycelium)
+    always run the task.
     """
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise ElfDefinitionError(f"@task(retries=...) takes an int >= 0, not {retries!r}")

@@ -204,6 +204,6 @@ class BuiltRun(msgspec.Struct, frozen=True):
     jobs: tuple[JobSpec, ...]
     output: IR
     reuse: bool = False
-    """Every job of the run may reuse the result of an earlier job with the same task
-    revision, elf and argument values (``elfc run --reuse``), not only those of
-    ``@task(cache=True)`` tasks."""
+    """Every job of the run reuses results as the jobs of ``@task(cache=True)`` tasks do
+    (``elfc run --reuse``): it takes the result of an earlier such job of the same task
+    revision, elf and argument values, and records its own for later ones."""

@@ -145,7 +145,8 @@ class JobInfo(msgspec.Struct, frozen=True):
     history: tuple[Event, ...] = ()
     cache_key: str | None = None
     """The key of the job's task, elf and argument values (``common.cache_key``), recorded
-    when it succeeded; another job with this key may reuse its result."""
+    when it succeeded, if it was a job that may reuse results (a ``@task(cache=True)`` task's,
+    or of a ``reuse`` run); another such job with this key may reuse its result."""
     cached_from: str | None = None
     """The id of the job whose result this one reused without running (``None``: it ran)."""
 

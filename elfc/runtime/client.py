@@ -67,9 +67,8 @@ class Mycelium:
         run is registered in the mycelium with another class or configuration (its workers
         would take jobs they cannot run). With ``replace_elves`` (the caller starts the
         workers, which register the new definition), only a conflict with a worker that is
-        alive now is refused. With ``reuse`` every job of the run may take the result of an
-        earlier succeeded job of the same cache key instead of running, as the jobs of a
-        ``@task(cache=True)`` task do (``elfc run --reuse``).
+        alive now is refused. With ``reuse`` every job of the run reuses results as the jobs of
+        a ``@task(cache=True)`` task do (``elfc run --reuse``).
         """
         compiled = compiled.require()
         built, handles = compiled.build_with_handles(args, kwargs)

@@ -11,12 +11,13 @@ While a job runs, the heartbeat thread stores the whole lines it wrote so far ev
 :data:`LIVE_OUTPUT` seconds (a job shorter than that writes one record, at its end), so that
 ``elfc logs -f`` shows them as they come.
 
-Caching by input: once a job's arguments are resolved, the worker computes its cache key
-(``common.cache_key``: the elf class, revision and configuration, the task revision, the
-argument values as canonical JSON) and records it with the job's result. A job of a
-``@task(cache=True)`` task, or of a run submitted with ``reuse``, first looks the key up
-(``Store.cached_result``): when a succeeded job has it, the job completes with a copy of that
-result without calling the task, marked as cached.
+Caching by input: a job of a ``@task(cache=True)`` task, or of a run submitted with
+``reuse``, has a cache key (``common.cache_key``: the elf class, revision and configuration,
+the task revision, the argument values as canonical JSON), computed once its arguments are
+resolved. The worker looks it up (``Store.cached_result``): when a succeeded job has it, the
+job completes with a copy of that result without calling the task, marked as cached; else
+the task runs and the key is recorded with its result. Other jobs have no key: recording one
+costs an index entry per job (about 8 µs in SQLite, a tenth of a trivial job).
 
 Logging (``elfc.runtime.worker``): start and stop at INFO; each claim, success and release at
 DEBUG (the loop runs tens of thousands of times a second, so whether DEBUG is on is read once
@@ -103,8 +104,8 @@ class Outcome:
     retry_at: float | None = None
     released: bool = False
     cache_key: str | None = None
-    """The key of what the job computed, recorded with its result (``None``: none could be
-    made, its arguments have no canonical JSON)."""
+    """The key of what the job computed, recorded with its result (``None``: the job may not
+    reuse results, or its arguments have no canonical JSON)."""
     cached_from: str | None = None
     """The job whose result it reused without running."""
 
@@ -424,8 +425,8 @@ class Worker:
             raw = self.store.results(job.run, job.deps) if job.deps else {}
         results = Inputs(raw)
         args, kwargs = resolve_arguments(task, self.elf, job.args, job.kwargs, results)
-        key = self._cache_key(task, args, kwargs)
-        if key is not None and (job.reuse or task.options.cache):
+        key = self._cache_key(task, args, kwargs) if job.reuse or task.options.cache else None
+        if key is not None:
             hit = self.store.cached_result(key)
             if hit is not None:
                 if self._debug:

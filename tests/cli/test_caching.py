@@ -85,7 +85,7 @@ def test_a_second_run_reuses_every_cached_task_and_new_code_runs_again(
     first = dinner(procs, kitchen, url)
     chopped = {j.key: j for j in jobs_of(url, first, "chop")}
     assert len(chopped) == 4 and not any(j.cached for j in chopped.values())
-    assert all(j.cache_key for j in chopped.values())  # every succeeded job is a cache entry
+    assert all(j.cache_key for j in chopped.values())  # a cache=True job records its key
 
     second = dinner(procs, kitchen, url)
     again = jobs_of(url, second, "chop")
@@ -120,11 +120,19 @@ def test_reuse_makes_every_task_of_a_run_reuse_results(
 ) -> None:
     first = dinner(procs, kitchen, url)
     (cook,) = jobs_of(url, first, "cook")
+    assert cook.cache_key is None  # not a cache=True task: it records no key
     plain = dinner(procs, kitchen, url)
     assert not jobs_of(url, plain, "cook")[0].cached
+    # --reuse: the chop jobs are reused; cook, never recorded for reuse, runs and is recorded.
+    keyed = dinner(procs, kitchen, url, ITEMS, "--reuse")
+    assert all(j.cached for j in jobs_of(url, keyed, "chop"))
+    (cooked,) = jobs_of(url, keyed, "cook")
+    assert not cooked.cached and cooked.cache_key is not None
+    assert ran_output(url, keyed) == "cooking 4\n"
     reused = dinner(procs, kitchen, url, ITEMS, "--reuse")
     assert ran_output(url, reused) == ""  # nothing ran: all five jobs were reused
-    assert all(j.cached for j in jobs_of(url, reused, "chop") + jobs_of(url, reused, "cook"))
+    assert jobs_of(url, reused, "cook")[0].cached_from == cooked.id
+    assert all(j.cached for j in jobs_of(url, reused, "chop"))
 
     # elfc submit --reuse, served by a worker started apart.
     submitted = procs.call(
@@ -135,12 +143,8 @@ def test_reuse_makes_every_task_of_a_run_reuse_results(
     done = procs.call("result", run_id, "--wait", "--json", "--mycelium", url)
     assert done.returncode == 0 and json.loads(done.stdout) == 16
     (served,) = jobs_of(url, run_id, "cook")
-    # Taken from the latest job of that key: itself a copy (run 3), which names run 1's.
+    # Taken from the latest job of that key: itself a copy, which names the one that ran.
     assert served.cached_from == jobs_of(url, reused, "cook")[0].id
-    assert jobs_of(url, reused, "cook")[0].cached_from in {
-        cook.id,
-        jobs_of(url, plain, "cook")[0].id,
-    }
 
 
 def test_cached_jobs_are_shown_as_cached(procs: Processes, kitchen: Path, tmp_path: Path) -> None:

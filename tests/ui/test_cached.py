@@ -32,7 +32,7 @@ def reused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reused]:
     module.write_text(KITCHEN, encoding="utf-8")
     url = sqlite_url(folder)
     with Processes(folder) as procs:
-        for extra in ((), ("--reuse",)):
+        for extra in (("--reuse",), ("--reuse",)):
             ran = procs.call(
                 "run", f"{module}:dinner", "-a", f"items={ITEMS}", "--mycelium", url, *extra
             )

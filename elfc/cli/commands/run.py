@@ -58,8 +58,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--reuse",
         action="store_true",
-        help="a job whose task revision and arguments equal those of a job that succeeded "
-        "before takes its result without running (as for @task(cache=True), for every task)",
+        help="every job reuses results as @task(cache=True) jobs do: one whose task revision "
+        "and arguments equal those of an earlier cache=True or --reuse job that succeeded "
+        "takes its result without running",
     )
 
 
