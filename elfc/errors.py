@@ -115,12 +115,22 @@ class JobFailure:
 
 
 class RunFailed(ElfcError):
-    """The run failed."""
+    """The run failed: ``failures`` are its failed jobs; a run whose jobs all succeeded but
+    whose value its pipeline's return annotation refused has none, and ``reason`` says why."""
 
-    def __init__(self, failures: Sequence[JobFailure], run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        failures: Sequence[JobFailure],
+        run_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         self.failures: tuple[JobFailure, ...] = tuple(failures)
         self.run_id = run_id
+        self.reason = reason
         head = f"run {run_id} failed" if run_id else "run failed"
+        if reason is not None and not self.failures:
+            super().__init__(f"{head}: {reason}")
+            return
         parts = [f"{head}: {len(self.failures)} failed job(s)"]
         for f in self.failures:
             parts.append(f"\n--- {f.job} ({f.elf}.{f.task}) raised {f.error_type}: {f.message}")

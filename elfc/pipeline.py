@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ClassVar, Generic, ParamSpec, TypeVar, cast
+from typing import ClassVar, Generic, ParamSpec, TypeVar, cast, overload
 
 from elfc.compiler.compile import Compiled, compiled_for
 from elfc.compiler.diagnostics import Diagnostic
@@ -73,7 +73,23 @@ class Pipeline(Generic[P, R]):
         return f"<pipeline {self.name}>"
 
 
-def pipeline(fn: Callable[P, R]) -> Pipeline[P, R]:
+@overload
+def pipeline(fn: Callable[P, R], /) -> Pipeline[P, R]: ...
+
+
+@overload
+def pipeline(
+    *, max_iterations: int | None = None, max_elements: int | None = None
+) -> Callable[[Callable[P, R]], Pipeline[P, R]]: ...
+
+
+def pipeline(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    max_iterations: int | None = None,
+    max_elements: int | None = None,
+) -> Pipeline[P, R] | Callable[[Callable[P, R]], Pipeline[P, R]]:
     """Make ``fn`` a pipeline: its body is compiled into a graph of jobs, never traced.
 
     Usage::
@@ -81,9 +97,24 @@ def pipeline(fn: Callable[P, R]) -> Pipeline[P, R]:
         @pipeline
         def census(rounds: int = 10) -> list[int]:
             return [store.save(animals.measure()["weight"]) for _ in range(rounds)]
+
+    ``@pipeline(max_iterations=..., max_elements=...)`` sets the bounds of its dynamic
+    regions: how many iterations a ``while`` on a task result may make (default 1,000) and
+    how many elements one loop over a task result may expand (default 100,000).
     """
-    if isinstance(fn, Pipeline):
-        return fn
-    if not callable(fn):
-        raise TypeError(f"@pipeline decorates a function, not {fn!r}")
-    return Pipeline(fn)
+    for name, value in (("max_iterations", max_iterations), ("max_elements", max_elements)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise TypeError(f"@pipeline({name}=...) takes a positive int, not {value!r}")
+
+    def wrap(f: Callable[P, R]) -> Pipeline[P, R]:
+        if isinstance(f, Pipeline):
+            return f
+        if not callable(f):
+            raise TypeError(f"@pipeline decorates a function, not {f!r}")
+        if max_iterations is not None:
+            f.__elfc_max_iterations__ = max_iterations  # type: ignore[attr-defined]
+        if max_elements is not None:
+            f.__elfc_max_elements__ = max_elements  # type: ignore[attr-defined]
+        return Pipeline(f)
+
+    return wrap if fn is None else wrap(fn)

@@ -33,6 +33,7 @@ from elfc.model.ir import (
     InputNode,
     Node,
     OutputNode,
+    Region,
     Template,
 )
 from elfc.model.status import JOB_STATUS_SEVERITY, JOB_STATUSES
@@ -77,6 +78,7 @@ STATUS_COLOURS: dict[str, tuple[str, str]] = {
     "failed": ("#f4a6a6", "#b3261e"),
     "cancelled": ("#8a8a8a", "#4d4d4d"),
     "skipped": ("#d9d9d9", "#8c8c8c"),
+    "not_taken": ("#ffffff", "#b0b0b0"),
     "running": ("#9fc5f8", "#1a5fb4"),
     "ready": ("#fbe38e", "#b08800"),
     "pending": ("#fbe38e", "#b08800"),
@@ -238,7 +240,11 @@ def drawing(
     """
     boxes = tuple(_box(node, states, arguments or {}) for node in template.nodes)
     clusters = tuple(
-        Cluster(f"cluster_{r.id}", r.header, None if r.parent is None else f"cluster_{r.parent}")
+        Cluster(
+            f"cluster_{r.id}",
+            _region_label(r, states),
+            None if r.parent is None else f"cluster_{r.parent}",
+        )
         for r in template.regions
     )
     order = {node.id: i for i, node in enumerate(template.nodes)}
@@ -260,6 +266,21 @@ def drawing(
         clusters=clusters,
         arrows=arrows,
     )
+
+
+_REGION_WORDS = {"if": "branch", "for": "loop", "while": "loop", "comp": "comprehension"}
+
+
+def _region_label(region: Region, states: StateCounts | None) -> str:
+    """A region's header; a region on task results says so, and with a run's states how its
+    expansions went (``expanded 3``, ``failed 1``)."""
+    if region.kind == "loop":
+        return region.header
+    label = f"{region.header}   ({_REGION_WORDS[region.kind]} on a task result)"
+    if states is not None:
+        counts = states.get(region.id)
+        label += " · " + (_counts_text(counts) if counts else "not reached")
+    return label
 
 
 def default_title(template: Template) -> str:
@@ -350,9 +371,17 @@ def template_node(job_node: str) -> str:
     """The top-level template node a job belongs to.
 
     A job of an inlined pipeline carries the inlining node, its iteration and the inner node
-    (``n4#0.1/n2``); it is drawn on the inline node (``n4``).
+    (``n4#0.1/n2``); it is drawn on the inline node (``n4``). A job a region's expansion made
+    carries the region's key first (``r2#1/n5``, ``r2/r3#0/n7``): it is drawn on its own node.
     """
-    return job_node.split("/", 1)[0].split("#", 1)[0]
+    parts = [part.split("#", 1)[0] for part in job_node.split("/")]
+    for part in parts:
+        if not _REGION_ID.fullmatch(part):
+            return part
+    return parts[-1]
+
+
+_REGION_ID = re.compile(r"r\d+")
 
 
 def count_states(jobs: Iterable[tuple[str, str]]) -> dict[str, dict[str, int]]:

@@ -77,6 +77,7 @@ __all__ = [
     "elves_view",
     "failure_groups",
     "failure_list",
+    "failure_rows",
     "find_job",
     "find_revision",
     "find_run",
@@ -641,9 +642,21 @@ class FailureView:
     jobs: list[JobInfo]
 
 
+def failure_rows(store: Store, limit: int = 50) -> list[FailureInfo]:
+    """The ``limit`` most recently seen failures: the distinct ones jobs raised, and each run's
+    own (its value refused, with :attr:`FailureInfo.run` set), newest first."""
+    rows = [*store.list_failures(limit), *store.list_run_failures(limit)]
+    rows.sort(key=lambda f: f.last_seen, reverse=True)
+    return rows[: max(limit, 0)]
+
+
 def failure_list(store: Store, limit: int = 50, jobs: int = 10) -> list[FailureView]:
-    """Distinct failures, most recently seen first, each with up to ``jobs`` of its jobs."""
-    return [FailureView(f, store.failure_jobs(f.hash, jobs)) for f in store.list_failures(limit)]
+    """Distinct failures, most recently seen first, each with up to ``jobs`` of its jobs (a
+    run's own failure has none: its ``run`` says whose it is)."""
+    return [
+        FailureView(f, [] if f.run is not None else store.failure_jobs(f.hash, jobs))
+        for f in failure_rows(store, limit)
+    ]
 
 
 class Frame(msgspec.Struct, frozen=True, array_like=True):
@@ -701,6 +714,9 @@ class FailureGroup(msgspec.Struct, frozen=True):
     """The latest failure's traceback."""
     jobs: tuple[JobInfo, ...]
     """A sample of the jobs whose latest failure is one of these, newest run first."""
+    run: str | None = None
+    """For a run's own failure (its value refused, see :attr:`FailureInfo.run`): the run, as
+    a group of its own without jobs; ``None`` for failures jobs raised."""
 
 
 GROUP_MESSAGES = 5
@@ -708,13 +724,14 @@ GROUP_MESSAGES = 5
 
 def failure_groups(store: Store, limit: int = 20, sample: int = 5) -> list[FailureGroup]:
     """The ``limit`` most recently seen groups of failures (see :class:`FailureGroup`), each
-    with up to ``sample`` of its jobs. Reads the ``20 * limit`` most recently seen distinct
-    failures (a failure seen longer ago than those is not counted)."""
+    with up to ``sample`` of its jobs, and runs' own failures (one group each), newest first.
+    Reads the ``20 * limit`` most recently seen distinct failures (a failure seen longer ago
+    than those is not counted)."""
     grouped: dict[tuple[Any, ...], list[FailureInfo]] = {}
     for f in store.list_failures(max(limit, 1) * 20):  # newest first
         frames = user_frames(f.traceback)
         grouped.setdefault((f.error_type, f.elf, f.task, frames), []).append(f)
-    out = []
+    out = [_run_group(f) for f in store.list_run_failures(limit)]
     for (error_type, elf, task, frames), failures in list(grouped.items())[:limit]:
         latest = failures[0]
         jobs: list[JobInfo] = []
@@ -740,7 +757,29 @@ def failure_groups(store: Store, limit: int = 20, sample: int = 5) -> list[Failu
                 tuple(jobs),
             )
         )
-    return out
+    out.sort(key=lambda g: g.last_seen, reverse=True)
+    return out[: max(limit, 0)]
+
+
+def _run_group(f: FailureInfo) -> FailureGroup:
+    """A run's own failure as a group of its own: one run, no jobs, no traceback."""
+    return FailureGroup(
+        f.error_type,
+        f.elf,
+        f.task,
+        (),
+        f.message,
+        (f.message,),
+        f.count,
+        f.first_seen,
+        f.last_seen,
+        f.revision,
+        f.hash,
+        (f.hash,),
+        f.traceback,
+        (),
+        f.run,
+    )
 
 
 @dataclass(frozen=True)
@@ -806,7 +845,8 @@ def run_picture(store: Store, run_id: str, local: Template | None = None) -> Run
     info = find_run(store, run_id)
     template, warnings = template_for_run(store, info, local)
     states = node_states(store, info.id)
-    strays = sorted(set(states) - {node.id for node in template.nodes})
+    drawn = {node.id for node in template.nodes} | {r.id for r in template.regions}
+    strays = sorted(set(states) - drawn)
     if strays:
         warnings.append(
             f"jobs of run {info.id} belong to nodes the drawn template does not have "

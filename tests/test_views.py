@@ -13,6 +13,7 @@ from elfc import RunFailed, connect
 from elfc.errors import NotFound, UsageError
 from elfc.model.records import JobSpan
 from elfc.model.status import final_count
+from elfc.mycelium.sqlite import SQLiteStore
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import open_mycelium
 from elfc.views import (
@@ -20,6 +21,7 @@ from elfc.views import (
     Frame,
     elf_progress,
     elves_view,
+    failure_groups,
     find_job,
     find_revision,
     find_run,
@@ -34,6 +36,7 @@ from elfc.views import (
     timeline_of,
     user_frames,
 )
+from tests.mycelium.contract import BOOM, LEASE, drain, job, run_of
 from tests.runtime.fixtures.harness import ThreadWorkers, elves, sqlite_url
 
 
@@ -251,3 +254,23 @@ def test_user_frames_are_the_traceback_lines_of_the_users_code() -> None:
     library = '  File "/v/lib/python3.12/site-packages/p/m.py", line 4, in run\n'
     assert user_frames(library) == (Frame("/v/lib/python3.12/site-packages/p/m.py", 4, "run"),)
     assert user_frames("") == ()
+
+
+def test_a_run_whose_value_was_refused_is_a_failure_group_of_its_own(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "m.db") as m:
+        m.submit(run_of(job("a#0")))
+        (claimed,) = m.claim("e", "w", LEASE)
+        assert m.fail(claimed.id, "w", BOOM)
+        refused = m.submit(run_of(job("b#0", "f")))
+        drain(m, "f")
+        assert m.fail_run(refused, "ValueCrossingError", "refused by int")
+        newest, raised = failure_groups(m, 10, 5)
+        assert (newest.run, newest.error_type, newest.message) == (
+            refused,
+            "ValueCrossingError",
+            "refused by int",
+        )
+        assert newest.task == "tests:pipe" and newest.jobs == () and newest.frames == ()
+        assert raised.run is None and raised.error_type == "ValueError"
+        assert [j.id for j in raised.jobs] == [claimed.id]
+        assert failure_groups(m, 1, 5) == [newest]  # the limit counts both kinds

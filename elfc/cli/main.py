@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("worker", "serve one elf instance: claim its jobs and run them"),
     "runs": ("inspect", "list recent runs"),
     "jobs": ("inspect", "list the jobs of a run"),
-    "show": ("inspect", "show a job: arguments, result, history, traceback, source"),
+    "show": ("inspect", "show a job (arguments, result, history, traceback, source) or a run"),
     "failures": ("inspect", "list failures, deduplicated by traceback"),
     "source": ("inspect", "print the source stored for a revision"),
     "result": ("operate", "print a run's value (or its failures), waiting for it if asked"),

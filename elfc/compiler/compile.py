@@ -43,6 +43,7 @@ from elfc.model.ir import (
     Template,
     revision_of,
 )
+from elfc.model.modules import importable_name
 
 if TYPE_CHECKING:
     from elfc.compiler.analysis import Analysis
@@ -79,6 +80,45 @@ class Compiled:
     def task_revision(self, node_id: str, handle: str) -> str | None:
         """The revision the compiler recorded for ``handle``'s task at call site ``node_id``."""
         return self._revisions.get((node_id, handle))
+
+    def qualified_name(self) -> str:
+        """``module:function`` as another process imports it (``__main__`` resolved)."""
+        module, _, qualname = self.name.partition(":")
+        return f"{importable_name(module)}:{qualname}"
+
+    def program_revision(self) -> str:
+        assert self.template is not None
+        return self.template.revision
+
+    def region_function(self, rid: str) -> Callable[..., Any]:
+        """Region ``rid``'s function (see ``regions.py``), built from the builder's code."""
+        found = self._region_functions.get(rid)
+        if found is None:
+            from elfc.compiler.regions import region_function_name
+
+            code = _find_code(self.builder(), region_function_name(rid))
+            if code is None:
+                raise BuildError(f"{self.name} has no region {rid} (its code changed?)")
+            found = self._region_functions[rid] = types.FunctionType(code, _globals(self.fn))
+        return found
+
+    def limit(self, name: str, default: int) -> int:
+        """A bound the pipeline sets (``@pipeline(max_elements=...)``), else ``default``."""
+        value = getattr(self.fn, f"__elfc_{name}__", None)
+        return value if isinstance(value, int) and value > 0 else default
+
+    def describe(self, rid: str) -> str:
+        """``the loop `for x in rows` (file.py, line 12)``: a region as users read it."""
+        for r in self.template.regions if self.template else ():
+            if r.id == rid:
+                what = {"while": "the loop", "for": "the loop", "comp": "the comprehension"}
+                where = f"{Path(r.span.path).name}, line {r.span.line}"
+                return f"{what.get(r.kind, 'the branch')} `{r.header}` ({where})"
+        return f"region {rid}"
+
+    @functools.cached_property
+    def _region_functions(self) -> dict[str, Callable[..., Any]]:
+        return {}
 
     @functools.cached_property
     def _revisions(self) -> dict[tuple[str, str], str]:
@@ -133,7 +173,49 @@ class Compiled:
             jobs=tuple(state.jobs),
             output=output,
         )
-        return built, state.handles
+        # Every elf the run may need: also those of jobs that regions on task results make
+        # when they are expanded (a worker for each must be there by then).
+        handles = dict(state.handles)
+        for program in self._programs():
+            for name, handle in program.handles.items():
+                handles.setdefault(name, handle)
+        return built, handles
+
+    def elf_names(self) -> set[str]:
+        """Every elf this pipeline (and what it inlines) may run a job on."""
+        return {name for program in self._programs() for name in program.handles}
+
+    def _programs(self) -> list[Compiled]:
+        """This pipeline and the pipelines it inlines (those compiled in this process)."""
+        seen: dict[str, Compiled] = {}
+        todo: list[Compiled] = [self]
+        while todo:
+            program = todo.pop()
+            if program.name in seen:
+                continue
+            seen[program.name] = program
+            for node in program.template.nodes if program.template else ():
+                if isinstance(node, InlineNode):
+                    inner = _BY_NAME.get(_importable(node.pipeline))
+                    if inner is not None:
+                        todo.append(inner)
+        return list(seen.values())
+
+
+def _importable(name: str) -> str:
+    module, _, qualname = name.partition(":")
+    return f"{importable_name(module)}:{qualname}"
+
+
+def _find_code(code: types.CodeType, name: str) -> types.CodeType | None:
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_name == name:
+                return const
+            found = _find_code(const, name)
+            if found is not None:
+                return found
+    return None
 
 
 def _globals(fn: Any) -> dict[str, Any]:
@@ -162,12 +244,22 @@ _COMPILING: set[int] = set()
 _COMPILED: weakref.WeakKeyDictionary[Callable[..., Any], Compiled] = weakref.WeakKeyDictionary()
 
 
+_BY_NAME: weakref.WeakValueDictionary[str, Compiled] = weakref.WeakValueDictionary()
+
+
 def compiled_for(fn: Callable[..., Any]) -> Compiled:
     """``compile_pipeline(fn)``, once per function object in this process."""
     compiled = _COMPILED.get(fn)
     if compiled is None:
         compiled = _COMPILED[fn] = compile_pipeline(fn)
+        if compiled.template is not None:
+            _BY_NAME[compiled.qualified_name()] = compiled
     return compiled
+
+
+def compiled_named(name: str) -> Compiled | None:
+    """The pipeline (or helper) ``module:qualname`` this process has compiled, if any."""
+    return _BY_NAME.get(name)
 
 
 def compile_pipeline(fn: Callable[..., Any]) -> Compiled:

@@ -22,13 +22,29 @@ import msgspec
 from elfc.compiler.elves import elf_info
 from elfc.decorators import Handle, as_handle, pipeline_function
 from elfc.errors import BuildError
-from elfc.model.ir import IR, JobSpec, refs
+from elfc.model.ir import EXPAND, IR, JobSpec, refs
 from elfc.model.ops import Op
 from elfc.model.typeref import finite_json, is_plain, typeref
 
 BUILDER = "__elfc__"
 MAX_JOBS = 5_000_000
 MAX_DEPTH = 64
+MAX_ELEMENTS = 100_000
+"""The most elements one expansion of a loop over a task result may have."""
+MAX_ITERATIONS = 1_000
+"""The most iterations a ``while`` on a task result may make."""
+
+
+class _Unbound:
+    """The value of a variable not bound where a region starts or ends."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unbound>"
+
+
+UNBOUND: Any = _Unbound()
 
 
 class Dyn:
@@ -64,6 +80,72 @@ class Dyn:
         return f"<task result {msgspec.json.encode(self.ir).decode()}>"
 
 
+class Splice:
+    """Part of a list the pipeline appends to: a region's list of appended values."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Dyn) -> None:
+        self.value = value
+
+
+class Spliced(list[Any]):
+    """A list the pipeline appends to in a branch or loop on task results: some of its parts
+    exist only when the run executes. Appending works; anything that would need its length
+    or its elements at submission refuses, rather than count a part as one element."""
+
+    def _refuse(self, what: str) -> BuildError:
+        return BuildError(
+            f"a list built in a branch or loop on task results was {what} at submission, "
+            "before its parts exist; `elfc check` points at the line"
+        )
+
+    def __len__(self) -> int:
+        raise self._refuse("measured with len()")
+
+    def __iter__(self) -> Iterator[Any]:
+        raise self._refuse("iterated")
+
+    def __getitem__(self, index: Any) -> Any:
+        raise self._refuse("indexed")
+
+    def __bool__(self) -> bool:
+        raise self._refuse("tested as a condition")
+
+    def __contains__(self, item: object) -> bool:
+        raise self._refuse("searched")
+
+    def extend(self, values: Any) -> None:
+        if isinstance(values, Dyn):
+            list.append(self, Splice(values))
+        else:
+            list.extend(self, values)
+
+    def __iadd__(self, values: Any) -> Spliced:  # type: ignore[misc]
+        self.extend(values)
+        return self
+
+    def parts(self) -> list[Any]:
+        """Its elements and splices, in order (without refusing)."""
+        return [list.__getitem__(self, i) for i in range(list.__len__(self))]
+
+
+def _spliced_ir(value: Spliced, element: Callable[[Any], IR]) -> IR:
+    segments: list[IR] = []
+    run: list[IR] = []
+    for part in value.parts():
+        if isinstance(part, Splice):
+            if run:
+                segments.append({Op.LIST: run})
+                run = []
+            segments.append(element(part.value))
+        else:
+            run.append(element(part))
+    if run:
+        segments.append({Op.LIST: run})
+    return {Op.CONCAT: segments}
+
+
 _JSON_SCALARS = (type(None), bool, int, str)
 
 
@@ -97,6 +179,8 @@ def value_ir(value: Any) -> IR:
     if isinstance(value, Dyn):
         return value.typed
     t = type(value)
+    if t is Spliced:
+        return _spliced_ir(value, value_ir)
     if t in _JSON_SCALARS:
         return value
     if _plain(value):
@@ -159,6 +243,45 @@ def ref_ir(key: str, return_type: Any) -> IR:
     return {Op.REF: key} if ref is None else {Op.REF: [key, ref]}
 
 
+def _holds_dyn(value: Any, depth: int = 0) -> bool:
+    """True when ``value`` is or holds (in lists, tuples, sets, dicts) a task result."""
+    if isinstance(value, Dyn):
+        return True
+    if depth > MAX_DEPTH:
+        return False
+    if type(value) is Spliced:
+        return any(isinstance(p, Splice) or _holds_dyn(p, depth + 1) for p in value.parts())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_dyn(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_dyn(v, depth + 1) for v in value.values())
+    return False
+
+
+def _pending(value: Any, can_evaluate: bool) -> bool:
+    """True when ``value`` holds a task result that cannot be evaluated here yet."""
+    if not _holds_dyn(value):
+        return False
+    return not can_evaluate or bool(refs(value_ir(value)))
+
+
+def _region_input(name: str, value: Any) -> list[Any]:
+    """How a value a region reads crosses to the process that expands it: ``["u"]`` unbound,
+    ``["h", name]`` a handle, else ``["v", ir]`` (task results in it as refs)."""
+    if value is UNBOUND:
+        return ["u"]
+    handle = as_handle(value)
+    if handle is not None:
+        return ["h", handle.name]
+    try:
+        return ["v", value_ir(value)]
+    except BuildError as exc:
+        raise BuildError(
+            f"`{name}` is used inside a branch or loop on a task result, so it crosses to the "
+            f"process that runs that part; {exc}"
+        ) from None
+
+
 def _fill(expr: IR, slots: list[IR]) -> IR:
     if isinstance(expr, dict):
         if "slot" in expr and len(expr) == 1:
@@ -179,6 +302,16 @@ class Program(Protocol):
 
     def task_revision(self, node_id: str, handle: str) -> str | None: ...
 
+    def qualified_name(self) -> str: ...
+
+    def program_revision(self) -> str: ...
+
+    def region_function(self, rid: str) -> Callable[..., Any]: ...
+
+    def limit(self, name: str, default: int) -> int: ...
+
+    def describe(self, rid: str) -> str: ...
+
     def require(self) -> Program: ...
 
     def invoke(self, frame: Frame, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any: ...
@@ -194,6 +327,14 @@ class BuildState:
     keys: set[str] = field(default_factory=set)
     handles: dict[str, Handle] = field(default_factory=dict)
     depth: int = 0
+    elf_of: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Job key -> (its position in ``jobs``, the elf that runs it)."""
+    evaluate: Callable[[IR], Any] | None = None
+    """Evaluates IR that reads no job (set where the runtime's interpreter is at hand: a
+    derive over values already known then folds into its value)."""
+    default_elf: str | None = None
+    """The elf that runs an expansion whose decision reads no job of this state (in an
+    expansion: the elf of the expanding job)."""
 
 
 class Frame:
@@ -204,6 +345,8 @@ class Frame:
         self.compiled = compiled
         self.prefix = prefix
         self.index: dict[str, int] = {}
+        self.expanding: tuple[str, str] = ("", "")
+        """(region id, job key) of the expansion this frame runs, if it runs one."""
 
     def key(self, nid: str) -> str:
         chain = self.compiled.chains.get(nid, ())
@@ -242,6 +385,7 @@ class Frame:
                 if isinstance(e, dict):
                     deps |= refs(e)
             state.keys.add(key)
+            state.elf_of[key] = (len(state.jobs), handle.name)
             state.handles[handle.name] = handle
             state.jobs.append(
                 JobSpec(
@@ -264,7 +408,140 @@ class Frame:
         expr = self.compiled.derives[nid]
         if expr == {Op.SLOT: 0}:
             return slots[0]
+        evaluate = self.state.evaluate
+        if evaluate is not None and not any(_holds_dyn(s) for s in slots):
+            # Every value is known (an expansion's element): Python's value, now.
+            return evaluate(_fill(expr, [value_ir(s) for s in slots]))
         return Dyn(_fill(expr, [value_ir(s) for s in slots]))
+
+    # -- regions: code that runs when a task result it decides on exists ---------------------
+
+    UNBOUND = UNBOUND
+
+    @staticmethod
+    def splice(target: Any, added: Any) -> Any:
+        """``target`` (a list the region appended to) with the region's appended values."""
+        if not isinstance(added, Dyn):
+            target.extend(added)
+            return target
+        if type(target) is not Spliced:
+            spliced = Spliced()
+            list.extend(spliced, target)
+            target = spliced
+        target.extend(added)
+        return target
+
+    @staticmethod
+    def bound(scope: dict[str, Any], names: tuple[str, ...]) -> list[Any]:
+        """The values of ``names`` in ``scope`` (a ``locals()``), UNBOUND where unassigned."""
+        return [scope.get(n, UNBOUND) for n in names]
+
+    outs = bound
+
+    def deferred(self, decision: list[Any]) -> bool:
+        """True when a value of ``decision`` holds a task result that does not exist yet."""
+        return any(_pending(v, self.state.evaluate is not None) for v in decision)
+
+    def region(
+        self,
+        rid: str,
+        fn: Callable[..., Any] | None,
+        decision: list[Any],
+        inputs: list[Any],
+        names: tuple[str, ...],
+        outs: int,
+        iteration: int = 0,
+    ) -> Any:
+        """Run region ``rid`` (the region function ``fn``) now if the values of ``decision``
+        are known, else make its expansion job; the region's values (a list of ``outs``, or
+        with ``outs`` -1 the one value that ends the pipeline)."""
+        if not self.deferred(decision):
+            evaluate = self.state.evaluate
+            known = [
+                evaluate(value_ir(v)) if evaluate is not None and _holds_dyn(v) else v
+                for v in decision
+            ]
+            if fn is None:
+                fn = self.compiled.region_function(rid)
+            return fn(self, known, iteration, *inputs)
+        state = self.state
+        if len(state.jobs) >= MAX_JOBS:
+            raise BuildError(f"the run would make more than {MAX_JOBS} jobs")
+        if rid == self.expanding[0] and iteration:
+            # A `while` region's next iteration: keyed beside the first (``r6@2``), so that
+            # keys do not grow with the number of polls.
+            key = f"{self.expanding[1].partition('@')[0]}@{iteration}"
+        else:
+            key = self.key(rid)
+        deps: set[str] = set()
+        for v in decision:
+            if _holds_dyn(v):
+                deps |= refs(value_ir(v))
+        # The elf of the last job the decision reads expands it: its workers are the ones
+        # running when the decision becomes known.
+        last = max((state.elf_of[k] for k in deps if k in state.elf_of), default=None)
+        elf_name = last[1] if last is not None else state.default_elf
+        if elf_name is None and state.elf_of:
+            elf_name = next(iter(state.elf_of.values()))[1]
+        if elf_name is None:
+            raise BuildError(f"region {rid}: no elf of the run can expand it")
+        program = self.compiled
+        spec = {
+            "pipeline": program.qualified_name(),
+            "revision": program.program_revision(),
+            "region": rid,
+            "prefix": key + "/",
+            "index": dict(self.index),
+            "decision": [_region_input("the decision", v) for v in decision],
+            "names": list(names),
+            "inputs": [_region_input(n, v) for n, v in zip(names, inputs, strict=True)],
+            "outs": outs,
+            "iteration": iteration,
+        }
+        state.keys.add(key)
+        state.elf_of[key] = (len(state.jobs), elf_name)
+        state.jobs.append(
+            JobSpec(
+                key=key,
+                node=self.prefix + rid,
+                elf=elf_name,
+                task=EXPAND,
+                revision=program.program_revision(),
+                args=({Op.LIT: spec},),
+                kwargs={},
+                deps=tuple(sorted(deps)),
+                seq=len(state.jobs),
+            )
+        )
+        if outs < 0:
+            return Dyn({Op.OUT: key})
+        return [Dyn({Op.OUT: [key, i]}) for i in range(outs)]
+
+    def tick(self, rid: str, iteration: int) -> int:
+        """The next iteration number of ``while`` region ``rid``, within its bound."""
+        limit = self.compiled.limit("max_iterations", MAX_ITERATIONS)
+        if iteration >= limit:
+            raise BuildError(
+                f"{self.compiled.describe(rid)} ran {iteration} iterations, its maximum: end it "
+                f"sooner, or raise the bound with @pipeline(max_iterations=...)"
+            )
+        return iteration + 1
+
+    def elements(self, rid: str, iterable: Any) -> Any:
+        """A loop's iterable over a task result, within the bound of one expansion."""
+        try:
+            size = len(iterable)
+        except TypeError:
+            iterable = list(iterable)
+            size = len(iterable)
+        limit = self.compiled.limit("max_elements", MAX_ELEMENTS)
+        if size > limit:
+            raise BuildError(
+                f"{self.compiled.describe(rid)} would expand {size} elements, more than the "
+                f"{limit} one expansion may have: split the input into batches, or raise the "
+                "bound with @pipeline(max_elements=...)"
+            )
+        return iterable
 
     def inline(self, nid: str, target: Any) -> Callable[..., Any]:
         fn = pipeline_function(target)

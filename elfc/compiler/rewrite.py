@@ -32,12 +32,16 @@ class _Rewriter(cst.CSTTransformer):
         super().__init__()
         self.rewrites = analysis.rewrites
         self.unpacks = analysis.unpacks
+        self.marks = analysis.marks
         self.updated: dict[int, cst.CSTNode] = {}
         self.blank = cst.Module([])
 
     def on_leave(self, original: Any, updated: Any) -> Any:
         rw = self.rewrites.get(id(original))
         new = self._apply(rw, original, updated) if rw is not None else updated
+        mark = self.marks.get(id(original))
+        if mark is not None:
+            new = _mark(new, *mark)
         n = self.unpacks.get(id(original))
         if n is not None:
             new = _attr_call("unpack", new, cst.Integer(str(n)))
@@ -61,7 +65,7 @@ class _Rewriter(cst.CSTTransformer):
         raise AssertionError(rw.kind)
 
     def _derive(self, rw: Rewrite, original: Any, updated: Any) -> Any:
-        slots = [cst.Element(self.updated.get(id(s), s)) for s in rw.slots]  # type: ignore[arg-type]
+        slots = [cst.Element(_parenthesized(self.updated.get(id(s), s))) for s in rw.slots]
         lines = self.blank.code_for_node(original).count("\n")
         bracket = cst.RightSquareBracket()
         if lines:
@@ -75,6 +79,40 @@ class _Rewriter(cst.CSTTransformer):
         if isinstance(original, cst.AugAssign):
             return cst.Assign(targets=[cst.AssignTarget(updated.target)], value=call)
         return call.with_changes(lpar=updated.lpar, rpar=updated.rpar) if updated.lpar else call
+
+
+def _parenthesized(node: Any) -> Any:
+    """A generator expression that shared its call's parentheses gets its own."""
+    if isinstance(node, cst.GeneratorExp) and not node.lpar:
+        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return node
+
+
+def _mark(node: Any, kind: str, rid: str, names: tuple[str, ...]) -> Any:
+    """Wrap the decision of a region's statement (see ``regions.py``) in its marker."""
+    deciding = cst.Tuple(
+        [cst.Element(_str(n), comma=cst.Comma()) for n in names],
+        lpar=[cst.LeftParen()],
+        rpar=[cst.RightParen()],
+    )
+    if isinstance(node, cst.IfExp):
+        test = _attr_call(kind, _str(rid), node.test, deciding)
+        return node.with_changes(
+            test=test,
+            whitespace_before_if=cst.SimpleWhitespace(" "),
+            whitespace_after_if=cst.SimpleWhitespace(" "),
+        )
+    if isinstance(node, cst.For | cst.CompFor):
+        return node.with_changes(iter=_attr_call(kind, _str(rid), node.iter, deciding))
+    if isinstance(node, cst.If | cst.While | cst.Assert):
+        if isinstance(node, cst.If) and not node.whitespace_before_test.value:
+            node = node.with_changes(whitespace_before_test=cst.SimpleWhitespace(" "))
+        if isinstance(node, cst.While) and not node.whitespace_after_while.value:
+            node = node.with_changes(whitespace_after_while=cst.SimpleWhitespace(" "))
+        if isinstance(node, cst.Assert) and not node.whitespace_after_assert.value:
+            node = node.with_changes(whitespace_after_assert=cst.SimpleWhitespace(" "))
+        return node.with_changes(test=_attr_call(kind, _str(rid), node.test, deciding))
+    raise AssertionError(type(node).__name__)
 
 
 def builder_code(fndef: cst.FunctionDef, analysis: Analysis, path: str, def_line: int) -> Any:
@@ -97,6 +135,12 @@ def builder_code(fndef: cst.FunctionDef, analysis: Analysis, path: str, def_line
     text = cst.Module(body=[rewritten]).code
     tree = ast.parse(text, filename=path)
     ast.increment_lineno(tree, def_line - 1)
+    if analysis.marks:
+        from elfc.compiler.regions import extract
+
+        fn = tree.body[0]
+        assert isinstance(fn, ast.FunctionDef)
+        extract(fn)
     module_code = compile(tree, path, "exec")
     for const in module_code.co_consts:
         if hasattr(const, "co_name") and const.co_name == fndef.name.value:

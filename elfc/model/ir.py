@@ -45,8 +45,14 @@ def ref_key(body: Any) -> str:
 
 
 def refs(expr: IR) -> set[str]:
-    """The job keys an expression reads."""
-    return {ref_key(e["ref"]) for e in walk(expr) if "ref" in e}
+    """The job keys an expression reads (its refs, and the region jobs whose value it uses)."""
+    out = set()
+    for e in walk(expr):
+        if "ref" in e:
+            out.add(ref_key(e["ref"]))
+        elif "out" in e:
+            out.add(ref_key(e["out"]))
+    return out
 
 
 def revision_of(*parts: str | bytes) -> str:
@@ -68,14 +74,43 @@ class Span(msgspec.Struct, frozen=True):
     end_column: int
 
 
+RegionKind = Literal["loop", "if", "for", "while", "comp"]
+
+
 class Region(msgspec.Struct, frozen=True, tag="loop"):
-    """A static loop: its body runs once per element at submission."""
+    """A part of the body that runs once per element, or when a decision is known.
+
+    ``kind``: ``loop``, a static loop (its body runs once per element at submission); the
+    others depend on a task result and run when it exists, as an expansion job (see
+    :data:`EXPAND`): ``if`` (a branch, also an ``assert``), ``for`` (a loop over a result),
+    ``while`` (one expansion per iteration), ``comp`` (a comprehension over a result).
+    """
 
     id: str
     span: Span
     header: str
-    """Source of the loop header, e.g. ``for _ in range(rounds)``: the trip count expression."""
+    """Source of the region's header, e.g. ``for _ in range(rounds)`` or ``if total > 10``."""
     parent: str | None = None
+    kind: RegionKind = "loop"
+
+    @property
+    def dynamic(self) -> bool:
+        return self.kind != "loop"
+
+    @property
+    def indexed(self) -> bool:
+        """True when the region's jobs are told apart by an element index in their keys."""
+        return self.kind in ("loop", "for", "comp")
+
+
+EXPAND = "@expand"
+"""The task name of an expansion job: when the values a region's decision reads exist, a
+worker of the run (in a process that imported the pipeline's code itself) runs the region's
+code and adds the jobs it makes to the run; the job then becomes its region's join."""
+JOIN = "@join"
+"""The task name of a region's join: when the jobs the region's values read have succeeded,
+their values are evaluated into the job's result (literal IR, read through ``{"out": key}``)."""
+SYSTEM_TASKS = frozenset([EXPAND, JOIN])
 
 
 class InputNode(msgspec.Struct, frozen=True, tag="input"):

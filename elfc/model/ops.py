@@ -30,6 +30,14 @@ forgotten in another::
                                               pure methods (elfc.model.methods)
     {"fmt": [part, ...]}                      f-string; part is a string, or
                                               [e, conversion ("r"|"s"|"a"|null), spec e|null]
+    {"if": [test, body, orelse]}              body if test else orelse (only one evaluated)
+    {"concat": [e, ...]}                      the lists e, one after the other (a list the
+                                              pipeline appended to, parts of it decided later)
+    {"out": "<job key>"}                      the value of a region job (an expansion, then
+    {"out": ["<job key>", i]}                 its join), whose result is itself literal IR;
+                                              with i, element i of its list
+    {"unbound": "<name>"}                     a variable a region left unassigned: reading
+                                              it raises, as Python's UnboundLocalError
 
 An evaluator meeting an unknown operation raises rather than guessing.
 """
@@ -76,6 +84,10 @@ class Op(enum.StrEnum):
     METH = "meth"
     FMT = "fmt"
     VAL = "val"
+    IF = "if"
+    CONCAT = "concat"
+    OUT = "out"
+    UNBOUND = "unbound"
 
 
 BUILTINS: Final[frozenset[str]] = frozenset(
@@ -214,5 +226,9 @@ CHILDREN: Final[dict[Op, Callable[[Any], list[Any]]]] = {
     Op.METH: _meth_args,
     Op.FMT: _fmt_parts,
     Op.VAL: _none,
+    Op.IF: _all,
+    Op.CONCAT: _all,
+    Op.OUT: _none,
+    Op.UNBOUND: _none,
 }
 """For each operation, its direct sub-expressions given its body."""

@@ -23,6 +23,7 @@ __all__ = [
     "JobsBucket",
     "LogRecord",
     "RevisionRecord",
+    "RunFailure",
     "RunInfo",
     "WorkerInfo",
 ]
@@ -78,6 +79,10 @@ class FailureInfo(msgspec.Struct, frozen=True):
     elf: str
     task: str
     revision: str
+    run: str | None = None
+    """For a run's own failure (its value refused, see :class:`RunFailure`): the run; ``elf``
+    is empty, ``task`` the pipeline and ``revision`` its revision then. ``None`` for a
+    failure jobs raised."""
 
 
 class Event(msgspec.Struct, frozen=True, array_like=True):
@@ -86,6 +91,17 @@ class Event(msgspec.Struct, frozen=True, array_like=True):
     time: float
     status: str
     note: str
+
+
+class RunFailure(msgspec.Struct, frozen=True):
+    """Why a run whose jobs all succeeded failed after all: its value, evaluated from the
+    output expression, was refused by the pipeline's return annotation (see
+    :meth:`Store.fail_run`)."""
+
+    error_type: str
+    message: str
+    time: float
+    """When it was recorded."""
 
 
 class RunInfo(msgspec.Struct, frozen=True):
@@ -112,6 +128,9 @@ class RunInfo(msgspec.Struct, frozen=True):
     cached: int = 0
     """Succeeded jobs that reused the result of an earlier job instead of running (counted
     in ``counts["succeeded"]`` too)."""
+    failure: RunFailure | None = None
+    """The run's own failure, when its jobs succeeded but its value did not (``None``
+    otherwise: a run failed by its jobs has their failures)."""
 
 
 class JobInfo(msgspec.Struct, frozen=True):

@@ -9,6 +9,9 @@ Job life cycle::
                                                                  │                dependent: skipped
     cancel_run: pending/ready ──> cancelled; running jobs are told by heartbeat and then released
 
+A job of a branch that was not taken is created ``not_taken`` (final) when its branch is
+decided; it never runs, and it neither fails nor skips anything.
+
 A run is ``running`` until no job of it can progress; it then becomes ``succeeded``, or
 ``failed`` if any job failed. Cancelling makes it ``cancelled`` at once.
 
@@ -34,7 +37,9 @@ __all__ = [
     "final_count",
 ]
 
-JobStatus = Literal["pending", "ready", "running", "succeeded", "failed", "skipped", "cancelled"]
+JobStatus = Literal[
+    "pending", "ready", "running", "succeeded", "failed", "skipped", "cancelled", "not_taken"
+]
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 
 JOB_STATUSES: Final[tuple[JobStatus, ...]] = get_args(JobStatus)
@@ -56,6 +61,7 @@ JOB_STATUS_SEVERITY: Final[tuple[JobStatus, ...]] = (
     "failed",
     "cancelled",
     "skipped",
+    "not_taken",
     "running",
     "ready",
     "pending",

@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from elfc.errors import MyceliumError
-from elfc.model.ir import BuiltRun, revision_of
-from elfc.model.records import Event, FailureRecord, JobInfo, RunInfo
+from elfc.model.ir import JOIN, BuiltRun, JobSpec, refs, revision_of
+from elfc.model.records import Event, FailureInfo, FailureRecord, JobInfo, RunFailure, RunInfo
 from elfc.model.status import ACTIVE_JOB_STATUSES, JOB_STATUSES, JobStatus, RunStatus
 
 __all__ = [
@@ -71,6 +71,8 @@ __all__ = [
     "retry",
     "retry_note",
     "retry_plan",
+    "run_failure",
+    "run_failure_info",
     "run_info",
     "schema_mismatch",
     "skip_note",
@@ -155,6 +157,102 @@ class Submission:
         self.run_status: RunStatus = "running" if jobs else "succeeded"
 
 
+UNRUNNABLE_DEPS: frozenset[str] = frozenset(["failed", "skipped", "cancelled", "not_taken"])
+"""A job that waits for a job in one of these will never run: it is created ``skipped``."""
+
+
+class Expansion:
+    """A region's expansion checked and encoded for :meth:`Store.expand` before its
+    transaction: the jobs it adds, the not-taken placeholders, and the join that the
+    expansion job becomes (or its result, when the region's values are known already).
+
+    A new job may depend on a job the expansion adds before it or on any job of the run
+    (``external``, whose statuses the backend reads in its transaction and hands to
+    :meth:`statuses`).
+    """
+
+    def __init__(
+        self,
+        jobs: Sequence[JobSpec],
+        not_taken: Sequence[JobSpec] = (),
+        join: Any = None,
+        result: bytes | None = None,
+    ) -> None:
+        if (join is None) == (result is None):
+            raise ValueError("an expansion has either a join or a result")
+        self.jobs = list(jobs)
+        self.not_taken = list(not_taken)
+        self.result = result
+        self.join_ir = join
+        every = [*self.jobs, *self.not_taken]
+        self.position = {job.key: i for i, job in enumerate(self.jobs)}
+        if len({job.key for job in every}) != len(every):
+            raise MyceliumError("an expansion made two jobs with one key")
+        self.deps = [tuple(dict.fromkeys(job.deps)) for job in self.jobs]
+        self.join_deps: tuple[str, ...] = tuple(sorted(refs(join))) if join is not None else ()
+        external: dict[str, None] = {}
+        for i, deps in enumerate(self.deps):
+            for dep in deps:
+                at = self.position.get(dep)
+                if at is None:
+                    external[dep] = None
+                elif at >= i:
+                    raise MyceliumError(f"job {self.jobs[i].key} depends on a later job {dep}")
+        for dep in self.join_deps:
+            if dep not in self.position:
+                external[dep] = None
+        self.external = list(external)
+        """Keys of jobs already in the run that the new jobs or the join wait for."""
+        for job in every:
+            if max(nesting(job.args), nesting(job.kwargs)) > MAX_NESTING:
+                raise MyceliumError(f"job {job.key}: its arguments nest too deep")
+        try:
+            self.payloads = [
+                (_encode(job.args), _encode(job.kwargs), _encode(deps))
+                for job, deps in zip(self.jobs, self.deps, strict=True)
+            ]
+            self.placeholder_payloads = [
+                (_encode(job.args), _encode(job.kwargs), b"[]") for job in self.not_taken
+            ]
+            self.join_payload = (
+                (_encode([join]), b"{}", _encode(list(self.join_deps)))
+                if join is not None
+                else None
+            )
+        except (TypeError, msgspec.EncodeError, RecursionError) as exc:
+            raise MyceliumError(f"an expansion is not JSON-encodable: {exc}") from exc
+        self.dependents = Counter(dep for deps in self.deps for dep in deps)
+        self.dependents.update(self.join_deps)
+        """Key -> how many of the new jobs (and the join) wait for it."""
+
+    def statuses(self, existing: dict[str, str]) -> tuple[list[str], list[int], str, int]:
+        """Given the status of each external key, each new job's status and waiting count,
+        then the join's. Raises :class:`MyceliumError` for an external key not in the run."""
+        missing = [k for k in self.external if k not in existing]
+        if missing:
+            raise MyceliumError(f"an expansion depends on {missing[0]!r}, not a job of the run")
+        known = dict(existing)
+        statuses, waits = [], []
+        for job, deps in zip(self.jobs, self.deps, strict=True):
+            status, waiting = _status_after([known[d] for d in deps])
+            known[job.key] = status
+            statuses.append(status)
+            waits.append(waiting)
+        join_status, join_waiting = _status_after([known[d] for d in self.join_deps])
+        return statuses, waits, join_status, join_waiting
+
+    @property
+    def join_task(self) -> str:
+        return JOIN
+
+
+def _status_after(dep_statuses: Sequence[str]) -> tuple[str, int]:
+    if any(s in UNRUNNABLE_DEPS for s in dep_statuses):
+        return "skipped", 0
+    waiting = sum(1 for s in dep_statuses if s != "succeeded")
+    return ("pending" if waiting else "ready"), waiting
+
+
 def nesting(value: object) -> int:
     """How deeply lists, tuples and dicts nest in ``value`` (a scalar: 0), found without
     recursion, so that a value too deep to encode is measured rather than crashing."""
@@ -227,16 +325,18 @@ def run_info(
     output: bytes | str,
     counted: Iterable[Sequence[Any]],
     cached: int = 0,
+    failure: RunFailure | None = None,
 ) -> RunInfo:
     """A run as stored (``arguments`` and ``output`` as JSON) with its ``(elf, status, n)``
-    job counts and how many of its jobs reused a result; every status is present in the
+    job counts, how many of its jobs reused a result and its own failure (see
+    :func:`run_failure`); every status is present in the
     counts, and a run that did not succeed says why in ``error``."""
     counts: dict[str, int] = dict.fromkeys(JOB_STATUSES, 0)
     elf_counts: dict[str, dict[str, int]] = {}
     for elf, job_status, n in counted:
         counts[job_status] += n
         elf_counts.setdefault(elf, dict.fromkeys(JOB_STATUSES, 0))[job_status] += n
-    error = _run_error(status, counts)
+    error = _run_error(status, counts, failure)
     try:
         decoded, value = decode_kwargs(arguments), decode_json(output)
     except (msgspec.DecodeError, RecursionError) as exc:
@@ -257,10 +357,31 @@ def run_info(
         value,
         error,
         cached,
+        failure,
     )
 
 
-def _run_error(status: str, counts: dict[str, int]) -> str | None:
+def run_failure(error_type: object, message: object, when: object) -> RunFailure | None:
+    """A run's own failure from its stored fields (``None`` when none is stored, or when
+    what is stored is not a failure elfc wrote)."""
+    if not isinstance(error_type, str) or not isinstance(message, str):
+        return None
+    return RunFailure(error_type, message, float(when) if isinstance(when, int | float) else 0.0)
+
+
+def run_failure_info(run_id: str, pipeline: str, revision: str, failure: RunFailure) -> FailureInfo:
+    """A run's own failure as a row of ``elfc failures``: one per run (never merged with
+    another run's), seen once, when it was recorded."""
+    digest = revision_of(failure.error_type, failure.message, run_id)
+    return FailureInfo(
+        digest, failure.error_type, failure.message, "", 1, failure.time, failure.time,
+        "", pipeline, revision, run_id,
+    )  # fmt: skip
+
+
+def _run_error(status: str, counts: dict[str, int], failure: RunFailure | None) -> str | None:
+    if status == "failed" and failure is not None:
+        return f"its value was refused: {failure.error_type}: {failure.message}"
     if status == "failed":
         return f"{counts['failed']} job(s) failed, {counts['skipped']} skipped"
     if status == "cancelled":

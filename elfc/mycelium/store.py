@@ -19,7 +19,9 @@ Job life cycle::
     cancel_run: pending/ready ──> cancelled; running jobs are told by heartbeat and then released
 
 A run is ``running`` until no job of it can progress; it then becomes ``succeeded``, or
-``failed`` if any job failed. ``cancel_run`` makes it ``cancelled`` at once.
+``failed`` if any job failed. ``cancel_run`` makes it ``cancelled`` at once. A ``succeeded``
+run whose value its pipeline's return annotation refuses is made ``failed`` by ``fail_run``
+(by whoever evaluates the value first).
 
 Times are wall-clock seconds (``time.time()``) because leases are compared across processes.
 """
@@ -49,6 +51,7 @@ from elfc.model.records import (
     WorkerInfo,
 )
 from elfc.model.status import FINAL_RUN_STATUSES, JOB_STATUS_SEVERITY
+from elfc.mycelium.common import Expansion, run_failure_info
 
 __all__ = ["Store"]
 
@@ -226,6 +229,22 @@ class Store(abc.ABC):
         accepted = self.complete_many(worker_id, done, keys, reused) if done else []
         return accepted, self.claim(elf, worker_id, lease, limit) if limit > 0 else []
 
+    def expand(self, job_id: str, worker_id: str, expansion: Expansion) -> bool:
+        """Apply a region's expansion made by the worker holding expansion job ``job_id``;
+        ``True`` if it was applied.
+
+        Atomic, and only if the job is ``running`` under a lease of ``worker_id`` in a run
+        that is ``running`` (else ``False``, nothing written: an expansion is applied once,
+        whoever made it). In one transaction: the new jobs are added to the run after its
+        existing ones (``ready``, ``pending`` with a waiting counter over their unfinished
+        dependencies, or ``skipped`` when one of those can never succeed), the placeholders
+        are added ``not_taken``, and the expansion job either succeeds with
+        ``expansion.result`` or becomes its region's join (task ``@join``, its payload the
+        join expression, waiting for the jobs that expression reads; ``skipped``, with its
+        dependents, if one of them can never succeed).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not expand regions yet")
+
     @abc.abstractmethod
     def fail(
         self,
@@ -281,6 +300,19 @@ class Store(abc.ABC):
         ``cancelled`` and the run ``cancelled``; its running jobs are reported by
         :meth:`heartbeat` to their workers. Returns ``False`` if the run was not running
         (unknown, or already settled), changing nothing.
+        """
+
+    @abc.abstractmethod
+    def fail_run(self, run_id: str, error_type: str, message: str) -> bool:
+        """Record that a run whose jobs all succeeded failed after all: its value was refused
+        (by the pipeline's return annotation). ``True`` if this call recorded it.
+
+        Atomic, and only if the run (exactly ``run_id``) is ``succeeded``: it becomes
+        ``failed`` with ``finished`` kept, and :attr:`RunInfo.failure` holds ``error_type``,
+        ``message`` and the time now. Otherwise ``False``, changing nothing: an unknown,
+        running, cancelled or failed run (so two readers who both find the value refused
+        store it once, and a cancelled run is never made failed). :meth:`retry_jobs`
+        clears the failure when it reopens the run.
         """
 
     # -- reading -------------------------------------------------------------------
@@ -405,6 +437,17 @@ class Store(abc.ABC):
     def list_failures(self, limit: int = 20) -> list[FailureInfo]:
         """The ``limit`` most recently seen distinct failures, newest first."""
 
+    def list_run_failures(self, limit: int = 20) -> list[FailureInfo]:
+        """The ``limit`` most recently recorded failures of runs themselves (:meth:`fail_run`),
+        newest first, one per run (see :attr:`FailureInfo.run`)."""
+        found = [
+            run_failure_info(info.id, info.pipeline, info.revision, info.failure)
+            for info in self.find_runs(status="failed", limit=2**31 - 1)
+            if info.failure is not None
+        ]
+        found.sort(key=lambda f: f.last_seen, reverse=True)
+        return found[: max(limit, 0)]
+
     @abc.abstractmethod
     def list_workers(self) -> list[WorkerInfo]:
         """Every worker that ever sent a heartbeat, most recent heartbeat first."""
@@ -457,7 +500,8 @@ class Store(abc.ABC):
         replaced, ``attempts`` and ``not_before`` restart at 0, its lease and times are
         cleared, and one history event records the new status with ``common.rerun_note``
         (earlier history and failures are kept). The run becomes ``running`` with
-        ``finished`` cleared; its id and every other job stay as they are.
+        ``finished`` and its own failure (:meth:`fail_run`) cleared; its id and every other
+        job stay as they are.
 
         The caller names a set closed under dependents (``common.retry_plan`` makes one).
         Returns ``False``, changing nothing, if the run is unknown or still ``running``, or

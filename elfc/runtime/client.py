@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import typing
 from collections.abc import Callable
 from typing import Any, ParamSpec, Protocol, TypeVar
 
@@ -19,7 +18,7 @@ from elfc.model.records import ElfRecord, RevisionRecord
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import open_mycelium
 from elfc.runtime.revisions import elf_revisions
-from elfc.runtime.run import Run, run_failures, run_output
+from elfc.runtime.run import Run, result_type, run_failures, run_output
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -148,14 +147,6 @@ def registered_otherwise(record: ElfRecord, handle: Handle) -> tuple[str, str] |
 
 def _config_text(config: str) -> str:
     return "" if config in ("", '{"args":[],"kwargs":{}}') else f" with {config}"
-
-
-def result_type(fn: Callable[..., Any]) -> Any:
-    """A pipeline function's return annotation (``Any`` when absent or unresolvable)."""
-    try:
-        return typing.get_type_hints(fn).get("return", Any)
-    except Exception:  # unresolvable annotations: the plain value
-        return Any
 
 
 def _revisions(

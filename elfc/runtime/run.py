@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 import time
+import typing
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from elfc.errors import ElfcError, JobFailure, MyceliumError, RunCancelled, RunFailed
+from elfc.compiler.compile import compiled_for
+from elfc.decorators import pipeline_function
+from elfc.errors import (
+    ElfcError,
+    ExpressionError,
+    JobFailure,
+    MyceliumError,
+    RunCancelled,
+    RunFailed,
+    ValueCrossingError,
+)
 from elfc.model.ir import ref_key, refs
 from elfc.model.ops import Op
-from elfc.model.records import LogRecord
+from elfc.model.records import LogRecord, RunInfo
 from elfc.model.status import FINAL_RUN_STATUSES
 from elfc.mycelium.store import Store
 from elfc.runtime.retry import Retried, retry_run
@@ -48,7 +61,7 @@ class Run(Generic[R]):
         if status == "cancelled":
             raise RunCancelled(f"run {self.id} was cancelled")
         if status == "failed":
-            raise RunFailed(self.failures(), self.id)
+            raise run_failed(self._store, self.id)
         value: R = run_output(self._store, self.id, self._result_type)
         return value
 
@@ -80,16 +93,103 @@ class Run(Generic[R]):
 
 
 def run_output(store: Store, run_id: str, tp: Any = Any) -> Any:
-    """The value of a succeeded run, validated as ``tp``; ``KeyError`` if there is no such run."""
+    """The value of a succeeded run, validated as ``tp`` (the pipeline's return annotation);
+    ``KeyError`` if there is no such run.
+
+    A value ``tp`` refuses, or an output expression that raises, fails the run: the first
+    reader to find it records it (:meth:`Store.fail_run`, once) and every reader gets
+    :class:`RunFailed` with the ``reason``, as for a run recorded failed that way before.
+    """
     info = store.run_info(run_id)
     if info is None:
         raise KeyError(run_id)
+    if info.status == "failed" and info.failure is not None:
+        raise RunFailed((), info.id, info.error)
     if info.status == "succeeded" and info.error is not None:
         raise MyceliumError(f"run {info.id}: {info.error}")
+    try:
+        return _value(store, info, tp)
+    except (ValueCrossingError, ExpressionError) as exc:
+        if info.status != "succeeded":
+            raise
+        store.fail_run(info.id, type(exc).__name__, str(exc))
+        raise run_failed(store, info.id) from exc
+
+
+def _value(store: Store, info: RunInfo, tp: Any) -> Any:
+    """The run's value from its output expression, validated as ``tp``."""
     expr = info.output
     if not isinstance(expr, dict):
-        return convert(expr, tp) if tp is not Any else expr
+        where = f"the result of pipeline {info.pipeline}"
+        return expr if tp is Any else convert(expr, tp, where=where)
     return output_value(expr, Inputs(store.results(info.id, refs(expr))), tp, info.pipeline)
+
+
+def check_value(store: Store, run_id: str) -> bool:
+    """Evaluate the value of a run that has just succeeded, as its pipeline's return
+    annotation says, when this process has imported that pipeline (a worker imported its
+    module), and fail the run if the annotation refuses it and the pipeline here is the
+    revision the run was submitted with; ``True`` if this call failed the run. Anything else
+    (the run is not succeeded, the pipeline is not imported here or is another revision of
+    it) changes nothing: readers evaluate the value then.
+
+    The revision is compared only for a refused value: it takes compiling the pipeline (from
+    the compile cache when there is one), which an accepted value never needs.
+    """
+    if store.run_status(run_id) != "succeeded":
+        return False
+    info = store.run_info(run_id)
+    if info is None or info.status != "succeeded" or info.error is not None:
+        return False
+    fn = imported_pipeline(info.pipeline)
+    if fn is None:
+        return False
+    try:
+        _value(store, info, result_type(fn))
+    except (ValueCrossingError, ExpressionError) as exc:
+        if revision_of_pipeline(fn) != info.revision:
+            return False
+        return store.fail_run(info.id, type(exc).__name__, str(exc))
+    return False
+
+
+def result_type(fn: Callable[..., Any]) -> Any:
+    """A pipeline function's return annotation (``Any`` when absent or unresolvable)."""
+    try:
+        return typing.get_type_hints(fn).get("return", Any)
+    except Exception:  # unresolvable annotations: the plain value
+        return Any
+
+
+def imported_pipeline(name: str, revision: str | None = None) -> Callable[..., Any] | None:
+    """The function of pipeline ``module:qualname`` if its module is imported in this process
+    (``sys.modules``, never an import), and, with ``revision``, if it compiles to that
+    revision; else ``None``."""
+    module, _, qualname = name.rpartition(":")
+    obj: object = sys.modules.get(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    fn = pipeline_function(obj)
+    if fn is None or (revision is not None and revision_of_pipeline(fn) != revision):
+        return None
+    return fn
+
+
+def revision_of_pipeline(fn: Callable[..., Any]) -> str | None:
+    """The revision the pipeline function ``fn`` compiles to (``None``: it does not)."""
+    try:
+        template = compiled_for(fn).template
+    except ElfcError:
+        return None
+    return None if template is None else template.revision
+
+
+def run_failed(store: Store, run_id: str) -> RunFailed:
+    """The error of a failed run: its failed jobs, or its own failure (its value refused)."""
+    info = store.run_info(run_id)
+    if info is not None and info.failure is not None:
+        return RunFailed((), info.id, info.error)
+    return RunFailed(run_failures(store, run_id), run_id)
 
 
 def output_value(expr: Any, results: Inputs, tp: Any, pipeline: str) -> Any:

@@ -217,12 +217,25 @@ class Inputs:
     derives on the same values.
     """
 
-    __slots__ = ("_plain", "_raw", "_typed")
+    __slots__ = ("_outs", "_plain", "_raw", "_typed")
 
     def __init__(self, raw: Mapping[str, bytes]) -> None:
         self._raw = raw
         self._plain: dict[str, Any] = {}
         self._typed: dict[str, Any] = {}
+        self._outs: dict[Any, Any] = {}
+
+    def out(self, body: Any) -> Any:
+        """The value of ``{"out": body}``: region job's result is literal IR, evaluated once
+        (only its element ``i`` for ``[key, i]``)."""
+        cache_key = body if type(body) is str else (body[0], body[1])
+        try:
+            return self._outs[cache_key]
+        except KeyError:
+            pass
+        key = body if type(body) is str else body[0]
+        value = self._outs[cache_key] = out_value(decode(self.raw(key)), body)
+        return value
 
     def raw(self, key: str) -> bytes:
         """The stored JSON of job ``key``'s result."""
@@ -552,6 +565,60 @@ def _or(body: list[IR], results: Results) -> Any:
     return value
 
 
+def _if(body: list[IR], results: Results) -> Any:
+    test, then, orelse = body
+    return evaluate(then if evaluate(test, results) else orelse, results)
+
+
+def _concat(body: list[IR], results: Results) -> Any:
+    out: list[Any] = []
+    for e in body:
+        part = evaluate(e, results)
+        if not isinstance(part, list):
+            raise ExpressionError(f"concat: a part is a {type(part).__name__}, not a list")
+        out.extend(part)
+    return out
+
+
+def _out(body: Any, results: Results) -> Any:
+    if type(results) is Inputs:
+        return results.out(body)
+    key = body if type(body) is str else body[0]
+    try:
+        value = results[key]
+    except KeyError:
+        raise ExpressionError(f"out: no result for region job {key!r}") from None
+    return out_value(decode(value) if isinstance(value, bytes) else value, body)
+
+
+def out_value(stored: IR, body: Any) -> Any:
+    """A region's stored value (literal IR), or element ``i`` of it for a body ``[key, i]``."""
+    if type(body) is not str and body[1] is not None:
+        if not (isinstance(stored, dict) and isinstance(stored.get("list"), list)):
+            raise ExpressionError("out: a region's stored value is not a list of values")
+        stored = stored["list"][body[1]]
+    return evaluate(stored, _NO_RESULTS)
+
+
+class UnboundValue(ExpressionError):
+    """A variable no branch taken at run time assigned was read."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def _unbound(body: Any, results: Results) -> Any:
+    raise UnboundValue(
+        f"UnboundLocalError: cannot access local variable {body!r} where it is not associated "
+        "with a value (no branch taken at run time assigned it)",
+        str(body),
+    )
+
+
+_NO_RESULTS: Mapping[str, Any] = {}
+
+
 def _kinds(*values: Any) -> str:
     return " and ".join(type(v).__name__ for v in values)
 
@@ -696,6 +763,10 @@ _BY_OP: dict[Op, _Op] = {
     Op.METH: _meth,
     Op.FMT: _fmt,
     Op.VAL: _val,
+    Op.IF: _if,
+    Op.CONCAT: _concat,
+    Op.OUT: _out,
+    Op.UNBOUND: _unbound,
 }
 # Keyed by the plain strings: a lookup that hashes an Enum member runs Python code (5x slower).
 _OPS: dict[str, _Op] = {op.value: run for op, run in _BY_OP.items()}

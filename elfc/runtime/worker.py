@@ -41,13 +41,16 @@ from typing import Any, Literal
 from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
 from elfc.decorators import Handle
 from elfc.errors import ElfStartFailed, JobStopped, UsageError
+from elfc.model.ir import JOIN, SYSTEM_TASKS
 from elfc.model.records import Claimed, ElfRecord, FailureRecord, LogRecord, WorkerInfo
 from elfc.mycelium.common import cache_key
 from elfc.mycelium.store import Store
 from elfc.runtime.capture import OutputCapture
 from elfc.runtime.context import JobContext, running
 from elfc.runtime.execute import Failure, encode_result, failure_of, invoke, resolve_arguments
+from elfc.runtime.expand import RegionMismatch, expansion_of, join_value
 from elfc.runtime.revisions import elf_revisions
+from elfc.runtime.run import check_value
 from elfc.runtime.values import Inputs, canonical
 
 log = logging.getLogger(__name__)
@@ -108,6 +111,8 @@ class Outcome:
     reuse results, or its arguments have no canonical JSON)."""
     cached_from: str | None = None
     """The job whose result it reused without running."""
+    settled: bool = False
+    """The outcome is in the store already (an expansion applied in its own transaction)."""
 
 
 class Worker:
@@ -177,6 +182,9 @@ class Worker:
             self.info.revision,
             handle.config,
         )
+        self._succeeded_in: set[str] = set()
+        """Runs this worker ran a job of successfully since it last looked whether they had
+        succeeded (see :meth:`_check_values`)."""
 
     # -- set-up -----------------------------------------------------------------------
     def register(self) -> None:
@@ -247,6 +255,7 @@ class Worker:
                     self.revoked.difference_update(job.id for job in claimed)
                     queue.extend(claimed)
                     if not queue:
+                        self._check_values()
                         if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
                             break
                         self.store.wait_for_work(self.elf, 0.5)
@@ -263,6 +272,7 @@ class Worker:
                         self._keys[job.id] = outcome.cache_key
                     if outcome.cached_from is not None:
                         self._reused[job.id] = outcome.cached_from
+                    self._succeeded_in.add(job.run)
                     if self._debug:
                         log.debug("job %s (%s.%s) succeeded", job.id, self.elf, job.task)
                 else:
@@ -286,12 +296,28 @@ class Worker:
             if queue:
                 self.store.release_many([j.id for j in queue], self.id)
                 log.debug("gave back %d queued job(s) unstarted", len(queue))
+            self._check_values()
             self.stopping.set()
             self.held.clear()
             self.revoked.clear()
             self.finished.set()
             log.info("worker %s stopped after %d jobs", self.id, self.jobs_done)
         return self.jobs_done
+
+    def _check_values(self) -> None:
+        """For each run this worker completed jobs of that has succeeded now, evaluate its
+        value as its pipeline's return annotation says, and fail the run if the annotation
+        refuses it (:func:`check_value`: only with the pipeline imported here, at the run's
+        revision). Called when the worker has nothing to do, and when it stops, so a run
+        submitted with ``elfc submit`` is recorded failed without anyone reading its value.
+        Never fatal: a reader evaluates the value too."""
+        runs, self._succeeded_in = self._succeeded_in, set()
+        for run_id in sorted(runs):
+            try:
+                if check_value(self.store, run_id):
+                    log.info("run %s failed: its value was refused", run_id)
+            except Exception as exc:
+                log.warning("could not check the value of run %s: %s", run_id, exc)
 
     def _could_not_start(self, exc: Exception) -> ElfStartFailed:
         """The elf's ``__init__`` raised: fail the jobs this worker would have run next (one
@@ -342,6 +368,8 @@ class Worker:
 
     # -- one job ------------------------------------------------------------------------
     def run_one(self, job: Claimed) -> Outcome:
+        if job.task in SYSTEM_TASKS:
+            return self._region_job(job)
         task = self.info.tasks.get(job.task)
         if task is None:
             return Outcome(job, failure=Failure(
@@ -374,6 +402,38 @@ class Worker:
             self.current = None
             elapsed = time.perf_counter() - started
             self._avg = 0.8 * self._avg + 0.2 * elapsed
+
+    def _region_job(self, job: Claimed) -> Outcome:
+        """An expansion or a join of a branch or loop on task results (``expand.py``)."""
+        started = time.perf_counter()
+        self.current, self.stop_reason = job, None
+        self.capture.begin()  # a region's static code may print: it is the user's output
+        try:
+            raw = job.results
+            if raw is None:
+                raw = self.store.results(job.run, job.deps) if job.deps else {}
+            results = Inputs(raw)
+            if job.task == JOIN:
+                return Outcome(job, result=join_value(job.args[0], results))
+            spec = job.args[0]["lit"] if isinstance(job.args[0], dict) else None
+            if not isinstance(spec, dict):
+                raise RegionMismatch("the expansion job's payload is not a region")
+            with running(JobContext(job.id, job.run, self.elf, job.task, job.attempts, self.id)):
+                plan = expansion_of(spec, self.elf, job.deps, results)
+        except JobStopped:
+            return Outcome(job, released=True)
+        except (Exception, SystemExit) as exc:
+            return Outcome(job, failure=failure_of(exc, skip_frames=1))
+        finally:
+            self._keep_output(job)
+            self.current = None
+            self._avg = 0.8 * self._avg + 0.2 * (time.perf_counter() - started)
+        self._store_logs()
+        if not self.store.expand(job.id, self.id, plan):
+            log.warning("job %s: expansion not stored (lease lost or run not running)", job.id)
+        elif self._debug:
+            log.debug("job %s expanded into %d job(s)", job.id, len(plan.jobs))
+        return Outcome(job, settled=True)
 
     def _keep_output(self, job: Claimed) -> None:
         with self._output_lock:

@@ -38,6 +38,11 @@ class Adder:
         append_line(log, f"add {group}")
         return sum(values)
 
+    @task
+    def numbers(self, log: str, n: int) -> list[int]:
+        append_line(log, "numbers")
+        return list(range(n))
+
 
 @elf
 class Crasher:
@@ -66,6 +71,17 @@ def fan(log: str, n: int = 200, groups: int = 10, pause: float = 0.0) -> int:
     size = (n + groups - 1) // groups
     partial = [adder.add(log, g, squares[g * size : (g + 1) * size]) for g in range(groups)]
     return adder.add(log, groups, partial)
+
+
+@pipeline
+def dynamic_fan(log: str, n: int = 2000, pause: float = 0.0, expand_pause: float = 0.0) -> int:
+    """A loop over a task's list: expanded at run time into one square per element (the
+    static ``time.sleep`` runs at expansion, making it last long enough to be killed in)."""
+    squares = []
+    for i in adder.numbers(log, n):
+        time.sleep(expand_pause)
+        squares.append(squarer.square(log, i, pause))
+    return adder.add(log, -1, squares)
 
 
 @pipeline

@@ -157,6 +157,58 @@ def test_random_kills_of_workers_during_a_two_elf_fan_out(
         assert procs.stop(w) == 0, procs.output(w)
 
 
+def test_a_dynamic_map_survives_kills_mid_expansion_and_mid_map(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    module = chaos()
+    mycelium = connect(url)
+    rng = random.Random(2000)
+    n = 2000 if not LONG else 10_000
+    log = tmp_path / "dynamic.log"
+    adders = [procs.worker(CHAOS, "adder", url, "--lease", LEASE)]
+    squarers = [procs.worker(CHAOS, "squarer", url, "--lease", LEASE) for _ in range(3)]
+    started = time.monotonic()
+    run = mycelium.submit(module.dynamic_fan, str(log), n, 0.0005, 0.0002)
+
+    def expanding() -> bool:
+        return any(
+            j.task == "@expand" and j.status == "running" for j in mycelium.store.list_jobs(run.id)
+        )
+
+    # Killed while it expands the loop (the static sleep makes the expansion last ~0.4 s).
+    wait_until(expanding, 30, "the loop's expansion to start")
+    adders[0].send_signal(signal.SIGKILL)
+    assert adders[0].wait(5) == -signal.SIGKILL
+    kills = 1
+    adders[0] = procs.worker(CHAOS, "adder", url, "--lease", LEASE)
+    # Then killed at random while the elements run.
+    while mycelium.store.run_status(run.id) not in FINAL_RUN_STATUSES:
+        assert time.monotonic() - started < 120, "the dynamic map did not finish in time"
+        time.sleep(rng.uniform(0.2, 0.5))
+        pool = squarers if rng.random() < 0.8 else adders
+        i = rng.randrange(len(pool))
+        if pool[i].poll() is None:
+            pool[i].send_signal(signal.SIGKILL)
+            pool[i].wait(5)
+            kills += 1
+        pool[i] = procs.worker(
+            CHAOS, "squarer" if pool is squarers else "adder", url, "--lease", LEASE
+        )
+    assert run.wait(timeout=1) == sum(i * i for i in range(n))
+    jobs = mycelium.store.list_jobs(run.id)
+    squares = [j for j in jobs if j.task == "square"]
+    assert len(squares) == n  # expanded once, whatever was killed
+    assert len({j.key for j in squares}) == n
+    assert Counter(j.status for j in jobs) == {"succeeded": len(jobs)}
+    assert stored_results(url, run.id) in (None, len(jobs))
+    lines = log.read_text().split("\n")[:-1]
+    assert {int(line.split()[1]) for line in lines if line.startswith("square")} == set(range(n))
+    report(
+        "dynamic map", elements=n, kills=kills, executions=len(lines),
+        seconds=round(time.monotonic() - started, 1),
+    )  # fmt: skip
+
+
 def test_a_worker_paused_past_its_lease_whose_taker_is_killed_takes_the_job_back(
     procs: Processes, url: str, tmp_path: Path
 ) -> None:

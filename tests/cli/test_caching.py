@@ -147,6 +147,61 @@ def test_reuse_makes_every_task_of_a_run_reuse_results(
     assert served.cached_from == jobs_of(url, reused, "cook")[0].id
 
 
+PANTRY = """
+from __future__ import annotations
+
+from elfc import elf, named, pipeline, task
+
+
+@elf
+class Pantry:
+    @task
+    def shelf(self, n: int) -> list[str]:
+        print("listing", n)
+        return ["apple", "fig", "kiwi", "plum"][:n]
+
+    @task
+    def peel(self, item: str) -> int:
+        print(f"peeling {item}")
+        return len(item)
+
+
+pantry = named(Pantry, "pantry")
+
+
+@pipeline
+def peeled(n: int) -> list[int]:
+    return [pantry.peel(i) for i in pantry.shelf(n)]
+"""
+
+
+def test_jobs_an_expansion_makes_reuse_results_as_the_run_s_jobs_do(
+    procs: Processes, tmp_path: Path
+) -> None:
+    """A loop over a task result is expanded once the result exists: the jobs it makes
+    belong to the run, so with ``--reuse`` they reuse results too. The expansion and join
+    jobs themselves are never keyed or reused (SQLite: the backend that expands regions)."""
+    url = sqlite_url(tmp_path)
+    path = tmp_path / "pantry.py"
+    path.write_text(PANTRY, encoding="utf-8")
+    runs = []
+    for _ in range(2):
+        ran = procs.call("run", f"{path}:peeled", "-a", "n=3", "--reuse", "--mycelium", url)
+        assert ran.returncode == 0, ran.stderr
+        assert json.loads(ran.stdout) == [5, 3, 4]
+        runs.append(ran.stderr.split("run ", 1)[1].split(":", 1)[0])
+    first, second = runs
+    assert ran_output(url, first).count("peeling") == 3
+    assert ran_output(url, second) == ""  # the shelf and every peel job were reused
+    peels = {j.key: j for j in jobs_of(url, first, "peel")}
+    assert len(peels) == 3 and all(j.cache_key for j in peels.values())
+    again = jobs_of(url, second, "peel")
+    assert sorted(j.cached_from or "" for j in again) == sorted(j.id for j in peels.values())
+    with opened(url) as store:
+        system = [j for j in store.list_jobs(second) if j.task.startswith("@")]
+    assert system and all(j.cache_key is None and not j.cached for j in system)
+
+
 def test_cached_jobs_are_shown_as_cached(procs: Processes, kitchen: Path, tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
     first = dinner(procs, kitchen, url)
@@ -168,6 +223,9 @@ def test_cached_jobs_are_shown_as_cached(procs: Processes, kitchen: Path, tmp_pa
     assert [j["cached_from"] is not None for j in listed] == [True] * 4 + [False]
     runs = procs.call("runs", "--mycelium", url).stdout
     assert "5/5 (4 cached)" in runs
+    assert (
+        "jobs       5 succeeded (4 cached)" in procs.call("show", run_id, "--mycelium", url).stdout
+    )
     runs_json = json.loads(procs.call("runs", "--json", "--mycelium", url).stdout)
     assert [r["cached"] for r in runs_json] == [4, 0]
 

@@ -111,6 +111,8 @@ class Body:
         self.boxes: list[str] = []
         self.counter = itertools.count()
         self.valid = True
+        self.regions = 0
+        """How many branches or loops on task results the current line is in."""
 
     def fresh(self, prefix: str) -> str:
         return f"{prefix}{next(self.counter)}"
@@ -169,9 +171,8 @@ def dynamic_expr(draw: st.DrawFn, body: Body, depth: int = 0) -> str:
 
 
 BAD = [
-    "if {d} > 3:\n    {d} = 0",
-    "while {d}:\n    pass",
-    "for _x in {h}.pair(1, 2):\n    pass",
+    "for _x in {h}.pair(1, 2):\n    break\nelse:\n    pass",
+    "for _x in range(2):\n    if {d} > 3:\n        break",
     "{d} = {d}.to_bytes(2, 'big')",
     "{d} = helper({d})",
     "try:\n    pass\nexcept Exception:\n    pass",
@@ -181,8 +182,6 @@ BAD = [
     "print({h}.rec(1).a)",
     "_y = {h}.num()",
     "_y = {h}.missing(1)",
-    "assert {d}",
-    "_y = [z for z in {h}.pair(1, 2)]",
     "{h}.num({d})",
     "_y = {{{d}: 1}}",
     "_y = {h}.rec(1)['c']",
@@ -204,11 +203,14 @@ def block(draw: st.DrawFn, body: Body, indent: str, depth: int) -> None:
         kind = draw(
             st.sampled_from(
                 ["static", "dynamic", "dynamic", "append", "for", "if", "while", "aug", "unpack"]
-                + ["comprehension", "iterate", "iterate", "box"]
+                + ["comprehension", "iterate", "iterate", "box", "dyn_if", "dyn_for", "dyn_comp"]
                 + (["bad"] if draw(st.integers(0, 5)) == 0 else [])
             )
         )
-        if kind in ("for", "if", "while", "iterate") and depth >= 2:
+        if kind in ("for", "if", "while", "iterate", "dyn_if", "dyn_for") and depth >= 2:
+            kind = "dynamic"
+        if kind in ("append", "box") and body.regions:
+            # A list appended to or a dict changed in a region is a task result after it.
             kind = "dynamic"
         emit = body.lines.append
         if kind == "static":
@@ -293,6 +295,32 @@ def block(draw: st.DrawFn, body: Body, indent: str, depth: int) -> None:
             draw(statements(body, indent + "    ", depth + 1))
             emit(f"{indent}else:")
             draw(statements(body, indent + "    ", depth + 1))
+        elif kind == "dyn_if":
+            # A branch on a task result: a region, decided when the result exists.
+            emit(f"{indent}if {draw(dynamic_expr(body))} > {draw(st.integers(0, 12))}:")
+            body.regions += 1
+            draw(statements(body, indent + "    ", depth + 1))
+            emit(f"{indent}else:")
+            draw(statements(body, indent + "    ", depth + 1))
+            body.regions -= 1
+        elif kind == "dyn_for":
+            # A loop over a task result: expanded, one copy of the body per element.
+            var = body.fresh("e")
+            handle = draw(st.sampled_from(["left", "right"]))
+            emit(f"{indent}for {var} in {handle}.pair({draw(static_expr(body))}, 1):")
+            body.static.append(var)
+            body.regions += 1
+            draw(statements(body, indent + "    ", depth + 1))
+            body.regions -= 1
+            body.static.remove(var)
+        elif kind == "dyn_comp" and depth == 0:
+            name, var = body.fresh("acc"), body.fresh("c")
+            handle = draw(st.sampled_from(["left", "right"]))
+            emit(
+                f"{indent}{name} = sum([{handle}.num({var} + {draw(st.integers(0, 3))}) for {var}"
+                f" in {handle}.pair({draw(static_expr(body))}, 2) if {var} != 3])"
+            )
+            body.dynamic.append(name)
         elif kind == "bad":
             if not body.dynamic:
                 name = body.fresh("d")

@@ -404,3 +404,64 @@ def test_invoices_on_workers(invoices: ModuleType, url: str, threads: ThreadWork
     threads.start(invoices.mailer)
     run = connect(url).submit(invoices.reminders, terms_days=45)
     assert run.wait(timeout=60) == expected_reminders(invoices, 45)
+
+
+# --- etl: loops, branches and a poll on task results -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def etl() -> ModuleType:
+    return load_example("etl")
+
+
+def expected_etl(etl: ModuleType, day: str, max_dropped: float = 0.2) -> str:
+    """``daily_sales(day)`` computed with the elves called directly, as plain Python."""
+    source, cleaner, warehouse = etl.Source(), etl.Cleaner(), etl.Warehouse(polls_needed=2)
+    files = source.files(day)
+    if not files:
+        return f"{day}: nothing to load"
+    cleaned = [cleaner.clean(f, source.read(f)) for f in files]
+    limit = [max_dropped * (c["rows"] + c["dropped"]) for c in cleaned]
+    good = [c for c, cap in zip(cleaned, limit, strict=True) if c["dropped"] <= cap]
+    bad = [c["file"] for c, cap in zip(cleaned, limit, strict=True) if c["dropped"] > cap]
+    note = warehouse.quarantine(day, bad) if bad else "all files clean"
+    cents = warehouse.load(day, good)
+    export = warehouse.start_export(day, cents)
+    return f"{day}: {cents / 100:.2f} loaded from {len(good)} file(s), {note}; {export} ready"
+
+
+ETL_CASES = [("2026-12-01", 0.2), ("2026-12-02", 0.05), ("holiday", 0.2)]
+
+
+@pytest.mark.parametrize(("day", "max_dropped"), ETL_CASES)
+def test_etl_runs_in_process(etl: ModuleType, day: str, max_dropped: float) -> None:
+    assert etl.daily_sales.check() == []
+    got = etl.daily_sales(day, max_dropped=max_dropped)
+    assert got == expected_etl(etl, day, max_dropped)
+
+
+def test_etl_on_workers_with_replicas(etl: ModuleType, url: str, threads: ThreadWorkers) -> None:
+    threads.start(etl.source)
+    threads.start(etl.cleaner, threads=3)
+    threads.start(etl.warehouse)
+    mycelium = connect(url)
+    for day, max_dropped in ETL_CASES:
+        run = mycelium.submit(etl.daily_sales, day, max_dropped=max_dropped)
+        assert run.wait(timeout=60) == expected_etl(etl, day, max_dropped)
+    # The loop made one clean job per file, at run time; the polls one expansion each.
+    files = etl.Source().files("2026-12-01")
+    jobs = mycelium.store.list_jobs(mycelium.store.list_runs(3)[-1].id)
+    assert sum(j.task == "clean" for j in jobs) == len(files)
+    assert {j.status for j in jobs if j.task == "quarantine"} == {"not_taken"}
+
+
+def test_elfc_run_runs_the_etl_with_replicas(
+    procs: Processes, tmp_path: Path, etl: ModuleType
+) -> None:
+    done = procs.call(
+        "run", str(EXAMPLES / "etl/pipeline.py:daily_sales"), "-a", "day=2026-12-01",
+        "--replicas", "cleaner=3", "--mycelium", sqlite_url(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == expected_etl(etl, "2026-12-01")
+    assert procs.strays() == []

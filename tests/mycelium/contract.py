@@ -486,6 +486,64 @@ class MyceliumContract:
         assert info.counts["cancelled"] == 3
         assert not mycelium.cancel_run("no-such-run")
 
+    def test_fail_run_fails_a_succeeded_run_once_with_its_reason(self, mycelium: Store) -> None:
+        run_id = mycelium.submit(chain(2))
+        assert not mycelium.fail_run(run_id, "ValueCrossingError", "early")  # still running
+        drain(mycelium)
+        settled = mycelium.run_info(run_id)
+        assert settled is not None and settled.status == "succeeded" and settled.failure is None
+        before = time.time()
+        assert mycelium.fail_run(run_id, "ValueCrossingError", "not a valid `int`")
+        # A second reader who finds the value refused too changes nothing.
+        assert not mycelium.fail_run(run_id, "ValueCrossingError", "another reason")
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.status == "failed"
+        assert info.finished == settled.finished and info.counts == settled.counts
+        assert info.failure is not None
+        assert (info.failure.error_type, info.failure.message) == (
+            "ValueCrossingError",
+            "not a valid `int`",
+        )
+        assert before - 1 <= info.failure.time <= time.time() + 1
+        assert info.error == "its value was refused: ValueCrossingError: not a valid `int`"
+        assert mycelium.wait_for_run(run_id, 1.0) == "failed"
+        assert [r.status for r in mycelium.find_runs(status="failed")] == ["failed"]
+        (row,) = mycelium.list_run_failures()
+        assert (row.run, row.task, row.revision, row.message) == (
+            run_id,
+            "tests:pipe",
+            "p1",
+            "not a valid `int`",
+        )
+        assert row.last_seen == info.failure.time and row.count == 1
+        assert mycelium.list_failures() == []  # no job raised anything
+        assert not mycelium.fail_run("no-such-run", "ValueCrossingError", "x")
+
+    def test_fail_run_leaves_cancelled_and_job_failed_runs_alone(self, mycelium: Store) -> None:
+        cancelled = mycelium.submit(run_of(job("a#0")))
+        assert mycelium.cancel_run(cancelled)
+        assert not mycelium.fail_run(cancelled, "ValueCrossingError", "x")
+        failed = mycelium.submit(run_of(job("b#0")))
+        (b,) = mycelium.claim("e", "w", LEASE)
+        assert mycelium.fail(b.id, "w", BOOM)
+        assert not mycelium.fail_run(failed, "ValueCrossingError", "x")
+        for run_id, status in ((cancelled, "cancelled"), (failed, "failed")):
+            info = mycelium.run_info(run_id)
+            assert info is not None and info.status == status and info.failure is None
+        assert mycelium.list_run_failures() == []
+
+    def test_retry_jobs_clears_a_run_failure(self, mycelium: Store) -> None:
+        run_id = mycelium.submit(chain(1))
+        drain(mycelium)
+        assert mycelium.fail_run(run_id, "ValueCrossingError", "refused")
+        (only,) = mycelium.list_jobs(run_id)
+        assert mycelium.retry_jobs(run_id, {only.id: "r2"})
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.status == "running" and info.failure is None
+        assert info.error is None and mycelium.list_run_failures() == []
+        drain(mycelium)
+        assert mycelium.run_status(run_id) == "succeeded"
+
     # -- operating runs: task output and retries ----------------------------------------
 
     def test_logs_are_stored_per_attempt_and_listed_by_run_key_and_time(

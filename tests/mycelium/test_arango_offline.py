@@ -505,6 +505,53 @@ def test_retry_of_a_running_run_changes_nothing_and_unsettled_jobs_abort_it(
     assert [name for name, _ in txns[1][0].ran] == ["RETRY_RUN", "RESET_JOBS"]
 
 
+def test_fail_run_sets_the_failure_of_a_succeeded_run_and_retry_clears_it(
+    offline: ArangoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[tuple[str, dict[str, object]]] = []
+    answer: list[Any] = ["run1"]
+
+    def run(query: aql.Query, **values: object) -> list[Any]:
+        aql.bind(query, values)  # exactly its parameters
+        ran.append((query.name, values))
+        return answer
+
+    monkeypatch.setattr(offline, "_run", run)
+    before = time.time()
+    assert offline.fail_run("run1", "ValueCrossingError", "not a valid `int`")
+    ((name, values),) = ran
+    failure = values["failure"]
+    assert name == "FAIL_RUN" and values["run"] == "run1" and isinstance(failure, dict)
+    assert (failure["error_type"], failure["message"]) == (
+        "ValueCrossingError",
+        "not a valid `int`",
+    )
+    assert before <= failure["time"] <= time.time()
+    answer.clear()  # the run was not succeeded (any more): nothing changed
+    assert not offline.fail_run("run1", "ValueCrossingError", "again")
+    # Only from succeeded; a retry takes the field away with the run's end.
+    assert 'r.status == "succeeded"' in aql.FAIL_RUN.text
+    assert "failure: null" in aql.RETRY_RUN.text and "keepNull: false" in aql.RETRY_RUN.text
+    assert "FAIL_RUN" in aql.RERUNNABLE
+
+
+def test_a_run_document_reads_with_its_failure_and_a_damaged_one_without() -> None:
+    doc = {
+        "_key": "run1", "pipeline": "m:p", "revision": "p1", "arguments": "{}", "status": "failed",
+        "created": 1.0, "finished": 2.0, "total": 1, "output": '{"ref": "n1"}',
+        "failure": {"error_type": "ValueCrossingError", "message": "refused", "time": 3.0},
+    }  # fmt: skip
+    info = backend._run_info(doc, [("e", "succeeded", 1)])
+    assert info.failure is not None and (info.failure.message, info.failure.time) == (
+        "refused",
+        3.0,
+    )
+    assert info.error == "its value was refused: ValueCrossingError: refused"
+    damaged = backend._run_info({**doc, "failure": "garbage"}, [("e", "succeeded", 1)])
+    assert damaged.failure is None and damaged.error == "0 job(s) failed, 0 skipped"
+    assert backend._run_info({**doc, "status": "succeeded", "failure": None}, []).failure is None
+
+
 def test_logs_are_appended_with_their_job_run_and_order(
     scripted: tuple[ArangoStore, dict[str, list[Any]], list[Any]],
     monkeypatch: pytest.MonkeyPatch,

@@ -60,39 +60,49 @@ def test_a_mycelium_of_another_schema_version_is_refused_untouched(
     assert pg.sql("SELECT value FROM elfc.meta", db=db) == [("999",)]
 
 
-_LOGS_COLUMNS = (
-    "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-    "WHERE table_schema = 'elfc' AND table_name = 'logs' ORDER BY ordinal_position"
+_COLUMNS = (
+    "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+    "WHERE table_schema = 'elfc' AND table_name IN ('jobs', 'logs', 'runs') "
+    "ORDER BY table_name, ordinal_position"
 )
 
 
-_JOBS_COLUMNS = _LOGS_COLUMNS.replace("'logs'", "'jobs'")
 _INDEXES = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'elfc' ORDER BY 1"
 
 
-def _as_version_2(pg: Cluster, db: str) -> None:
-    """Version 2 is version 3 without what caching by input added."""
+def _older(pg: Cluster, db: str, version: int) -> None:
+    """Make a mycelium of this version an older one: version 3 is version 4 without what
+    caching by input added, version 2 is version 3 without the run failure columns of
+    ``runs``, version 1 is version 2 without the ``logs`` table."""
     pg.sql("DROP INDEX elfc.jobs_by_cache_key, elfc.jobs_cached", db=db)
     pg.sql(
         "ALTER TABLE elfc.jobs DROP COLUMN reuse, DROP COLUMN cache_key, DROP COLUMN cached_from",
         db=db,
     )
-    pg.sql("UPDATE elfc.meta SET value = '2' WHERE key = 'schema'", db=db)
+    if version <= 2:
+        pg.sql(
+            "ALTER TABLE elfc.runs DROP COLUMN error_type, DROP COLUMN error_message, "
+            "DROP COLUMN error_time",
+            db=db,
+        )
+    if version <= 1:
+        pg.sql("DROP TABLE elfc.logs", db=db)
+    pg.sql(f"UPDATE elfc.meta SET value = '{version}' WHERE key = 'schema'", db=db)
 
 
-def test_a_mycelium_of_schema_version_1_is_migrated_in_place_keeping_its_runs(
-    pg: Cluster, pg_url: str
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_an_older_mycelium_is_migrated_in_place_keeping_its_runs(
+    pg: Cluster, pg_url: str, version: int
 ) -> None:
-    """Version 1 is version 2 without the ``logs`` table, and version 2 is version 3 without
-    the cache columns: made here by taking them away. Four processes' stores open it at once;
-    it is migrated once, to what ``schema.sql`` makes."""
+    """Every older version is migrated, step by step. Four processes' stores open it at
+    once; it is migrated once, to what ``schema.sql`` makes."""
     db = pg_url.rsplit("/", 1)[1]
     with PostgresStore(pg_url) as m:
         run_id = m.submit(run_of(job("a#0")))
-    fresh = [pg.sql(q, db=db) for q in (_LOGS_COLUMNS, _JOBS_COLUMNS, _INDEXES)]
-    _as_version_2(pg, db)
-    pg.sql("DROP TABLE elfc.logs", db=db)
-    pg.sql("UPDATE elfc.meta SET value = '1' WHERE key = 'schema'", db=db)
+        done = m.submit(run_of(job("b#0", "f")))
+        drain(m, "f")
+    fresh = [pg.sql(q, db=db) for q in (_COLUMNS, _INDEXES)]
+    _older(pg, db, version)
     with ThreadPoolExecutor(4) as pool:
         stores = list(pool.map(lambda _: PostgresStore(pg_url), range(4)))
     for store in stores[1:]:
@@ -101,12 +111,15 @@ def test_a_mycelium_of_schema_version_1_is_migrated_in_place_keeping_its_runs(
         (a,) = m.list_jobs(run_id)
         m.put_logs([LogRecord(a.id, run_id, a.key, "e", "work", 1, "hello\n")])
         assert [x.text for x in m.list_logs(run_id)] == ["hello\n"]
+        assert m.fail_run(done, "ValueCrossingError", "refused")
+        info = m.run_info(done)
+        assert info is not None and info.failure is not None and info.status == "failed"
         (c,) = m.claim("e", "w", LEASE)
         assert m.complete_many("w", [(c.id, b"7")], keys={c.id: "k1"}) == [True]
         assert m.cached_result("k1") == (c.id, b"7")
-    assert [pg.sql(q, db=db) for q in (_LOGS_COLUMNS, _JOBS_COLUMNS, _INDEXES)] == fresh
-    assert pg.sql("SELECT value FROM elfc.meta WHERE key = 'schema'", db=db) == [("3",)]
-    assert 1 in MIGRATIONS and 2 in MIGRATIONS and SCHEMA_VERSION == 3
+    assert [pg.sql(q, db=db) for q in (_COLUMNS, _INDEXES)] == fresh
+    assert pg.sql("SELECT value FROM elfc.meta WHERE key = 'schema'", db=db) == [("4",)]
+    assert set(range(1, SCHEMA_VERSION)) <= set(MIGRATIONS) and SCHEMA_VERSION == 4
 
 
 def test_task_output_with_nul_and_lone_surrogates_is_stored_as_given(pg_url: str) -> None:
@@ -453,8 +466,7 @@ def test_a_read_only_role_inspects_but_cannot_write(
             with pytest.raises(MyceliumError, match="permission denied"):
                 ro.submit(fanout(1))
         # An older schema is migrated by the first opener: not a role that may only read.
-        pg.sql("DROP TABLE elfc.logs", db=db)
-        pg.sql("UPDATE elfc.meta SET value = '1' WHERE key = 'schema'", db=db)
+        _older(pg, db, 1)
         with pytest.raises(
             MyceliumError, match=r"older schema.*open it once as the role that owns"
         ):

@@ -28,6 +28,7 @@ from elfc.runtime.values import (
 )
 
 RESULTS: dict[str, Any] = {
+    "region": b'{"list":[1,2]}',  # a region job's value: literal IR
     "m": {"species": "cat", "weight": 4},
     "nums": [3, 1, 2],
     "point": [1, 2],
@@ -49,6 +50,11 @@ CASES: list[tuple[Any, Any]] = [
     ("text", "text"),
     (None, None),
     (True, True),
+    ({"if": [{"ref": "n"}, "yes", {"ref": "missing"}]}, "yes"),  # the other arm is not read
+    ({"if": [{"ref": "none"}, {"ref": "missing"}, "no"]}, "no"),
+    ({"concat": [{"lit": [1]}, {"ref": "nums"}, {"list": []}]}, [1, 3, 1, 2]),
+    ({"out": "region"}, [1, 2]),
+    ({"out": ["region", 1]}, 2),
     ({"lit": [1, {"a": 2}]}, [1, {"a": 2}]),
     (ref("n"), 7),
     ({"list": [1, ref("n")]}, [1, 7]),
@@ -127,8 +133,13 @@ def test_comparison_operators(op: str, left: Any, right: Any, expected: bool) ->
 
 def test_every_ir_operation_is_covered() -> None:
     covered = {next(iter(e)) for e, _ in CASES if isinstance(e, dict)}
-    covered |= {"bin", "cmp", "and", "or", "slot"}  # tested by their own functions
+    covered |= {"bin", "cmp", "and", "or", "slot", "unbound"}  # tested by their own functions
     assert covered == set(Op)
+
+
+def test_an_unbound_variable_raises_where_it_is_read() -> None:
+    with pytest.raises(ExpressionError, match=r"UnboundLocalError.*'total'"):
+        evaluate({"unbound": "total"}, {})
 
 
 def test_chained_comparison_is_python_semantics() -> None:

@@ -9,7 +9,8 @@ import sys
 import time
 
 from elfc.mycelium.urls import open_mycelium
-from tests.ui.conftest import BIG, XSS, Dash, free_port, put_fixed_revision
+from tests.runtime.fixtures.harness import wait_until
+from tests.ui.conftest import BIG, XSS, Dash, Server, free_port, put_fixed_revision
 
 
 def test_runs_list_filters_by_status_pipeline_and_id_prefix(dash: Dash) -> None:
@@ -203,3 +204,54 @@ def test_a_task_revision_diffs_against_another(dash: Dash) -> None:
     status, _, body = dash.read_only.get(f"/api/diff?a={job['revision']}&b=0000")
     assert status == 404 and b"no revision '0000'" in body
     assert dash.read_only.get("/api/diff?a=x")[0] == 400
+
+
+REFUSED = """
+from typing import Any
+
+from elfc import elf, named, pipeline, task
+
+
+@elf
+class Loose:
+    @task
+    def make(self) -> Any:
+        return "x"
+
+
+loose = named(Loose, "loose")
+
+
+@pipeline
+def count() -> int:
+    return loose.make()
+"""
+
+
+def test_a_run_whose_value_was_refused_is_listed_failed_with_its_reason(dash: Dash) -> None:
+    folder = dash.folder / "refused"
+    folder.mkdir()
+    (folder / "refused.py").write_text(REFUSED, encoding="utf-8")
+    url = f"sqlite:///{folder}/m.db"
+    ran = dash.procs.call("run", f"{folder / 'refused.py'}:count", "--mycelium", url)
+    assert ran.returncode == 1, ran.stderr
+    port = free_port()
+    proc = dash.procs.elfc("ui", "--mycelium", url, "--port", str(port))
+    server = Server(f"http://127.0.0.1:{port}", proc)
+    wait_until(lambda: _answers(server), 20, "elfc ui to answer", every=0.1)
+    [run] = server.json("/api/runs?status=failed")["runs"]  # type: ignore[index]
+    assert run["counts"] == {"succeeded": 1}
+    assert run["error"].startswith("its value was refused: ValueCrossingError: ")
+    shown = server.json(f"/api/runs/{run['id']}")
+    assert shown["run"]["error"] == run["error"] and shown["has_value"] is False  # type: ignore[index]
+    [failure] = server.json("/api/failures")["failures"]  # type: ignore[index]
+    assert (failure["run"], failure["task"], failure["jobs"]) == (run["id"], "refused:count", [])
+    assert "is not a valid `int`" in failure["message"]
+    dash.procs.stop(proc)
+
+
+def _answers(server: Server) -> bool:
+    try:
+        return server.get("/api/config")[0] == 200
+    except OSError:
+        return False

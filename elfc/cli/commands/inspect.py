@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from rich.markup import escape
 
+from elfc.errors import MyceliumError
 from elfc.model.status import JOB_STATUSES
 from elfc.mycelium.urls import default_url, mask_url, open_mycelium
 from elfc.views import (
@@ -26,7 +27,7 @@ from elfc.views import (
 )
 
 if TYPE_CHECKING:
-    from elfc.model.records import FailureInfo
+    from elfc.model.records import FailureInfo, RunInfo
     from elfc.mycelium.store import Store
 
 EPILOGS = {
@@ -42,17 +43,21 @@ examples:
 """,
     "show": """\
 JOB is a job id (or a unique prefix of one), or RUN/KEY as `elfc run` and failures name
-jobs: a run id or prefix, a slash, and the job's key in the run.
+jobs: a run id or prefix, a slash, and the job's key in the run. A run id (or a prefix no job
+id has) shows the run: its status, job counts and why it failed.
 
 examples:
   elfc show 8c31f/n2#0                        the job with key n2#0 in run 8c31f...
   elfc show 3f4b42                            a prefix of a job id (from `elfc jobs`)
+  elfc show 8c31f0e2a1b4c5d6                  a run: its status and why it failed
 """,
     "failures": """\
 Failures are grouped by where they were raised: the exception type, the task and the
 frames of the user's code in the traceback (file, function, line), whatever the messages
 say, so that one bug is one entry. Each shows how often it was recorded, its messages, some
-of its jobs (RUN/KEY, for `elfc show` and `elfc retry`) and the latest traceback.
+of its jobs (RUN/KEY, for `elfc show` and `elfc retry`) and the latest traceback. A run
+whose jobs all succeeded but whose value its return annotation refused has an entry of its
+own, naming the run.
 
 examples:
   elfc failures --limit 10
@@ -85,7 +90,9 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
             help=f"only jobs with this status: {', '.join(JOB_STATUSES)}",
         )
     if name == "show":
-        p.add_argument("job_id", metavar="JOB", help="a job id or unique prefix, or RUN/KEY")
+        p.add_argument(
+            "job_id", metavar="JOB", help="a job id or unique prefix, RUN/KEY, or a run id"
+        )
     if name == "source":
         p.add_argument("revision", metavar="REVISION", help="a revision hash or unique prefix")
 
@@ -185,6 +192,9 @@ def _jobs(store: Store, args: argparse.Namespace) -> int:
 
 
 def _show(store: Store, args: argparse.Namespace) -> int:
+    info = _run_named(store, args.job_id)
+    if info is not None:
+        return _show_run(info, args)
     view = job_view(store, args.job_id)
     job = view.job
     if args.json:
@@ -219,6 +229,49 @@ def _show(store: Store, args: argparse.Namespace) -> int:
         plain(_origin_line(view.origin))
     con.print(f"[bold]task source at revision {job.revision}[/bold]")
     plain(view.task_source.source.rstrip() if view.task_source else "(not stored)")
+    return 0
+
+
+def _run_named(store: Store, text: str) -> RunInfo | None:
+    """The run ``text`` names when it names no job: a whole run id, or a prefix of one that
+    no job id starts with."""
+    if "/" in text:
+        return None
+    try:
+        info = store.run_info(text)
+        if info is None or info.id == text:
+            return info
+        return info if store.get_job(text) is None else None
+    except MyceliumError:  # an ambiguous prefix: job_view says so
+        return None
+
+
+def _show_run(info: RunInfo, args: argparse.Namespace) -> int:
+    if args.json:
+        _dump(info)
+        return 0
+    con = _console()
+    plain = functools.partial(con.print, markup=False)
+    con.print(f"[bold]run {info.id}[/bold]  {escape(info.pipeline)}  [bold]{info.status}[/bold]")
+    plain(f"revision   {info.revision}")
+    plain("arguments  " + _json(info.arguments))
+    plain(f"created    {_when(info.created)}")
+    plain(f"finished   {_when(info.finished)}")
+    counts = ", ".join(
+        f"{n} {status}"
+        + (f" ({info.cached} cached)" if status == "succeeded" and info.cached else "")
+        for status, n in info.counts.items()
+        if n
+    )
+    plain(f"jobs       {counts or 'none'} (list them with `elfc jobs {info.id}`)")
+    if info.failure is not None:
+        f = info.failure
+        con.print(
+            f"[bold red]failure[/bold red]    {escape(f.error_type)}: {escape(f.message)} "
+            f"(recorded {_when(f.time)}; every job succeeded, the run's value was refused)"
+        )
+    elif info.error is not None:
+        plain(f"error      {info.error}")
     return 0
 
 
@@ -259,6 +312,14 @@ def _failures(store: Store, args: argparse.Namespace) -> int:
         con.print("no failures")
     plain = functools.partial(con.print, markup=False)
     for g in groups:
+        if g.run is not None:
+            con.print(
+                f"[bold red]{escape(g.error_type)}[/bold red]: {escape(g.message)}  ·  run {g.run} "
+                f"({escape(g.task)}): its value was refused, its jobs succeeded  ·  "
+                f"{_when(g.last_seen)}"
+            )
+            con.print()
+            continue
         distinct = f" in {len(g.hashes)} stored failures" if len(g.hashes) > 1 else ""
         con.print(
             f"[bold red]{escape(g.error_type)}[/bold red]: {escape(g.message)}  ·  {g.elf}.{g.task} "

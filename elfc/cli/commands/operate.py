@@ -15,7 +15,7 @@ import msgspec
 
 from elfc.cli.progress import output_lines
 from elfc.errors import ElfcError, NotFound, UsageError
-from elfc.model.status import FINAL_RUN_STATUSES
+from elfc.model.status import FINAL_RUN_STATUSES, final_count
 from elfc.mycelium.urls import default_url, mask_url, open_mycelium
 from elfc.views import LogTail, find_job, find_run, missing_sqlite_file, run_outcome
 
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 EPILOGS = {
     "result": """\
 Exit status: 0 with the value on stdout when the run succeeded; 1 when it failed (each failed
-job and its traceback on stderr) or was cancelled; 2 when it is still running.
+job and its traceback on stderr, or why its value was refused) or was cancelled; 2 when it is
+still running.
 
 examples:
   elfc result 8c31                            a unique prefix of the run id is enough
@@ -177,7 +178,7 @@ def _result(store: Store, args: argparse.Namespace) -> int:
         sys.stdout.write(_render(outcome.value, as_json=args.json) + "\n")
         return 0
     if info.status == "running":
-        done = sum(info.counts[s] for s in ("succeeded", "failed", "skipped", "cancelled"))
+        done = final_count(info.counts)
         how = "" if args.wait is not None else ": wait for it with --wait"
         print(
             f"elfc result: run {info.id} is still running ({done}/{info.total} jobs settled){how}",
@@ -193,6 +194,13 @@ def _result(store: Store, args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         if f.traceback:
             print(f.traceback.rstrip(), file=sys.stderr)
+    if info.failure is not None:  # every job succeeded: a plain retry would run none
+        print(
+            "\nits jobs all succeeded; once the task or the pipeline's return annotation is "
+            f"fixed, run them again: elfc retry {info.id} --all",
+            file=sys.stderr,
+        )
+        return 1
     print(f"\nretry it once fixed: elfc retry {info.id}", file=sys.stderr)
     return 1
 
@@ -320,6 +328,7 @@ def _retry(url: str, args: argparse.Namespace) -> int:
     from elfc.cli.commands.run import replicas, report_failure, serve_run
     from elfc.runtime.client import connect
     from elfc.runtime.retry import retry_run
+    from elfc.runtime.run import imported_pipeline, result_type
     from elfc.targets import load_module
 
     counts = replicas(args.replicas)
@@ -344,7 +353,10 @@ def _retry(url: str, args: argparse.Namespace) -> int:
         if isinstance(status, int):
             return status
         if status == "succeeded":
-            value = mycelium.output(info.id)
+            # Judged as the pipeline's return annotation says, when the module loaded above
+            # has it at the run's revision.
+            fn = imported_pipeline(info.pipeline, info.revision)
+            value = mycelium.output(info.id, Any if fn is None else result_type(fn))
             sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
             return 0
         return report_failure(mycelium, info.id, status, exits)

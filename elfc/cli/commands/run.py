@@ -156,7 +156,8 @@ def replicas(pairs: list[str], flag: str = "--replicas") -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     from elfc.mycelium.urls import default_url
-    from elfc.runtime.client import connect, result_type
+    from elfc.runtime.client import connect
+    from elfc.runtime.run import result_type
     from elfc.runtime.worker import lease_from_env
     from elfc.targets import load_pipeline
 
@@ -170,10 +171,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"elfc run: error: {exc}", file=sys.stderr)
         return 2
 
+    def elves(built: BuiltRun) -> set[str]:
+        # Also the elves of jobs that branches and loops on task results make at run time.
+        return {job.elf for job in built.jobs} | pipeline.compiled().elf_names()
+
     def check(built: BuiltRun) -> None:
-        unknown = sorted(set(counts) - {job.elf for job in built.jobs})
+        unknown = sorted(set(counts) - elves(built))
         if unknown:
-            used = ", ".join(sorted({job.elf for job in built.jobs})) or "(none)"
+            used = ", ".join(sorted(elves(built))) or "(none)"
             raise UsageError(
                 f"--replicas names {', '.join(map(repr, unknown))}, which this run does not "
                 f"use; its elves are: {used}"
@@ -191,9 +196,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"elfc run: run {run_id}: {len(built.jobs)} jobs on {mycelium.url}", file=sys.stderr)
     module = args.target.rpartition(":")[0]
-    status, exits = serve_run(
-        mycelium, run_id, module, {job.elf for job in built.jobs}, counts, args
-    )
+    status, exits = serve_run(mycelium, run_id, module, elves(built), counts, args)
     if isinstance(status, int):
         return status
     if status == "succeeded":

@@ -148,6 +148,10 @@ class Calls(Core):
             pure = self.pure_method(node, func, recv, args)
             if pure is not None:
                 return pure
+        if recv.bt == D and recv.growing and method in ("append", "extend"):
+            for a, v in args:
+                self.materialize(a.value, v)
+            return STATIC
         if recv.bt == D:
             kind = dg.MUTATES_DYNAMIC if method in MUTATORS else dg.METHOD_ON_DYNAMIC
             self.report(
@@ -218,9 +222,10 @@ class Calls(Core):
 
     def inline_call(self, node: cst.Call, fn: Callable[..., Any]) -> Val:
         deps: dict[str, str] = {}
-        for a in node.args:
-            v = self.materialize(a.value, self.expr(a.value))
-            deps.update(v.deps)
+        with self.hoisted_arguments():
+            for a in node.args:
+                v = self.materialize(a.value, self.expr(a.value))
+                deps.update(v.deps)
         nid = self.node_id(node)
         name = pipeline_name(fn)
         self.out.inlined[name] = fn
@@ -232,7 +237,8 @@ class Calls(Core):
         )  # fmt: skip
         self.out.rewrites[id(node)] = Rewrite("inline", nid)
         self.edges_into(nid, Val(S, deps=deps))
-        return Val(D, deps={nid: fn.__name__}, what=f"`{self.code(node)}`")
+        bt = S if self.hoist is not None else D
+        return Val(bt, deps={nid: fn.__name__}, what=f"`{self.code(node)}`")
 
     def task_call(self, node: cst.Call, func: cst.Attribute, recv: Val) -> Val:
         method = func.attr.value
@@ -250,7 +256,8 @@ class Calls(Core):
                 self.materialize(a.value, self.expr(a.value))
             return Val(D, what=f"`{self.code(node)}`")
         infos = [elf_info(h.cls).tasks[method] for h in handles]
-        args = [(a, self.materialize(a.value, self.expr(a.value))) for a in node.args]
+        with self.hoisted_arguments():
+            args = [(a, self.materialize(a.value, self.expr(a.value))) for a in node.args]
         for a, v in args:
             if a.star and v.bt == D:
                 self.report(
@@ -284,7 +291,9 @@ class Calls(Core):
         self.edges_into(nid, Val(S, deps=deps))
         ret = infos[0].hints.get("return", Any) if len(infos) == 1 else Any
         label = f"{handles[0].name}.{method}" if len(handles) == 1 else method
-        return Val(D, deps={nid: label}, tp=ret, what=f"`{source}`", producer=f"`{label}`")
+        # In a region's decision the call is made before the region, which sees its value.
+        bt = S if self.hoist is not None else D
+        return Val(bt, deps={nid: label}, tp=ret, what=f"`{source}`", producer=f"`{label}`")
 
     def bind_check(self, node: cst.Call, info: TaskInfo, args: list[tuple[cst.Arg, Val]]) -> None:
         if any(a.star for a, _ in args):

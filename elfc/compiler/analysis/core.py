@@ -10,6 +10,7 @@ mapping node type -> handler are built once per class, when it is created.
 from __future__ import annotations
 
 import builtins
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -88,6 +89,7 @@ class Core:
         self.counts: dict[str, int] = {}
         self.env: dict[str, Val] = {}
         self.region: str | None = None
+        self.place = "top"
         self.returns: list[tuple[cst.Return, Val]] = []
         self.muted: frozenset[str] = frozenset()
 
@@ -110,6 +112,18 @@ class Core:
         ) -> str: ...
         def derived(self, ir: Any, *parts: Val, tp: Any = Any) -> Val: ...
         def captures(self, node: cst.CSTNode, construct: str) -> None: ...
+        def probe(self, node: cst.BaseExpression) -> Val: ...
+        def dynamic_conditional(self, node: cst.IfExp) -> Val: ...
+        def deciding_names(self, node: cst.CSTNode) -> list[str]: ...
+        def hoisted_arguments(self) -> contextlib.AbstractContextManager[None]: ...
+        def statement(self, s: cst.CSTNode) -> None: ...
+        def loop_body(self, body: Any) -> None: ...
+
+        hoist: dict[str, Val] | None
+
+        def dynamic_comprehension(
+            self, node: Any, comp: cst.CompFor, it: Val, parts: list[Any]
+        ) -> Val: ...
         def _task_infos(self, node: CallNode) -> list[TaskInfo]: ...
 
     # ------------------------------------------------------------------ helpers
@@ -138,7 +152,7 @@ class Core:
         return text if len(text) <= 80 else text[:77] + "..."
 
     def report(self, kind: dg.Kind, node: cst.CSTNode, help: str | None = None, **f: Any) -> None:
-        if kind.code in self.muted:
+        if kind.code in self.muted or "*" in self.muted:
             return
         d = kind.at(self.span(node), help=help, **f)
         self.out.diagnostics.setdefault((d.code, d.line, d.column), d)
@@ -151,11 +165,14 @@ class Core:
         return nid
 
     def chain(self) -> tuple[str, ...]:
+        """The loops around the current place whose index tells its jobs apart."""
         out: list[str] = []
         r = self.region
         while r is not None:
-            out.append(r)
-            r = self.out.regions[r].parent
+            region = self.out.regions[r]
+            if region.indexed:
+                out.append(r)
+            r = region.parent
         return tuple(reversed(out))
 
     def add_node(self, node: Node) -> None:

@@ -288,11 +288,25 @@ class Expressions(Core):
         return self.derived({Op.CMP: parts}, *vals, tp=bool)
 
     def ex_IfExp(self, node: cst.IfExp) -> Val:
-        test = self.materialize(node.test, self.expr(node.test))
+        test = self.expr(node.test)
         if test.bt == D:
-            self.report(
-                dg.BRANCH_ON_DYNAMIC, node.test, construct="... if ... else ...", what=test.what
-            )
+            calls = [n for part in (node.body, node.orelse) for n in _walk(part)]
+            if any(isinstance(n, cst.Await | cst.Yield) for n in calls):
+                self.report(
+                    dg.BRANCH_ON_DYNAMIC, node.test, construct="... if ... else ...",
+                    what=test.what, help="write it as an `if` statement",
+                )  # fmt: skip
+                return Val(D, what=test.what)
+            if any(isinstance(n, cst.Call) for n in calls):
+                # Calls in the arms run only in the arm taken: a branch region.
+                return self.dynamic_conditional(node)
+            # Only the arm taken is evaluated, as in Python: one derive over both.
+            body, orelse = self.expr(node.body), self.expr(node.orelse)
+            tp = body.tp if body.tp == orelse.tp else Any
+            ir = {Op.IF: [self.ir_of(node.test, test), self.ir_of(node.body, body),
+                          self.ir_of(node.orelse, orelse)]}  # fmt: skip
+            return self.derived(ir, test, body, orelse, tp=tp)
+        test = self.materialize(node.test, test)
         body = self.materialize(node.body, self.expr(node.body))
         orelse = self.materialize(node.orelse, self.expr(node.orelse))
         out = join(body, orelse)
@@ -358,6 +372,10 @@ class Expressions(Core):
         return self.collected(out, values, mapping=True)
 
     def _comprehension(self, node: Any, parts: Sequence[cst.BaseExpression]) -> Val:
+        first = node.for_in
+        probe = self.probe(first.iter)
+        if probe.bt == D:
+            return self.dynamic_comprehension(node, first, probe, list(parts))
         saved_env, saved_region = dict(self.env), self.region
         comp: cst.CompFor | None = node.for_in
         while comp is not None:

@@ -11,7 +11,7 @@ from typing import Any
 import libcst as cst
 
 from elfc.compiler import diagnostics as dg
-from elfc.compiler.analysis.core import Core
+from elfc.compiler.analysis.control import Control
 from elfc.compiler.analysis.values import (
     BIN_OPS,
     MISSING,
@@ -44,14 +44,19 @@ UNSUPPORTED_STATEMENTS: dict[type[cst.CSTNode], tuple[str, str]] = {
 """Statements outside DESIGN §3: the construct's name and what to do instead."""
 
 
-class Statements(Core):
+class Statements(Control):
     def block(self, body: cst.BaseSuite | Sequence[cst.BaseStatement]) -> None:
         stmts: Sequence[Any]
         if isinstance(body, cst.IndentedBlock | cst.SimpleStatementSuite):
             stmts = body.body
         else:
             stmts = body  # type: ignore[assignment]
-        for s in stmts:
+        for i, s in enumerate(stmts):
+            if isinstance(s, cst.If) and self.carries(s):
+                # A branch on a task result with a `continue`: the rest of the loop's body
+                # runs in its region (what follows a taken `continue` never runs).
+                self.dynamic_if(s, rest=list(stmts[i + 1 :]))
+                return
             self.statement(s)
 
     def statement(self, s: cst.CSTNode) -> None:
@@ -285,10 +290,12 @@ class Statements(Core):
             )  # fmt: skip
 
     def st_If(self, s: cst.If) -> None:
-        test = self.materialize(s.test, self.expr(s.test))
-        if test.bt == D:
-            self.report(dg.BRANCH_ON_DYNAMIC, s.test, construct="if", what=test.what)
-        before = dict(self.env)
+        if self._dynamic_test(s.test):
+            self.dynamic_if(s)
+            return
+        self.materialize(s.test, self.expr(s.test))
+        before, place = dict(self.env), self.place
+        self.place = "nested"
         self.block(s.body)
         after_then = self.env
         self.env = dict(before)
@@ -297,11 +304,17 @@ class Statements(Core):
         elif isinstance(s.orelse, cst.Else):
             self.block(s.orelse.body)
         self.env = join_env(after_then, self.env)
+        self.place = place
+
+    def _dynamic_test(self, test: cst.BaseExpression) -> bool:
+        """True when ``test`` depends on a task result (analysed without recording it)."""
+        return self.probe(test).bt == D
 
     def st_Assert(self, s: cst.Assert) -> None:
-        test = self.materialize(s.test, self.expr(s.test))
-        if test.bt == D:
-            self.report(dg.BRANCH_ON_DYNAMIC, s.test, construct="assert", what=test.what)
+        if self._dynamic_test(s.test):
+            self.dynamic_assert(s)
+            return
+        self.materialize(s.test, self.expr(s.test))
         if s.msg is not None:
             self.materialize(s.msg, self.expr(s.msg))
 
@@ -330,6 +343,10 @@ class Statements(Core):
     def st_For(self, s: cst.For) -> None:
         if s.asynchronous is not None:
             self.report(dg.UNSUPPORTED_STATEMENT, s, construct="async for", fix="use a plain `for`")
+        probe = self.probe(s.iter)
+        if probe.bt == D:
+            self.dynamic_for(s, probe)
+            return
         it = self.iterable(s.iter, "for")
         if it is None:
             return
@@ -338,37 +355,53 @@ class Statements(Core):
         self.out.rewrites[id(s.iter)] = Rewrite("loop", rid)
         element = self.element(it)
 
+        place, self.place = self.place, "loop"
+
         def body() -> None:
             self.assign(s.target, element, s.iter, True)
             self.block(s.body)
 
         self.loop_body(body)
+        self.place = place
         self.region = self.out.regions[rid].parent
         self.check_bounded(rid, s.iter, header, _endless_iterable(s.iter, self.static_callee))
         if s.orelse is not None:
             self.block(s.orelse.body)
 
     def st_While(self, s: cst.While) -> None:
-        test = self.materialize(s.test, self.expr(s.test))
-        if test.bt == D:
-            self.report(dg.BRANCH_ON_DYNAMIC, s.test, construct="while", what=test.what)
+        if self._dynamic_test(s.test) or self._becomes_dynamic(s):
+            self.dynamic_while(s, Val(D, what=f"`{self.code(s.test)}`"))
             return
+        self.materialize(s.test, self.expr(s.test))
         rid = self.enter_region(s, f"while {self.code(s.test)}")
         self.out.rewrites[id(s.test)] = Rewrite("while", rid)
+        place, self.place = self.place, "loop"
 
         def body() -> None:
-            t = self.materialize(s.test, self.expr(s.test))
-            if t.bt == D:
-                self.report(dg.BRANCH_ON_DYNAMIC, s.test, construct="while", what=t.what)
+            self.materialize(s.test, self.expr(s.test))
             self.block(s.body)
 
         self.loop_body(body)
+        self.place = place
         self.region = self.out.regions[rid].parent
         if _constant_true(s.test):
             why = "it ends only at a `break` taken at submission"
             self.check_bounded(rid, s.test, f"while {self.code(s.test)}", why)
         if s.orelse is not None:
             self.block(s.orelse.body)
+
+    def _becomes_dynamic(self, s: cst.While) -> bool:
+        """True when an iteration of ``s`` makes its test depend on a task result (``done =
+        False`` before the loop, ``done = shop.check()`` in it). The body is walked on a copy
+        of the bindings; its records are made again by the walk that follows."""
+        saved_env, saved_place = dict(self.env), self.place
+        try:
+            with self.dry():
+                self.place = "loop"
+                self.block(s.body)
+                return self.expr(s.test).bt == D
+        finally:
+            self.env, self.place = saved_env, saved_place
 
     def iterable(self, node: cst.BaseExpression, construct: str) -> Val | None:
         """The value a loop iterates over; None (reported) when it is a task result."""

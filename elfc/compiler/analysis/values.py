@@ -84,6 +84,9 @@ class Val:
     """For a static collection of handles (``[left, right]``, ``{"a": left}``): the handles its
     elements (or, for a dict, its values) can be."""
     mapping: bool = False
+    growing: bool = False
+    """A list the pipeline made and appended to in a region on task results: a task result
+    it may still append to (``append``/``extend``), and read as a whole."""
 
     @property
     def derivable(self) -> bool:
@@ -118,6 +121,10 @@ class Analysis:
     inlined: dict[str, Callable[..., Any]] = field(default_factory=dict)
     """The function of each pipeline this one inlines, by its name."""
     handles: dict[str, Handle] = field(default_factory=dict)
+    marks: dict[int, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
+    """id(statement or comprehension) -> (marker, region id, deciding names) of each region
+    whose decision is a task result (see ``regions.py``): marker in decide, each, poll; the
+    names of the variables decided on."""
 
 
 def join(a: Val, b: Val) -> Val:
@@ -134,6 +141,7 @@ def join(a: Val, b: Val) -> Val:
         producer=a.producer or b.producer,
         members=tuple(dict.fromkeys(a.members + b.members)) if a.members and b.members else (),
         mapping=a.mapping and b.mapping,
+        growing=(a.growing or b.growing) and (a.growing or a.bt < D) and (b.growing or b.bt < D),
     )
 
 

@@ -75,6 +75,7 @@ from elfc.model.records import (
     JobInfo,
     LogRecord,
     RevisionRecord,
+    RunFailure,
     RunInfo,
     WorkerInfo,
 )
@@ -106,6 +107,7 @@ from elfc.mycelium.common import (
     rerun_note,
     retry,
     retry_note,
+    run_failure,
     run_info,
     schema_mismatch,
     skip_note,
@@ -1071,6 +1073,10 @@ class ArangoStore(Store):
 
         return self._transaction([aql.RUNS, aql.JOBS], write, "cancel a run")
 
+    def fail_run(self, run_id: str, error_type: str, message: str) -> bool:
+        failure = {"error_type": error_type, "message": message, "time": time.time()}
+        return bool(self._run(aql.FAIL_RUN, run=run_id, failure=failure))
+
     # -- operating runs: task output, retries ---------------------------------------------
 
     def put_logs(self, logs: Sequence[LogRecord]) -> None:
@@ -1601,7 +1607,15 @@ def _run_info(doc: Mapping[str, Any], counted: Iterable[Sequence[Any]], cached: 
         doc["output"],
         counted,
         cached,
+        _run_failure(doc.get("failure")),
     )
+
+
+def _run_failure(stored: object) -> RunFailure | None:
+    """A run document's own failure (a field only failed runs have)."""
+    if not isinstance(stored, Mapping):
+        return None
+    return run_failure(stored.get("error_type"), stored.get("message"), stored.get("time"))
 
 
 def _job_info(

@@ -689,6 +689,17 @@ FOR r IN elfc_runs
 """,
 )
 
+FAIL_RUN = _q(
+    "FAIL_RUN",
+    """
+// index: elfc_runs/primary
+FOR r IN elfc_runs
+  FILTER r._key == @run AND r.status == "succeeded"
+  UPDATE r WITH { status: "failed", failure: @failure } IN elfc_runs OPTIONS { ignoreRevs: false }
+  RETURN r._key
+""",
+)
+
 CANCEL_JOBS = _q(
     "CANCEL_JOBS",
     """
@@ -718,6 +729,7 @@ RERUNNABLE = frozenset(
         "BEAT",  # an upsert of the same heartbeat
         "EXTEND_LEASES",  # sets lease_until again
         "SETTLE",  # filters on finished == null
+        "FAIL_RUN",  # filters on succeeded: a second one finds the run failed, changes nothing
     }
 )
 """The writing statements that may run again when the answer to one run outside a stream
@@ -889,7 +901,8 @@ RETRY_RUN = _q(
 // index: elfc_runs/primary
 FOR r IN elfc_runs
   FILTER r._key == @run AND r.status IN ["succeeded", "failed", "cancelled"]
-  UPDATE r WITH { status: "running", finished: null } IN elfc_runs OPTIONS { ignoreRevs: false }
+  UPDATE r WITH { status: "running", finished: null, failure: null } IN elfc_runs
+    OPTIONS { ignoreRevs: false, keepNull: false }
   RETURN r._key
 """,
 )

@@ -94,6 +94,8 @@ from elfc.mycelium.common import (
     rerun_note,
     retry,
     retry_note,
+    run_failure,
+    run_failure_info,
     run_info,
     schema_mismatch,
     skip_note,
@@ -109,7 +111,7 @@ __all__ = ["MIGRATIONS", "PASSWORD_ENV", "SCHEMA_VERSION", "PostgresStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bump on any change to ``schema.sql``, with the migration from the previous version in
 :data:`MIGRATIONS`; an older mycelium is migrated when opened, a newer or unknown one refused."""
 MIGRATIONS: dict[int, str] = {
@@ -118,8 +120,11 @@ MIGRATIONS: dict[int, str] = {
     "job bigint NOT NULL, run_no bigint NOT NULL, attempt integer NOT NULL, "
     "time float8 NOT NULL, text bytea NOT NULL, truncated bigint NOT NULL); "
     "CREATE INDEX logs_by_run ON elfc.logs (run_no, time)",
-    # 2 -> 3: caching by input (`@task(cache=True)`, `elfc run --reuse`).
-    2: "ALTER TABLE elfc.jobs ADD COLUMN reuse boolean NOT NULL DEFAULT false, "
+    # 2 -> 3: a run's own failure (its value refused by the return annotation).
+    2: "ALTER TABLE elfc.runs ADD COLUMN error_type text, ADD COLUMN error_message text, "
+    "ADD COLUMN error_time float8",
+    # 3 -> 4: caching by input (`@task(cache=True)`, `elfc run --reuse`).
+    3: "ALTER TABLE elfc.jobs ADD COLUMN reuse boolean NOT NULL DEFAULT false, "
     'ADD COLUMN cache_key text COLLATE "C", ADD COLUMN cached_from text; '
     "CREATE INDEX jobs_by_cache_key ON elfc.jobs (cache_key, finished) "
     "WHERE status = 'succeeded' AND cache_key IS NOT NULL; "
@@ -1113,6 +1118,23 @@ class PostgresStore(Store):
 
         return self._write(write)
 
+    def fail_run(self, run_id: str, error_type: str, message: str) -> bool:
+        def write(t: _Txn) -> bool:
+            row = t.execute(
+                "UPDATE elfc.runs SET status = 'failed', error_type = %(type)s, "
+                "error_message = %(message)s, error_time = %(now)s "
+                "WHERE id = %(id)s AND status = 'succeeded' RETURNING no",
+                id=run_id,
+                type=error_type,
+                message=message,
+            ).fetchone()
+            if row is None:
+                return False
+            t.rings.add("runs")  # the run was settled already: nothing to recount
+            return True
+
+        return self._write(write)
+
     # -- operating runs: task output, retries ---------------------------------------------
 
     def put_logs(self, logs: Sequence[LogRecord]) -> None:
@@ -1218,7 +1240,8 @@ class PostgresStore(Store):
         t.execute("DELETE FROM elfc.run_counts WHERE run_no = %(run)s", run=run_no)
         t.execute(self._RECOUNT, run=run_no, statuses=list(_COUNTED_STATUSES))
         t.execute(
-            "UPDATE elfc.runs SET status = 'running', finished = NULL WHERE no = %(run)s",
+            "UPDATE elfc.runs SET status = 'running', finished = NULL, error_type = NULL, "
+            "error_message = NULL, error_time = NULL WHERE no = %(run)s",
             run=run_no,
         )
         t.rings.update(f"elf:{elf}" for elf, status in reset if status == "ready")
@@ -1303,8 +1326,8 @@ class PostgresStore(Store):
     # -- reading -------------------------------------------------------------------
 
     _RUN_COLUMNS = (
-        "SELECT no, id, pipeline, revision, arguments, status, created, finished, total, output "
-        "FROM elfc.runs "
+        "SELECT no, id, pipeline, revision, arguments, status, created, finished, total, output, "
+        "error_type, error_message, error_time FROM elfc.runs "
     )
 
     def run_info(self, run_id: str) -> RunInfo | None:
@@ -1374,6 +1397,21 @@ class PostgresStore(Store):
             ).fetchall()
         )
         return [FailureInfo(*row) for row in rows]
+
+    def list_run_failures(self, limit: int = 20) -> list[FailureInfo]:
+        rows = self._read(
+            lambda con: con.execute(
+                "SELECT id, pipeline, revision, error_type, error_message, error_time FROM elfc.runs "
+                "WHERE error_type IS NOT NULL ORDER BY error_time DESC LIMIT %s",
+                (limit,),
+            ).fetchall()
+        )
+        found = [(row, run_failure(*row[3:])) for row in rows]
+        return [
+            run_failure_info(row[0], row[1], row[2], failure)
+            for row, failure in found
+            if failure is not None
+        ]
 
     def list_workers(self) -> list[WorkerInfo]:
         rows = self._read(
@@ -1682,7 +1720,7 @@ def _by_prefix(
 
 
 def _run_info(con: psycopg.Connection[Any], row: tuple[Any, ...]) -> RunInfo:
-    no, run_id, pipeline, revision, arguments, status, created, finished, total, output = row
+    no, run_id, pipeline, revision, arguments, status, created, finished, total, output = row[:10]
     return run_info(
         run_id,
         pipeline,
@@ -1700,6 +1738,7 @@ def _run_info(con: psycopg.Connection[Any], row: tuple[Any, ...]) -> RunInfo:
                 (no,),
             ).fetchone()
         ),
+        run_failure(*row[10:13]),
     )
 
 

@@ -17,7 +17,9 @@ CREATE TABLE elfc.runs (
     no bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id text COLLATE "C" NOT NULL UNIQUE,
     pipeline text NOT NULL, revision text NOT NULL, arguments bytea NOT NULL,
     output bytea NOT NULL, status text NOT NULL, total integer NOT NULL,
-    created float8 NOT NULL, finished float8
+    created float8 NOT NULL, finished float8,
+    -- A run's own failure (its value refused by its return annotation): NULL unless failed so.
+    error_type text, error_message text, error_time float8
 );
 -- Job counts per (run, elf, status); running jobs stay in the ready bucket (claims leave the
 -- counters alone) and are counted from the jobs_running index instead.

@@ -66,6 +66,7 @@ from elfc.mycelium.common import (
     FORKS,
     MAX_LOST_LEASES,
     PATIENCE,
+    Expansion,
     Submission,
     Undecodable,
     abandon,
@@ -86,6 +87,8 @@ from elfc.mycelium.common import (
     rerun_note,
     retry,
     retry_note,
+    run_failure,
+    run_failure_info,
     run_info,
     schema_mismatch,
     skip_note,
@@ -98,7 +101,7 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bump on any change to ``schema.sql``, with the migration from the previous version in
 :data:`MIGRATIONS`; a database of an older version is migrated when opened, one of a newer or
 unknown version refused."""
@@ -117,8 +120,14 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "truncated INTEGER NOT NULL)",
         "CREATE INDEX logs_by_run ON logs (run_no, time)",
     ),
-    # 4 -> 5: caching by input (`@task(cache=True)`, `elfc run --reuse`).
+    # 4 -> 5: a run's own failure (its value refused by the return annotation).
     4: (
+        "ALTER TABLE runs ADD COLUMN error_type TEXT",
+        "ALTER TABLE runs ADD COLUMN error_message TEXT",
+        "ALTER TABLE runs ADD COLUMN error_time REAL",
+    ),
+    # 5 -> 6: caching by input (`@task(cache=True)`, `elfc run --reuse`).
+    5: (
         "ALTER TABLE jobs ADD COLUMN reuse INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE jobs ADD COLUMN cache_key TEXT",
         "ALTER TABLE jobs ADD COLUMN cached_from TEXT",
@@ -738,6 +747,141 @@ class SQLiteStore(Store):
                     t.rings.add(f"elf:{elf}")
         return accepted
 
+    # -- expanding regions ------------------------------------------------------------------
+
+    def expand(self, job_id: str, worker_id: str, expansion: Expansion) -> bool:
+        for _ in range(3):
+            ids = new_ids(len(expansion.jobs) + len(expansion.not_taken))[1]
+            try:
+                return self._write(
+                    functools.partial(
+                        self._expand, job_id=job_id, worker_id=worker_id, plan=expansion, ids=ids
+                    )
+                )
+            except sqlite3.IntegrityError:
+                continue  # a random id collided: draw new ones
+        raise MyceliumError("could not draw unique job ids")
+
+    def _expand(
+        self, t: _Txn, *, job_id: str, worker_id: str, plan: Expansion, ids: list[str]
+    ) -> bool:
+        con, now = t.con, t.now
+        held = con.execute(self._HELD, (job_id, worker_id)).fetchone()
+        if held is None:
+            return False
+        job_no, run_no, elf, _task, _attempts, run_status = held
+        if run_status != "running":
+            self._requeue(t, [held], release_note(worker_id), -1)
+            return False
+        existing: dict[str, tuple[int, str]] = {
+            key: (no, status)
+            for key, no, status in con.execute(
+                "SELECT key, no, status FROM jobs WHERE run_no = ? "
+                "AND key IN (SELECT value FROM json_each(?))",
+                (run_no, _encode(plan.external)),
+            )
+        }
+        statuses, waits, join_status, join_waiting = plan.statuses(
+            {k: status for k, (_, status) in existing.items()}
+        )
+        first = con.execute("SELECT coalesce(max(no), 0) + 1 FROM jobs").fetchone()[0]
+        seq = con.execute(
+            "SELECT coalesce(max(seq), 0) + 1 FROM jobs WHERE run_no = ?", (run_no,)
+        ).fetchone()[0]
+        # The jobs an expansion makes belong to its run: they reuse results if its jobs do.
+        reuse = con.execute("SELECT reuse FROM jobs WHERE no = ?", (job_no,)).fetchone()[0]
+        numbers = {job.key: first + i for i, job in enumerate(plan.jobs)}
+        every = [*plan.jobs, *plan.not_taken]
+        every_status = [*statuses, *(["not_taken"] * len(plan.not_taken))]
+        con.executemany(
+            "INSERT INTO jobs (no, id, run_no, key, node, elf, task, revision, seq, status, "
+            "waiting, dependents, created, finished, history, reuse) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    first + i, ids[i], run_no, job.key, job.node, job.elf, job.task,
+                    job.revision, seq + i, status,
+                    waits[i] if i < len(waits) else 0,
+                    plan.dependents[job.key], now,
+                    now if status in FINAL_JOB_STATUSES else None,
+                    _encode([[now, status, f"made by expansion {job_id}"]]),
+                    reuse,
+                )
+                for i, (job, status) in enumerate(zip(every, every_status, strict=True))
+            ],
+        )  # fmt: skip
+        con.executemany(
+            "INSERT INTO job_payloads (job, args, kwargs, deps) VALUES (?, ?, ?, ?)",
+            [
+                (first + i, *payload)
+                for i, payload in enumerate([*plan.payloads, *plan.placeholder_payloads])
+            ],
+        )
+        edges = []
+        for i, deps in enumerate(plan.deps):
+            if statuses[i] == "skipped":
+                continue
+            for dep in deps:
+                if dep in numbers:
+                    edges.append((numbers[dep], first + i))
+                elif existing[dep][1] != "succeeded":
+                    edges.append((existing[dep][0], first + i))
+        if plan.join_payload is not None and join_status != "skipped":
+            for dep in plan.join_deps:
+                if dep in numbers:
+                    edges.append((numbers[dep], job_no))
+                elif existing[dep][1] != "succeeded":
+                    edges.append((existing[dep][0], job_no))
+        con.executemany("INSERT OR IGNORE INTO edges (dep, dependent) VALUES (?, ?)", edges)
+        outside = Counter(dep for dep, _ in edges if dep < first)
+        con.executemany(
+            "UPDATE jobs SET dependents = dependents + ? WHERE no = ?",
+            [(n, no) for no, n in outside.items()],
+        )
+        added = Counter(zip((job.elf for job in every), every_status, strict=True))
+        con.executemany(
+            "INSERT OR IGNORE INTO run_counts (run_no, elf, status, n) VALUES (?, ?, ?, 0)",
+            [(run_no, e, status) for e in {e for e, _ in added} for status in _COUNTED_STATUSES],
+        )
+        con.executemany(
+            "UPDATE run_counts SET n = n + ? WHERE run_no = ? AND elf = ? AND status = ?",
+            [(n, run_no, e, _BUCKET.get(status, status)) for (e, status), n in added.items()],
+        )
+        con.execute("UPDATE runs SET total = total + ? WHERE no = ?", (len(every), run_no))
+        t.rings.update(f"elf:{e}" for (e, status) in added if status == "ready")
+        t.touched.add(run_no)
+        if plan.result is not None:
+            con.execute(self._SUCCEED, (now, now, f"expanded into {len(plan.jobs)} jobs", job_no))
+            con.execute("INSERT INTO results (job, value) VALUES (?, ?)", (job_no, plan.result))
+            t.move(run_no, elf, "running", "succeeded")
+            for r, e, status, waiting in con.execute(
+                self._READY_DEPENDENTS, (_encode([job_no]), now, "")
+            ):
+                if status == "ready" and waiting == 0:
+                    t.move(r, e, "pending", "ready")
+                    t.rings.add(f"elf:{e}")
+            return True
+        assert plan.join_payload is not None
+        con.execute(
+            "UPDATE job_payloads SET args = ?, kwargs = ?, deps = ? WHERE job = ?",
+            (*plan.join_payload, job_no),
+        )
+        con.execute(
+            "UPDATE jobs SET task = ?, status = ?, waiting = ?, lease_until = NULL, "
+            "finished = CASE WHEN ? = 'skipped' THEN ? END, history = "
+            "json_insert(coalesce(history, '[]'), '$[#]', json_array(?, ?, ?)) WHERE no = ?",
+            (
+                plan.join_task, join_status, join_waiting, join_status, now, now, join_status,
+                f"expanded into {len(plan.jobs)} jobs; joins them", job_no,
+            ),
+        )  # fmt: skip
+        t.move(run_no, elf, "running", join_status)
+        if join_status == "ready":
+            t.rings.add(f"elf:{elf}")
+        elif join_status == "skipped":
+            self._skip_dependents(t, job_no)
+        return True
+
     # -- failing, releasing, leases ------------------------------------------------------
 
     _HELD = (
@@ -940,6 +1084,20 @@ class SQLiteStore(Store):
 
         return self._write(write)
 
+    def fail_run(self, run_id: str, error_type: str, message: str) -> bool:
+        def write(t: _Txn) -> bool:
+            row = t.con.execute(
+                "UPDATE runs SET status = 'failed', error_type = ?, error_message = ?, "
+                "error_time = ? WHERE id = ? AND status = 'succeeded' RETURNING no",
+                (error_type, message, t.now, run_id),
+            ).fetchone()
+            if row is None:
+                return False
+            t.rings.add("runs")  # the run was settled already: nothing to recount
+            return True
+
+        return self._write(write)
+
     # -- operating runs: task output, retries ---------------------------------------------
 
     def put_logs(self, logs: Sequence[LogRecord]) -> None:
@@ -1025,7 +1183,11 @@ class SQLiteStore(Store):
             "= s.value) FROM (SELECT DISTINCT elf FROM jobs WHERE run_no = ?) e, json_each(?) s",
             (run_no, run_no, run_no, _encode(_COUNTED_STATUSES)),
         )
-        con.execute("UPDATE runs SET status = 'running', finished = NULL WHERE no = ?", (run_no,))
+        con.execute(
+            "UPDATE runs SET status = 'running', finished = NULL, error_type = NULL, "
+            "error_message = NULL, error_time = NULL WHERE no = ?",
+            (run_no,),
+        )
         for (elf,) in con.execute(
             "SELECT DISTINCT elf FROM jobs WHERE run_no = ? AND status = 'ready'", (run_no,)
         ):
@@ -1104,8 +1266,8 @@ class SQLiteStore(Store):
     # -- reading -------------------------------------------------------------------
 
     _RUN_COLUMNS = (
-        "SELECT no, id, pipeline, revision, arguments, status, created, finished, total, output "
-        "FROM runs "
+        "SELECT no, id, pipeline, revision, arguments, status, created, finished, total, output, "
+        "error_type, error_message, error_time FROM runs "
     )
 
     def run_info(self, run_id: str) -> RunInfo | None:
@@ -1304,6 +1466,21 @@ class SQLiteStore(Store):
             ).fetchall()
         )
         return [FailureInfo(*row) for row in rows]
+
+    def list_run_failures(self, limit: int = 20) -> list[FailureInfo]:
+        rows = self._read(
+            lambda con: con.execute(
+                "SELECT id, pipeline, revision, error_type, error_message, error_time FROM runs "
+                "WHERE error_type IS NOT NULL ORDER BY error_time DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
+        found = [(row, run_failure(*row[3:])) for row in rows]
+        return [
+            run_failure_info(row[0], row[1], row[2], failure)
+            for row, failure in found
+            if failure is not None
+        ]
 
     def list_workers(self) -> list[WorkerInfo]:
         rows = self._read(
@@ -1518,7 +1695,7 @@ def _by_prefix(
 
 
 def _run_info(con: sqlite3.Connection, row: tuple[Any, ...]) -> RunInfo:
-    no, run_id, pipeline, revision, arguments, status, created, finished, total, output = row
+    no, run_id, pipeline, revision, arguments, status, created, finished, total, output = row[:10]
     return run_info(
         run_id,
         pipeline,
@@ -1535,6 +1712,7 @@ def _run_info(con: sqlite3.Connection, row: tuple[Any, ...]) -> RunInfo:
             "WHERE run_no = ? AND cached_from IS NOT NULL",
             (no,),
         ).fetchone()[0],
+        run_failure(*row[10:13]),
     )
 
 

@@ -15,7 +15,9 @@ CREATE TABLE graphs (revision TEXT PRIMARY KEY, template BLOB NOT NULL);
 CREATE TABLE runs (
     no INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, pipeline TEXT NOT NULL,
     revision TEXT NOT NULL, arguments BLOB NOT NULL, output BLOB NOT NULL, status TEXT NOT NULL,
-    total INTEGER NOT NULL, created REAL NOT NULL, finished REAL
+    total INTEGER NOT NULL, created REAL NOT NULL, finished REAL,
+    -- A run's own failure (its value refused by its return annotation): NULL unless failed so.
+    error_type TEXT, error_message TEXT, error_time REAL
 );
 CREATE TABLE run_counts (
     run_no INTEGER NOT NULL, elf TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL,

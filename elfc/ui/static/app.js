@@ -433,16 +433,20 @@ function diffForm(revision) {
 async function failuresPage() {
   const data = await api("/api/failures?limit=100");
   if (!data.failures.length) return show(el("h1", {}, "Failures"), el("p", { class: "muted" }, "No failures."));
-  show(el("h1", {}, "Failures"), el("p", { class: "muted" }, "One row per distinct traceback, most recently seen first."),
+  show(el("h1", {}, "Failures"), el("p", { class: "muted" }, "One row per distinct traceback, and one per run whose value was refused, most recently seen first."),
     el("table", { id: "failures" },
       el("thead", {}, el("tr", {}, ["error", "task", "revision", "jobs", "raised by", "first seen", "last seen"].map((h) => el("th", { class: h === "jobs" ? "num" : null }, h)))),
       el("tbody", {}, data.failures.map((f) => el("tr", { dataset: { failure: f.hash } },
         el("td", {}, el("details", {}, el("summary", { class: "error" }, `${f.error_type}: ${f.message}`), el("pre", {}, f.traceback))),
-        el("td", { class: "mono" }, `${f.elf}.${f.task}`),
+        // A run's own failure (its value refused by its return annotation) names the run and
+        // its pipeline; a job failure the task and the jobs that raised it.
+        el("td", { class: "mono" }, f.run ? `pipeline ${f.task}` : `${f.elf}.${f.task}`),
         el("td", { class: "mono" }, f.revision.slice(0, 12)),
         el("td", { class: "num" }, f.count),
-        el("td", { class: "mono" }, f.jobs.map((j, i) => [i ? ", " : "", link(jobHref(j.id), `${j.run.slice(0, 8)}/${j.key}`)]),
-          f.jobs.length >= 10 ? " …" : ""),
+        f.run
+          ? el("td", { class: "mono" }, "run ", link("/runs/" + encodeURIComponent(f.run), f.run.slice(0, 8)), " (its value)")
+          : el("td", { class: "mono" }, f.jobs.map((j, i) => [i ? ", " : "", link(jobHref(j.id), `${j.run.slice(0, 8)}/${j.key}`)]),
+            f.jobs.length >= 10 ? " …" : ""),
         el("td", {}, when(f.first_seen)),
         el("td", {}, when(f.last_seen)))))));
 }

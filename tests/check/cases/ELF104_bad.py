@@ -1,8 +1,10 @@
-"""ELF104: a loop or comprehension over a task result, whose length is unknown at submission."""
+"""ELF104: a loop over a task result that a graph cannot give Python's meaning: a `for ...
+else` (the `else` runs after a `break` that happens in an expansion), and a comprehension whose
+inner loop calls a task for its iterable."""
 
 from __future__ import annotations
 
-from _elves import animals, sensors, store
+from _elves import animals, store
 
 from elfc import pipeline
 
@@ -12,12 +14,7 @@ def loops() -> list[int]:
     saved = []
     for name in animals.names():  # ELF104
         saved.append(store.save(name, 1))
-    counts = sensors.counts()
-    for species, n in counts.items():  # ELF104
-        saved.append(store.save(species, n))
-    sizes = [len(name) for name in animals.names()]  # ELF104
-    for i in range(animals.count()):  # ELF104
-        saved.append(store.save("cat", i))
-    for i, name in enumerate(animals.names()):  # ELF104
-        saved.append(store.save(name, i))
+    else:
+        saved.append(0)
+    sizes = [len(a + b) for a in animals.names() for b in animals.names()]  # ELF104
     return saved + sizes

@@ -1,22 +1,24 @@
-"""ELF104 fixed: loop over static values (arguments, ranges, literals, lists of task results);
-a task takes the whole dynamic collection."""
+"""ELF104 fixed: loops and comprehensions over task results are expanded when the results
+exist, one job per element."""
 
 from __future__ import annotations
 
-from _elves import animals, store
+from _elves import animals, sensors, store
 
 from elfc import pipeline
 
 
 @pipeline
-def loops(species: list[str] = ["cat", "dog"], rounds: int = 2) -> list[int]:
+def loops() -> list[int]:
     saved = []
-    for name in species:
+    for name in animals.names():
         saved.append(store.save(name, 1))
-    counts = [animals.count() for _ in range(rounds)]
-    for i, n in enumerate(counts):
-        saved.append(store.save(species[i % len(species)], n))
-    for name, n in zip(species, counts, strict=False):
-        saved.append(store.save(name, n))
-    saved.append(store.save_all(counts))
-    return saved
+    counts = sensors.counts()
+    for species, n in counts.items():
+        saved.append(store.save(species, n))
+    sizes = [len(name) for name in animals.names()]
+    for i in range(animals.count()):
+        saved.append(store.save("cat", i))
+    for i, name in enumerate(animals.names()):
+        saved.append(store.save(name, i))
+    return saved + sizes

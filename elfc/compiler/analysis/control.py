@@ -1,0 +1,500 @@
+"""Control flow on task results: the regions of branches, loops and ``while`` polls.
+
+A statement whose decision (an ``if``/``while``/``assert`` test, a loop's or comprehension's
+iterable) is a task result opens a *dynamic region*: its body runs in an expansion, once the
+values the decision reads exist (``regions.py`` lowers it, ``runtime/expand.py`` runs it).
+
+The decision: the task results it reads (by variable) and the results of the task calls in it (made
+before the region, as Python evaluates the test first) are the decision, and the test or
+iterable itself runs in the expansion, as plain Python on their values. In the region's body
+those variables are then static: ``for row in rows: if row["ok"]: ...`` branches in Python,
+not in the graph.
+
+Variables the region assigns or changes in place are task results after it (merged over the
+paths through it, as Python's variables are).
+
+What a region cannot express is refused here, at its line: a ``return`` in a region that is
+not at the pipeline's top level (or in such regions' arms), a ``break`` out of a branch on a
+task result (only a region's own loop may break), a ``continue`` in a branch that is not
+directly in its loop's body, a loop's ``else``, and a ``while`` whose test a region cannot
+re-evaluate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any, get_args, get_origin
+
+import libcst as cst
+
+from elfc.compiler import diagnostics as dg
+from elfc.compiler.analysis.core import Core
+from elfc.compiler.analysis.values import C, D, S, Val, join_env
+from elfc.model.ir import Region, RegionKind
+
+MARKER = {"if": "decide", "assert": "decide", "for": "each", "comp": "each", "while": "poll"}
+
+
+class Control(Core):
+    place: str = "top"
+    """Where the statement being analysed is: ``top`` (the pipeline's own body, or the arms of
+    a branch region there), ``loop`` (directly in a loop's body) or ``nested``."""
+
+    # -- deciding ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def dry(self) -> Iterator[None]:
+        """Analyse without keeping what is recorded (nodes, rewrites, diagnostics)."""
+        out = self.out
+        tables: list[dict[Any, Any]] = [
+            out.nodes, out.rewrites, out.chains, out.regions, out.marks, out.unpacks,
+            out.diagnostics,
+        ]  # fmt: skip
+        keys = [set(t) for t in tables]
+        kept = [dict(t) for t in tables]
+        edges = set(out.edges)
+        muted, self.muted = self.muted, frozenset(["*"])
+        try:
+            yield
+        finally:
+            self.muted = muted
+            for table, before, old in zip(tables, keys, kept, strict=True):
+                for k in [k for k in table if k not in before]:
+                    del table[k]
+                table.update(old)
+            out.edges.intersection_update(edges)
+
+    def probe(self, node: cst.BaseExpression) -> Val:
+        """What ``node``'s value is, nothing recorded."""
+        with self.dry():
+            return self.expr(node)
+
+    hoist: dict[str, Val] | None = None
+    """While a region's decision is analysed: the values its decided-on variables have
+    outside it (a task call in the decision is made before the region, on those values)."""
+
+    def deciding_names(self, node: cst.CSTNode) -> list[str]:
+        """The variables holding task results (or structures of them) that ``node`` reads."""
+        names: list[str] = []
+        for sub in _walk(node):
+            if isinstance(sub, cst.Name):
+                v = self.env.get(sub.value)
+                if v is not None and v.bt > S and sub.value not in names:
+                    names.append(sub.value)
+        return names
+
+    @contextlib.contextmanager
+    def hoisted_arguments(self) -> Iterator[None]:
+        """The arguments of a task call in a decision are evaluated before the region."""
+        hoist = self.hoist
+        if hoist is None:
+            yield
+            return
+        inside = {n: self.env[n] for n in hoist if n in self.env}
+        self.env.update(hoist)
+        self.hoist = None
+        try:
+            yield
+        finally:
+            self.hoist = hoist
+            self.env.update(inside)
+
+    def decision(self, node: cst.BaseExpression) -> tuple[list[str], dict[str, Val], Val]:
+        """Analyse a region's decision: its task calls are made before the region and its
+        variables are known inside it. The names, their outside values, and the value."""
+        names = self.deciding_names(node)
+        saved = self.concretize(names)
+        self.hoist = saved
+        try:
+            val = self.expr(node)
+        finally:
+            self.hoist = None
+        return names, saved, val
+
+    def concretize(self, names: list[str]) -> dict[str, Val]:
+        """Make ``names`` static (their values exist where the region runs); the old values."""
+        saved = {n: self.env[n] for n in names}
+        for n in names:
+            v = saved[n]
+            self.env[n] = Val(S, tp=v.tp, deps=v.deps, what=v.what, producer=v.producer)
+        return saved
+
+    # -- opening a region --------------------------------------------------------------------
+    def open_region(self, node: cst.CSTNode, kind: RegionKind, header: str) -> str:
+        rid = self.node_id(node, "r")
+        self.out.regions[rid] = Region(
+            id=rid, span=self.span(node), header=header, parent=self.region, kind=kind
+        )
+        # The region's expansion job is keyed like a node in the loops around it.
+        self.out.chains[rid] = self.chain()
+        return rid
+
+    def mark(self, node: cst.CSTNode, kind: str, rid: str, names: list[str]) -> None:
+        self.out.marks[id(node)] = (MARKER[kind], rid, tuple(names))
+
+    def touched_after(
+        self,
+        node: cst.CSTNode,
+        before: dict[str, Val],
+        rid: str,
+        rest: list[cst.BaseStatement] | tuple[()] = (),
+    ) -> None:
+        """After region ``rid`` (``node``, and the statements ``rest`` it took): what it
+        assigns or changes is a task result (a list it only appends to stays one the
+        pipeline may append to)."""
+        parts = [node, *rest]
+        names: set[str] = set()
+        for part in parts:
+            names |= _touched(part)
+        for name in sorted(names):
+            if name not in self.env and name not in before:
+                continue
+            v = self.env.get(name) or before[name]
+            if v.bt == S and v.static is not None and name not in before and v.handles:
+                continue  # a handle bound in the region: still a handle
+            growing = name in before and (before[name].growing or _appended_only_in(parts, name))
+            self.env[name] = Val(
+                D, deps=dict(v.deps) or {rid: name}, tp=v.tp, what=f"`{name}`",
+                producer=v.producer, growing=growing,
+            )  # fmt: skip
+
+    def check_exits(self, node: cst.CSTNode, construct: str) -> bool:
+        """Report what a region at this place cannot express; True when nothing was."""
+        ok = True
+        if _has_return(node) and self.place != "top":
+            self.report(
+                dg.BRANCH_ON_DYNAMIC, node, construct=construct,
+                what="a task result, with a `return` inside, not at the pipeline's top level",
+                help="assign the value to a variable and return it after the loop or branch, "
+                "or move the branch to the pipeline's top level",
+            )  # fmt: skip
+            ok = False
+        exits = list(_loop_exits(node)) if construct.startswith(("if", "assert")) else []
+        if any(isinstance(e, cst.Break) for e in exits):
+            self.report(
+                dg.BRANCH_ON_DYNAMIC, node, construct=construct,
+                what="a task result, with a `break` of the loop around it",
+                help="decide in a task which elements to keep and loop over its result, or "
+                "collect every element and filter afterwards",
+            )  # fmt: skip
+            ok = False
+        elif exits and self.place != "loop":
+            self.report(
+                dg.BRANCH_ON_DYNAMIC, node, construct=construct,
+                what="a task result, with a `continue` not directly in its loop's body",
+                help="put the branch directly in the loop's body",
+            )  # fmt: skip
+            ok = False
+        return ok
+
+    # -- the statements ----------------------------------------------------------------------
+    def carries(self, s: cst.If) -> bool:
+        """True for a branch on a task result holding a ``continue`` of its loop."""
+        exits = _loop_exits(s)
+        return (
+            self.place == "loop"
+            and any(isinstance(e, cst.Continue) for e in exits)
+            and not any(isinstance(e, cst.Break) for e in exits)
+            and self.probe(s.test).bt == D
+        )
+
+    def dynamic_if(self, s: cst.If, rest: list[cst.BaseStatement] | None = None) -> None:
+        header = f"if {self.code(s.test)}"
+        if not self.check_exits(s, header):
+            return
+        before = dict(self.env)
+        names, saved, _ = self.decision(s.test)
+        rid = self.open_region(s, "if", header)
+        self.mark(s, "if", rid, names)
+        concrete = {n: self.env[n] for n in saved}
+        outer_region, outer_place = self.region, self.place
+        self.region = rid
+        self.block(s.body)
+        after_then = self.env
+        self.env = {**before, **concrete}
+        if isinstance(s.orelse, cst.If):
+            self.statement(s.orelse)
+        elif isinstance(s.orelse, cst.Else):
+            self.block(s.orelse.body)
+        self.env = join_env(after_then, self.env)
+        touched = _touched(s)
+        for stmt in rest or ():
+            self.statement(stmt)
+            touched |= _touched(stmt)
+        for n, v in saved.items():
+            if n not in touched:
+                self.env[n] = v
+        self.region, self.place = outer_region, outer_place
+        self.touched_after(s, before, rid, rest or ())
+
+    def dynamic_conditional(self, node: cst.IfExp) -> Val:
+        """``a if test else b`` on a task result, with calls in its arms: a branch region
+        whose value is the arm taken."""
+        header = f"{self.code(node.body)} if {self.code(node.test)} else ..."
+        before = dict(self.env)
+        names, _, _ = self.decision(node.test)
+        rid = self.open_region(node, "if", header[:80])
+        self.mark(node, "if", rid, names)
+        outer = self.region
+        self.region = rid
+        body = self.materialize(node.body, self.expr(node.body))
+        orelse = self.materialize(node.orelse, self.expr(node.orelse))
+        self.region = outer
+        self.env = before
+        tp = body.tp if body.tp == orelse.tp else Any
+        return Val(D, deps={rid: header[:40]}, tp=tp, what=f"`{self.code(node)}`")
+
+    def dynamic_assert(self, s: cst.Assert) -> None:
+        names, saved, _ = self.decision(s.test)
+        if s.msg is not None:
+            self.expr(s.msg)
+        self.env.update(saved)
+        rid = self.open_region(s, "if", f"assert {self.code(s.test)}")
+        self.mark(s, "assert", rid, names)
+
+    def dynamic_for(self, s: cst.For, it: Val) -> None:
+        header = f"for {self.code(s.target)} in {self.code(s.iter)}"
+        if s.orelse is not None:
+            self.report(
+                dg.LOOP_OVER_DYNAMIC, s, construct=header + ": ... else", what=it.what,
+                help="move the `else` body after the loop (set a flag where you `break`)",
+            )  # fmt: skip
+            return
+        if not self.check_exits(s, header):
+            return
+        before = dict(self.env)
+        names, saved, iterated = self.decision(s.iter)
+        rid = self.open_region(s, "for", header)
+        self.mark(s, "for", rid, names)
+        outer_region, outer_place = self.region, self.place
+        self.region = rid
+        element = Val(S, tp=_element_type(iterated.tp if iterated.tp is not Any else it.tp, s.iter))
+
+        def body() -> None:
+            self.assign(s.target, element, s.iter, True)
+            self.place = "loop"
+            self.block(s.body)
+
+        self.loop_body(body)
+        for n, v in saved.items():
+            if n not in _touched(s):
+                self.env[n] = v
+        self.region, self.place = outer_region, outer_place
+        self.touched_after(s, before, rid)
+
+    def dynamic_while(self, s: cst.While, test: Val) -> None:
+        header = f"while {self.code(s.test)}"
+        if s.orelse is not None:
+            self.report(
+                dg.BRANCH_ON_DYNAMIC, s, construct=header + ": ... else", what=test.what,
+                help="move the `else` body after the loop (set a flag where you `break`)",
+            )  # fmt: skip
+            return
+        if not self.check_exits(s, header):
+            return
+        # Every variable the test reads: one that is static now may hold a task result after
+        # an iteration (``done = False`` ... ``done = shop.check()``).
+        names = [n for n in _names_read(s.test) if n in self.env]
+        before = dict(self.env)
+        rid = self.open_region(s, "while", header)
+        self.mark(s, "while", rid, names)
+        outer_region, outer_place = self.region, self.place
+        self.region = rid
+
+        def body() -> None:
+            _, saved, _ = self.decision(s.test)
+            self.place = "loop"
+            self.block(s.body)
+            for n, v in saved.items():
+                if self.env.get(n) is not None and self.env[n].bt == S and n not in _touched(s):
+                    self.env[n] = v
+
+        self.loop_body(body)
+        self.region, self.place = outer_region, outer_place
+        self.touched_after(s, before, rid)
+
+    def dynamic_comprehension(self, node: Any, comp: cst.CompFor, it: Val, parts: list[Any]) -> Val:
+        """``[f(x) for x in result]``: a region whose value is the collection."""
+        header = f"for {self.code(comp.target)} in {self.code(comp.iter)}"
+        saved_env, saved_region = dict(self.env), self.region
+        names, _, iterated = self.decision(comp.iter)
+        rid = self.open_region(comp, "comp", header)
+        self.mark(comp, "comp", rid, names)
+        self.region = rid
+        el_tp = _element_type(iterated.tp if iterated.tp is not Any else it.tp, comp.iter)
+        self.assign(comp.target, Val(S, tp=el_tp), comp.iter, True)
+        inner: cst.CompFor | None = comp
+        while inner is not None:
+            if inner is not comp:
+                inner_it = self.iterable(inner.iter, "comprehension")
+                if inner_it is None:
+                    break
+                self.assign(inner.target, self.element(inner_it), inner.iter, True)
+            for cond in inner.ifs:
+                c = self.materialize(cond.test, self.expr(cond.test))
+                if c.bt == D:
+                    self.report(dg.BRANCH_ON_DYNAMIC, cond.test, construct="if", what=c.what)
+            inner = inner.inner_for_in
+        tp: Any = Any
+        for p in parts:
+            v = self.materialize(p, self.expr(p))
+            tp = v.tp if len(parts) == 1 else Any
+        self.env, self.region = saved_env, saved_region
+        containers: dict[type, type] = {
+            cst.ListComp: list,
+            cst.SetComp: set,
+            cst.GeneratorExp: list,
+        }
+        container = containers.get(type(node))
+        out_tp: Any = Any
+        if container is not None:
+            out_tp = container[tp] if tp is not Any else container  # type: ignore[index]
+        elif isinstance(node, cst.DictComp):
+            out_tp = dict
+        return Val(D, tp=out_tp, what=f"`{self.code(node)}`", deps={rid: self.code(node)[:40]})
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:
+    out: list[cst.CSTNode] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        if isinstance(n, cst.Lambda):
+            continue
+        if isinstance(n, cst.Attribute):
+            stack.append(n.value)  # the attribute's own name is not a variable
+            continue
+        if isinstance(n, cst.Arg):
+            stack.append(n.value)  # nor is a keyword's
+            continue
+        stack.extend(n.children)
+    return out
+
+
+def _appended_only(node: cst.CSTNode, name: str) -> bool:
+    """True when ``node`` uses variable ``name`` only in ``name.append(x)`` and
+    ``name.extend(xs)`` statements (the lowering's ``regions.appended_only`` agrees)."""
+    seen = allowed = 0
+    for n in _scoped(node):
+        if isinstance(n, cst.Name) and n.value == name:
+            seen += 1
+        if (
+            isinstance(n, cst.Expr)
+            and isinstance(n.value, cst.Call)
+            and isinstance(n.value.func, cst.Attribute)
+            and n.value.func.attr.value in ("append", "extend")
+            and isinstance(n.value.func.value, cst.Name)
+            and n.value.func.value.value == name
+            and not any(
+                isinstance(m, cst.Name) and m.value == name
+                for a in n.value.args
+                for m in _scoped(a)
+            )
+        ):
+            allowed += 1
+    return seen > 0 and seen == allowed
+
+
+def _appended_only_in(parts: list[cst.CSTNode], name: str) -> bool:
+    used = [
+        p for p in parts if any(isinstance(n, cst.Name) and n.value == name for n in _scoped(p))
+    ]
+    return bool(used) and all(_appended_only(p, name) for p in used)
+
+
+def _names_read(node: cst.CSTNode) -> list[str]:
+    return list(dict.fromkeys(n.value for n in _walk(node) if isinstance(n, cst.Name)))
+
+
+def _has_return(node: cst.CSTNode) -> bool:
+    return any(isinstance(n, cst.Return) for n in _scoped(node))
+
+
+def _scoped(node: cst.CSTNode) -> list[cst.CSTNode]:
+    out: list[cst.CSTNode] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        for child in n.children:
+            if isinstance(child, cst.FunctionDef | cst.Lambda | cst.ClassDef):
+                continue
+            stack.append(child)
+    return out
+
+
+def _loop_exits(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The ``break``/``continue`` statements in ``node`` that leave a loop around it."""
+    out: list[cst.CSTNode] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Break | cst.Continue):
+            out.append(n)
+        for child in n.children:
+            if isinstance(child, cst.For | cst.While | cst.FunctionDef | cst.Lambda | cst.ClassDef):
+                continue
+            stack.append(child)
+    return out
+
+
+def _touched(node: cst.CSTNode) -> set[str]:
+    """The variables ``node`` binds or changes in place (outside nested scopes)."""
+    out: set[str] = set()
+    for n in _scoped(node):
+        if isinstance(n, cst.AssignTarget | cst.AugAssign | cst.AnnAssign):
+            target = n.target
+            _bound(target, out)
+        elif isinstance(n, cst.For | cst.NamedExpr):
+            _bound(n.target, out)
+        elif isinstance(n, cst.WithItem) and n.asname is not None:
+            _bound(n.asname.name, out)
+        elif isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute):
+            if isinstance(n.func.value, cst.Name):
+                out.add(n.func.value.value)
+        elif isinstance(n, cst.FunctionDef):
+            out.add(n.name.value)
+        elif isinstance(n, cst.ImportAlias):
+            name = n.asname.name if n.asname else n.name
+            if isinstance(name, cst.Name):
+                out.add(name.value)
+    return out
+
+
+def _bound(target: cst.CSTNode, out: set[str]) -> None:
+    if isinstance(target, cst.Name):
+        out.add(target.value)
+    elif isinstance(target, cst.Tuple | cst.List):
+        for e in target.elements:
+            _bound(e.value, out)
+    elif isinstance(target, cst.StarredElement):
+        _bound(target.value, out)
+    elif isinstance(target, cst.Subscript | cst.Attribute):
+        base: cst.BaseExpression = target.value
+        while isinstance(base, cst.Subscript | cst.Attribute):
+            base = base.value
+        if isinstance(base, cst.Name):
+            out.add(base.value)
+
+
+def _element_type(tp: Any, iterable: cst.BaseExpression) -> Any:
+    """The type of an element of ``tp`` (a loop directly over a result), else Any."""
+    if not isinstance(iterable, cst.Name | cst.Subscript | cst.Attribute):
+        return Any
+    origin = get_origin(tp)
+    args = get_args(tp)
+    if origin in (list, set, frozenset) and args:
+        return args[0]
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return args[0]
+    if origin is dict and args:
+        return args[0]
+    return Any
+
+
+__all__ = ["C", "Control", "replace"]
