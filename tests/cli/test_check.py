@@ -156,7 +156,7 @@ def test_clean_examples_and_job_counts(
     assert code == 0, out
     assert "examples/animals/pipeline.py:168: census(rounds=10) makes 27 jobs" in out
     assert "examples/hello/pipeline.py:55: hello(name='world') makes 2 jobs" in out
-    assert out.splitlines()[-1] == "no problems in 4 pipelines (4 files)"
+    assert out.splitlines()[-1] == "no problems in 5 pipelines (5 files)"
 
 
 def test_verbose_says_why_a_pipeline_was_not_built(
