@@ -35,13 +35,20 @@ class TaskOptions:
     retries: int = 0
     retry_delay: float = 1.0
     timeout: float | None = None
+    cache: bool = False
+    """A job reuses the result of a succeeded job of the same task revision, elf class,
+    configuration and argument values instead of running (see ``elfc.runtime.worker``)."""
 
 
 @overload
 def task(fn: F, /) -> F: ...
 @overload
 def task(
-    *, retries: int = 0, retry_delay: float = 1.0, timeout: float | None = None
+    *,
+    retries: int = 0,
+    retry_delay: float = 1.0,
+    timeout: float | None = None,
+    cache: bool = False,
 ) -> Callable[[F], F]: ...
 def task(
     fn: F | None = None,
@@ -50,13 +57,20 @@ def task(
     retries: int = 0,
     retry_delay: float = 1.0,
     timeout: float | None = None,
+    cache: bool = False,
 ) -> F | Callable[[F], F]:
     """Mark a method of an ``@elf`` class as a task.
 
-    Usage: ``@task`` or ``@task(retries=3, retry_delay=0.5, timeout=30.0)``. The method stays an
-    ordinary method: on a real instance it is called directly, so elves are unit-tested by plain
-    calls. Every parameter and the return must be annotated with types that cross a process as
-    JSON.
+    Usage: ``@task`` or ``@task(retries=3, retry_delay=0.5, timeout=30.0, cache=True)``. The
+    method stays an ordinary method: on a real instance it is called directly, so elves are
+    unit-tested by plain calls. Every parameter and the return must be annotated with types
+    that cross a process as JSON.
+
+    With ``cache=True`` a job of the task whose task revision, elf (class, revision and
+    configuration) and argument values equal those of an earlier job of it that succeeded, in
+    any run of the mycelium, takes a copy of that job's result instead of running. Only for
+    tasks whose result depends on nothing but their arguments; in-process runs (no mycelium)
+    always run the task.
     """
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise ElfDefinitionError(f"@task(retries=...) takes an int >= 0, not {retries!r}")
@@ -64,7 +78,11 @@ def task(
         raise ElfDefinitionError(f"@task(retry_delay=...) takes seconds >= 0, not {retry_delay!r}")
     if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
         raise ElfDefinitionError(f"@task(timeout=...) takes seconds > 0 or None, not {timeout!r}")
-    options = TaskOptions(retries, float(retry_delay), None if timeout is None else float(timeout))
+    if not isinstance(cache, bool):
+        raise ElfDefinitionError(f"@task(cache=...) takes True or False, not {cache!r}")
+    options = TaskOptions(
+        retries, float(retry_delay), None if timeout is None else float(timeout), cache
+    )
 
     def mark(f: F) -> F:
         if not callable(f):

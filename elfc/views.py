@@ -58,7 +58,9 @@ __all__ = [
     "Bar",
     "ElfProgress",
     "ElfView",
+    "FailureGroup",
     "FailureView",
+    "Frame",
     "JobDetail",
     "JobOrigin",
     "JobPage",
@@ -73,6 +75,7 @@ __all__ = [
     "WorkerView",
     "elf_progress",
     "elves_view",
+    "failure_groups",
     "failure_list",
     "failure_rows",
     "find_job",
@@ -82,6 +85,7 @@ __all__ = [
     "job_detail",
     "job_origin",
     "job_page",
+    "job_status",
     "job_view",
     "missing_sqlite_file",
     "node_states",
@@ -100,6 +104,7 @@ __all__ = [
     "timeline",
     "timeline_of",
     "timeline_of_buckets",
+    "user_frames",
 ]
 
 
@@ -173,6 +178,8 @@ class RunSummary:
     counts: dict[str, int] = field(default_factory=dict)
     """Jobs per status (only statuses that have jobs), in life-cycle order."""
     error: str | None = None
+    cached: int = 0
+    """Succeeded jobs that reused an earlier job's result instead of running."""
 
     def duration(self, now: float | None = None) -> float:
         """Seconds from submission to the end (to ``now`` while running)."""
@@ -193,6 +200,7 @@ def run_summary(info: RunInfo) -> RunSummary:
         arguments=dict(info.arguments),
         counts={s: info.counts[s] for s in JOB_STATUSES if info.counts.get(s)},
         error=info.error,
+        cached=info.cached,
     )
 
 
@@ -241,6 +249,12 @@ class ElfProgress:
     running: int
     failed: int
     skipped: int
+
+
+def job_status(job: JobInfo) -> str:
+    """A job's status as tables show it: ``succeeded (cached)`` for a job that reused an
+    earlier job's result without running."""
+    return f"{job.status} (cached)" if job.cached else job.status
 
 
 def elf_progress(info: RunInfo) -> list[ElfProgress]:
@@ -645,6 +659,129 @@ def failure_list(store: Store, limit: int = 50, jobs: int = 10) -> list[FailureV
     ]
 
 
+class Frame(msgspec.Struct, frozen=True, array_like=True):
+    """One frame of a traceback: ``(file, line, function)``."""
+
+    file: str
+    line: int
+    function: str
+
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d+), in (?P<function>.+)$')
+_NOT_USERS = re.compile(
+    r"[/\\](?:site|dist)-packages[/\\]|[/\\]lib[/\\]python\d+(?:\.\d+)?[/\\]|^<frozen |"
+    r"[/\\]elfc[/\\](?:runtime|mycelium|compiler|model|cli)[/\\]"
+)
+"""Frames that are not the user's: installed packages, the standard library, elfc itself."""
+
+
+def user_frames(traceback: str) -> tuple[Frame, ...]:
+    """The frames of a stored traceback that are the user's code, outermost first (all of its
+    frames when none is: a task of an installed package); ``()`` for a traceback without
+    frames (a failure elfc made: ``WorkerLost``, ``UndecodableJob``...)."""
+    frames = [
+        Frame(m["file"], int(m["line"]), m["function"].strip())
+        for m in map(_FRAME.match, traceback.splitlines())
+        if m is not None
+    ]
+    own = [f for f in frames if _NOT_USERS.search(f.file) is None]
+    return tuple(own or frames)
+
+
+class FailureGroup(msgspec.Struct, frozen=True):
+    """The failures that share an exception type, a task and the user's frames of their
+    traceback: one bug, whatever the messages say (``elfc failures``)."""
+
+    error_type: str
+    elf: str
+    task: str
+    frames: tuple[Frame, ...]
+    """Where it was raised, outermost first (``()``: a failure without a traceback)."""
+    message: str
+    """The latest failure's message."""
+    messages: tuple[str, ...]
+    """Its distinct messages, latest first (at most :data:`GROUP_MESSAGES`)."""
+    count: int
+    """Times these failures were recorded (every failed attempt)."""
+    first_seen: float
+    last_seen: float
+    revision: str
+    """The task revision of the latest failure."""
+    hash: str
+    """The latest failure's hash."""
+    hashes: tuple[str, ...]
+    traceback: str
+    """The latest failure's traceback."""
+    jobs: tuple[JobInfo, ...]
+    """A sample of the jobs whose latest failure is one of these, newest run first."""
+    run: str | None = None
+    """For a run's own failure (its value refused, see :attr:`FailureInfo.run`): the run, as
+    a group of its own without jobs; ``None`` for failures jobs raised."""
+
+
+GROUP_MESSAGES = 5
+
+
+def failure_groups(store: Store, limit: int = 20, sample: int = 5) -> list[FailureGroup]:
+    """The ``limit`` most recently seen groups of failures (see :class:`FailureGroup`), each
+    with up to ``sample`` of its jobs, and runs' own failures (one group each), newest first.
+    Reads the ``20 * limit`` most recently seen distinct failures (a failure seen longer ago
+    than those is not counted)."""
+    grouped: dict[tuple[Any, ...], list[FailureInfo]] = {}
+    for f in store.list_failures(max(limit, 1) * 20):  # newest first
+        frames = user_frames(f.traceback)
+        grouped.setdefault((f.error_type, f.elf, f.task, frames), []).append(f)
+    out = [_run_group(f) for f in store.list_run_failures(limit)]
+    for (error_type, elf, task, frames), failures in list(grouped.items())[:limit]:
+        latest = failures[0]
+        jobs: list[JobInfo] = []
+        for f in failures:
+            if len(jobs) >= sample:
+                break
+            jobs.extend(store.failure_jobs(f.hash, sample - len(jobs)))
+        out.append(
+            FailureGroup(
+                error_type,
+                elf,
+                task,
+                frames,
+                latest.message,
+                tuple(dict.fromkeys(f.message for f in failures))[:GROUP_MESSAGES],
+                sum(f.count for f in failures),
+                min(f.first_seen for f in failures),
+                latest.last_seen,
+                latest.revision,
+                latest.hash,
+                tuple(f.hash for f in failures),
+                latest.traceback,
+                tuple(jobs),
+            )
+        )
+    out.sort(key=lambda g: g.last_seen, reverse=True)
+    return out[: max(limit, 0)]
+
+
+def _run_group(f: FailureInfo) -> FailureGroup:
+    """A run's own failure as a group of its own: one run, no jobs, no traceback."""
+    return FailureGroup(
+        f.error_type,
+        f.elf,
+        f.task,
+        (),
+        f.message,
+        (f.message,),
+        f.count,
+        f.first_seen,
+        f.last_seen,
+        f.revision,
+        f.hash,
+        (f.hash,),
+        f.traceback,
+        (),
+        f.run,
+    )
+
+
 @dataclass(frozen=True)
 class WorkerView:
     info: WorkerInfo
@@ -758,6 +895,8 @@ def run_title(info: RunInfo) -> str:
     if len(call) > 60:
         call = call[:59] + "…"
     counts = ", ".join(f"{n} {status}" for status, n in info.counts.items() if n)
+    if info.cached:
+        counts += f" ({info.cached} cached)"
     return f"{name}({call}) · run {info.id} · {info.status}\n{counts or 'no jobs'}"
 
 

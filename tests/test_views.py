@@ -13,12 +13,15 @@ from elfc import RunFailed, connect
 from elfc.errors import NotFound, UsageError
 from elfc.model.records import JobSpan
 from elfc.model.status import final_count
+from elfc.mycelium.sqlite import SQLiteStore
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import open_mycelium
 from elfc.views import (
     ElfProgress,
+    Frame,
     elf_progress,
     elves_view,
+    failure_groups,
     find_job,
     find_revision,
     find_run,
@@ -31,7 +34,9 @@ from elfc.views import (
     run_picture,
     run_summary,
     timeline_of,
+    user_frames,
 )
+from tests.mycelium.contract import BOOM, LEASE, drain, job, run_of
 from tests.runtime.fixtures.harness import ThreadWorkers, elves, sqlite_url
 
 
@@ -221,3 +226,51 @@ def test_a_retry_note_reads_as_a_local_time_with_its_zone() -> None:
     note = readable_note(f"retry at {at:.3f} after ValueError: boom")
     assert note == f"retry at 2026-12-02 13:04:05.250 {time.strftime('%Z')} after ValueError: boom"
     assert readable_note("released by w1") == "released by w1"
+
+
+TRACEBACK = """\
+Traceback (most recent call last):
+  File "/work/app/elfc/runtime/execute.py", line 77, in invoke
+    value = method(*args, **kwargs)
+            ^^^^^^^^^^^^^^^^^^^^^^^
+  File "/home/me/shop/tasks.py", line 12, in total
+    return parse(text)
+  File "/home/me/shop/parsing.py", line 3, in parse
+    return json.loads(text)
+  File "/usr/lib/python3.11/json/__init__.py", line 346, in loads
+    return _default_decoder.decode(s)
+  File "/home/me/.venv/lib/python3.11/site-packages/lib/x.py", line 9, in f
+    raise ValueError(s)
+ValueError: Expecting value: line 1 column 1 (char 0)
+"""
+
+
+def test_user_frames_are_the_traceback_lines_of_the_users_code() -> None:
+    assert user_frames(TRACEBACK) == (
+        Frame("/home/me/shop/tasks.py", 12, "total"),
+        Frame("/home/me/shop/parsing.py", 3, "parse"),
+    )
+    # Without a frame of the user's (a task of an installed package), every frame counts.
+    library = '  File "/v/lib/python3.12/site-packages/p/m.py", line 4, in run\n'
+    assert user_frames(library) == (Frame("/v/lib/python3.12/site-packages/p/m.py", 4, "run"),)
+    assert user_frames("") == ()
+
+
+def test_a_run_whose_value_was_refused_is_a_failure_group_of_its_own(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "m.db") as m:
+        m.submit(run_of(job("a#0")))
+        (claimed,) = m.claim("e", "w", LEASE)
+        assert m.fail(claimed.id, "w", BOOM)
+        refused = m.submit(run_of(job("b#0", "f")))
+        drain(m, "f")
+        assert m.fail_run(refused, "ValueCrossingError", "refused by int")
+        newest, raised = failure_groups(m, 10, 5)
+        assert (newest.run, newest.error_type, newest.message) == (
+            refused,
+            "ValueCrossingError",
+            "refused by int",
+        )
+        assert newest.task == "tests:pipe" and newest.jobs == () and newest.frames == ()
+        assert raised.run is None and raised.error_type == "ValueError"
+        assert [j.id for j in raised.jobs] == [claimed.id]
+        assert failure_groups(m, 1, 5) == [newest]  # the limit counts both kinds

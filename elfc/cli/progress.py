@@ -98,7 +98,10 @@ def progress_line(info: RunInfo, elapsed: float | None = None) -> str:
     if elapsed is not None:
         left = eta(run.done, run.total, elapsed)
         times = f" · {elapsed:.1f} s" + ("" if left is None else f", about {left:.1f} s left")
-    return f"run {run.id} {run.status}: {run.done}/{run.total} jobs{times} · " + ", ".join(parts)
+    cached = f" ({run.cached} cached)" if run.cached else ""
+    return f"run {run.id} {run.status}: {run.done}/{run.total} jobs{cached}{times} · " + ", ".join(
+        parts
+    )
 
 
 def eta(done: int, total: int, elapsed: float) -> float | None:
@@ -114,6 +117,8 @@ def progress_table(info: RunInfo, elapsed: float | None = None) -> Table:
     from rich.table import Table
 
     title = f"run {info.id} · {info.pipeline} · {info.status}"
+    if info.cached:
+        title += f" · {info.cached} cached"
     if elapsed is not None:
         title += f" · {elapsed:.1f} s"
     table = Table(title=title, title_justify="left")

@@ -238,3 +238,7 @@ class BuiltRun(msgspec.Struct, frozen=True):
     arguments: dict[str, Any]
     jobs: tuple[JobSpec, ...]
     output: IR
+    reuse: bool = False
+    """Every job of the run reuses results as the jobs of ``@task(cache=True)`` tasks do
+    (``elfc run --reuse``): it takes the result of an earlier such job of the same task
+    revision, elf and argument values, and records its own for later ones."""

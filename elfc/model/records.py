@@ -125,6 +125,9 @@ class RunInfo(msgspec.Struct, frozen=True):
     """The run's output expression (refers to job results with ``{"ref": key}``)."""
     error: str | None = None
     """Why the run did not succeed, in one line (``None`` unless failed or cancelled)."""
+    cached: int = 0
+    """Succeeded jobs that reused the result of an earlier job instead of running (counted
+    in ``counts["succeeded"]`` too)."""
     failure: RunFailure | None = None
     """The run's own failure, when its jobs succeeded but its value did not (``None``
     otherwise: a run failed by its jobs has their failures)."""
@@ -159,6 +162,16 @@ class JobInfo(msgspec.Struct, frozen=True):
     failure: FailureInfo | None = None
     """The latest failure of this job, if any (also set while a retry is pending)."""
     history: tuple[Event, ...] = ()
+    cache_key: str | None = None
+    """The key of the job's task, elf and argument values (``common.cache_key``), recorded
+    when it succeeded, if it was a job that may reuse results (a ``@task(cache=True)`` task's,
+    or of a ``reuse`` run); another such job with this key may reuse its result."""
+    cached_from: str | None = None
+    """The id of the job whose result this one reused without running (``None``: it ran)."""
+
+    @property
+    def cached(self) -> bool:
+        return self.cached_from is not None
 
 
 class Claimed(msgspec.Struct, frozen=True):
@@ -179,6 +192,9 @@ class Claimed(msgspec.Struct, frozen=True):
     results: dict[str, bytes] | None = None
     """The results of ``deps``, when the backend fetched them with the claim; ``None`` means
     "ask :meth:`Store.results`"."""
+    reuse: bool = False
+    """Its run was submitted with ``reuse``: the worker may complete it with the result of an
+    earlier job of the same cache key (as for a task declared ``@task(cache=True)``)."""
 
 
 class WorkerInfo(msgspec.Struct, frozen=True):

@@ -18,10 +18,12 @@ the behaviour suite (``tests/mycelium/contract.py``) checks that each backend ap
 * operating runs: the bound on a job's stored output, and which jobs a retry runs again;
 * expansions: a region's new jobs checked and encoded (:class:`Expansion`), their statuses
   and the rows a backend writes for them (:meth:`Expansion.layout`), their history notes.
+* caching by input: a job's cache key, and the note of a job that reused a result.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import secrets
@@ -57,6 +59,8 @@ __all__ = [
     "Submission",
     "Undecodable",
     "abandon",
+    "cache_key",
+    "cached_note",
     "closed_error",
     "decode_args",
     "decode_json",
@@ -410,10 +414,12 @@ def run_info(
     total: int,
     output: bytes | str,
     counted: Iterable[Sequence[Any]],
+    cached: int = 0,
     failure: RunFailure | None = None,
 ) -> RunInfo:
     """A run as stored (``arguments`` and ``output`` as JSON) with its ``(elf, status, n)``
-    job counts and its own failure (see :func:`run_failure`); every status is present in the
+    job counts, how many of its jobs reused a result and its own failure (see
+    :func:`run_failure`); every status is present in the
     counts, and a run that did not succeed says why in ``error``."""
     counts: dict[str, int] = dict.fromkeys(JOB_STATUSES, 0)
     elf_counts: dict[str, dict[str, int]] = {}
@@ -440,6 +446,7 @@ def run_info(
         elf_counts,
         value,
         error,
+        cached,
         failure,
     )
 
@@ -699,3 +706,38 @@ def retry_plan(
         for key in sorted(chosen, key=lambda k: by_key[k].seq)
         if by_key[key].status != "not_taken"
     }
+
+
+# -- caching by input -------------------------------------------------------------------------
+
+CACHE_KEY_FORMAT = "elfc-cache-1"
+"""Part of every cache key: changing how keys are made changes this, so that no key of the
+old making is ever taken for one of the new."""
+
+
+def cache_key(
+    elf_class: str,
+    elf_revision: str,
+    config: str,
+    task: str,
+    task_revision: str,
+    arguments: bytes,
+) -> str:
+    """What a job computes, as a key: the elf class (``module:qualname``), its source
+    revision and its configuration as registered (the handle's constructor arguments as
+    JSON), the task and the revision of its source, and the job's resolved argument values
+    as canonical JSON (``elfc.runtime.values.canonical``). Two jobs of one key run the same
+    code on the same values, so a job may reuse the stored result of another (a 128-bit
+    BLAKE2b digest, 32 hex digits). The elf's instance name is not part of it: two
+    instances of one class and configuration compute alike."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (CACHE_KEY_FORMAT, elf_class, elf_revision, config, task, task_revision):
+        h.update(part.encode())
+        h.update(b"\x00")
+    h.update(arguments)
+    return h.hexdigest()
+
+
+def cached_note(source_job: str) -> str:
+    """The history note of a job that succeeded with another job's result, without running."""
+    return f"reused the result of job {source_job} (same task revision and arguments)"

@@ -146,7 +146,8 @@ class Store(abc.ABC):
 
         Atomic: the run (status ``running``), every job of ``built.jobs``, an edge from each
         dependency to its dependent, and a waiting counter per job (its number of distinct
-        dependencies). Jobs without dependencies are ``ready``, the others ``pending``.
+        dependencies). Jobs without dependencies are ``ready``, the others ``pending``. Each
+        job keeps ``built.reuse``, which :meth:`claim` hands back as ``Claimed.reuse``.
         ``template_json``, when given, is stored under ``built.revision`` as by
         :meth:`put_template`, in the same transaction. A run without jobs is ``succeeded`` at
         once.
@@ -184,11 +185,30 @@ class Store(abc.ABC):
         return self.complete_many(worker_id, [(job_id, result)])[0]
 
     @abc.abstractmethod
-    def complete_many(self, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+    def complete_many(
+        self,
+        worker_id: str,
+        done: Sequence[tuple[str, bytes]],
+        keys: Mapping[str, str] | None = None,
+        reused: Mapping[str, str] | None = None,
+    ) -> list[bool]:
         """:meth:`complete` for each ``(job_id, result)`` pair, in one transaction where the
         backend can (``supports_batches``). Returns one bool per pair, in order; a job id given
         twice is accepted once, with its first result. ``[]`` for no pairs.
+
+        ``keys`` (job id -> cache key, ``common.cache_key``) is recorded with each accepted
+        job that has one, so that :meth:`cached_result` finds it. ``reused`` (job id -> the
+        id of the job whose result it took, from :meth:`cached_result`) marks a job as cached:
+        its ``cached_from`` is set and its history event carries ``common.cached_note``
+        instead of the worker's id. The result given is stored as the job's own copy, so
+        pruning the job it came from never takes it away.
         """
+
+    @abc.abstractmethod
+    def cached_result(self, key: str) -> tuple[str, bytes] | None:
+        """The id and stored result of a ``succeeded`` job, of any run, recorded with cache
+        key ``key`` (the most recently finished one); ``None`` when there is none (never
+        recorded, retried since, or pruned)."""
 
     def exchange(
         self,
@@ -197,6 +217,8 @@ class Store(abc.ABC):
         done: Sequence[tuple[str, bytes]],
         lease: float,
         limit: int,
+        keys: Mapping[str, str] | None = None,
+        reused: Mapping[str, str] | None = None,
     ) -> tuple[list[bool], list[Claimed]]:
         """:meth:`complete_many` then :meth:`claim`: a worker's hand-back-and-take-more step.
 
@@ -204,7 +226,7 @@ class Store(abc.ABC):
         same call. SQLite does both in one transaction; ArangoDB commits the completions
         first, so that a claim conflicting with another worker's never undoes them.
         """
-        accepted = self.complete_many(worker_id, done) if done else []
+        accepted = self.complete_many(worker_id, done, keys, reused) if done else []
         return accepted, self.claim(elf, worker_id, lease, limit) if limit > 0 else []
 
     def expand(self, job_id: str, worker_id: str, expansion: Expansion) -> bool:
@@ -471,7 +493,8 @@ class Store(abc.ABC):
         """Run again the jobs ``revisions`` names (job id -> the task revision to run now) of
         the settled run with exactly ``run_id``; ``True`` if the run was reopened.
 
-        Atomic: each named job's result is deleted and it becomes ``ready`` when every
+        Atomic: each named job's result, cache key and ``cached_from`` are deleted and it
+        becomes ``ready`` when every
         dependency has ``succeeded`` and is not among the named ones, else ``pending`` with
         ``waiting`` the number of such dependencies not yet succeeded; its ``revision`` is
         replaced, ``attempts`` and ``not_before`` restart at 0, its lease and times are
@@ -499,6 +522,8 @@ class Store(abc.ABC):
         template no run uses, and each task or pipeline revision no job, run or elf uses. A
         running run, and anything a remaining run uses, is never touched, so workers may run
         meanwhile; call it again until it returns 0 (bounded transactions).
+        A deleted job's cache key goes with it: :meth:`cached_result` no longer finds it,
+        while a job that reused its result keeps its own copy.
         """
 
     # -- waiting ---------------------------------------------------------------------

@@ -12,6 +12,10 @@ overhead is measured in ``benchmarks/runtime.py``). Output written below Python 
 writing to file descriptor 1, a subprocess inheriting it) bypasses ``sys.stdout`` and is not
 captured.
 
+A long job's output can be taken while it runs (:meth:`OutputCapture.take`, whole lines
+only): the worker stores it every :data:`elfc.runtime.worker.LIVE_OUTPUT` seconds, so that
+``elfc logs -f`` shows it as it comes.
+
 Usage::
 
     capture = OutputCapture(echo=True)
@@ -40,9 +44,15 @@ LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
 class _Buffer:
-    """One job's output so far, bounded: characters past ``limit`` are counted, not kept."""
+    """One job's output so far, bounded: characters past ``limit`` are counted, not kept.
 
-    __slots__ = ("dropped", "echo", "limit", "parts", "size")
+    Written by the job's thread only, by appending to ``parts`` (atomic in CPython); another
+    thread (a worker storing a long job's output while it runs) may :meth:`take` the whole
+    lines written so far, which only reads the parts and moves ``start`` past them, so that
+    writing needs no lock. ``take`` and ``text`` must not run at once (the worker serialises
+    them)."""
+
+    __slots__ = ("dropped", "echo", "limit", "parts", "size", "start")
 
     def __init__(self, limit: int, echo: bool) -> None:
         self.parts: list[str] = []
@@ -50,6 +60,8 @@ class _Buffer:
         self.dropped = 0
         self.limit = limit
         self.echo = echo
+        self.start = (0, 0)
+        """Where the text not yet taken begins: (part index, characters into that part)."""
 
     def write(self, text: str) -> None:
         room = self.limit - self.size
@@ -63,7 +75,28 @@ class _Buffer:
         self.dropped += len(text) - max(room, 0)
 
     def text(self) -> str:
-        return "".join(self.parts)
+        """What was written and not taken."""
+        part, skip = self.start
+        return "".join(self.parts[part:])[skip:]
+
+    def take(self) -> str:
+        """The whole lines written since the last ``take`` (up to the last newline); the
+        bound still counts them."""
+        part, skip = self.start
+        parts = self.parts[part : len(self.parts)]  # a snapshot: the writer only appends
+        text = "".join(parts)[skip:]
+        cut = text.rfind("\n") + 1
+        if cut == 0:
+            return ""
+        # Move start past ``cut`` characters: whole parts first, then into the next one.
+        left = cut + skip
+        for piece in parts:
+            if left < len(piece):
+                break
+            left -= len(piece)
+            part += 1
+        self.start = (part, left)
+        return text[:cut]
 
 
 class _Job(threading.local):
@@ -83,7 +116,7 @@ def _current() -> _Buffer | None:
         capture = _local.capture
         if capture is None:
             return None
-        buffer = _local.buffer = _Buffer(capture.limit, capture.echo)
+        buffer = _local.buffer = capture.live = _Buffer(capture.limit, capture.echo)
     return buffer
 
 
@@ -178,6 +211,9 @@ class OutputCapture:
         self.limit = limit
         self.enabled = enabled
         """``False``: capture nothing (every method is a no-op; output goes where it goes)."""
+        self.live: _Buffer | None = None
+        """The buffer of the job running under this capture once it wrote something (one job
+        at a time per capture: a worker's), for :meth:`take`."""
         self._installed = False
 
     def install(self) -> None:
@@ -206,7 +242,13 @@ class OutputCapture:
         if not self.enabled:
             return "", 0
         buffer = _local.buffer
-        _local.capture = _local.buffer = None
+        _local.capture = _local.buffer = self.live = None
         if buffer is None:
             return "", 0
         return buffer.text(), buffer.dropped
+
+    def take(self) -> str:
+        """From any thread: the whole lines the running job wrote since the last ``take``
+        (``""`` when none); :meth:`end` then returns only what came after them."""
+        buffer = self.live
+        return "" if buffer is None else buffer.take()

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, Protocol, TypeVar
 
+import msgspec
+
 from elfc.compiler.compile import Compiled
 from elfc.compiler.elves import elf_info
 from elfc.compiler.text import function_source
@@ -55,6 +57,7 @@ class Mycelium:
         kwargs: dict[str, Any],
         check: Callable[[BuiltRun], None] | None = None,
         replace_elves: bool = False,
+        reuse: bool = False,
     ) -> tuple[str, BuiltRun]:
         """Build a compiled pipeline's jobs with these arguments and write them: (run id, jobs).
 
@@ -63,10 +66,13 @@ class Mycelium:
         run is registered in the mycelium with another class or configuration (its workers
         would take jobs they cannot run). With ``replace_elves`` (the caller starts the
         workers, which register the new definition), only a conflict with a worker that is
-        alive now is refused.
+        alive now is refused. With ``reuse`` every job of the run reuses results as the jobs of
+        a ``@task(cache=True)`` task do (``elfc run --reuse``).
         """
         compiled = compiled.require()
         built, handles = compiled.build_with_handles(args, kwargs)
+        if reuse:
+            built = msgspec.structs.replace(built, reuse=True)
         check_elves(self.store, handles, stale_ok=replace_elves)
         if check is not None:
             check(built)

@@ -89,6 +89,23 @@ def encode(value: Any) -> bytes:
         raise ValueCrossingError(f"cannot encode a {type(value).__qualname__}: {exc}") from exc
 
 
+_CANONICAL = msgspec.json.Encoder(enc_hook=_enc_hook, order="sorted")
+
+
+def canonical(value: Any) -> bytes | None:
+    """``value`` as canonical JSON (object keys and struct fields sorted), the form cache keys
+    hash: equal JSON means equal values for the task that reads them. ``None`` when it has
+    none: a value JSON cannot carry, or a NaN or infinity (which JSON would write as
+    ``null``, the same as ``None``)."""
+    try:
+        data = _CANONICAL.encode(value)
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+        return None
+    if b"null" in data and _has_nonfinite(value):
+        return None
+    return data
+
+
 def _has_nonfinite(value: Any) -> bool:
     """Whether a NaN or an infinity hides in ``value`` (called only when its JSON has a null)."""
     if type(value) is float:

@@ -166,6 +166,7 @@ def _run_row(s: RunSummary, now: float) -> dict[str, Any]:
         "finished": s.finished,
         "duration": s.duration(now),
         "error": s.error,
+        "cached": s.cached,
     }
 
 
@@ -181,6 +182,7 @@ def _job_row(j: JobInfo, now: float) -> dict[str, Any]:
         "duration": None if j.started is None or end is None else max(0.0, end - j.started),
         "worker": j.lease_owner,
         "deps": len(j.deps),
+        "cached_from": j.cached_from,
     }
 
 

@@ -156,7 +156,7 @@ def test_clean_examples_and_job_counts(
     assert code == 0, out
     assert "examples/animals/pipeline.py:168: census(rounds=10) makes 27 jobs" in out
     assert "examples/hello/pipeline.py:55: hello(name='world') makes 2 jobs" in out
-    assert out.splitlines()[-1] == "no problems in 4 pipelines (4 files)"
+    assert out.splitlines()[-1] == "no problems in 5 pipelines (5 files)"
 
 
 def test_verbose_says_why_a_pipeline_was_not_built(
@@ -297,7 +297,7 @@ def test_the_command_runs_as_a_subprocess() -> None:
     )
     assert proc.returncode == 1, proc.stderr
     assert "tests/check/cases/ELF101_bad.py:18:12: ELF101" in proc.stdout
-    assert proc.stdout.splitlines()[-1] == "4 errors, 0 warnings in 5 pipelines (5 files)"
+    assert proc.stdout.splitlines()[-1] == "4 errors, 0 warnings in 6 pipelines (6 files)"
 
 
 def test_a_dotted_module_is_found_from_the_current_directory(

@@ -269,3 +269,45 @@ def test_reading_commands_never_create_a_mycelium(tmp_path: Path) -> None:
         )  # fmt: skip
         assert proc.returncode == 0 and json.loads(proc.stdout) == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_failures_group_one_bug_whatever_its_messages_with_run_and_job_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three runs raise at the same line of ``explode`` with three messages: one entry, with
+    each run's job; ``reject`` raises elsewhere: an entry of its own."""
+    url = sqlite_url(tmp_path)
+    m = elves()
+    mycelium = connect(url)
+    try:
+        with ThreadWorkers(url) as threads:
+            for handle in (m.summer, m.broken):
+                threads.start(handle)
+            runs = [mycelium.submit(m.failing, x) for x in (1, 2, 3)]
+            rejected = mycelium.submit(m.rejecting, "no")
+            for run in (*runs, rejected):
+                with pytest.raises(RunFailed):
+                    run.wait(timeout=20)
+    finally:
+        mycelium.close()
+    code, out, _ = elfc(capsys, "failures", "--json", "--mycelium", url)
+    assert code == 0
+    groups = {g["task"]: g for g in json.loads(out)}
+    assert set(groups) == {"explode", "reject"}
+    explode = groups["explode"]
+    assert explode["count"] == 3 and len(explode["hashes"]) == 3
+    assert explode["messages"] == ["cannot handle 3", "cannot handle 2", "cannot handle 1"]
+    assert {(j["run"], j["key"]) for j in explode["jobs"]} == {(r.id, "n1") for r in runs}
+    file, line, function = explode["frames"][-1]
+    assert file.endswith("elves_for_tests.py") and function == "explode"
+    assert all("/elfc/runtime/" not in f[0] for f in explode["frames"])
+    assert groups["reject"]["count"] == 1
+
+    code, out, _ = elfc(capsys, "failures", "--jobs", "2", "--mycelium", url)
+    block = out[out.index("ValueError: cannot handle 3") :].split("\n\n")[0]
+    assert "3x in 3 stored failures, last" in block.splitlines()[0]
+    assert "  also: cannot handle 2" in block and "  also: cannot handle 1" in block
+    assert f"raised at {file}:{line} in explode" in block
+    job = next(j for j in explode["jobs"] if j["run"] == runs[2].id)
+    assert f"{runs[2].id}/n1 (job {job['id']})" in block
+    assert "(the latest 2: --jobs N for more)" in block

@@ -214,6 +214,66 @@ def test_logs_follow_a_live_run_to_its_end(procs: Processes, url: str, shop: Pat
     ]
 
 
+TALKER = """
+from __future__ import annotations
+
+import os
+import time
+
+from elfc import elf, named, pipeline, task
+
+
+@elf
+class Talker:
+    @task
+    def talk(self, gate: str) -> int:
+        print("first line")
+        print("half a line", end="")
+        while not os.path.exists(gate):
+            time.sleep(0.02)
+        print(", then the rest")
+        print("last line")
+        return 1
+
+
+talker = named(Talker, "talker")
+
+
+@pipeline
+def chat(gate: str) -> int:
+    return talker.talk(gate)
+"""
+
+
+def test_logs_follow_shows_a_running_jobs_lines_as_they_come(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    module = tmp_path / "talker.py"
+    module.write_text(TALKER, encoding="utf-8")
+    gate = tmp_path / "gate"
+    submitted = procs.call("submit", f"{module}:chat", "-a", f"gate={gate}", "--mycelium", url)
+    run_id = submitted.stdout.strip()
+    follow = procs.start([sys.executable, "-m", "elfc", "logs", run_id, "-f", "--mycelium", url])
+    procs.worker(module, "talker", url, "--idle-exit", "3")
+    # The job waits for the gate: its first line is stored and shown while it runs, the
+    # half line only once it is whole.
+    wait_until(lambda: "[talker n1] first line" in procs.output(follow), 20, "the first line")
+    with opened(url) as store:
+        assert store.run_status(run_id) == "running"
+        assert [log.text for log in store.list_logs(run_id)] == ["first line\n"]
+    assert "half a line" not in procs.output(follow)
+    gate.touch()
+    assert follow.wait(30) == 0
+    shown = [line for line in procs.output(follow).splitlines() if line.startswith("[talker")]
+    assert shown == [
+        "[talker n1] first line",
+        "[talker n1] half a line, then the rest",
+        "[talker n1] last line",
+    ]
+    one = procs.call("logs", f"{run_id}/n1", "--mycelium", url)
+    assert one.stdout == "first line\nhalf a line, then the rest\nlast line\n"
+
+
 def test_retry_runs_only_the_failed_part_with_the_fixed_code(
     procs: Processes, url: str, shop: Path
 ) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import msgspec
 import pytest
 
 from elfc.errors import MyceliumError
@@ -26,7 +27,7 @@ from elfc.model.records import (
     WorkerInfo,
 )
 from elfc.model.status import JOB_STATUSES
-from elfc.mycelium.common import MAX_LOST_LEASES, Expansion
+from elfc.mycelium.common import MAX_LOST_LEASES, Expansion, cached_note
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import open_mycelium
 
@@ -700,6 +701,63 @@ class MyceliumContract:
         assert mycelium.prune_runs(time.time() + 1, limit=1) == 1
         assert mycelium.get_revision("r1") is None and mycelium.get_template("p1") is None
         assert mycelium.get_revision("p1") is None and mycelium.list_runs() == []
+
+    # -- caching by input ------------------------------------------------------------
+
+    def test_a_result_recorded_with_a_cache_key_is_found_from_any_run(
+        self, mycelium: Store
+    ) -> None:
+        first = mycelium.submit(run_of(job("a#0"), job("b#0")))
+        (a, b) = mycelium.claim("e", "w", LEASE, limit=2)
+        assert not a.reuse and not b.reuse
+        assert mycelium.cached_result("k1") is None
+        assert mycelium.complete_many("w", [(a.id, b"1"), (b.id, b"2")], keys={a.id: "k1"}) == [
+            True,
+            True,
+        ]
+        assert mycelium.cached_result("k1") == (a.id, b"1")
+        assert mycelium.cached_result("k2") is None  # b was completed without a key
+        stored = mycelium.get_job(a.id)
+        assert stored is not None and stored.cache_key == "k1" and not stored.cached
+        assert stored.history[-1].note == "w"
+
+        second = mycelium.submit(msgspec.structs.replace(run_of(job("a#0")), reuse=True))
+        (c,) = mycelium.claim("e", "w2", LEASE)
+        assert c.reuse and c.run == second
+        assert mycelium.complete_many("w2", [(c.id, b"1")], {c.id: "k1"}, {c.id: a.id}) == [True]
+        reused = mycelium.get_job(c.id)
+        assert reused is not None and reused.cached and reused.cached_from == a.id
+        assert reused.result == b"1" and reused.cache_key == "k1"
+        assert reused.history[-1].note == cached_note(a.id)
+        assert [j.cached_from for j in mycelium.list_jobs(second)] == [a.id]
+        info = mycelium.run_info(second)
+        assert info is not None and info.cached == 1 and info.status == "succeeded"
+        assert [(r.id, r.cached) for r in mycelium.list_runs()] == [(second, 1), (first, 0)]
+        # The most recently finished job of a key is the one found.
+        assert mycelium.cached_result("k1") == (c.id, b"1")
+
+    def test_a_retried_or_pruned_job_is_no_longer_a_cached_result(self, mycelium: Store) -> None:
+        old = mycelium.submit(run_of(job("a#0")))
+        (a,) = mycelium.claim("e", "w", LEASE)
+        assert mycelium.complete_many("w", [(a.id, b"1")], keys={a.id: "k1"}) == [True]
+        assert mycelium.retry_jobs(old, {a.id: "r2"})
+        assert mycelium.cached_result("k1") is None
+        retried = mycelium.get_job(a.id)
+        assert retried is not None and retried.cache_key is None
+        (a,) = mycelium.claim("e", "w", LEASE)
+        assert mycelium.complete_many("w", [(a.id, b"1")], keys={a.id: "k1"}) == [True]
+        assert mycelium.cached_result("k1") == (a.id, b"1")
+
+        reuser = mycelium.submit(run_of(job("a#0")))
+        (c,) = mycelium.claim("e", "w", LEASE)
+        assert mycelium.complete_many("w", [(c.id, b"1")], {c.id: "k1"}, {c.id: a.id}) == [True]
+        assert mycelium.prune_runs(time.time() + 1, limit=1) == 1  # the older run only
+        assert mycelium.get_job(a.id) is None
+        # The reusing job kept its own copy of the result, and is found under the key now.
+        assert mycelium.results(reuser, ["a#0"]) == {"a#0": b"1"}
+        assert mycelium.cached_result("k1") == (c.id, b"1")
+        assert mycelium.prune_runs(time.time() + 1) == 1
+        assert mycelium.cached_result("k1") is None
 
     # -- reading ------------------------------------------------------------------------
 

@@ -346,7 +346,7 @@ class JobTable:
             "REQUEUE", "EXPIRED", "EXPIRE", "SETTLE", "RUN_STATUS", "BY_PREFIX", "LIST_JOBS",
             "JOB_EXTRAS", "NEXT_RUN_NO", "COMPLETE", "READY_DEPENDENTS", "GET_RESULTS",
             "EXTEND_LEASES", "RUN_COUNTS", "LIST_RUNS", "CANCEL_RUN", "CANCEL_JOBS",
-            "LIST_JOBS_WITH_STATUS",
+            "LIST_JOBS_WITH_STATUS", "CACHED_RESULT", "RUN_CACHED",
         ):  # fmt: skip
             fake.answer[name] = getattr(self, name.lower())
 
@@ -395,6 +395,7 @@ class JobTable:
                     **{k: j[k] for k in ("args", "kwargs", "deps", "attempts")},
                     "id": j["_key"],
                     "results": results,
+                    "reuse": j.get("reuse") is True,
                 }
             )
         return out
@@ -443,9 +444,26 @@ class JobTable:
             if j is None:
                 continue
             j.update(status="succeeded", finished=b["now"], lease_until=None)
-            j["history"] = [*j["history"], [b["now"], "succeeded", b["worker"]]]
+            j.update(cache_key=b["keys"].get(job), cached_from=b["reused"].get(job))
+            note = b["notes"].get(job) or b["worker"]
+            j["history"] = [*j["history"], [b["now"], "succeeded", note]]
             out.append({"id": job, "run": j["run"], "key": j["key"], "dependents": j["dependents"]})
         return out
+
+    def cached_result(self, b: dict[str, Any]) -> list[Any]:
+        found = [
+            j
+            for j in self.jobs.values()
+            if j.get("cache_key") == b["key"] and j["status"] == "succeeded"
+        ]
+        found.sort(key=lambda j: -j["finished"])
+        return [[j["_key"], self.results[j["_key"]]["value"]] for j in found[:1]]
+
+    def _cached(self, run: str) -> int:
+        return sum(1 for j in self.jobs.values() if j["run"] == run and j.get("cached_from"))
+
+    def run_cached(self, b: dict[str, Any]) -> list[Any]:
+        return [self._cached(b["run"])]
 
     def ready_dependents(self, b: dict[str, Any]) -> list[Any]:
         done = {d.removeprefix(f"{aql.JOBS}/") for d in b["done"]}
@@ -493,7 +511,10 @@ class JobTable:
 
     def list_runs(self, b: dict[str, Any]) -> list[Any]:
         runs = sorted(self.runs.values(), key=lambda r: -r["no"])[: b["limit"]]
-        return [{**r, "counts": self._counts(r["_key"])} for r in runs]
+        return [
+            {**r, "counts": self._counts(r["_key"]), "cached": self._cached(r["_key"])}
+            for r in runs
+        ]
 
     def cancel_run(self, b: dict[str, Any]) -> list[Any]:
         r = self.runs.get(b["run"])

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from elfc.mycelium.arango import ArangoStore
-from elfc.mycelium.common import MAX_LOST_LEASES
+from elfc.mycelium.common import MAX_LOST_LEASES, cached_note
 
 from .contract import BOOM, LEASE
 from .fake_arango import FakeArango, JobTable, statements
@@ -231,3 +231,35 @@ def test_elfc_jobs_and_show_read_a_damaged_job_and_say_why_it_failed(
     assert shown.returncode == 0, shown.stderr
     assert "UndecodableJob" in shown.stdout and "cannot be decoded" in shown.stdout
     assert "Traceback" not in listed.stderr + shown.stderr
+
+
+# -- caching by input ------------------------------------------------------------------------
+
+
+def test_a_result_recorded_with_a_cache_key_is_reused_and_counted(
+    store: ArangoStore, table: JobTable
+) -> None:
+    """What the worker hands over travels in COMPLETE's binds and comes back in readings
+    (the AQL itself runs on a real server only: the contract's caching cases)."""
+    first = table.job("a#0")
+    table.run("r2", no=2)
+    second = table.job("a#0", run="r2")
+    table.jobs[second]["reuse"] = True
+    (a,) = store.claim("e", "w", LEASE)
+    assert a.id == first and not a.reuse
+    assert store.complete_many("w", [(a.id, b"1")], keys={a.id: "k1"}) == [True]
+    assert store.cached_result("k1") == (first, b"1")
+    assert store.cached_result("k2") is None
+    (c,) = store.claim("e", "w", LEASE)
+    assert c.id == second and c.reuse
+    assert store.complete_many("w", [(c.id, b"1")], {c.id: "k1"}, {c.id: first}) == [True]
+    job = store.get_job(second)
+    assert job is not None and job.cached_from == first and job.cache_key == "k1"
+    assert job.history[-1].note == cached_note(first)
+    info = store.run_info("r2")
+    assert info is not None and info.cached == 1
+    assert {r.id: r.cached for r in store.list_runs()} == {"r1": 0, "r2": 1}
+    # A job document stored before caching existed reads as never cached.
+    del table.jobs[first]["cache_key"], table.jobs[first]["cached_from"]
+    old = store.get_job(first)
+    assert old is not None and (old.cache_key, old.cached_from) == (None, None)

@@ -73,36 +73,46 @@ def test_a_mycelium_of_another_schema_version_is_refused_untouched(
 
 _COLUMNS = (
     "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
-    "WHERE table_schema = 'elfc' AND table_name IN ('logs', 'runs') "
+    "WHERE table_schema = 'elfc' AND table_name IN ('jobs', 'logs', 'runs') "
     "ORDER BY table_name, ordinal_position"
 )
 
 
+_INDEXES = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'elfc' ORDER BY 1"
+
+
 def _older(pg: Cluster, db: str, version: int) -> None:
-    """Make a mycelium of this version an older one: version 2 is version 3 without the run
-    failure columns of ``runs``, version 1 is version 2 without the ``logs`` table."""
+    """Make a mycelium of this version an older one: version 3 is version 4 without what
+    caching by input added, version 2 is version 3 without the run failure columns of
+    ``runs``, version 1 is version 2 without the ``logs`` table."""
+    pg.sql("DROP INDEX elfc.jobs_by_cache_key, elfc.jobs_cached", db=db)
     pg.sql(
-        "ALTER TABLE elfc.runs DROP COLUMN error_type, DROP COLUMN error_message, "
-        "DROP COLUMN error_time",
+        "ALTER TABLE elfc.jobs DROP COLUMN reuse, DROP COLUMN cache_key, DROP COLUMN cached_from",
         db=db,
     )
+    if version <= 2:
+        pg.sql(
+            "ALTER TABLE elfc.runs DROP COLUMN error_type, DROP COLUMN error_message, "
+            "DROP COLUMN error_time",
+            db=db,
+        )
     if version <= 1:
         pg.sql("DROP TABLE elfc.logs", db=db)
     pg.sql(f"UPDATE elfc.meta SET value = '{version}' WHERE key = 'schema'", db=db)
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_older_mycelium_is_migrated_in_place_keeping_its_runs(
     pg: Cluster, pg_url: str, version: int
 ) -> None:
-    """Four processes' stores open it at once; it is migrated once, to what ``schema.sql``
-    makes."""
+    """Every older version is migrated, step by step. Four processes' stores open it at
+    once; it is migrated once, to what ``schema.sql`` makes."""
     db = pg_url.rsplit("/", 1)[1]
     with PostgresStore(pg_url) as m:
         run_id = m.submit(run_of(job("a#0")))
         done = m.submit(run_of(job("b#0", "f")))
         drain(m, "f")
-    fresh = pg.sql(_COLUMNS, db=db)
+    fresh = [pg.sql(q, db=db) for q in (_COLUMNS, _INDEXES)]
     _older(pg, db, version)
     with ThreadPoolExecutor(4) as pool:
         stores = list(pool.map(lambda _: PostgresStore(pg_url), range(4)))
@@ -115,9 +125,12 @@ def test_an_older_mycelium_is_migrated_in_place_keeping_its_runs(
         assert m.fail_run(done, "ValueCrossingError", "refused")
         info = m.run_info(done)
         assert info is not None and info.failure is not None and info.status == "failed"
-    assert pg.sql(_COLUMNS, db=db) == fresh
-    assert pg.sql("SELECT value FROM elfc.meta WHERE key = 'schema'", db=db) == [("3",)]
-    assert {1, 2} <= set(MIGRATIONS) and SCHEMA_VERSION == 3
+        (c,) = m.claim("e", "w", LEASE)
+        assert m.complete_many("w", [(c.id, b"7")], keys={c.id: "k1"}) == [True]
+        assert m.cached_result("k1") == (c.id, b"7")
+    assert [pg.sql(q, db=db) for q in (_COLUMNS, _INDEXES)] == fresh
+    assert pg.sql("SELECT value FROM elfc.meta WHERE key = 'schema'", db=db) == [("4",)]
+    assert set(range(1, SCHEMA_VERSION)) <= set(MIGRATIONS) and SCHEMA_VERSION == 4
 
 
 def test_task_output_with_nul_and_lone_surrogates_is_stored_as_given(pg_url: str) -> None:

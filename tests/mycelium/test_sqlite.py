@@ -49,21 +49,45 @@ def test_a_mycelium_of_another_schema_version_is_refused_untouched(tmp_path: Pat
 
 
 _RUN_FAILURE_COLUMNS = ("error_type", "error_message", "error_time")
+_CACHE_COLUMNS = ("reuse", "cache_key", "cached_from")
 
 
 def _older(path: Path, version: int) -> None:
-    """Make a mycelium of this version an older one: version 4 is version 5 without the run
-    failure columns of ``runs``, version 3 is version 4 without the ``logs`` table."""
+    """Make a mycelium of this version an older one: version 5 is version 6 without what
+    caching by input added, version 4 is version 5 without the run failure columns of
+    ``runs``, version 3 is version 4 without the ``logs`` table."""
     with sqlite3.connect(path) as con:
-        for column in _RUN_FAILURE_COLUMNS:
-            con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        con.execute("DROP INDEX jobs_by_cache_key")
+        con.execute("DROP INDEX jobs_cached")
+        for column in _CACHE_COLUMNS:
+            con.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
+        if version <= 4:
+            for column in _RUN_FAILURE_COLUMNS:
+                con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
         if version <= 3:
             con.execute("DROP TABLE logs")
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(version),))
 
 
-@pytest.mark.parametrize("version", [3, 4])
+def _layout(path: Path) -> dict[str, Any]:
+    """Every table's columns (name, type, not null, default) and every index's table, by name."""
+    with sqlite3.connect(path) as con:
+        objects = con.execute(
+            "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        return {
+            name: (
+                [row[1:5] for row in con.execute(f"PRAGMA table_info({name})")]
+                if kind == "table"
+                else table
+            )
+            for kind, name, table in objects
+        }
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
 def test_an_older_mycelium_is_migrated_keeping_its_runs(tmp_path: Path, version: int) -> None:
+    """Every older version is migrated, step by step, to the layout a new mycelium has."""
     path = tmp_path / "m.db"
     with SQLiteStore(path) as m:
         run_id = m.submit(run_of(job("a#0")))
@@ -72,17 +96,22 @@ def test_an_older_mycelium_is_migrated_keeping_its_runs(tmp_path: Path, version:
     _older(path, version)
     with SQLiteStore(path) as m:
         (a,) = m.list_jobs(run_id)
+        assert (a.cache_key, a.cached_from) == (None, None)
         m.put_logs([LogRecord(a.id, run_id, a.key, "e", "work", 1, "hello\n")])
         assert [x.text for x in m.list_logs(run_id)] == ["hello\n"]
         assert m.run_status(done) == "succeeded"
         assert m.fail_run(done, "ValueCrossingError", "refused")
         info = m.run_info(done)
         assert info is not None and info.failure is not None and info.status == "failed"
+        (c,) = m.claim("e", "w", LEASE)
+        assert not c.reuse
+        assert m.complete_many("w", [(c.id, b"7")], keys={c.id: "k1"}) == [True]
+        assert m.cached_result("k1") == (c.id, b"7")
     with sqlite3.connect(path) as con:
-        assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("5",)
-        columns = [row[1] for row in con.execute("PRAGMA table_info(runs)")]
-        assert columns[-3:] == list(_RUN_FAILURE_COLUMNS)
-    assert {3, 4} <= set(MIGRATIONS) and SCHEMA_VERSION == 5
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("6",)
+    SQLiteStore(tmp_path / "new.db").close()
+    assert _layout(path) == _layout(tmp_path / "new.db")
+    assert set(range(3, SCHEMA_VERSION)) <= set(MIGRATIONS) and SCHEMA_VERSION == 6
 
 
 def test_other_files_are_refused(tmp_path: Path) -> None:

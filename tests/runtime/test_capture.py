@@ -94,3 +94,38 @@ def test_workers_in_threads_share_one_installation_and_restore_the_streams() -> 
     second.uninstall()
     after = sys.stdout, sys.stderr, logging.getLogger().level, list(logging.getLogger().handlers)
     assert after == before
+
+
+def test_a_running_jobs_whole_lines_can_be_taken_from_another_thread(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    taken: list[str] = []
+    with installed(echo=False, limit=12) as capture:
+        assert capture.take() == ""  # no job
+        capture.begin()
+        print("one")
+        print("tw", end="")
+        reader = threading.Thread(target=lambda: taken.append(capture.take()))
+        reader.start()
+        reader.join()
+        print("o")
+        print("three and more")
+        text, dropped = capture.end()
+        assert capture.take() == ""  # the job ended
+    assert taken == ["one\n"]  # the half line stays for later
+    assert (text, dropped) == ("two\nthre", 11)  # the bound counts what was taken too
+
+
+def test_taking_twice_resumes_inside_a_part(capsys: pytest.CaptureFixture[str]) -> None:
+    with installed(echo=False) as capture:
+        capture.begin()
+        sys.stdout.write("a\nb")
+        assert capture.take() == "a\n"
+        assert capture.take() == ""
+        sys.stdout.write("c\nd\n")
+        sys.stdout.write("e")
+        assert capture.take() == "bc\nd\n"
+        sys.stdout.write("f\n")
+        assert capture.take() == "ef\n"
+        sys.stdout.write("g")
+        assert capture.end() == ("g", 0)

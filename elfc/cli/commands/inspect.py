@@ -16,9 +16,10 @@ from elfc.model.status import JOB_STATUSES
 from elfc.mycelium.urls import default_url, mask_url, open_mycelium
 from elfc.views import (
     JobOrigin,
-    failure_rows,
+    failure_groups,
     find_revision,
     find_run,
+    job_status,
     job_view,
     missing_sqlite_file,
     readable_note,
@@ -51,13 +52,16 @@ examples:
   elfc show 8c31f0e2a1b4c5d6                  a run: its status and why it failed
 """,
     "failures": """\
-A failure is stored once per distinct traceback, with how many jobs raised it and when. A run
-whose jobs all succeeded but whose value its return annotation refused has a row of its own,
-naming the run.
+Failures are grouped by where they were raised: the exception type, the task and the
+frames of the user's code in the traceback (file, function, line), whatever the messages
+say, so that one bug is one entry. Each shows how often it was recorded, its messages, some
+of its jobs (RUN/KEY, for `elfc show` and `elfc retry`) and the latest traceback. A run
+whose jobs all succeeded but whose value its return annotation refused has an entry of its
+own, naming the run.
 
 examples:
   elfc failures --limit 10
-  elfc failures --json | jq '.[].message'
+  elfc failures --json | jq '.[].jobs[].run'
 """,
     "source": """\
 examples:
@@ -73,6 +77,10 @@ def configure(name: str, p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     if name in ("runs", "failures"):
         p.add_argument("--limit", type=int, default=20, metavar="N", help="how many (20)")
+    if name == "failures":
+        p.add_argument(
+            "--jobs", type=int, default=5, metavar="N", help="jobs shown per failure (5)"
+        )
     if name == "jobs":
         p.add_argument("run_id", metavar="RUN", help="a run id or unique prefix")
         p.add_argument(
@@ -155,6 +163,8 @@ def _runs(store: Store, args: argparse.Namespace) -> int:
     _ids(table, "run")
     for r in runs:
         done, failed = f"{r.done}/{r.total}", str(r.failed)
+        if r.cached:
+            done += f" ({r.cached} cached)"
         created, finished = _when(r.created), _when(r.finished)
         table.add_row(r.id, escape(r.pipeline), r.status, done, failed, created, finished)
     _console().print(table if runs else "no runs yet: submit one with `elfc run` or `elfc submit`")
@@ -173,7 +183,7 @@ def _jobs(store: Store, args: argparse.Namespace) -> int:
     _ids(table, "job", "key")
     for j in jobs:
         waits_on = ", ".join(j.deps[:3]) + (" ..." if len(j.deps) > 3 else "")
-        row = (j.id, escape(j.key), f"{j.elf}.{j.task}", j.status, str(j.attempts), waits_on)
+        row = (j.id, escape(j.key), f"{j.elf}.{j.task}", job_status(j), str(j.attempts), waits_on)
         table.add_row(*row, _when(j.started), _when(j.finished))
     con = _console()
     con.print(f"run {info.id} · {info.pipeline} · {info.status}", markup=False)
@@ -191,17 +201,20 @@ def _show(store: Store, args: argparse.Namespace) -> int:
         # The result as the JSON value it is, not as base64 of its bytes.
         fields = msgspec.to_builtins(job)
         fields["result"] = None if job.result is None else msgspec.json.decode(job.result)
+        fields["cached"] = job.cached
         _dump(fields)
         return 0
     con = _console()
     con.print(
         f"[bold]job {job.id}[/bold]  {escape(job.key)}  {job.elf}.{job.task}  "
-        f"[bold]{job.status}[/bold]"
+        f"[bold]{job_status(job)}[/bold]"
     )
     # Values, messages and notes come from tasks: printed as they are, never as markup.
     plain = functools.partial(con.print, markup=False)
     plain(f"run        {job.run}")
     plain(f"attempts   {job.attempts}")
+    if job.cached_from is not None:
+        plain(f"cached     the result of job {job.cached_from}, reused without running")
     plain(f"revision   {job.revision}")
     plain(f"waits on   {', '.join(job.deps) or '-'}")
     plain("arguments  " + _json(list(job.args)) + "  " + _json(job.kwargs))
@@ -244,7 +257,12 @@ def _show_run(info: RunInfo, args: argparse.Namespace) -> int:
     plain("arguments  " + _json(info.arguments))
     plain(f"created    {_when(info.created)}")
     plain(f"finished   {_when(info.finished)}")
-    counts = ", ".join(f"{n} {status}" for status, n in info.counts.items() if n)
+    counts = ", ".join(
+        f"{n} {status}"
+        + (f" ({info.cached} cached)" if status == "succeeded" and info.cached else "")
+        for status, n in info.counts.items()
+        if n
+    )
     plain(f"jobs       {counts or 'none'} (list them with `elfc jobs {info.id}`)")
     if info.failure is not None:
         f = info.failure
@@ -280,28 +298,48 @@ def _json(value: Any) -> str:
 
 
 def _failures(store: Store, args: argparse.Namespace) -> int:
-    failures = failure_rows(store, args.limit)
+    groups = failure_groups(store, args.limit, max(args.jobs, 0))
     if args.json:
-        _dump(failures)
+        out = []
+        for g in groups:
+            fields = msgspec.to_builtins(g)
+            fields["jobs"] = [{"id": j.id, "run": j.run, "key": j.key} for j in g.jobs]
+            out.append(fields)
+        _dump(out)
         return 0
     con = _console()
-    if not failures:
+    if not groups:
         con.print("no failures")
-    for f in failures:
-        if f.run is not None:
+    plain = functools.partial(con.print, markup=False)
+    for g in groups:
+        if g.run is not None:
             con.print(
-                f"[bold red]{escape(f.error_type)}[/bold red]: {escape(f.message)}  ·  run {f.run} "
-                f"({escape(f.task)}): its value was refused, its jobs succeeded  ·  "
-                f"{_when(f.last_seen)}"
+                f"[bold red]{escape(g.error_type)}[/bold red]: {escape(g.message)}  ·  run {g.run} "
+                f"({escape(g.task)}): its value was refused, its jobs succeeded  ·  "
+                f"{_when(g.last_seen)}"
             )
             con.print()
             continue
+        distinct = f" in {len(g.hashes)} stored failures" if len(g.hashes) > 1 else ""
         con.print(
-            f"[bold red]{escape(f.error_type)}[/bold red]: {escape(f.message)}  ·  {f.elf}.{f.task} "
-            f"rev {f.revision}  ·  {f.count}x, last {_when(f.last_seen)}  ·  hash {f.hash}"
+            f"[bold red]{escape(g.error_type)}[/bold red]: {escape(g.message)}  ·  {g.elf}.{g.task} "
+            f"rev {g.revision}  ·  {g.count}x{distinct}, last {_when(g.last_seen)}"
         )
-        if f.traceback:
-            con.print(f.traceback.rstrip(), markup=False)
+        for message in g.messages[1:]:
+            plain(f"  also: {message}")
+        if g.frames:
+            where = g.frames[-1]
+            plain(f"  raised at {where.file}:{where.line} in {where.function}")
+        if g.jobs:
+            shown = ", ".join(f"{j.run}/{j.key} (job {j.id})" for j in g.jobs)
+            more = len(g.jobs) >= args.jobs  # the sample is full: there may be more
+            plain(
+                f"  jobs: {shown}"
+                + (f" (the latest {len(g.jobs)}: --jobs N for more)" if more else "")
+            )
+        plain(f"  hash {g.hash}" + (f" and {len(g.hashes) - 1} more" if len(g.hashes) > 1 else ""))
+        if g.traceback:
+            plain(g.traceback.rstrip())
         con.print()
     return 0
 

@@ -55,6 +55,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="a pipeline argument (repeatable)",
     )
     p.add_argument("--mycelium", metavar="URL", help="mycelium URL (default: see `elfc -h`)")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="every job reuses results as @task(cache=True) jobs do: one whose task revision "
+        "and arguments equal those of an earlier cache=True or --reuse job that succeeded "
+        "takes its result without running",
+    )
 
 
 def configure(name: str, p: argparse.ArgumentParser) -> None:
@@ -182,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # `elfc run` starts the workers itself; they register the elves this run defines.
         run_id, built = mycelium.submit_built(
-            pipeline.compiled(), (), kwargs, check, replace_elves=True
+            pipeline.compiled(), (), kwargs, check, replace_elves=True, reuse=args.reuse
         )
     except UsageError as exc:
         print(f"elfc run: error: {exc}", file=sys.stderr)

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"elfc submit: error: {exc}", file=sys.stderr)
         return 2
     mycelium = connect(args.mycelium)
-    run_id, built = mycelium.submit_built(pipeline.compiled(), (), kwargs)
+    run_id, built = mycelium.submit_built(pipeline.compiled(), (), kwargs, reuse=args.reuse)
     elves = sorted({j.elf for j in built.jobs})
     print(run_id)
     print(

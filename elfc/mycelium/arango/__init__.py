@@ -92,6 +92,7 @@ from elfc.mycelium.common import (
     Submission,
     Undecodable,
     abandon,
+    cached_note,
     closed_error,
     decode_json,
     decode_payload,
@@ -938,12 +939,25 @@ class ArangoStore(Store):
         rows = self._run(aql.GET_RESULTS, run=run_id, keys=list(keys))
         return {key: value.encode() for key, value in rows}
 
-    def complete_many(self, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+    def complete_many(
+        self,
+        worker_id: str,
+        done: Sequence[tuple[str, bytes]],
+        keys: Mapping[str, str] | None = None,
+        reused: Mapping[str, str] | None = None,
+    ) -> list[bool]:
         if not done:
             return []
         return self._transaction(
-            _COMPLETE_WRITES, lambda t: _complete(t, worker_id, done), "complete jobs", _READS
+            _COMPLETE_WRITES,
+            lambda t: _complete(t, worker_id, done, keys or {}, reused or {}),
+            "complete jobs",
+            _READS,
         )
+
+    def cached_result(self, key: str) -> tuple[str, bytes] | None:
+        rows = self._run(aql.CACHED_RESULT, key=key)
+        return None if not rows else (str(rows[0][0]), str(rows[0][1]).encode())
 
     # exchange is Store's: complete_many, then claim. The completions commit first, in a
     # transaction of their own, so a claim that conflicts with another worker's (1200) never
@@ -1278,7 +1292,9 @@ class ArangoStore(Store):
         doc = self._by_prefix(aql.RUNS, run_id, "run")
         if doc is None:
             return None
-        info = _run_info(doc, self._run(aql.RUN_COUNTS, run=doc["_key"]))
+        cached = self._run(aql.RUN_CACHED, run=doc["_key"])
+        counted = self._run(aql.RUN_COUNTS, run=doc["_key"])
+        info = _run_info(doc, counted, int(cached[0]) if cached else 0)
         if _idle(info) and self._settle([info.id]):
             return self.run_info(info.id)
         return info
@@ -1292,9 +1308,15 @@ class ArangoStore(Store):
         return str(rows[0]["status"])
 
     def list_runs(self, limit: int = 20) -> list[RunInfo]:
-        runs = [_run_info(doc, doc["counts"]) for doc in self._run(aql.LIST_RUNS, limit=limit)]
+        def listed() -> list[RunInfo]:
+            return [
+                _run_info(doc, doc["counts"], int(doc.get("cached") or 0))
+                for doc in self._run(aql.LIST_RUNS, limit=limit)
+            ]
+
+        runs = listed()
         if self._settle(r.id for r in runs if _idle(r)):
-            runs = [_run_info(d, d["counts"]) for d in self._run(aql.LIST_RUNS, limit=limit)]
+            runs = listed()
         return runs
 
     def list_jobs(self, run_id: str, status: str | None = None) -> list[JobInfo]:
@@ -1365,9 +1387,23 @@ _COMPLETE_WRITES = (aql.JOBS, aql.RESULTS)
 # -- transaction bodies ----------------------------------------------------------------------
 
 
-def _complete(t: _Txn, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+def _complete(
+    t: _Txn,
+    worker_id: str,
+    done: Sequence[tuple[str, bytes]],
+    keys: Mapping[str, str],
+    reused: Mapping[str, str],
+) -> list[bool]:
     results = dict(reversed(done))  # the first result given for a job id wins
-    rows = t.query(aql.COMPLETE, jobs=list(results), worker=worker_id, now=t.now)
+    rows = t.query(
+        aql.COMPLETE,
+        jobs=list(results),
+        worker=worker_id,
+        now=t.now,
+        keys=dict(keys),
+        reused=dict(reused),
+        notes={job_id: cached_note(source) for job_id, source in reused.items()},
+    )
     accepted = {row["id"]: row for row in rows}
     t.receipt = (aql.RESULTS, list(accepted))  # results are keyed by job id
     if accepted:
@@ -1432,6 +1468,9 @@ def _job_doc(
         "finished": None,
         "history": [],
         "failure": None,
+        "reuse": False,
+        "cache_key": None,
+        "cached_from": None,
         **fields,
     }
 
@@ -1447,6 +1486,7 @@ def _job_docs(plan: Submission) -> list[dict[str, Any]]:
             status=status,
             waiting=len(deps),
             dependents=plan.dependents[job.key],
+            reuse=plan.built.reuse,
         )
         for job, deps, status, payload in zip(
             plan.built.jobs, plan.deps, plan.statuses, plan.payloads, strict=True
@@ -1483,6 +1523,7 @@ def _expansion_docs(
             created=now,
             finished=now if rows.finished(i) else None,
             history=[[now, status, note]],
+            reuse=bool(expander.get("reuse", False)),
         )
         for i, (job, status) in enumerate(zip(rows.jobs, rows.statuses, strict=True))
     ]
@@ -1674,6 +1715,7 @@ def _claimed(elf: str, rows: list[Any]) -> tuple[list[Claimed], list[tuple[Any, 
                 deps,
                 int(r["attempts"]),
                 _inputs(deps, r["results"]),
+                bool(r.get("reuse")),
             )
         )
     return claimed, damaged
@@ -1701,7 +1743,7 @@ def _failure(doc: Mapping[str, Any]) -> FailureInfo:
     )
 
 
-def _run_info(doc: Mapping[str, Any], counted: Iterable[Sequence[Any]]) -> RunInfo:
+def _run_info(doc: Mapping[str, Any], counted: Iterable[Sequence[Any]], cached: int = 0) -> RunInfo:
     return run_info(
         doc["_key"],
         doc["pipeline"],
@@ -1713,6 +1755,7 @@ def _run_info(doc: Mapping[str, Any], counted: Iterable[Sequence[Any]]) -> RunIn
         int(doc["total"]),
         doc["output"],
         counted,
+        cached,
         _run_failure(doc.get("failure")),
     )
 
@@ -1766,7 +1809,13 @@ def _job_info(
         result,
         None if failure is None else failures.get(failure),
         history,
+        _str_or_none(doc.get("cache_key")),
+        _str_or_none(doc.get("cached_from")),
     )
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _log_doc(

@@ -46,14 +46,16 @@ __all__ = [
     "parameters",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bump on any change to the layout below; a mycelium of another version is refused, but for
 the versions in :data:`UPGRADABLE`."""
 
-UPGRADABLE: frozenset[int] = frozenset({1, 2})
+UPGRADABLE: frozenset[int] = frozenset({1, 2, 3})
 """Older versions whose layout is this one's minus collections and indexes: opening one
 creates what is missing and records the new version (1 -> 2 added ``elfc_logs``, 2 -> 3 the
-``elfc_jobs/by_run_key`` index)."""
+``elfc_jobs/by_run_key`` index, 3 -> 4 the ``elfc_jobs/by_cache_key`` index; a job document
+stored before 4 has no ``reuse``, ``cache_key`` or ``cached_from`` field, which reads as false
+or null)."""
 
 # -- layout ----------------------------------------------------------------------------
 
@@ -144,6 +146,8 @@ INDEXES: tuple[Index, ...] = (
     Index(JOBS, "by_run", ("run", "status"), stored=("elf",)),
     # an expansion's jobs of the run by key (those its new jobs wait for).
     Index(JOBS, "by_run_key", ("run", "key")),
+    # caching by input: the latest succeeded job of a cache key.
+    Index(JOBS, "by_cache_key", ("cache_key", "status", "finished")),
     Index(RUNS, "by_no", ("no",)),
     Index(RESULTS, "by_run_key", ("run", "key")),
     Index(FAILURES, "by_last_seen", ("last_seen",)),
@@ -382,7 +386,7 @@ FOR j IN elfc_jobs
   RETURN {
     id: j._key, run: j.run, run_no: j.run_no, seq: j.seq, key: j.key, task: j.task,
     revision: j.revision, args: j.args, kwargs: j.kwargs, deps: j.deps,
-    attempts: j.attempts + 1,
+    attempts: j.attempts + 1, reuse: j.reuse == true,
     results: (
       FOR r IN elfc_results FILTER r.run == j.run AND r.key IN j.deps RETURN [r.key, r.value]
     )
@@ -402,7 +406,7 @@ FOR j IN elfc_jobs
   RETURN {
     id: j._key, run: j.run, run_no: j.run_no, seq: j.seq, key: j.key, task: j.task,
     revision: j.revision, args: j.args, kwargs: j.kwargs, deps: j.deps,
-    attempts: j.attempts,
+    attempts: j.attempts, reuse: j.reuse == true,
     results: (
       FOR r IN elfc_results FILTER r.run == j.run AND r.key IN j.deps RETURN [r.key, r.value]
     )
@@ -474,6 +478,8 @@ COMPLETE = _q(
     "COMPLETE",
     """
 // index: elfc_jobs/primary
+// @keys: job id -> its cache key; @notes: job id -> the history note of a job that reused
+// another's result, @reused: job id -> that job (both objects empty when none).
 FOR id IN @jobs
   FOR j IN elfc_jobs
     FILTER j._key == id AND j.status == "running" AND j.lease_owner == @worker
@@ -481,9 +487,38 @@ FOR id IN @jobs
       status: "succeeded",
       finished: @now,
       lease_until: null,
-      history: PUSH(j.history, [@now, "succeeded", @worker])
+      history: PUSH(j.history, [@now, "succeeded", NOT_NULL(@notes[id], @worker)]),
+      cache_key: @keys[id],
+      cached_from: @reused[id]
     } IN elfc_jobs OPTIONS { ignoreRevs: false }
     RETURN { id: j._key, run: j.run, key: j.key, dependents: j.dependents }
+""",
+)
+
+CACHED_RESULT = _q(
+    "CACHED_RESULT",
+    """
+// index: elfc_jobs/by_cache_key, elfc_results/primary
+// The latest succeeded job of a cache key, and its result.
+FOR j IN elfc_jobs
+  FILTER j.cache_key == @key AND j.status == "succeeded"
+  SORT j.finished DESC
+  LIMIT 1
+  FOR r IN elfc_results
+    FILTER r._key == j._key
+    RETURN [j._key, r.value]
+""",
+)
+
+RUN_CACHED = _q(
+    "RUN_CACHED",
+    """
+// index: elfc_jobs/by_run
+// How many jobs of the run reused a result (a filter on the run's job documents).
+FOR j IN elfc_jobs
+  FILTER j.run == @run AND j.cached_from != null
+  COLLECT WITH COUNT INTO n
+  RETURN n
 """,
 )
 
@@ -551,7 +586,8 @@ FOR j IN elfc_jobs
   LET run_status = FIRST(FOR r IN elfc_runs FILTER r._key == j.run RETURN r.status)
   RETURN {
     id: j._key, run: j.run, run_no: j.run_no, key: j.key, elf: j.elf, task: j.task,
-    attempts: j.attempts, dependents: j.dependents, run_status: run_status
+    attempts: j.attempts, dependents: j.dependents, run_status: run_status,
+    reuse: j.reuse == true
   }
 """,
 )
@@ -836,7 +872,10 @@ FOR r IN elfc_runs
       COLLECT elf = j.elf, status = j.status WITH COUNT INTO n
       RETURN [elf, status, n]
   )
-  RETURN MERGE(r, { counts: counts })
+  LET cached = LENGTH(
+    FOR j IN elfc_jobs FILTER j.run == r._key AND j.cached_from != null RETURN 1
+  )
+  RETURN MERGE(r, { counts: counts, cached: cached })
 """,
 )
 
@@ -975,7 +1014,9 @@ FOR j IN elfc_jobs
     lease_owner: null,
     lease_until: null,
     started: null,
-    finished: null
+    finished: null,
+    cache_key: null,
+    cached_from: null
   } IN elfc_jobs OPTIONS { ignoreRevs: false }
   RETURN { id: j._key, old: j.revision }
 """,

@@ -78,6 +78,7 @@ from elfc.mycelium.common import (
     Submission,
     Undecodable,
     abandon,
+    cached_note,
     closed_error,
     decode_payload,
     expanded_note,
@@ -113,7 +114,7 @@ __all__ = ["MIGRATIONS", "PASSWORD_ENV", "SCHEMA_VERSION", "PostgresStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bump on any change to ``schema.sql``, with the migration from the previous version in
 :data:`MIGRATIONS`; an older mycelium is migrated when opened, a newer or unknown one refused."""
 MIGRATIONS: dict[int, str] = {
@@ -125,6 +126,12 @@ MIGRATIONS: dict[int, str] = {
     # 2 -> 3: a run's own failure (its value refused by the return annotation).
     2: "ALTER TABLE elfc.runs ADD COLUMN error_type text, ADD COLUMN error_message text, "
     "ADD COLUMN error_time float8",
+    # 3 -> 4: caching by input (`@task(cache=True)`, `elfc run --reuse`).
+    3: "ALTER TABLE elfc.jobs ADD COLUMN reuse boolean NOT NULL DEFAULT false, "
+    'ADD COLUMN cache_key text COLLATE "C", ADD COLUMN cached_from text; '
+    "CREATE INDEX jobs_by_cache_key ON elfc.jobs (cache_key, finished) "
+    "WHERE status = 'succeeded' AND cache_key IS NOT NULL; "
+    "CREATE INDEX jobs_cached ON elfc.jobs (run_no) WHERE cached_from IS NOT NULL",
 }
 """Schema version -> the statements that make it the next version."""
 PASSWORD_ENV = "PGPASSWORD"
@@ -632,7 +639,7 @@ class PostgresStore(Store):
             _copy(
                 cur,
                 "elfc.jobs (no, id, run_no, key, node, elf, task, revision, seq, status, "
-                "waiting, dependents, created)",
+                "waiting, dependents, created, reuse)",
                 plan.job_rows(nos, run_no, ids, t.now),
             )
             _copy(cur, "elfc.job_payloads (job, args, kwargs, deps)", plan.payload_rows(nos))
@@ -654,7 +661,7 @@ class PostgresStore(Store):
         "FROM picked, elfc.job_payloads p, elfc.runs r "
         "WHERE j.no = picked.no AND p.job = j.no AND r.no = j.run_no "
         "RETURNING j.run_no, j.seq, j.id, r.id, j.key, j.task, j.revision, p.args, p.kwargs, "
-        "p.deps, j.attempts, j.no"
+        "p.deps, j.attempts, j.no, j.reuse"
     )
     _INPUTS = (
         "SELECT w.i, d.key, r.value FROM unnest(%s::int[], %s::bigint[], %s::text[]) "
@@ -683,7 +690,7 @@ class PostgresStore(Store):
         rows = claim.fetchall()
         rows.sort(key=operator.itemgetter(0, 1))
         payloads: list[Payload | Undecodable] = []
-        for _, _, _, _, _, _, _, args, kwargs, deps_json, _, _ in rows:
+        for _, _, _, _, _, _, _, args, kwargs, deps_json, _, _, _ in rows:
             try:
                 payloads.append(decode_payload(args, kwargs, deps_json))
             except Undecodable as exc:
@@ -711,6 +718,7 @@ class PostgresStore(Store):
             _,
             attempts,
             no,
+            reuse,
         ) in enumerate(rows):
             t.move(run_no, elf, "ready", "running")
             payload = payloads[i]
@@ -733,6 +741,7 @@ class PostgresStore(Store):
                     deps[i],
                     attempts,
                     inputs.get(i),
+                    bool(reuse),
                 )
             )
         return claimed
@@ -755,6 +764,19 @@ class PostgresStore(Store):
         "WHERE j.id = ANY(%(ids)s::text[]) AND j.status = 'running' "
         "AND j.lease_owner = %(worker)s RETURNING j.id, j.no, j.run_no, j.elf, j.dependents"
     )
+    _SUCCEED_KEYED = (
+        "UPDATE elfc.jobs j SET status = 'succeeded', finished = %(now)s, lease_until = NULL, "
+        "history = " + _event("succeeded", "coalesce(w.note, %(worker)s)") + ", "
+        "cache_key = w.key, cached_from = w.source "
+        "FROM unnest(%(ids)s::text[], %(keys)s::text[], %(sources)s::text[], %(notes)s::text[]) "
+        "AS w (id, key, source, note) "
+        "WHERE j.id = w.id AND j.status = 'running' "
+        "AND j.lease_owner = %(worker)s RETURNING j.id, j.no, j.run_no, j.elf, j.dependents"
+    )
+    _CACHED_RESULT = (
+        "SELECT j.id, r.value FROM elfc.jobs j JOIN elfc.results r ON r.job = j.no "
+        "WHERE j.cache_key = %s AND j.status = 'succeeded' ORDER BY j.finished DESC LIMIT 1"
+    )
     _READY_DEPENDENTS = (
         "WITH hits AS (SELECT dependent AS job, count(*)::int AS k FROM elfc.edges "
         "WHERE dep = ANY(%(up)s::bigint[]) GROUP BY dependent ORDER BY dependent) "
@@ -767,10 +789,18 @@ class PostgresStore(Store):
         "FROM hits WHERE j.no = hits.job RETURNING j.run_no, j.elf, j.status, j.waiting"
     )
 
-    def complete_many(self, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+    def complete_many(
+        self,
+        worker_id: str,
+        done: Sequence[tuple[str, bytes]],
+        keys: Mapping[str, str] | None = None,
+        reused: Mapping[str, str] | None = None,
+    ) -> list[bool]:
         if not done:
             return []
-        return self._write(lambda t: self._complete(t, worker_id, done), durable=False)
+        return self._write(
+            lambda t: self._complete(t, worker_id, done, keys, reused), durable=False
+        )
 
     def exchange(
         self,
@@ -779,21 +809,47 @@ class PostgresStore(Store):
         done: Sequence[tuple[str, bytes]],
         lease: float,
         limit: int,
+        keys: Mapping[str, str] | None = None,
+        reused: Mapping[str, str] | None = None,
     ) -> tuple[list[bool], list[Claimed]]:
         if not done:
             return [], self.claim(elf, worker_id, lease, limit)
 
         def both(t: _Txn) -> tuple[list[bool], list[Claimed]]:
-            accepted = self._complete(t, worker_id, done)
+            accepted = self._complete(t, worker_id, done, keys, reused)
             return accepted, self._claim(t, elf, worker_id, lease, limit) if limit > 0 else []
 
         return self._write(both, durable=False)
 
-    def _complete(self, t: _Txn, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+    def cached_result(self, key: str) -> tuple[str, bytes] | None:
+        row = self._read(lambda con: con.execute(self._CACHED_RESULT, (key,)).fetchone())
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
+    def _complete(
+        self,
+        t: _Txn,
+        worker_id: str,
+        done: Sequence[tuple[str, bytes]],
+        keys: Mapping[str, str] | None = None,
+        reused: Mapping[str, str] | None = None,
+    ) -> list[bool]:
         first: dict[str, bytes] = {}
         for job_id, result in done:
             first.setdefault(job_id, result)
-        rows = t.execute(self._SUCCEED, worker=worker_id, ids=list(first)).fetchall()
+        if keys or reused:
+            keys, reused = keys or {}, reused or {}
+            ids = list(first)
+            sources = [reused.get(i) for i in ids]
+            rows = t.execute(
+                self._SUCCEED_KEYED,
+                worker=worker_id,
+                ids=ids,
+                keys=[keys.get(i) for i in ids],
+                sources=sources,
+                notes=[None if s is None else cached_note(s) for s in sources],
+            ).fetchall()
+        else:
+            rows = t.execute(self._SUCCEED, worker=worker_id, ids=list(first)).fetchall()
         stored = {row[0]: row for row in rows}
         upstream = []
         for _, job_no, run_no, elf, dependents in rows:
@@ -1019,7 +1075,7 @@ class PostgresStore(Store):
     # -- expanding regions ------------------------------------------------------------------
 
     _EXPANDING = (
-        "SELECT j.no, j.run_no, j.elf, j.dependents, r.status FROM elfc.jobs j "
+        "SELECT j.no, j.run_no, j.elf, j.dependents, r.status, j.reuse FROM elfc.jobs j "
         "JOIN elfc.runs r ON r.no = j.run_no WHERE " + _HELD + " FOR NO KEY UPDATE OF j"
     )
     _EXTERNAL = (
@@ -1076,7 +1132,7 @@ class PostgresStore(Store):
         held = t.execute(self._EXPANDING, ids=[job_id], worker=worker_id).fetchone()
         if held is None:
             return False
-        job_no, run_no, elf, dependents, run_status = held
+        job_no, run_no, elf, dependents, run_status, reuse = held
         if run_status != "running":
             self._requeue(
                 t, self._RELEASE, ids=[job_id], worker=worker_id, delta=-1,
@@ -1156,13 +1212,13 @@ class PostgresStore(Store):
             _copy(
                 t.cur,
                 "elfc.jobs (no, id, run_no, key, node, elf, task, revision, seq, status, "
-                "waiting, dependents, created, finished, history)",
+                "waiting, dependents, created, finished, history, reuse)",
                 (
                     (
                         nos[i], ids[i], run_no, job.key, job.node, job.elf, job.task,
                         job.revision, seq + i, status, rows.waiting[i],
                         plan.dependents[job.key], t.now, t.now if rows.finished(i) else None,
-                        _encode([[t.now, status, note]]).decode(),
+                        _encode([[t.now, status, note]]).decode(), bool(reuse),
                     )
                     for i, (job, status) in enumerate(zip(rows.jobs, rows.statuses, strict=True))
                 ),
@@ -1315,7 +1371,7 @@ class PostgresStore(Store):
     _RERUN = (
         "UPDATE elfc.jobs j SET status = 'pending', revision = w.revision, attempts = 0, "
         "not_before = 0, lease = NULL, lease_owner = NULL, lease_until = NULL, started = NULL, "
-        "finished = NULL FROM unnest(%(nos)s::bigint[], %(revisions)s::text[]) "
+        "finished = NULL, cache_key = NULL, cached_from = NULL FROM unnest(%(nos)s::bigint[], %(revisions)s::text[]) "
         "AS w (no, revision) WHERE j.no = w.no"
     )
     _RERUN_STATUS = "CASE WHEN w.n = 0 THEN 'ready' ELSE 'pending' END"
@@ -1490,8 +1546,8 @@ class PostgresStore(Store):
     _JOB_COLUMNS = (
         "SELECT j.no, j.id, r.id, j.key, j.node, j.elf, j.task, j.revision, p.args, p.kwargs, "
         "p.deps, j.seq, j.status, j.waiting, j.attempts, j.not_before, j.lease_owner, "
-        "j.lease_until, j.created, j.started, j.finished, j.history::text, "
-        "(SELECT failure FROM elfc.job_failures WHERE job = j.no ORDER BY no DESC LIMIT 1) "
+        "j.lease_until, j.created, j.started, j.finished, j.history::text, j.cache_key, "
+        "j.cached_from, (SELECT failure FROM elfc.job_failures WHERE job = j.no ORDER BY no DESC LIMIT 1) "
         "FROM elfc.jobs j JOIN elfc.runs r ON r.no = j.run_no "
         "JOIN elfc.job_payloads p ON p.job = j.no "
     )
@@ -1768,6 +1824,7 @@ class _Rows(Submission):
     def job_rows(
         self, nos: Sequence[int], run_no: int, ids: Sequence[str], now: float
     ) -> Iterator[tuple[Any, ...]]:
+        reuse = self.built.reuse
         for i, job in enumerate(self.built.jobs):
             yield (
                 nos[i],
@@ -1783,6 +1840,7 @@ class _Rows(Submission):
                 len(self.deps[i]),
                 self.dependents[job.key],
                 now,
+                reuse,
             )
 
     def payload_rows(self, nos: Sequence[int]) -> Iterator[tuple[int, bytes, bytes, bytes]]:
@@ -1871,6 +1929,12 @@ def _run_info(con: psycopg.Connection[Any], row: tuple[Any, ...]) -> RunInfo:
         total,
         bytes(output),
         _counted(con, no),
+        _one(
+            con.execute(
+                "SELECT count(*)::int FROM elfc.jobs WHERE run_no = %s AND cached_from IS NOT NULL",
+                (no,),
+            ).fetchone()
+        ),
         run_failure(*row[10:13]),
     )
 
@@ -1903,7 +1967,7 @@ def _job_infos(
     for row in rows:
         (no, job_id, run_id, key, node, elf, task, revision, args, kwargs, deps, seq, status,
          waiting, attempts, not_before, lease_owner, lease_until, created, started, finished,
-         history, failure) = row  # fmt: skip
+         history, key_of_cache, cached_from, failure) = row  # fmt: skip
         # A damaged row reads as a job without arguments (a claim fails it, saying why)
         # rather than making the whole run unreadable.
         try:
@@ -1939,6 +2003,8 @@ def _job_infos(
                 _result(con, no) if with_results else None,
                 failures.get(failure),
                 job_history(created, dep_keys, events),
+                key_of_cache,
+                cached_from,
             )
         )
     return out

@@ -35,7 +35,8 @@ CREATE TABLE elfc.jobs (
     status text NOT NULL, waiting integer NOT NULL, dependents integer NOT NULL,
     attempts integer NOT NULL DEFAULT 0,
     not_before float8 NOT NULL DEFAULT 0, lease float8, lease_owner text, lease_until float8,
-    created float8 NOT NULL, started float8, finished float8, history jsonb
+    created float8 NOT NULL, started float8, finished float8, history jsonb,
+    reuse boolean NOT NULL DEFAULT false, cache_key text COLLATE "C", cached_from text
 );
 -- A job's arguments and dependency keys never change: kept out of the jobs row, which every
 -- status change and counter update rewrites.
@@ -45,6 +46,11 @@ CREATE TABLE elfc.job_payloads (
 CREATE UNIQUE INDEX jobs_by_run_key ON elfc.jobs (run_no, key);
 CREATE INDEX jobs_ready ON elfc.jobs (elf, run_no, seq) WHERE status = 'ready';
 CREATE INDEX jobs_running ON elfc.jobs (lease_until) WHERE status = 'running';
+-- Caching by input: the succeeded jobs by the key of what they computed, and the jobs that
+-- reused a result (counted per run).
+CREATE INDEX jobs_by_cache_key ON elfc.jobs (cache_key, finished)
+    WHERE status = 'succeeded' AND cache_key IS NOT NULL;
+CREATE INDEX jobs_cached ON elfc.jobs (run_no) WHERE cached_from IS NOT NULL;
 CREATE TABLE elfc.edges (
     dep bigint NOT NULL, dependent bigint NOT NULL, PRIMARY KEY (dep, dependent)
 );

@@ -70,6 +70,7 @@ from elfc.mycelium.common import (
     Submission,
     Undecodable,
     abandon,
+    cached_note,
     closed_error,
     decode_payload,
     expanded_note,
@@ -102,10 +103,16 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bump on any change to ``schema.sql``, with the migration from the previous version in
 :data:`MIGRATIONS`; a database of an older version is migrated when opened, one of a newer or
 unknown version refused."""
+
+_CACHE_INDEX = (
+    "CREATE INDEX jobs_by_cache_key ON jobs (cache_key, finished) "
+    "WHERE status = 'succeeded' AND cache_key IS NOT NULL"
+)
+_CACHED_INDEX = "CREATE INDEX jobs_cached ON jobs (run_no) WHERE cached_from IS NOT NULL"
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     # 3 -> 4: per-job task output (`elfc logs`).
@@ -120,6 +127,14 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN error_type TEXT",
         "ALTER TABLE runs ADD COLUMN error_message TEXT",
         "ALTER TABLE runs ADD COLUMN error_time REAL",
+    ),
+    # 5 -> 6: caching by input (`@task(cache=True)`, `elfc run --reuse`).
+    5: (
+        "ALTER TABLE jobs ADD COLUMN reuse INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN cache_key TEXT",
+        "ALTER TABLE jobs ADD COLUMN cached_from TEXT",
+        _CACHE_INDEX,
+        _CACHED_INDEX,
     ),
 }
 """Schema version -> the statements that make it the next version, run in one transaction."""
@@ -491,8 +506,8 @@ class SQLiteStore(Store):
         ).fetchone()[0]
         con.executemany(
             "INSERT INTO jobs (no, id, run_no, key, node, elf, task, revision, "
-            "seq, status, waiting, dependents, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "seq, status, waiting, dependents, created, reuse) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             plan.job_rows(first, run_no, ids, t.now),
         )
         con.executemany(
@@ -516,7 +531,7 @@ class SQLiteStore(Store):
         "lease = ?, lease_until = ?, started = ?, history = " + _append_event("running") + " "
         "WHERE no IN (SELECT no FROM jobs WHERE elf = ? AND status = 'ready' "
         "AND not_before <= ? ORDER BY run_no, seq LIMIT ?) "
-        "RETURNING run_no, seq, id, key, task, revision, no, attempts"
+        "RETURNING run_no, seq, id, key, task, revision, no, attempts, reuse"
     )
     _PAYLOADS = "SELECT job, args, kwargs, deps FROM job_payloads WHERE job IN ({})"
     _EXPIRED_PROBE = "SELECT 1 FROM jobs WHERE status = 'running' AND lease_until < ? LIMIT 1"
@@ -569,7 +584,7 @@ class SQLiteStore(Store):
             )
         }
         claimed = []
-        for run_no, _seq, job_id, key, task, revision, no, attempts in rows:
+        for run_no, _seq, job_id, key, task, revision, no, attempts, reuse in rows:
             t.move(run_no, elf, "ready", "running")
             try:
                 if no not in payloads:
@@ -595,6 +610,7 @@ class SQLiteStore(Store):
                     self._inputs(t.con, run_no, payloads[no][2])
                     if 0 < len(dep_keys) <= INLINE_RESULTS
                     else None,
+                    bool(reuse),
                 )
             )
         return claimed
@@ -618,6 +634,10 @@ class SQLiteStore(Store):
             self._run_ids[run_no] = run_id
         return run_id
 
+    def cached_result(self, key: str) -> tuple[str, bytes] | None:
+        row = self._read(lambda con: con.execute(self._CACHED_RESULT, (key,)).fetchone())
+        return None if row is None else (str(row[0]), _blob(row[1]))
+
     def results(self, run_id: str, keys: Iterable[str]) -> dict[str, bytes]:
         wanted = _encode(list(keys))
         rows = self._read(
@@ -640,6 +660,16 @@ class SQLiteStore(Store):
         + _append_event("succeeded")
         + " WHERE no = ?"
     )
+    _SUCCEED_KEYED = (
+        "UPDATE jobs SET status = 'succeeded', finished = ?, lease_until = NULL, history = "
+        + _append_event("succeeded")
+        + ", cache_key = ?, cached_from = ? WHERE no = ?"
+    )
+    _CACHED_RESULT = (
+        "SELECT j.id, r.value FROM jobs j INDEXED BY jobs_by_cache_key "
+        "JOIN results r ON r.job = j.no "
+        "WHERE j.cache_key = ? AND j.status = 'succeeded' ORDER BY j.finished DESC LIMIT 1"
+    )
     _READY_DEPENDENTS = (
         "WITH hits (job, k) AS (SELECT dependent, count(*) FROM edges "
         "WHERE dep IN (SELECT value FROM json_each(?)) GROUP BY dependent) "
@@ -652,10 +682,16 @@ class SQLiteStore(Store):
         "RETURNING run_no, elf, status, waiting"
     )
 
-    def complete_many(self, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+    def complete_many(
+        self,
+        worker_id: str,
+        done: Sequence[tuple[str, bytes]],
+        keys: Mapping[str, str] | None = None,
+        reused: Mapping[str, str] | None = None,
+    ) -> list[bool]:
         if not done:
             return []
-        return self._write(lambda t: self._complete(t, worker_id, done))
+        return self._write(lambda t: self._complete(t, worker_id, done, keys, reused))
 
     def exchange(
         self,
@@ -664,18 +700,28 @@ class SQLiteStore(Store):
         done: Sequence[tuple[str, bytes]],
         lease: float,
         limit: int,
+        keys: Mapping[str, str] | None = None,
+        reused: Mapping[str, str] | None = None,
     ) -> tuple[list[bool], list[Claimed]]:
         if not done:
             return [], self.claim(elf, worker_id, lease, limit)
 
         def both(t: _Txn) -> tuple[list[bool], list[Claimed]]:
-            accepted = self._complete(t, worker_id, done)
+            accepted = self._complete(t, worker_id, done, keys, reused)
             return accepted, self._claim(t, elf, worker_id, lease, limit) if limit > 0 else []
 
         return self._write(both)
 
-    def _complete(self, t: _Txn, worker_id: str, done: Sequence[tuple[str, bytes]]) -> list[bool]:
+    def _complete(
+        self,
+        t: _Txn,
+        worker_id: str,
+        done: Sequence[tuple[str, bytes]],
+        keys: Mapping[str, str] | None = None,
+        reused: Mapping[str, str] | None = None,
+    ) -> list[bool]:
         con, now = t.con, t.now
+        keys, reused = keys or {}, reused or {}
         accepted = []
         upstream = []
         for job_id, result in done:
@@ -684,7 +730,12 @@ class SQLiteStore(Store):
             if row is None:
                 continue
             job_no, run_no, elf, dependents = row
-            con.execute(self._SUCCEED, (now, now, worker_id, job_no))
+            key, source = keys.get(job_id), reused.get(job_id)
+            if key is None and source is None:
+                con.execute(self._SUCCEED, (now, now, worker_id, job_no))
+            else:
+                note = worker_id if source is None else cached_note(source)
+                con.execute(self._SUCCEED_KEYED, (now, now, note, key, source, job_no))
             con.execute("INSERT INTO results (job, value) VALUES (?, ?)", (job_no, result))
             t.move(run_no, elf, "running", "succeeded")
             if dependents:
@@ -736,14 +787,16 @@ class SQLiteStore(Store):
         seq = con.execute(
             "SELECT coalesce(max(seq), 0) + 1 FROM jobs WHERE run_no = ?", (run_no,)
         ).fetchone()[0]
+        # The jobs an expansion makes belong to its run: they reuse results if its jobs do.
+        reuse = con.execute("SELECT reuse FROM jobs WHERE no = ?", (job_no,)).fetchone()[0]
         every = [*plan.jobs, *plan.not_taken]
         rows = plan.layout(existing, range(first, first + len(every)), job_no)
         join_status, join_waiting = rows.join_status, rows.join_waiting
         note = expansion_note(job_id)
         con.executemany(
             "INSERT INTO jobs (no, id, run_no, key, node, elf, task, revision, seq, status, "
-            "waiting, dependents, created, finished, history) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "waiting, dependents, created, finished, history, reuse) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     first + i, ids[i], run_no, job.key, job.node, job.elf, job.task,
@@ -751,6 +804,7 @@ class SQLiteStore(Store):
                     plan.dependents[job.key], now,
                     now if rows.finished(i) else None,
                     _encode([[now, status, note]]),
+                    reuse,
                 )
                 for i, (job, status) in enumerate(zip(every, rows.statuses, strict=True))
             ],
@@ -1090,8 +1144,8 @@ class SQLiteStore(Store):
         con.execute("DELETE FROM results WHERE job IN (SELECT value FROM json_each(?))", (nos,))
         con.executemany(
             "UPDATE jobs SET status = 'pending', revision = ?, attempts = 0, not_before = 0, "
-            "lease_owner = NULL, lease_until = NULL, started = NULL, finished = NULL "
-            "WHERE no = ?",
+            "lease_owner = NULL, lease_until = NULL, started = NULL, finished = NULL, "
+            "cache_key = NULL, cached_from = NULL WHERE no = ?",
             [(wanted[job_id], no) for no, job_id, _, _ in rows],
         )
         # Counted after every named job is pending, so a dependency retried too is waited for.
@@ -1223,7 +1277,7 @@ class SQLiteStore(Store):
     _JOB_COLUMNS = (
         "SELECT j.no, j.id, r.id, j.key, j.node, j.elf, j.task, j.revision, p.args, p.kwargs, "
         "p.deps, j.seq, j.status, j.waiting, j.attempts, j.not_before, j.lease_owner, "
-        "j.lease_until, j.created, j.started, j.finished, j.history, "
+        "j.lease_until, j.created, j.started, j.finished, j.history, j.cache_key, j.cached_from, "
         "(SELECT failure FROM job_failures WHERE job = j.no ORDER BY rowid DESC LIMIT 1) "
         "FROM jobs j JOIN runs r ON r.no = j.run_no JOIN job_payloads p ON p.job = j.no "
     )
@@ -1534,6 +1588,7 @@ class _Rows(Submission):
     def job_rows(
         self, first: int, run_no: int, ids: Sequence[str], now: float
     ) -> Iterator[tuple[Any, ...]]:
+        reuse = int(self.built.reuse)
         for i, job in enumerate(self.built.jobs):
             yield (
                 first + i,
@@ -1549,6 +1604,7 @@ class _Rows(Submission):
                 len(self.deps[i]),
                 self.dependents[job.key],
                 now,
+                reuse,
             )
 
     def payload_rows(self, first: int) -> Iterator[tuple[int, bytes, bytes, bytes]]:
@@ -1634,6 +1690,11 @@ def _run_info(con: sqlite3.Connection, row: tuple[Any, ...]) -> RunInfo:
         total,
         output,
         _counted(con, no),
+        con.execute(
+            "SELECT count(*) FROM jobs INDEXED BY jobs_cached "
+            "WHERE run_no = ? AND cached_from IS NOT NULL",
+            (no,),
+        ).fetchone()[0],
         run_failure(*row[10:13]),
     )
 
@@ -1666,7 +1727,7 @@ def _job_infos(
     for row in rows:
         (no, job_id, run_id, key, node, elf, task, revision, args, kwargs, deps, seq, status,
          waiting, attempts, not_before, lease_owner, lease_until, created, started, finished,
-         history, failure) = row  # fmt: skip
+         history, key_of_cache, cached_from, failure) = row  # fmt: skip
         # A damaged row reads as a job without arguments (a claim fails it, saying why)
         # rather than making the whole run unreadable.
         try:
@@ -1702,6 +1763,8 @@ def _job_infos(
                 _result(con, no) if with_results else None,
                 failures.get(failure),
                 job_history(created, dep_keys, events),
+                key_of_cache,
+                cached_from,
             )
         )
     return out

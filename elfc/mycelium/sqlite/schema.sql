@@ -30,7 +30,8 @@ CREATE TABLE jobs (
     status TEXT NOT NULL, waiting INTEGER NOT NULL, dependents INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     not_before REAL NOT NULL DEFAULT 0, lease REAL, lease_owner TEXT, lease_until REAL,
-    created REAL NOT NULL, started REAL, finished REAL, history TEXT
+    created REAL NOT NULL, started REAL, finished REAL, history TEXT,
+    reuse INTEGER NOT NULL DEFAULT 0, cache_key TEXT, cached_from TEXT
 );
 -- A job's arguments and dependency keys never change, and a reduce over n jobs holds O(n) of
 -- them: kept out of the jobs row, which every status change and counter update rewrites whole.
@@ -40,6 +41,11 @@ CREATE TABLE job_payloads (
 CREATE UNIQUE INDEX jobs_by_run_key ON jobs (run_no, key);
 CREATE INDEX jobs_ready ON jobs (elf, run_no, seq, not_before) WHERE status = 'ready';
 CREATE INDEX jobs_running ON jobs (lease_until, elf, run_no) WHERE status = 'running';
+-- Caching by input: the succeeded jobs by the key of what they computed, and the jobs that
+-- reused a result (counted per run).
+CREATE INDEX jobs_by_cache_key ON jobs (cache_key, finished)
+    WHERE status = 'succeeded' AND cache_key IS NOT NULL;
+CREATE INDEX jobs_cached ON jobs (run_no) WHERE cached_from IS NOT NULL;
 CREATE TABLE edges (
     dep INTEGER NOT NULL, dependent INTEGER NOT NULL, PRIMARY KEY (dep, dependent)
 ) WITHOUT ROWID;
