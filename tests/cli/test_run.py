@@ -343,15 +343,18 @@ def test_run_of_a_pipeline_that_does_not_compile_shows_every_diagnostic_with_its
         "from elfc import elf, named, pipeline, task\n\n\n"
         "@elf\nclass E:\n    @task\n    def f(self, x: int) -> int:\n        return x\n\n\n"
         "e = named(E, 'e')\n\n\n"
-        "@pipeline\ndef p(n: int) -> int:\n    y = e.f(n)\n    if y > 2:\n        return 1\n"
-        "    z = e.f(n)\n    while z:\n        pass\n    return y\n",
+        "@pipeline\ndef p(n: int) -> int:\n    y = e.f(n)\n    for i in range(n):\n"
+        "        if e.f(i) > 2:\n            break\n"
+        "    small = [i for i in range(n) if i < y]\n    return y + len(small)\n",
         encoding="utf-8",
     )
     done = procs.call("run", f"{source}:p", "-a", "n=1", "--mycelium", url)
     assert done.returncode == 1 and done.stdout == ""
     assert "the pipeline does not compile (2 problem(s))" in done.stderr
-    assert done.stderr.count("ELF103") == 2 and done.stderr.count("= help:") == 2
-    assert "17 |     if y > 2:" in done.stderr and "20 |     while z:" in done.stderr
+    assert done.stderr.count("ELF124") == 1 and done.stderr.count("ELF103") == 1
+    assert done.stderr.count("= help:") == 2
+    assert "18 |         if e.f(i) > 2:" in done.stderr
+    assert "20 |     small = [i for i in range(n) if i < y]" in done.stderr
 
 
 FUSSY = """

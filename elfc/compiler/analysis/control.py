@@ -316,6 +316,15 @@ class Control(Core):
         self.loop_body(body)
         self.region, self.place = outer_region, outer_place
         self.touched_after(s, before, rid)
+        read = set(_names_read(s.test))
+        calls = any(isinstance(n, cst.Call) for n in _walk(s.test))
+        breaks = any(isinstance(n, cst.Break) for n in _loop_exits_of_body(s))
+        if not calls and not breaks and not (read & _touched(s.body)):
+            self.report(
+                dg.UNBOUNDED_LOOP, s, construct=header,
+                why="its body never changes what its test reads, so once entered it runs "
+                "until its bound (1,000 iterations) fails the run",
+            )  # fmt: skip
 
     def dynamic_comprehension(self, node: Any, comp: cst.CompFor, it: Val, parts: list[Any]) -> Val:
         """``[f(x) for x in result]``: a region whose value is the collection."""
@@ -444,6 +453,11 @@ def _loop_exits(node: cst.CSTNode) -> list[cst.CSTNode]:
                 continue
             stack.append(child)
     return out
+
+
+def _loop_exits_of_body(loop: cst.While | cst.For) -> list[cst.CSTNode]:
+    """The ``break``/``continue`` statements of ``loop`` itself (not of loops inside it)."""
+    return [e for stmt in loop.body.body for e in _loop_exits(stmt)]
 
 
 def _touched(node: cst.CSTNode) -> set[str]:
