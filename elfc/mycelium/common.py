@@ -149,14 +149,6 @@ class Submission:
             for dep in deps:
                 if dep not in self.position:
                     raise MyceliumError(f"job {job.key} depends on {dep!r}, not a job of the run")
-        for job in jobs:
-            depth = max(nesting(job.args), nesting(job.kwargs))
-            if depth > MAX_NESTING:
-                raise MyceliumError(
-                    f"job {job.key} ({job.elf}.{job.task}): its arguments nest {depth} levels "
-                    f"deep, more than the {MAX_NESTING} a worker decodes; build the value in a "
-                    f"task, or in fewer nested steps"
-                )
         try:
             self.payloads = [
                 (_encode(job.args), _encode(job.kwargs), _encode(deps))
@@ -165,7 +157,9 @@ class Submission:
             """Each job's ``(args, kwargs, deps)`` as JSON."""
             self.arguments, self.output = _encode(built.arguments), _encode(built.output)
         except (TypeError, msgspec.EncodeError, RecursionError) as exc:
+            check_nesting(jobs)
             raise MyceliumError(f"run of {built.pipeline} is not JSON-encodable: {exc}") from exc
+        check_nesting(jobs, self.payloads)
         self.dependents = Counter(dep for deps in self.deps for dep in deps)
         """Job key -> how many jobs wait for it."""
         self.statuses = [first_status(deps) for deps in self.deps]
@@ -218,9 +212,6 @@ class Expansion:
                 external[dep] = None
         self.external = list(external)
         """Keys of jobs already in the run that the new jobs or the join wait for."""
-        for job in every:
-            if max(nesting(job.args), nesting(job.kwargs)) > MAX_NESTING:
-                raise MyceliumError(f"job {job.key}: its arguments nest too deep")
         try:
             self.payloads = [
                 (_encode(job.args), _encode(job.kwargs), _encode(deps))
@@ -235,7 +226,10 @@ class Expansion:
                 else None
             )
         except (TypeError, msgspec.EncodeError, RecursionError) as exc:
+            check_nesting(every)
             raise MyceliumError(f"an expansion is not JSON-encodable: {exc}") from exc
+        check_nesting(self.jobs, self.payloads)
+        check_nesting(self.not_taken, self.placeholder_payloads)
         self.dependents = Counter(dep for deps in self.deps for dep in deps)
         self.dependents.update(self.join_deps)
         """Key -> how many of the new jobs (and the join) wait for it."""
@@ -341,6 +335,26 @@ def _status_after(dep_statuses: Sequence[str]) -> tuple[str, int]:
         return "skipped", 0
     waiting = sum(1 for s in dep_statuses if s != "succeeded")
     return ("pending" if waiting else "ready"), waiting
+
+
+def check_nesting(
+    jobs: Sequence[JobSpec], payloads: Sequence[tuple[bytes, bytes, bytes]] | None = None
+) -> None:
+    """:class:`MyceliumError` for a job whose arguments nest deeper than a worker decodes.
+
+    With the encoded ``payloads``, only jobs whose JSON is long enough to nest that deep are
+    walked (each level takes a bracket), so the usual short arguments cost nothing.
+    """
+    for i, job in enumerate(jobs):
+        if payloads is not None and len(payloads[i][0]) + len(payloads[i][1]) <= MAX_NESTING:
+            continue
+        depth = max(nesting(job.args), nesting(job.kwargs))
+        if depth > MAX_NESTING:
+            raise MyceliumError(
+                f"job {job.key} ({job.elf}.{job.task}): its arguments nest {depth} levels "
+                f"deep, more than the {MAX_NESTING} a worker decodes; build the value in a "
+                f"task, or in fewer nested steps"
+            )
 
 
 def nesting(value: object) -> int:
