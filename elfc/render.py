@@ -274,7 +274,7 @@ _REGION_WORDS = {"if": "branch", "for": "loop", "while": "loop", "comp": "compre
 def _region_label(region: Region, states: StateCounts | None) -> str:
     """A region's header; a region on task results says so, and with a run's states how its
     expansions went (``expanded 3``, ``failed 1``)."""
-    if region.kind == "loop":
+    if region.kind in ("loop", "then", "else"):
         return region.header
     label = f"{region.header}   ({_REGION_WORDS[region.kind]} on a task result)"
     if states is not None:

@@ -74,7 +74,7 @@ class Span(msgspec.Struct, frozen=True):
     end_column: int
 
 
-RegionKind = Literal["loop", "if", "for", "while", "comp"]
+RegionKind = Literal["loop", "if", "for", "while", "comp", "then", "else"]
 
 
 class Region(msgspec.Struct, frozen=True, tag="loop"):
@@ -83,7 +83,8 @@ class Region(msgspec.Struct, frozen=True, tag="loop"):
     ``kind``: ``loop``, a static loop (its body runs once per element at submission); the
     others depend on a task result and run when it exists, as an expansion job (see
     :data:`EXPAND`): ``if`` (a branch, also an ``assert``), ``for`` (a loop over a result),
-    ``while`` (one expansion per iteration), ``comp`` (a comprehension over a result).
+    ``while`` (one expansion per iteration), ``comp`` (a comprehension over a result);
+    ``then`` and ``else`` are the arms of an ``if`` region (drawn as such, nothing more).
     """
 
     id: str
@@ -95,7 +96,9 @@ class Region(msgspec.Struct, frozen=True, tag="loop"):
 
     @property
     def dynamic(self) -> bool:
-        return self.kind != "loop"
+        """True for a region that runs when a task result exists (not a static loop, not an
+        arm of a branch)."""
+        return self.kind in ("if", "for", "while", "comp")
 
     @property
     def indexed(self) -> bool:

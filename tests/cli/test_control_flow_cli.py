@@ -30,6 +30,7 @@ def test_a_branch_run_by_elfc_run_shows_its_untaken_job(procs: Processes, tmp_pa
                        "mermaid", "--mycelium", url)  # fmt: skip
     assert graph.returncode == 0, graph.stderr
     assert "branch on a task result" in graph.stdout
+    assert '["then"]' in graph.stdout and '["else"]' in graph.stdout  # the arms, labelled
     assert "1 not_taken" in graph.stdout
     assert "not shown" not in graph.stderr
 

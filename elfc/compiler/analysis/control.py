@@ -130,6 +130,14 @@ class Control(Core):
         self.out.chains[rid] = self.chain()
         return rid
 
+    def arm(self, node: cst.CSTNode, rid: str, kind: RegionKind) -> str:
+        """An arm of branch region ``rid``: a region of its own, for drawing."""
+        aid = self.node_id(node, "a")
+        self.out.regions[aid] = Region(
+            id=aid, span=self.span(node), header=kind, parent=rid, kind=kind
+        )
+        return aid
+
     def mark(self, node: cst.CSTNode, kind: str, rid: str, names: list[str]) -> None:
         self.out.marks[id(node)] = (MARKER[kind], rid, tuple(names))
 
@@ -210,14 +218,17 @@ class Control(Core):
         self.mark(s, "if", rid, names)
         concrete = {n: self.env[n] for n in saved}
         outer_region, outer_place = self.region, self.place
-        self.region = rid
+        self.region = self.arm(s.body, rid, "then")
         self.block(s.body)
         after_then = self.env
         self.env = {**before, **concrete}
+        if s.orelse is not None:
+            self.region = self.arm(s.orelse, rid, "else")
         if isinstance(s.orelse, cst.If):
             self.statement(s.orelse)
         elif isinstance(s.orelse, cst.Else):
             self.block(s.orelse.body)
+        self.region = rid
         self.env = join_env(after_then, self.env)
         touched = _touched(s)
         for stmt in rest or ():
