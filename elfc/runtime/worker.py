@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
 from elfc.decorators import Handle
-from elfc.errors import ElfStartFailed, JobStopped, UsageError
+from elfc.errors import ElfStartFailed, JobStopped, MyceliumError, UsageError
 from elfc.model.ir import JOIN, SYSTEM_TASKS
 from elfc.model.records import Claimed, ElfRecord, FailureRecord, LogRecord, WorkerInfo
 from elfc.mycelium.common import cache_key
@@ -429,7 +429,11 @@ class Worker:
             self.current = None
             self._avg = 0.8 * self._avg + 0.2 * (time.perf_counter() - started)
         self._store_logs()
-        if not self.store.expand(job.id, self.id, plan):
+        try:
+            applied = self.store.expand(job.id, self.id, plan)
+        except MyceliumError as exc:  # e.g. jobs the run already has: the expansion fails
+            return Outcome(job, failure=Failure("MyceliumError", str(exc), ""))
+        if not applied:
             log.warning("job %s: expansion not stored (lease lost or run not running)", job.id)
         elif self._debug:
             log.debug("job %s expanded into %d job(s)", job.id, len(plan.jobs))

@@ -1016,6 +1016,15 @@ class MyceliumContract:
         assert info is not None and info.total == 5
         assert counted(mycelium, run_id) == {"pending": 2, "ready": 2, "not_taken": 1}
 
+    def test_an_expansion_into_keys_the_run_has_is_refused_whole(self, mycelium: Store) -> None:
+        run_id = mycelium.submit(run_of(expander("g#0"), job("c#0", deps=["g#0"])))
+        (held,) = mycelium.claim("x", "w1", lease=5.0)
+        plan = Expansion([job("n#0"), job("c#0")], join=joining("n#0"))
+        with pytest.raises(MyceliumError, match=r"the run (already has|has already)"):
+            mycelium.expand(held.id, "w1", plan)
+        assert sorted(j.key for j in mycelium.list_jobs(run_id)) == ["c#0", "g#0"]
+        assert counted(mycelium, run_id) == {"running": 1, "pending": 1}
+
     def test_an_expansion_of_a_cancelled_run_adds_nothing(self, mycelium: Store) -> None:
         run_id = mycelium.submit(run_of(expander("g#0"), job("c#0", deps=["g#0"])))
         g = take(mycelium, "x", "g#0")

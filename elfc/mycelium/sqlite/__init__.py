@@ -787,6 +787,16 @@ class SQLiteStore(Store):
         seq = con.execute(
             "SELECT coalesce(max(seq), 0) + 1 FROM jobs WHERE run_no = ?", (run_no,)
         ).fetchone()[0]
+        clash = con.execute(
+            "SELECT key FROM jobs WHERE run_no = ? AND key IN (SELECT value FROM json_each(?)) "
+            "LIMIT 1",
+            (run_no, _encode([job.key for job in (*plan.jobs, *plan.not_taken)])),
+        ).fetchone()
+        if clash is not None:
+            raise MyceliumError(
+                f"expansion {job_id} would add job {clash[0]}, which the run already has "
+                "(was the region expanded before, then retried?)"
+            )
         # The jobs an expansion makes belong to its run: they reuse results if its jobs do.
         reuse = con.execute("SELECT reuse FROM jobs WHERE no = ?", (job_no,)).fetchone()[0]
         every = [*plan.jobs, *plan.not_taken]
