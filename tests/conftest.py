@@ -8,11 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
 
 from elfc import connect
 from elfc.runtime.client import Mycelium
 from tests.mycelium.pg_cluster import pg, pg_url  # noqa: F401  (a PostgreSQL server, on demand)
 from tests.runtime.fixtures.harness import Processes, ThreadWorkers, sqlite_url
+
+# Hypothesis's explain phase re-runs a failing example under a line tracer to say which lines
+# only failing cases run: over these property tests (compiling and running pipelines) that
+# took longer than a CI run has, so a failure is reported as soon as it is shrunk instead.
+settings.register_profile("elfc", phases=[p for p in Phase if p is not Phase.explain])
+settings.load_profile("elfc")
 
 
 @pytest.fixture
