@@ -35,6 +35,14 @@ MAX_ITERATIONS = 1_000
 """The most iterations a ``while`` on a task result may make."""
 
 
+class Outs(list[Any]):
+    """A region's values, in the order of ``names``."""
+
+    def __init__(self, names: tuple[str, ...], values: list[Any]) -> None:
+        super().__init__(values)
+        self.names = names
+
+
 class _Unbound:
     """The value of a variable not bound where a region starts or ends."""
 
@@ -436,7 +444,11 @@ class Frame:
         """The values of ``names`` in ``scope`` (a ``locals()``), UNBOUND where unassigned."""
         return [scope.get(n, UNBOUND) for n in names]
 
-    outs = bound
+    @staticmethod
+    def outs(scope: dict[str, Any], names: tuple[str, ...]) -> Outs:
+        """What a region hands back: ``bound``, knowing the names (for an unbound one's
+        message where it is read)."""
+        return Outs(names, [scope.get(n, UNBOUND) for n in names])
 
     def deferred(self, decision: list[Any]) -> bool:
         """True when a value of ``decision`` holds a task result that does not exist yet."""

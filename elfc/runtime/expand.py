@@ -105,7 +105,7 @@ def expansion_of(
     if outs < 0:
         join = _value_ir(value, "the value")
     else:
-        names = spec["names"]
+        names = getattr(value, "names", ())
         join = {
             Op.LIST: [
                 _value_ir(v, names[i] if i < len(names) else "?") for i, v in enumerate(value)
