@@ -493,6 +493,34 @@ def _run_error(status: str, counts: dict[str, int], failure: RunFailure | None) 
     return None
 
 
+_decode_history = msgspec.json.Decoder(tuple[Event, ...]).decode
+
+
+def job_info_of(row: Sequence[Any], result: bytes | None, failure: FailureInfo | None) -> JobInfo:
+    """A job read from a SQL backend's row (``no, id, run id, key, node, elf, task, revision,
+    args, kwargs, deps, seq, status, waiting, attempts, not_before, lease_owner, lease_until,
+    created, started, finished, history, cache_key, cached_from, failure``), with its result
+    and failure read by the backend. A damaged row reads as a job without arguments (a claim
+    fails it, saying why) rather than making the whole run unreadable."""
+    (_no, job_id, run_id, key, node, elf, task, revision, args, kwargs, deps, seq, status,
+     waiting, attempts, not_before, lease_owner, lease_until, created, started, finished,
+     history, key_of_cache, cached_from, _failure) = row  # fmt: skip
+    try:
+        job_args, job_kwargs, dep_keys = decode_payload(args, kwargs, deps)
+    except Undecodable:
+        job_args, job_kwargs, dep_keys = (), {}, ()
+    try:
+        events = _decode_history(history or "[]")
+    except (msgspec.DecodeError, RecursionError):
+        events = ()
+    return JobInfo(
+        job_id, run_id, key, node, elf, task, revision, job_args, job_kwargs, dep_keys, seq,
+        status, waiting, attempts, not_before, lease_owner, lease_until, created, started,
+        finished, result, failure, job_history(created, dep_keys, events), key_of_cache,
+        cached_from,
+    )  # fmt: skip
+
+
 def job_history(created: float, deps: Sequence[str], later: Iterable[Event]) -> tuple[Event, ...]:
     """A job's status history: the ``submitted`` event (made up from the job's creation, so
     that submitting writes no history), then the stored ones."""

@@ -86,7 +86,7 @@ from elfc.mycelium.common import (
     expiry_note,
     failure_digest,
     failure_summary,
-    job_history,
+    job_info_of,
     lost_lease_failure,
     lost_leases,
     must_stop,
@@ -1963,51 +1963,10 @@ def _job_infos(
     con: psycopg.Connection[Any], rows: list[tuple[Any, ...]], with_results: bool
 ) -> list[JobInfo]:
     failures = _failures(con, {row[-1] for row in rows if row[-1] is not None})
-    out = []
-    for row in rows:
-        (no, job_id, run_id, key, node, elf, task, revision, args, kwargs, deps, seq, status,
-         waiting, attempts, not_before, lease_owner, lease_until, created, started, finished,
-         history, key_of_cache, cached_from, failure) = row  # fmt: skip
-        # A damaged row reads as a job without arguments (a claim fails it, saying why)
-        # rather than making the whole run unreadable.
-        try:
-            job_args, job_kwargs, dep_keys = decode_payload(args, kwargs, deps)
-        except Undecodable:
-            job_args, job_kwargs, dep_keys = (), {}, ()
-        try:
-            events = _decode_history(history or "[]")
-        except (msgspec.DecodeError, RecursionError):
-            events = ()
-        out.append(
-            JobInfo(
-                job_id,
-                run_id,
-                key,
-                node,
-                elf,
-                task,
-                revision,
-                job_args,
-                job_kwargs,
-                dep_keys,
-                seq,
-                status,
-                waiting,
-                attempts,
-                not_before,
-                lease_owner,
-                lease_until,
-                created,
-                started,
-                finished,
-                _result(con, no) if with_results else None,
-                failures.get(failure),
-                job_history(created, dep_keys, events),
-                key_of_cache,
-                cached_from,
-            )
-        )
-    return out
+    return [
+        job_info_of(row, _result(con, row[0]) if with_results else None, failures.get(row[-1]))
+        for row in rows
+    ]
 
 
 def _failures(con: psycopg.Connection[Any], hashes: set[str]) -> dict[str, FailureInfo]:
