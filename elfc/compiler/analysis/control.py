@@ -169,6 +169,13 @@ class Control(Core):
 
     def check_exits(self, node: cst.CSTNode, construct: str) -> bool:
         """Report what a region at this place cannot express; True when nothing was."""
+        if isinstance(node, cst.For | cst.While) and node.orelse is not None:
+            self.report(
+                dg.REGION_UNSUPPORTED, node, construct=construct + ": ... else",
+                problem="and has an `else`",
+                fix="move the `else` body after the loop (set a flag where you `break`)",
+            )  # fmt: skip
+            return False
         ok = True
         if _has_return(node) and self.place != "top":
             self.report(
@@ -267,13 +274,6 @@ class Control(Core):
 
     def dynamic_for(self, s: cst.For, it: Val) -> None:
         header = f"for {self.code(s.target)} in {self.code(s.iter)}"
-        if s.orelse is not None:
-            self.report(
-                dg.REGION_UNSUPPORTED, s, construct=header + ": ... else",
-                problem="and has an `else`",
-                fix="move the `else` body after the loop (set a flag where you `break`)",
-            )  # fmt: skip
-            return
         if not self.check_exits(s, header):
             return
         before = dict(self.env)
@@ -296,15 +296,8 @@ class Control(Core):
         self.region, self.place = outer_region, outer_place
         self.touched_after(s, before, rid)
 
-    def dynamic_while(self, s: cst.While, test: Val) -> None:
+    def dynamic_while(self, s: cst.While) -> None:
         header = f"while {self.code(s.test)}"
-        if s.orelse is not None:
-            self.report(
-                dg.REGION_UNSUPPORTED, s, construct=header + ": ... else",
-                problem="and has an `else`",
-                fix="move the `else` body after the loop (set a flag where you `break`)",
-            )  # fmt: skip
-            return
         if not self.check_exits(s, header):
             return
         # Every variable the test reads: one that is static now may hold a task result after

@@ -370,7 +370,7 @@ class Statements(Control):
 
     def st_While(self, s: cst.While) -> None:
         if self._dynamic_test(s.test) or self._becomes_dynamic(s):
-            self.dynamic_while(s, Val(D, what=f"`{self.code(s.test)}`"))
+            self.dynamic_while(s)
             return
         self.materialize(s.test, self.expr(s.test))
         rid = self.enter_region(s, f"while {self.code(s.test)}")
