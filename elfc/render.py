@@ -77,6 +77,7 @@ STATUS_COLOURS: dict[str, tuple[str, str]] = {
     # status: (fill, border)
     "failed": ("#f4a6a6", "#b3261e"),
     "cancelled": ("#8a8a8a", "#4d4d4d"),
+    "handled": ("#f9d9b0", "#c46a00"),
     "skipped": ("#d9d9d9", "#8c8c8c"),
     "not_taken": ("#ffffff", "#b0b0b0"),
     "running": ("#9fc5f8", "#1a5fb4"),

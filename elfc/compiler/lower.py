@@ -12,6 +12,7 @@ source the process imported itself: nothing stored in a mycelium is ever execute
 from __future__ import annotations
 
 import math
+import sys
 import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,9 +22,10 @@ import msgspec
 
 from elfc.compiler.elves import elf_info
 from elfc.decorators import Handle, as_handle, pipeline_function
-from elfc.errors import BuildError
-from elfc.model.ir import EXPAND, IR, JobSpec, refs
+from elfc.errors import BuildError, ElfcError
+from elfc.model.ir import CATCH, EXPAND, IR, JobSpec, refs
 from elfc.model.ops import Op
+from elfc.model.raised import describe, matches
 from elfc.model.typeref import finite_json, is_plain, typeref
 
 BUILDER = "__elfc__"
@@ -343,6 +345,49 @@ class BuildState:
     default_elf: str | None = None
     """The elf that runs an expansion whose decision reads no job of this state (in an
     expansion: the elf of the expanding job)."""
+    trying: list[Trying] = field(default_factory=list)
+    """The ``try`` statements around task calls whose body is running, innermost last."""
+
+    def previous_job(self) -> str | None:
+        """The job a job made in a ``try`` body waits for: the one made before it in the
+        body (Python runs a body's calls one after the other: after a failure, none)."""
+        for t in reversed(self.trying):
+            if t.last is not None:
+                return t.last
+        return None
+
+    def made(self, key: str) -> None:
+        """Job ``key`` was made: each ``try`` around it records it."""
+        for t in self.trying:
+            t.record("j", key)
+        self.trying[-1].last = key
+
+
+class Trying:
+    """A ``try`` statement around task calls while its body runs: what the handler that
+    takes a failure needs, the variables as they were at each point where the body may
+    fail (before each job, after each statement, where static code raised)."""
+
+    def __init__(self, rid: str, names: tuple[str, ...], scope: types.FrameType) -> None:
+        self.rid = rid
+        self.names = names
+        self.scope = scope
+        """The running frame of the code around the ``try`` (its variables are read)."""
+        self.last: str | None = None
+        self.keys: list[str] = []
+        self.events: list[tuple[str, str, list[Any]]] = []
+        """(``j`` a job / ``s`` a statement's end / ``x`` a raise, job key, variables)."""
+        self.base = self.values()
+        self.thrown: BaseException | None = None
+
+    def values(self) -> list[Any]:
+        scope = self.scope.f_locals
+        return [scope.get(n, UNBOUND) for n in self.names]
+
+    def record(self, kind: str, key: str = "") -> None:
+        if kind == "j":
+            self.keys.append(key)
+        self.events.append((kind, key, self.values()))
 
 
 class Frame:
@@ -392,6 +437,11 @@ class Frame:
             for e in (*a, *kw.values()):
                 if isinstance(e, dict):
                     deps |= refs(e)
+            if state.trying:
+                previous = state.previous_job()
+                if previous is not None:
+                    deps.add(previous)
+                state.made(key)
             state.keys.add(key)
             state.elf_of[key] = (len(state.jobs), handle.name)
             state.handles[handle.name] = handle
@@ -479,6 +529,11 @@ class Frame:
         state = self.state
         if len(state.jobs) >= MAX_JOBS:
             raise BuildError(f"the run would make more than {MAX_JOBS} jobs")
+        if state.trying:
+            raise BuildError(
+                f"{self.compiled.describe(rid)} is in the body of a `try` around task calls: "
+                "put the `try` inside the branch or loop instead"
+            )
         if rid == self.expanding[0] and iteration:
             # A `while` region's next iteration: keyed beside the first (``r6@2``), so that
             # keys do not grow with the number of polls.
@@ -525,6 +580,107 @@ class Frame:
                 seq=len(state.jobs),
             )
         )
+        if outs < 0:
+            return Dyn({Op.OUT: key})
+        return [Dyn({Op.OUT: [key, i]}) for i in range(outs)]
+
+    # -- try: handlers that run when the jobs of a body have settled --------------------------
+
+    def trying(self, rid: str, names: tuple[str, ...]) -> None:
+        """The body of ``try`` region ``rid`` starts (``names``: the variables its handlers
+        read or write)."""
+        scope = sys._getframe(1)
+        self.state.trying.append(Trying(rid, names, scope))
+
+    def step(self, rid: str) -> None:
+        """A statement of the body of ``rid`` ended."""
+        self.state.trying[-1].record("s")
+
+    def thrown(self, rid: str, exc: BaseException) -> None:
+        """The body's static code raised ``exc`` at submission: the body ends there, as in
+        Python (an error of elfc itself, or an interrupt, is not the pipeline's)."""
+        if isinstance(exc, ElfcError) or not isinstance(exc, Exception):
+            raise exc
+        t = self.state.trying[-1]
+        t.thrown = exc
+        t.record("x")
+
+    @staticmethod
+    def matches(exc: BaseException, types: Any) -> bool:
+        """``except types`` for ``exc`` (a failure of a job, or of static code)."""
+        return matches(exc, types)
+
+    def catch(self, rid: str, fn: Callable[..., Any], names: tuple[str, ...], outs: int) -> Any:
+        """The body of ``try`` region ``rid`` ended: run its handlers now if it made no job
+        and read none, else make the ``@catch`` job that runs them when its jobs settle."""
+        state = self.state
+        t = state.trying.pop()
+        assert t.rid == rid and t.names == names, (t.rid, rid)
+        final = t.values()
+        deps = set(t.keys)
+        for _, _, values in t.events:
+            for v in values:
+                if _holds_dyn(v):
+                    deps |= refs(value_ir(v))
+        for v in final:
+            if _holds_dyn(v):
+                deps |= refs(value_ir(v))
+        if not deps or not self.deferred([UNBOUND, *final, *(v for e in t.events for v in e[2])]):
+            if t.thrown is not None:
+                values = t.events[-1][2]
+                return fn(self, [t.thrown], 0, *values)
+            return fn(self, [None], 0, *final)
+        if len(state.jobs) >= MAX_JOBS:
+            raise BuildError(f"the run would make more than {MAX_JOBS} jobs")
+        key = self.key(rid)
+        last = max((state.elf_of[k] for k in deps if k in state.elf_of), default=None)
+        elf_name = last[1] if last is not None else state.default_elf
+        if elf_name is None:
+            raise BuildError(f"region {rid}: no elf of the run can run its handlers")
+        program = self.compiled
+
+        def entries(values: list[Any]) -> list[Any]:
+            return [_region_input(n, v) for n, v in zip(names, values, strict=True)]
+
+        spec = {
+            "kind": "try",
+            "pipeline": program.qualified_name(),
+            "revision": program.program_revision(),
+            "region": rid,
+            "prefix": key + "/",
+            "index": dict(self.index),
+            "names": list(names),
+            "base": entries(t.base),
+            "events": [[kind, k, entries(values)] for kind, k, values in t.events],
+            "final": entries(final),
+            "thrown": describe(t.thrown, "").decode() if t.thrown is not None else None,
+            "outs": outs,
+            "iteration": 0,
+        }
+        state.keys.add(key)
+        state.elf_of[key] = (len(state.jobs), elf_name)
+        state.jobs.append(
+            JobSpec(
+                key=key,
+                node=self.prefix + rid,
+                elf=elf_name,
+                task=CATCH,
+                revision=program.program_revision(),
+                args=({Op.LIT: spec},),
+                kwargs={},
+                deps=tuple(sorted(deps)),
+                seq=len(state.jobs),
+            )
+        )
+        if state.trying:
+            # The `try` around this one: the job is one of its body's, after the others.
+            previous = state.previous_job()
+            if previous is not None and previous not in deps:
+                job = state.jobs[-1]
+                state.jobs[-1] = msgspec.structs.replace(
+                    job, deps=tuple(sorted({*job.deps, previous}))
+                )
+            state.made(key)
         if outs < 0:
             return Dyn({Op.OUT: key})
         return [Dyn({Op.OUT: [key, i]}) for i in range(outs)]

@@ -33,23 +33,26 @@ from elfc.compiler.lower import BUILDER
 
 MARKERS = {"decide": "if", "each": "for", "poll": "while"}
 DECISION, ITERATION, COUNTER = "__elfc_d", "__elfc_i", "__elfc_n"
-SYNTHETIC = frozenset([BUILDER, DECISION, ITERATION, COUNTER])
+CAUGHT, THROWN = "__elfc_e", "__elfc_x"
+SYNTHETIC = frozenset([BUILDER, DECISION, ITERATION, COUNTER, CAUGHT, THROWN])
 
 
 def region_function_name(rid: str) -> str:
     return f"__elfc_{rid}"
 
 
-def extract(fn: ast.FunctionDef) -> None:
-    """Turn every marked statement and comprehension of builder ``fn`` into a region."""
+def extract(fn: ast.FunctionDef, tries: dict[int, str] | None = None) -> None:
+    """Turn every marked statement and comprehension of builder ``fn`` into a region;
+    ``tries``: the first line of each ``try`` around task calls -> its region id."""
     names = _local_names(fn)
-    fn.body = _Pass(names).block(fn.body, top=True, loop=False)
+    fn.body = _Pass(names, tries or {}).block(fn.body, top=True, loop=False)
     ast.fix_missing_locations(fn)
 
 
 class _Pass:
-    def __init__(self, local_names: set[str]) -> None:
+    def __init__(self, local_names: set[str], tries: dict[int, str]) -> None:
         self.local_names = local_names
+        self.tries = tries
 
     # -- blocks ------------------------------------------------------------------------------
     def block(self, stmts: list[ast.stmt], top: bool, loop: bool) -> list[ast.stmt]:
@@ -58,6 +61,13 @@ class _Pass:
         out: list[ast.stmt] = []
         for i, s in enumerate(stmts):
             out.extend(self.comprehensions(s))
+            if isinstance(s, ast.Try) and s.lineno in self.tries:
+                tail = _returns(s)
+                rest = stmts[i + 1 :] if tail else []
+                out.extend(self.try_region(s, self.tries[s.lineno], rest, tail))
+                if rest:
+                    break
+                continue
             marked = _marker(s)
             if marked is None:
                 self.inner_blocks(s, top=False)
@@ -233,6 +243,109 @@ class _Pass:
         for node in site:
             _fill_locations(node, s)
         return [fdef, *site]
+
+    # -- try ---------------------------------------------------------------------------------
+    def try_region(self, s: ast.Try, rid: str, rest: list[ast.stmt], tail: bool) -> list[ast.stmt]:
+        """``try`` around task calls. Its body runs here, each job it makes recorded (with the
+        variables as they are before it) by ``__elfc__.trying``; an exception of the body's
+        static code too (``__elfc__.thrown``). Its handlers, ``else`` and ``finally`` become
+        the region function: given the first failure in the body's order (or None), it runs
+        them as Python would. ``__elfc__.catch`` calls it now when the body made no job,
+        else makes the ``@catch`` job that calls it once the body's jobs have settled."""
+        body_names = _bound_names(s.body) & self.local_names
+        stepped: list[ast.stmt] = []
+        for stmt in self.block(s.body, top=False, loop=False):
+            stepped.extend([stmt, _stmt(_builder_call("step", ast.Constant(rid)), stmt)])
+        guarded = ast.Try(
+            body=stepped,
+            handlers=[
+                ast.ExceptHandler(
+                    type=_name("BaseException"),
+                    name=THROWN,
+                    body=[ast.Expr(_builder_call("thrown", ast.Constant(rid), _name(THROWN)))],
+                )
+            ],
+            orelse=[],
+            finalbody=[],
+        )
+        otherwise: list[ast.stmt] = [ast.Raise(exc=_name(CAUGHT), cause=None)]
+        for h in reversed(s.handlers):
+            arm = _Reraise().block(self.block(h.body, top=tail, loop=False))
+            if h.name:
+                ends = bool(arm) and isinstance(arm[-1], ast.Return | ast.Raise)
+                arm = [
+                    ast.Assign([_name(h.name, ast.Store())], _name(CAUGHT)),
+                    *arm,
+                    *([] if ends else [ast.Delete([_name(h.name, ast.Del())])]),
+                ]
+            test: ast.expr = (
+                ast.Constant(True)
+                if h.type is None
+                else _builder_call("matches", _name(CAUGHT), h.type)
+            )
+            otherwise = [ast.If(test=test, body=arm or [ast.Pass()], orelse=otherwise)]
+        orelse = self.block(s.orelse, top=tail, loop=False) if s.orelse else []
+        dispatch: ast.stmt = ast.If(
+            test=ast.Compare(_name(CAUGHT), [ast.Is()], [ast.Constant(None)]),
+            body=orelse or [ast.Pass()],
+            orelse=otherwise,
+        )
+        if s.finalbody:
+            dispatch = ast.Try(
+                body=[dispatch], handlers=[], orelse=[],
+                finalbody=self.block(s.finalbody, top=False, loop=False),
+            )  # fmt: skip
+        caught = ast.Assign(
+            [_name(CAUGHT, ast.Store())],
+            ast.Subscript(_name(DECISION), ast.Constant(0), ast.Load()),
+        )
+        inner = [caught, dispatch, *self.block(rest, top=True, loop=False)]
+        used = (_used_names(inner) & self.local_names) | body_names
+        outs = (
+            ()
+            if tail
+            else tuple(sorted(((_stored_names(inner) & self.local_names) | body_names) - SYNTHETIC))
+        )
+        params = tuple(sorted(used - SYNTHETIC))
+        unbind = [
+            ast.If(
+                test=ast.Compare(_name(p), [ast.Is()], [_builder_attr("UNBOUND")]),
+                body=[ast.Delete([_name(p, ast.Del())])],
+                orelse=[],
+            )
+            for p in params
+        ]
+        body = [*unbind, *inner, *([] if tail else [ast.Return(value=_outs(outs))])]
+        fname = region_function_name(rid)
+        fdef = _region_def(fname, params, body)
+        call = _builder_call(
+            "catch",
+            ast.Constant(rid),
+            _name(fname),
+            _names_tuple(params),
+            ast.Constant(-1 if tail else len(outs)),
+        )
+        site: list[ast.stmt]
+        if tail:
+            site = [ast.Return(value=call)]
+        elif outs:
+            site = [
+                ast.Assign([ast.Tuple([_name(o, ast.Store()) for o in outs], ast.Store())], call),
+                *(
+                    ast.If(
+                        test=ast.Compare(_name(o), [ast.Is()], [_builder_attr("UNBOUND")]),
+                        body=[ast.Delete([_name(o, ast.Del())])],
+                        orelse=[],
+                    )
+                    for o in outs
+                ),
+            ]
+        else:
+            site = [ast.Expr(call)]
+        start = ast.Expr(_builder_call("trying", ast.Constant(rid), _names_tuple(params)))
+        for node in (start, guarded, fdef, *site):
+            _fill_locations(node, s)
+        return [start, guarded, fdef, *site]
 
     # -- comprehensions ----------------------------------------------------------------------
     def comprehensions(self, s: ast.stmt) -> list[ast.stmt]:
@@ -532,6 +645,31 @@ def _loop_controls(s: ast.AST) -> Iterator[ast.stmt]:
                 # a branch on a task result never sits in one: the analysis says so).
                 continue
             stack.append(child)
+
+
+class _Reraise(ast.NodeTransformer):
+    """A bare ``raise`` in a handler re-raises the failure it took."""
+
+    def block(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
+        return [self.visit(s) for s in stmts]
+
+    def visit_Raise(self, node: ast.Raise) -> ast.AST:
+        if node.exc is None:
+            return ast.copy_location(ast.Raise(exc=_name(CAUGHT), cause=None), node)
+        return node
+
+    def _skip(self, node: ast.AST) -> ast.AST:
+        return node
+
+    # A bare `raise` in a handler of a `try` inside the handler is that handler's own.
+    visit_ExceptHandler = visit_FunctionDef = visit_AsyncFunctionDef = _skip
+    visit_Lambda = visit_ClassDef = _skip
+
+
+def _stmt(call: ast.expr, like: ast.stmt) -> ast.stmt:
+    node = ast.Expr(call)
+    _fill_locations(node, like)
+    return node
 
 
 class _ContinueToReturn(ast.NodeTransformer):

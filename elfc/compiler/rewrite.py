@@ -135,12 +135,12 @@ def builder_code(fndef: cst.FunctionDef, analysis: Analysis, path: str, def_line
     text = cst.Module(body=[rewritten]).code
     tree = ast.parse(text, filename=path)
     ast.increment_lineno(tree, def_line - 1)
-    if analysis.marks:
+    if analysis.marks or analysis.tries:
         from elfc.compiler.regions import extract
 
         fn = tree.body[0]
         assert isinstance(fn, ast.FunctionDef)
-        extract(fn)
+        extract(fn, analysis.tries)
     module_code = compile(tree, path, "exec")
     for const in module_code.co_consts:
         if hasattr(const, "co_name") and const.co_name == fndef.name.value:

@@ -74,7 +74,7 @@ class Span(msgspec.Struct, frozen=True):
     end_column: int
 
 
-RegionKind = Literal["loop", "if", "for", "while", "comp", "then", "else"]
+RegionKind = Literal["loop", "if", "for", "while", "comp", "then", "else", "try", "except"]
 
 
 class Region(msgspec.Struct, frozen=True, tag="loop"):
@@ -84,7 +84,10 @@ class Region(msgspec.Struct, frozen=True, tag="loop"):
     others depend on a task result and run when it exists, as an expansion job (see
     :data:`EXPAND`): ``if`` (a branch, also an ``assert``), ``for`` (a loop over a result),
     ``while`` (one expansion per iteration), ``comp`` (a comprehension over a result);
-    ``then`` and ``else`` are the arms of an ``if`` region (drawn as such, nothing more).
+    ``try`` (a ``try`` statement around task calls: its handlers, ``else`` and ``finally``
+    run when the jobs of its body have settled, see :data:`CATCH`); ``then`` and ``else``
+    are the arms of an ``if`` region, ``except`` a handler of a ``try`` (drawn as such,
+    nothing more).
     """
 
     id: str
@@ -98,7 +101,7 @@ class Region(msgspec.Struct, frozen=True, tag="loop"):
     def dynamic(self) -> bool:
         """True for a region that runs when a task result exists (not a static loop, not an
         arm of a branch)."""
-        return self.kind in ("if", "for", "while", "comp")
+        return self.kind in ("if", "for", "while", "comp", "try")
 
     @property
     def indexed(self) -> bool:
@@ -113,7 +116,13 @@ code and adds the jobs it makes to the run; the job then becomes its region's jo
 JOIN = "@join"
 """The task name of a region's join: when the jobs the region's values read have succeeded,
 their values are evaluated into the job's result (literal IR, read through ``{"out": key}``)."""
-SYSTEM_TASKS = frozenset([EXPAND, JOIN])
+CATCH = "@catch"
+"""The task name of a ``try`` statement's expansion job. Unlike every other job it waits for
+its dependencies (the jobs of the ``try`` body) to *settle*, not to succeed: a failed or
+skipped dependency neither skips it nor keeps it waiting. Its worker then runs the statement's
+handler that matches the first failure in the body's order (or its ``else``) like an
+expansion, and the failures a handler took become ``handled``."""
+SYSTEM_TASKS = frozenset([EXPAND, JOIN, CATCH])
 
 
 class InputNode(msgspec.Struct, frozen=True, tag="input"):

@@ -64,6 +64,10 @@ class FailureRecord(msgspec.Struct, frozen=True):
     traceback: str
     revision: str
     """The task revision that raised."""
+    raised: bytes | None = None
+    """The exception as a ``try`` statement's handler sees it (JSON: its class hierarchy,
+    message, arguments and traceback; see ``elfc.runtime.caught``): stored as the failed job's
+    result, which only a :data:`~elfc.model.ir.CATCH` job reads."""
 
 
 class FailureInfo(msgspec.Struct, frozen=True):

@@ -12,6 +12,9 @@ Job life cycle::
 A job of a branch that was not taken is created ``not_taken`` (final) when its branch is
 decided; it never runs, and it neither fails nor skips anything.
 
+A job that failed inside a ``try`` whose handler took the failure becomes ``handled`` (final)
+when the handler runs: it is shown as a failure, and it does not fail its run.
+
 A run is ``running`` until no job of it can progress; it then becomes ``succeeded``, or
 ``failed`` if any job failed. Cancelling makes it ``cancelled`` at once.
 
@@ -38,7 +41,15 @@ __all__ = [
 ]
 
 JobStatus = Literal[
-    "pending", "ready", "running", "succeeded", "failed", "skipped", "cancelled", "not_taken"
+    "pending",
+    "ready",
+    "running",
+    "succeeded",
+    "failed",
+    "skipped",
+    "cancelled",
+    "not_taken",
+    "handled",
 ]
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 
@@ -60,6 +71,7 @@ FINAL_RUN_STATUSES: Final[frozenset[RunStatus]] = frozenset({"succeeded", "faile
 JOB_STATUS_SEVERITY: Final[tuple[JobStatus, ...]] = (
     "failed",
     "cancelled",
+    "handled",
     "skipped",
     "not_taken",
     "running",

@@ -36,7 +36,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from elfc.errors import MyceliumError
-from elfc.model.ir import JOIN, BuiltRun, JobSpec, refs, revision_of
+from elfc.model.ir import CATCH, JOIN, BuiltRun, JobSpec, refs, revision_of
 from elfc.model.records import Event, FailureInfo, FailureRecord, JobInfo, RunFailure, RunInfo
 from elfc.model.status import (
     ACTIVE_JOB_STATUSES,
@@ -72,6 +72,7 @@ __all__ = [
     "failure_digest",
     "failure_summary",
     "first_status",
+    "handled_note",
     "job_history",
     "lost_lease_failure",
     "lost_leases",
@@ -166,8 +167,11 @@ class Submission:
         self.run_status: RunStatus = "running" if jobs else "succeeded"
 
 
-UNRUNNABLE_DEPS: frozenset[str] = frozenset(["failed", "skipped", "cancelled", "not_taken"])
-"""A job that waits for a job in one of these will never run: it is created ``skipped``."""
+UNRUNNABLE_DEPS: frozenset[str] = frozenset(
+    ["failed", "skipped", "cancelled", "not_taken", "handled"]
+)
+"""A job that waits for a job in one of these will never run: it is created ``skipped``
+(except a ``try``'s :data:`~elfc.model.ir.CATCH` job, which waits for them to settle)."""
 
 
 class Expansion:
@@ -186,9 +190,19 @@ class Expansion:
         not_taken: Sequence[JobSpec] = (),
         join: Any = None,
         result: bytes | None = None,
+        handled: Sequence[str] = (),
+        settles: bool = False,
     ) -> None:
         if (join is None) == (result is None):
             raise ValueError("an expansion has either a join or a result")
+        self.handled = list(handled)
+        """Keys of the run's ``failed`` jobs that a ``try``'s handler took: each of them, and
+        each failed job of its expansion (keys below ``key/``), become ``handled`` in the
+        expansion's transaction (and no longer fail the run)."""
+        self.settles = settles
+        """The expansion of a ``try``'s handlers: its join is a :data:`CATCH` job again, which
+        waits for every job the handlers made to settle (a failure there is the handler's,
+        re-raised by the join)."""
         self.jobs = list(jobs)
         self.not_taken = list(not_taken)
         self.result = result
@@ -199,6 +213,11 @@ class Expansion:
             raise MyceliumError("an expansion made two jobs with one key")
         self.deps = [tuple(dict.fromkeys(job.deps)) for job in self.jobs]
         self.join_deps: tuple[str, ...] = tuple(sorted(refs(join))) if join is not None else ()
+        if settles and join is not None:
+            # Every job the handlers made, in the order made (the join re-raises the first
+            # failure in that order), then what the values read besides.
+            made = [job.key for job in self.jobs]
+            self.join_deps = (*made, *(d for d in self.join_deps if d not in set(made)))
         external: dict[str, None] = {}
         for i, deps in enumerate(self.deps):
             for dep in deps:
@@ -243,16 +262,16 @@ class Expansion:
         known = dict(existing)
         statuses, waits = [], []
         for job, deps in zip(self.jobs, self.deps, strict=True):
-            status, waiting = _status_after([known[d] for d in deps])
+            status, waiting = _status_after([known[d] for d in deps], job.task == CATCH)
             known[job.key] = status
             statuses.append(status)
             waits.append(waiting)
-        join_status, join_waiting = _status_after([known[d] for d in self.join_deps])
+        join_status, join_waiting = _status_after([known[d] for d in self.join_deps], self.settles)
         return statuses, waits, join_status, join_waiting
 
     @property
     def join_task(self) -> str:
-        return JOIN
+        return CATCH if self.settles else JOIN
 
     def layout(
         self, existing: Mapping[str, tuple[K, str]], new: Sequence[K], expander: K
@@ -269,18 +288,18 @@ class Expansion:
         named = {job.key: new[i] for i, job in enumerate(self.jobs)}
         edges: list[tuple[K, K]] = []
 
-        def wait_for(deps: Iterable[str], dependent: K) -> None:
+        def wait_for(deps: Iterable[str], dependent: K, settled: bool = False) -> None:
             for dep in deps:
                 if dep in named:
                     edges.append((named[dep], dependent))
-                elif existing[dep][1] != "succeeded":
+                elif existing[dep][1] not in (FINAL_JOB_STATUSES if settled else ("succeeded",)):
                     edges.append((existing[dep][0], dependent))
 
         for i, deps in enumerate(self.deps):
             if statuses[i] != "skipped":
-                wait_for(deps, new[i])
+                wait_for(deps, new[i], self.jobs[i].task == CATCH)
         if self.join_payload is not None and join_status != "skipped":
-            wait_for(self.join_deps, expander)
+            wait_for(self.join_deps, expander, self.settles)
         inside = set(named.values())
         return Layout(
             every,
@@ -330,7 +349,12 @@ def expanded_note(plan: Expansion) -> str:
     return made if plan.result is not None else f"{made}; joins them"
 
 
-def _status_after(dep_statuses: Sequence[str]) -> tuple[str, int]:
+def _status_after(dep_statuses: Sequence[str], settles: bool = False) -> tuple[str, int]:
+    """A new job's status and waiting count; ``settles``: a :data:`CATCH` job, which waits
+    for its dependencies to settle however they end."""
+    if settles:
+        waiting = sum(1 for s in dep_statuses if s not in FINAL_JOB_STATUSES)
+        return ("pending" if waiting else "ready"), waiting
     if any(s in UNRUNNABLE_DEPS for s in dep_statuses):
         return "skipped", 0
     waiting = sum(1 for s in dep_statuses if s != "succeeded")
@@ -546,6 +570,11 @@ def retry_note(retry_at: float, failure: FailureRecord) -> str:
 
 def skip_note(failed_key: str) -> str:
     return f"upstream {failed_key} failed"
+
+
+def handled_note(catcher_id: str) -> str:
+    """The history note of a failed job whose failure a ``try``'s handler took."""
+    return f"handled by the except of job {catcher_id}"
 
 
 def release_note(worker_id: str) -> str:

@@ -237,8 +237,10 @@ class Store(abc.ABC):
         that is ``running`` (else ``False``, nothing written: an expansion is applied once,
         whoever made it). In one transaction: the new jobs are added to the run after its
         existing ones (``ready``, ``pending`` with a waiting counter over their unfinished
-        dependencies, or ``skipped`` when one of those can never succeed), the placeholders
-        are added ``not_taken``, and the expansion job either succeeds with
+        dependencies, or ``skipped`` when one of those can never succeed; a ``@catch`` job
+        waits for its dependencies to settle instead), the placeholders are added
+        ``not_taken``, the ``failed`` jobs of ``expansion.handled`` become ``handled``, and
+        the expansion job either succeeds with
         ``expansion.result`` or becomes its region's join (task ``@join``, its payload the
         join expression, waiting for the jobs that expression reads; ``skipped``, with its
         dependents, if one of them can never succeed).
@@ -261,7 +263,13 @@ class Store(abc.ABC):
         With ``retry_at`` (a wall-clock time) the job goes back to ``ready`` and cannot be
         claimed before then; ``cancelled`` instead if its run was cancelled. Without it the job
         is ``failed``, every transitive dependent ``skipped`` (upstream failed), and the run
-        settles (``failed``) once no job of it is left active.
+        settles (``failed``) once no job of it is left active. ``failure.raised``, when given,
+        is stored as the job's result (what a ``try``'s handler reads).
+
+        A ``@catch`` job (:data:`~elfc.model.ir.CATCH`) is never skipped: each of its
+        dependencies that fails or is skipped counts as settled for it, as one that
+        succeeds does, and it becomes ``ready`` once all have settled. Skipping does not go
+        past it.
         """
 
     def release(self, job_id: str, worker_id: str) -> bool:

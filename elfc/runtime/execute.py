@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from elfc.compiler.elves import TaskInfo
+from elfc.errors import ExpressionError
 from elfc.model.ir import IR, ref_key
 from elfc.model.ops import Op
+from elfc.model.raised import Raised, describe
 from elfc.runtime.values import Inputs, Results, convert, decode_as, encode, evaluate
 
 
@@ -28,6 +30,8 @@ class Failure:
     error_type: str
     message: str
     traceback: str
+    raised: bytes | None = None
+    """The exception as a ``try``'s handler reads it (:func:`elfc.model.raised.describe`)."""
 
 
 def resolve_arguments(
@@ -138,5 +142,13 @@ def failure_of(exc: BaseException, skip_frames: int = 1) -> Failure:
     for _ in range(skip_frames):
         if tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
+    if isinstance(exc, Raised):
+        # A failure a `try` re-raised: the original's, as it was recorded where it was raised.
+        d = exc.description
+        return Failure(d.type, d.message, d.traceback, exc.raw)
     text = "".join(traceback.format_exception(type(exc), exc, tb))
-    return Failure(type(exc).__qualname__, str(exc), text)
+    # A value the job's arguments compute that raised (`rows[0]` of an empty list): a
+    # handler takes it as the exception Python raises there.
+    cause = exc.__cause__ if isinstance(exc, ExpressionError) else None
+    described = cause if isinstance(cause, Exception) else exc
+    return Failure(type(exc).__qualname__, str(exc), text, describe(described, text))

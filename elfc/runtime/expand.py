@@ -31,10 +31,19 @@ from elfc.decorators import HANDLES, pipeline_function
 from elfc.errors import BuildError
 from elfc.model.ir import IR, CallNode, JobSpec, refs
 from elfc.model.ops import Op
+from elfc.model.raised import is_handled, is_raised
+from elfc.model.raised import rebuild as rebuild_exception
 from elfc.mycelium.common import Expansion
-from elfc.runtime.values import Results, UnboundValue, evaluate
+from elfc.runtime.values import ExpressionError, Inputs, Results, UnboundValue, evaluate
 
-__all__ = ["RegionMismatch", "expansion_of", "join_value", "program"]
+__all__ = [
+    "RegionMismatch",
+    "expansion_of",
+    "is_try_spec",
+    "join_value",
+    "program",
+    "settled_join",
+]
 
 _encode = msgspec.json.Encoder().encode
 
@@ -97,9 +106,17 @@ def expansion_of(
             return found[-1]
         return _rebuild(entry[1], results, available)
 
-    decision = [rebuild(e) for e in spec["decision"]]
-    inputs = [rebuild(e) for e in spec["inputs"]]
+    handled: list[str] = []
     fn = compiled.region_function(spec["region"])
+    settles = spec.get("kind") == "try"
+    if settles:
+        caught, inputs, handled = _settled(spec, results, available, rebuild)
+        decision: list[Any] = [caught]
+        if caught is None:
+            handled = []
+    else:
+        decision = [rebuild(e) for e in spec["decision"]]
+        inputs = [rebuild(e) for e in spec["inputs"]]
     value = fn(frame, decision, int(spec["iteration"]), *inputs)
     outs = int(spec["outs"])
     if outs < 0:
@@ -113,9 +130,90 @@ def expansion_of(
         }
     placeholders = _not_taken(compiled, spec["region"], spec["prefix"], state.jobs)
     jobs = state.jobs
-    if refs(join):
-        return Expansion(jobs, placeholders, join=join)
-    return Expansion(jobs, placeholders, result=_encode(join))
+    if refs(join) or (settles and jobs):
+        return Expansion(jobs, placeholders, join=join, handled=handled, settles=settles)
+    return Expansion(jobs, placeholders, result=_encode(join), handled=handled)
+
+
+def _settled(
+    spec: dict[str, Any],
+    results: Results,
+    available: set[str],
+    rebuild: Callable[[list[Any]], Any],
+) -> tuple[BaseException | None, list[Any], list[str]]:
+    """What a ``try``'s handlers see once its body's jobs have settled: the first failure in
+    the body's order (a job's, a value's the body computed, or its static code's), the
+    variables as they were there, and the failed jobs a handler taking it takes too."""
+    raw = results.raw if isinstance(results, Inputs) else None
+    failed: list[str] = []
+    inner: set[str] = set()
+    for key in sorted(available):
+        try:
+            stored = raw(key) if raw is not None else None
+        except ExpressionError:  # skipped: no result
+            available.discard(key)
+            continue
+        if stored is not None and is_raised(stored):
+            failed.append(key)
+        elif stored is not None and is_handled(stored):
+            inner.add(key)
+    available.difference_update(failed)
+    available.difference_update(inner)
+    current = list(spec["base"])
+    for kind, key, entries in spec["events"]:
+        if kind == "j" and key in inner:
+            current = entries  # a failure a `try` inside this one took
+            continue
+        if kind == "j" and key in failed:
+            assert raw is not None
+            return rebuild_exception(raw(key)), [rebuild(e) for e in current], failed
+        if kind == "j" and key not in available:
+            raise RegionMismatch(
+                f"job {key} of the `try` body did not succeed and left no exception for its "
+                "handlers (it was skipped: a value it reads failed before the `try`, or its "
+                "worker could not run it)"
+            )
+        if kind == "x":
+            thrown = spec["thrown"]
+            assert thrown is not None
+            return rebuild_exception(thrown.encode()), [rebuild(e) for e in entries], failed
+        if kind == "s":
+            try:
+                for e, old in zip(entries, current, strict=True):
+                    if e != old:
+                        rebuild(e)
+            except ExpressionError as exc:
+                cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+                return cause, [rebuild(e) for e in current], failed
+        current = entries
+    return None, [rebuild(e) for e in spec["final"]], failed
+
+
+def is_try_spec(payload: Any) -> bool:
+    """True for the first payload of a :data:`CATCH` job (a ``try``'s region), False for
+    the join it becomes."""
+    lit = payload.get(Op.LIT.value) if isinstance(payload, dict) else None
+    return isinstance(lit, dict) and lit.get("kind") == "try"
+
+
+def settled_join(expr: IR, deps: tuple[str, ...] | list[str], results: Results) -> bytes:
+    """The join of a ``try``'s handlers: the first failure among the jobs they made (in the
+    order made), re-raised, else the region's values."""
+    if isinstance(results, Inputs):
+        missing = None
+        for key in deps:  # in the order the handlers made them
+            try:
+                stored = results.raw(key)
+            except ExpressionError:
+                missing = missing or key
+                continue
+            if is_raised(stored):
+                raise rebuild_exception(stored)
+        if missing is not None:
+            raise RegionMismatch(
+                f"job {missing} of a `try`'s handler did not succeed and left no exception"
+            )
+    return join_value(expr, results)
 
 
 def join_value(expr: IR, results: Results) -> bytes:

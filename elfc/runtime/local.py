@@ -13,9 +13,16 @@ from elfc.compiler.compile import Compiled
 from elfc.compiler.elves import elf_info
 from elfc.decorators import HANDLES, Handle
 from elfc.errors import JobFailure, RunFailed
-from elfc.model.ir import JOIN, SYSTEM_TASKS, JobSpec
-from elfc.runtime.execute import call_with_timeout, encode_result, failure_of, resolve_arguments
-from elfc.runtime.expand import expansion_of, join_value
+from elfc.model.ir import CATCH, JOIN, SYSTEM_TASKS, JobSpec
+from elfc.model.raised import HANDLED
+from elfc.runtime.execute import (
+    Failure,
+    call_with_timeout,
+    encode_result,
+    failure_of,
+    resolve_arguments,
+)
+from elfc.runtime.expand import expansion_of, is_try_spec, join_value, settled_join
 from elfc.runtime.run import output_value, result_type
 from elfc.runtime.values import Inputs
 
@@ -33,6 +40,8 @@ def run_local(compiled: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any])
     results = Inputs(stored)
     dead: set[str] = set()
     failures: list[JobFailure] = []
+    raised: dict[str, bytes] = {}
+    """What each failed job raised, as a ``try``'s handler reads it."""
     pending: list[JobSpec] = list(built.jobs)
     while pending:
         later: list[JobSpec] = []
@@ -42,13 +51,17 @@ def run_local(compiled: Compiled, args: tuple[Any, ...], kwargs: dict[str, Any])
                 later.append(job)
                 continue
             progressed = True
-            if any(d in dead for d in job.deps):
+            if job.task != CATCH and any(d in dead for d in job.deps):
                 dead.add(job.key)
                 continue
             if job.task in SYSTEM_TASKS:
-                later.extend(_region_job(job, results, stored, dead, failures, handles))
+                inputs = results
+                if job.task == CATCH:
+                    seen = {**stored, **{d: raised[d] for d in job.deps if d in raised}}
+                    inputs = Inputs(seen)
+                later.extend(_region_job(job, inputs, stored, dead, failures, raised, handles))
                 continue
-            _run_job(job, handles, instances, results, stored, dead, failures)
+            _run_job(job, handles, instances, results, stored, dead, failures, raised)
         if not progressed:
             raise AssertionError(f"in-process run stuck on {[j.key for j in later][:5]}")
         pending = later
@@ -65,6 +78,7 @@ def _run_job(
     stored: dict[str, bytes],
     dead: set[str],
     failures: list[JobFailure],
+    raised: dict[str, bytes],
 ) -> None:
     handle = handles.get(job.elf) or HANDLES[job.elf][-1]
     info = elf_info(handle.cls).tasks[job.task]
@@ -82,11 +96,20 @@ def _run_job(
             if attempt + 1 < attempts:
                 time.sleep(info.options.retry_delay * (2**attempt))
                 continue
-            f = failure_of(exc)
-            failures.append(
-                JobFailure(job.key, job.elf, job.task, f.error_type, f.message, f.traceback)
-            )
-            dead.add(job.key)
+            _failed(job, failure_of(exc), dead, failures, raised)
+
+
+def _failed(
+    job: JobSpec,
+    f: Failure,
+    dead: set[str],
+    failures: list[JobFailure],
+    raised: dict[str, bytes],
+) -> None:
+    failures.append(JobFailure(job.key, job.elf, job.task, f.error_type, f.message, f.traceback))
+    dead.add(job.key)
+    if f.raised is not None:
+        raised[job.key] = f.raised
 
 
 def _region_job(
@@ -95,6 +118,7 @@ def _region_job(
     stored: dict[str, bytes],
     dead: set[str],
     failures: list[JobFailure],
+    raised: dict[str, bytes],
     handles: dict[str, Handle],
 ) -> list[JobSpec]:
     """An expansion (its jobs, then its join) or a join; the jobs to run after it."""
@@ -102,14 +126,20 @@ def _region_job(
         if job.task == JOIN:
             stored[job.key] = join_value(job.args[0], results)
             return []
+        if job.task == CATCH and not is_try_spec(job.args[0]):
+            stored[job.key] = settled_join(job.args[0], job.deps, results)
+            return []
         plan = expansion_of(job.args[0]["lit"], job.elf, job.deps, results)
     except Exception as exc:
-        f = failure_of(exc, skip_frames=1)
-        failures.append(
-            JobFailure(job.key, job.elf, job.task, f.error_type, f.message, f.traceback)
-        )
-        dead.add(job.key)
+        _failed(job, failure_of(exc, skip_frames=1), dead, failures, raised)
         return []
+    if plan.handled:
+        taken = tuple(plan.handled)
+        below = tuple(k + "/" for k in taken)
+        for f in failures:
+            if f.job in taken or f.job.startswith(below):
+                raised[f.job] = HANDLED
+        failures[:] = [f for f in failures if f.job not in taken and not f.job.startswith(below)]
     for made in plan.jobs:
         h = HANDLES.get(made.elf)
         if made.elf not in handles and h:
@@ -118,7 +148,7 @@ def _region_job(
         stored[job.key] = plan.result
         return list(plan.jobs)
     join = JobSpec(
-        key=job.key, node=job.node, elf=job.elf, task=JOIN, revision=job.revision,
+        key=job.key, node=job.node, elf=job.elf, task=plan.join_task, revision=job.revision,
         args=(plan.join_ir,), kwargs={}, deps=plan.join_deps, seq=job.seq,
     )  # fmt: skip
     return [*plan.jobs, join]

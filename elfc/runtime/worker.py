@@ -41,14 +41,21 @@ from typing import Any, Literal
 from elfc.compiler.elves import ElfInfo, TaskInfo, elf_info
 from elfc.decorators import Handle
 from elfc.errors import ElfStartFailed, JobStopped, MyceliumError, UsageError
-from elfc.model.ir import JOIN, SYSTEM_TASKS
+from elfc.model.ir import CATCH, JOIN, SYSTEM_TASKS
+from elfc.model.raised import describe
 from elfc.model.records import Claimed, ElfRecord, FailureRecord, LogRecord, WorkerInfo
 from elfc.mycelium.common import cache_key
 from elfc.mycelium.store import Store
 from elfc.runtime.capture import OutputCapture
 from elfc.runtime.context import JobContext, running
 from elfc.runtime.execute import Failure, encode_result, failure_of, invoke, resolve_arguments
-from elfc.runtime.expand import RegionMismatch, expansion_of, join_value
+from elfc.runtime.expand import (
+    RegionMismatch,
+    expansion_of,
+    is_try_spec,
+    join_value,
+    settled_join,
+)
 from elfc.runtime.revisions import elf_revisions
 from elfc.runtime.run import check_value
 from elfc.runtime.values import Inputs, canonical
@@ -415,6 +422,8 @@ class Worker:
             results = Inputs(raw)
             if job.task == JOIN:
                 return Outcome(job, result=join_value(job.args[0], results))
+            if job.task == CATCH and not is_try_spec(job.args[0]):
+                return Outcome(job, result=settled_join(job.args[0], job.deps, results))
             spec = job.args[0]["lit"] if isinstance(job.args[0], dict) else None
             if not isinstance(spec, dict):
                 raise RegionMismatch("the expansion job's payload is not a region")
@@ -516,10 +525,14 @@ class Worker:
     def _failed(self, job: Claimed, task: TaskInfo, exc: BaseException, skip: int = 2) -> Outcome:
         failure = failure_of(exc, skip_frames=skip)
         if isinstance(exc, TimeoutError) and skip == 0:
+            message = (
+                f"{self.elf}.{job.task} ran longer than its timeout of {task.options.timeout} s"
+            )
             failure = Failure(
                 "TimeoutError",
-                f"{self.elf}.{job.task} ran longer than its timeout of {task.options.timeout} s",
+                message,
                 failure.traceback,
+                describe(TimeoutError(message), failure.traceback),
             )
         retry_at = None
         if job.attempts <= task.options.retries:
@@ -534,7 +547,7 @@ class Worker:
             log.debug("job %s released%s", job.id, "" if released else " (no longer held)")
         elif outcome.failure is not None:
             f = outcome.failure
-            record = FailureRecord(f.error_type, f.message, f.traceback, job.revision)
+            record = FailureRecord(f.error_type, f.message, f.traceback, job.revision, f.raised)
             if self.store.fail(job.id, self.id, record, outcome.retry_at):
                 self._log_failure(job, f, outcome.retry_at)
             else:

@@ -31,7 +31,7 @@ import libcst as cst
 
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.analysis.core import Core
-from elfc.compiler.analysis.values import C, D, S, Val, join_env
+from elfc.compiler.analysis.values import STATIC, C, D, S, Val, join_env
 from elfc.model.ir import Region, RegionKind
 
 MARKER = {"if": "decide", "assert": "decide", "for": "each", "comp": "each", "while": "poll"}
@@ -49,7 +49,7 @@ class Control(Core):
         out = self.out
         tables: list[dict[Any, Any]] = [
             out.nodes, out.rewrites, out.chains, out.regions, out.marks, out.unpacks,
-            out.diagnostics,
+            out.diagnostics, out.tries,
         ]  # fmt: skip
         keys = [set(t) for t in tables]
         kept = [dict(t) for t in tables]
@@ -329,6 +329,99 @@ class Control(Core):
                 why="its body never changes what its test reads, so once entered it runs "
                 "until its bound (1,000 iterations) fails the run",
             )  # fmt: skip
+
+    def dynamic_body(self, body: cst.BaseSuite) -> bool:
+        """True when ``body`` calls a task or computes on a task result (nothing recorded)."""
+        env, returns = dict(self.env), list(self.returns)
+        region, place = self.region, self.place
+        with self.dry():
+            made = len(self.out.nodes)
+            self.block(body)
+            dynamic = len(self.out.nodes) > made or any(
+                v.bt > S and env.get(k) is not v for k, v in self.env.items()
+            )
+        self.env, self.returns, self.region, self.place = env, returns, region, place
+        return dynamic
+
+    def dynamic_try(self, s: cst.Try) -> None:
+        """``try`` around task calls: its body's jobs run in order, and its handlers (or its
+        ``else``) and its ``finally`` run in an expansion once they have settled."""
+        header = "try"
+        refused = self._try_refusals(s)
+        if refused:
+            self.report(
+                dg.REGION_UNSUPPORTED, s, construct=header, problem=refused[0], fix=refused[1]
+            )
+            return
+        before = dict(self.env)
+        rid = self.open_region(s, "try", header)
+        self.out.tries[self.span(s).line] = rid
+        outer_region, outer_place = self.region, self.place
+        self.place = "nested"
+        marks = len(self.out.marks)
+        self.block(s.body)
+        if len(self.out.marks) > marks:
+            self.report(
+                dg.REGION_UNSUPPORTED, s, construct=header,
+                problem="and its body branches or loops on a task result",
+                fix="put the `try` inside the branch or loop, around the task calls",
+            )  # fmt: skip
+        after_body = self.env
+        self.place = outer_place if outer_place == "top" else "nested"
+        ends: list[dict[str, Val]] = []
+        for h in s.handlers:
+            self.region = self.arm(h, rid, "except")
+            self.env = join_env(before, after_body)
+            if h.type is not None:
+                kind = self.expr(h.type)
+                if kind.bt > S:
+                    self.report(
+                        dg.DYNAMIC_MISPLACED, h.type, what=kind.what,
+                        where="the class an `except` names",
+                        fix="name the exception class itself (it must be known at submission)",
+                    )  # fmt: skip
+            if h.name is not None:
+                self.assign(h.name.name, STATIC, h)
+            self.block(h.body)
+            ends.append(self.env)
+        self.region = rid
+        self.env = dict(after_body)
+        if s.orelse is not None:
+            self.block(s.orelse.body)
+        for end in ends:
+            self.env = join_env(self.env, end)
+        if s.finalbody is not None:
+            self.block(s.finalbody.body)
+        self.region, self.place = outer_region, outer_place
+        self.touched_after(s, before, rid)
+
+    def _try_refusals(self, s: cst.Try) -> tuple[str, str] | None:
+        """Why a ``try`` around task calls cannot be a region here (problem, fix), if so."""
+        if _has_return(s.body):
+            return (
+                "and its body holds a `return`",
+                "assign the value in the body and return it after the `try` statement",
+            )
+        if _loop_exits(s):
+            return (
+                "and holds a `break` or `continue` of the loop around it",
+                "set a flag in the `try` statement and `break` after it",
+            )
+        returns = any(_has_return(h) for h in s.handlers) or (s.orelse and _has_return(s.orelse))
+        if returns and self.place != "top":
+            return (
+                "and holds a `return`, below the pipeline's top level",
+                "assign the value to a variable and return it after the `try` statement",
+            )
+        if s.finalbody is not None:
+            if _has_return(s.finalbody):
+                return ("and its `finally` holds a `return`", "return after the `try` statement")
+            if self.dynamic_body(s.finalbody.body):
+                return (
+                    "and its `finally` calls tasks or reads their results",
+                    "call those tasks after the `try` statement, or in its body and handlers",
+                )
+        return None
 
     def dynamic_comprehension(self, node: Any, comp: cst.CompFor, it: Val, parts: list[Any]) -> Val:
         """``[f(x) for x in result]``: a region whose value is the collection."""

@@ -33,8 +33,7 @@ from elfc.model.ir import (
 from elfc.model.ops import Op
 
 UNSUPPORTED_STATEMENTS: dict[type[cst.CSTNode], tuple[str, str]] = {
-    cst.Try: ("try", "catch failures inside a @task; a failed job fails the run"),
-    cst.TryStar: ("try", "catch failures inside a @task; a failed job fails the run"),
+    cst.TryStar: ("try ... except*", "catch exception groups inside a @task; use `except`"),
     cst.With: ("with", "open resources inside a @task (or in the elf's __init__)"),
     cst.Global: ("global", "return values from the pipeline instead of setting globals"),
     cst.Nonlocal: ("nonlocal", "return values from the pipeline instead"),
@@ -304,6 +303,36 @@ class Statements(Control):
         elif isinstance(s.orelse, cst.Else):
             self.block(s.orelse.body)
         self.env = join_env(after_then, self.env)
+        self.place = place
+
+    def st_Try(self, s: cst.Try) -> None:
+        if self.dynamic_body(s.body):
+            self.dynamic_try(s)
+            return
+        # Nothing in the body exists only at run time: Python's own `try`, at submission.
+        before, place = dict(self.env), self.place
+        self.place = "nested"
+        self.block(s.body)
+        after_body = self.env
+        ends = [after_body]
+        for h in s.handlers:
+            self.env = join_env(before, after_body)
+            if h.type is not None:
+                self.materialize(h.type, self.expr(h.type))
+            if h.name is not None:
+                self.assign(h.name.name, STATIC, h)
+            self.block(h.body)
+            ends.append(self.env)
+        if s.orelse is not None:
+            self.env = dict(after_body)
+            self.block(s.orelse.body)
+            ends[0] = self.env
+        env = ends[0]
+        for e in ends[1:]:
+            env = join_env(env, e)
+        self.env = env
+        if s.finalbody is not None:
+            self.block(s.finalbody.body)
         self.place = place
 
     def _dynamic_test(self, test: cst.BaseExpression) -> bool:

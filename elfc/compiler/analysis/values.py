@@ -125,6 +125,9 @@ class Analysis:
     """id(statement or comprehension) -> (marker, region id, deciding names) of each region
     whose decision is a task result (see ``regions.py``): marker in decide, each, poll; the
     names of the variables decided on."""
+    tries: dict[int, str] = field(default_factory=dict)
+    """First line of each ``try`` statement around task calls -> its region id (the builder
+    pass finds the statement by its line, see ``regions.py``)."""
 
 
 def join(a: Val, b: Val) -> Val:

@@ -40,7 +40,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from elfc.errors import MyceliumError
-from elfc.model.ir import BuiltRun
+from elfc.model.ir import CATCH, BuiltRun
+from elfc.model.raised import HANDLED
 from elfc.model.records import (
     Claimed,
     ElfRecord,
@@ -78,6 +79,7 @@ from elfc.mycelium.common import (
     expiry_note,
     failure_digest,
     failure_summary,
+    handled_note,
     job_info_of,
     lost_lease_failure,
     lost_leases,
@@ -736,7 +738,9 @@ class SQLiteStore(Store):
             else:
                 note = worker_id if source is None else cached_note(source)
                 con.execute(self._SUCCEED_KEYED, (now, now, note, key, source, job_no))
-            con.execute("INSERT INTO results (job, value) VALUES (?, ?)", (job_no, result))
+            con.execute(
+                "INSERT OR REPLACE INTO results (job, value) VALUES (?, ?)", (job_no, result)
+            )
             t.move(run_no, elf, "running", "succeeded")
             if dependents:
                 upstream.append(job_no)
@@ -843,6 +847,8 @@ class SQLiteStore(Store):
         con.execute("UPDATE runs SET total = total + ? WHERE no = ?", (len(every), run_no))
         t.rings.update(f"elf:{e}" for (e, status) in added if status == "ready")
         t.touched.add(run_no)
+        if plan.handled:
+            self._handle(t, run_no, plan.handled, job_id)
         if plan.result is not None:
             con.execute(self._SUCCEED, (now, now, expanded_note(plan), job_no))
             con.execute("INSERT INTO results (job, value) VALUES (?, ?)", (job_no, plan.result))
@@ -874,6 +880,28 @@ class SQLiteStore(Store):
         elif join_status == "skipped":
             self._skip_dependents(t, job_no)
         return True
+
+    def _handle(self, t: _Txn, run_no: int, keys: list[str], catcher: str) -> None:
+        """The ``failed`` jobs ``keys`` of run ``run_no`` (and the failed jobs of their
+        expansions, below ``key/``) were taken by a handler."""
+        rows = t.con.execute(
+            "UPDATE jobs SET status = 'handled', history = "
+            + _append_event("handled")
+            + " WHERE run_no = ? AND status = 'failed' AND EXISTS (SELECT 1 FROM json_each(?) k "
+            "WHERE jobs.key = k.value OR substr(jobs.key, 1, length(k.value) + 1) = k.value || '/') "
+            "RETURNING no, elf",
+            (t.now, handled_note(catcher), run_no, _encode(keys)),
+        ).fetchall()
+        t.con.executemany(
+            "UPDATE results SET value = ? WHERE job = ?", [(HANDLED, no) for no, _ in rows]
+        )
+        elves = {elf for _, elf in rows}
+        t.con.executemany(
+            "INSERT OR IGNORE INTO run_counts (run_no, elf, status, n) VALUES (?, ?, 'handled', 0)",
+            [(run_no, elf) for elf in elves],
+        )
+        for _, elf in rows:
+            t.move(run_no, elf, "failed", "handled")
 
     # -- failing, releasing, leases ------------------------------------------------------
 
@@ -922,6 +950,11 @@ class SQLiteStore(Store):
             + " WHERE no = ?",
             (t.now, t.now, failure_summary(failure), job_no),
         )
+        if failure.raised is not None:
+            t.con.execute(
+                "INSERT OR REPLACE INTO results (job, value) VALUES (?, ?)",
+                (job_no, failure.raised),
+            )
         t.move(run_no, elf, "running", "failed")
         self._skip_dependents(t, job_no)
 
@@ -952,17 +985,42 @@ class SQLiteStore(Store):
         )
 
     def _skip_dependents(self, t: _Txn, job_no: int) -> None:
+        """Job ``job_no`` can never succeed: its dependents are skipped, transitively, up to
+        the ``@catch`` jobs, for which it and every job skipped now have settled."""
         key = t.con.execute("SELECT key FROM jobs WHERE no = ?", (job_no,)).fetchone()[0]
         rows = t.con.execute(
-            "WITH RECURSIVE down (no) AS (SELECT dependent FROM edges WHERE dep = ? "
-            "UNION SELECT e.dependent FROM edges e JOIN down d ON e.dep = d.no) "
+            "WITH RECURSIVE down (no) AS (SELECT e.dependent FROM edges e "
+            "JOIN jobs j ON j.no = e.dependent WHERE e.dep = ? AND j.task != ? "
+            "UNION SELECT e.dependent FROM edges e JOIN down d ON e.dep = d.no "
+            "JOIN jobs j ON j.no = e.dependent WHERE j.task != ?) "
             "UPDATE jobs SET status = 'skipped', finished = ?, history = "
             + _append_event("skipped")
-            + " WHERE no IN (SELECT no FROM down) AND status = 'pending' RETURNING run_no, elf",
-            (job_no, t.now, t.now, skip_note(key)),
-        )
-        for run_no, elf in rows:
+            + " WHERE no IN (SELECT no FROM down) AND status = 'pending' "
+            "RETURNING no, run_no, elf",
+            (job_no, CATCH, CATCH, t.now, t.now, skip_note(key)),
+        ).fetchall()
+        for _, run_no, elf in rows:
             t.move(run_no, elf, "pending", "skipped")
+        settled = [job_no, *(no for no, _, _ in rows)]
+        for run_no, elf, status, waiting in t.con.execute(
+            self._READY_CATCHERS, (_encode(settled), CATCH, t.now, "")
+        ):
+            if status == "ready" and waiting == 0:
+                t.move(run_no, elf, "pending", "ready")
+                t.rings.add(f"elf:{elf}")
+
+    _READY_CATCHERS = (
+        "WITH hits (job, k) AS (SELECT e.dependent, count(*) FROM edges e "
+        "JOIN jobs j ON j.no = e.dependent "
+        "WHERE e.dep IN (SELECT value FROM json_each(?)) AND j.task = ? GROUP BY e.dependent) "
+        "UPDATE jobs SET waiting = waiting - hits.k, "
+        "status = CASE WHEN waiting = hits.k AND status = 'pending' THEN 'ready' ELSE status END, "
+        "history = CASE WHEN waiting = hits.k AND status = 'pending' THEN "
+        + _append_event("ready")
+        + " ELSE history END "
+        "FROM hits WHERE jobs.no = hits.job "
+        "RETURNING run_no, elf, status, waiting"
+    )
 
     def _requeue(
         self,

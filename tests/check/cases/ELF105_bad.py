@@ -1,5 +1,5 @@
-"""ELF105: statements a pipeline body cannot contain: try, with, global, nonlocal, del, yield,
-await (in an async pipeline, which is ELF118 too), match, class."""
+"""ELF105: statements a pipeline body cannot contain: try ... except*, with, global, nonlocal,
+del, yield, await (in an async pipeline, which is ELF118 too), match, class."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ LAST = 0
 def statements() -> int:
     try:  # ELF105
         n = animals.count()
-    except Exception:
+    except* ValueError:
         n = 0
     with open("log.txt") as log:  # ELF105
         log.write("counted")

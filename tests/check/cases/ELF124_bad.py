@@ -34,3 +34,25 @@ def regions(limit: int = 3) -> int:
     else:
         saved += 1
     return store.save("x", saved)
+
+
+@pipeline
+def tries(limit: int = 3) -> int:
+    try:  # ELF124
+        n = animals.count()
+        return n
+    except ValueError:
+        n = 0
+    try:  # ELF124
+        n = animals.count()
+        if n > limit:
+            n = store.save("cat", n)
+    except ValueError:
+        n = 0
+    try:  # ELF124
+        n = animals.count()
+    except ValueError:
+        n = 0
+    finally:
+        store.save("log", 1)
+    return n

@@ -1,5 +1,6 @@
 """ELF124 fixed: the break decided in a task, the return after the loop, the branch directly
-in its loop, the `else` after the loop."""
+in its loop, the `else` after the loop; the `return` after the `try`, the branch after it, the
+task call out of the `finally`."""
 
 from __future__ import annotations
 
@@ -27,3 +28,20 @@ def regions(limit: int = 3) -> int:
         n = store.save("cat", n)
     saved += 1
     return store.save("x", saved + found)
+
+
+@pipeline
+def tries(limit: int = 3) -> int:
+    try:
+        n = animals.count()
+    except ValueError:
+        n = 0
+    if n > limit:
+        n = store.save("cat", n)
+    try:
+        n = store.save("dog", n)
+    except ValueError:
+        n = 0
+    finally:
+        limit += 1
+    return n
