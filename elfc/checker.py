@@ -35,7 +35,7 @@ from elfc.compiler.text import char_offset
 from elfc.config import PYPROJECT, elfc_table, find_pyproject
 from elfc.decorators import HANDLES, Handle, is_elf
 from elfc.errors import ElfcError, PathNotFound
-from elfc.model.ir import EXPAND, Span
+from elfc.model.ir import CATCH, EXPAND, Span
 from elfc.model.records import ElfRecord
 from elfc.pipeline import Pipeline
 from elfc.runtime.client import registered_otherwise
@@ -224,7 +224,7 @@ class _Checker:
         except Exception as exc:
             self.add([_build_error(exc, p, summary)])
             return _replace(summary, why=f"building it failed ({type(exc).__name__})")
-        expanding = sum(1 for job in run.jobs if job.task == EXPAND)
+        expanding = sum(1 for job in run.jobs if job.task in (EXPAND, CATCH))
         return _replace(summary, jobs=len(run.jobs) - expanding, regions=expanding)
 
     def handles(self, checked: set[str]) -> None:

@@ -269,15 +269,21 @@ def drawing(
     )
 
 
-_REGION_WORDS = {"if": "branch", "for": "loop", "while": "loop", "comp": "comprehension"}
+_REGION_WORDS = {
+    "if": "branch on a task result",
+    "for": "loop on a task result",
+    "while": "loop on a task result",
+    "comp": "comprehension on a task result",
+    "try": "handlers of the body's task failures",
+}
 
 
 def _region_label(region: Region, states: StateCounts | None) -> str:
     """A region's header; a region on task results says so, and with a run's states how its
     expansions went (``expanded 3``, ``failed 1``)."""
-    if region.kind in ("loop", "then", "else"):
+    if region.kind in ("loop", "then", "else", "except"):
         return region.header
-    label = f"{region.header}   ({_REGION_WORDS[region.kind]} on a task result)"
+    label = f"{region.header}   ({_REGION_WORDS[region.kind]})"
     if states is not None:
         counts = states.get(region.id)
         label += " · " + (_counts_text(counts) if counts else "not reached")

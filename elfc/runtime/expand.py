@@ -161,18 +161,14 @@ def _settled(
     available.difference_update(inner)
     current = list(spec["base"])
     for kind, key, entries in spec["events"]:
-        if kind == "j" and key in inner:
-            current = entries  # a failure a `try` inside this one took
+        if kind == "j" and (key in inner or (key not in available and key not in failed)):
+            # A failure a `try` inside this one took, or a job skipped after it (or after a
+            # failure before this `try`, which fails the run by itself).
+            current = entries
             continue
         if kind == "j" and key in failed:
             assert raw is not None
             return rebuild_exception(raw(key)), [rebuild(e) for e in current], failed
-        if kind == "j" and key not in available:
-            raise RegionMismatch(
-                f"job {key} of the `try` body did not succeed and left no exception for its "
-                "handlers (it was skipped: a value it reads failed before the `try`, or its "
-                "worker could not run it)"
-            )
         if kind == "x":
             thrown = spec["thrown"]
             assert thrown is not None
@@ -199,20 +195,17 @@ def is_try_spec(payload: Any) -> bool:
 def settled_join(expr: IR, deps: tuple[str, ...] | list[str], results: Results) -> bytes:
     """The join of a ``try``'s handlers: the first failure among the jobs they made (in the
     order made), re-raised, else the region's values."""
+    # A job the handlers made that has no result was skipped: a failure before it is then
+    # among these (re-raised here), or a `try` inside the handler took it, or it happened
+    # before the `try` (and fails the run by itself).
     if isinstance(results, Inputs):
-        missing = None
         for key in deps:  # in the order the handlers made them
             try:
                 stored = results.raw(key)
             except ExpressionError:
-                missing = missing or key
                 continue
             if is_raised(stored):
                 raise rebuild_exception(stored)
-        if missing is not None:
-            raise RegionMismatch(
-                f"job {missing} of a `try`'s handler did not succeed and left no exception"
-            )
     return join_value(expr, results)
 
 

@@ -79,6 +79,12 @@ class Worker:
     def total(self, xs: list[int]) -> int:
         return sum(xs) % 101
 
+    @task
+    def check(self, x: int) -> int:
+        if x % 4 == 0:
+            raise ValueError(f"{x} is a multiple of 4")
+        return x % 89
+
 
 def helper(x: int) -> int:
     return x + 1
@@ -113,6 +119,8 @@ class Body:
         self.valid = True
         self.regions = 0
         """How many branches or loops on task results the current line is in."""
+        self.in_try = False
+        """True in the body of a `try` around task calls (no branch or loop on a result)."""
 
     def fresh(self, prefix: str) -> str:
         return f"{prefix}{next(self.counter)}"
@@ -175,7 +183,7 @@ BAD = [
     "for _x in range(2):\n    if {d} > 3:\n        break",
     "{d} = {d}.to_bytes(2, 'big')",
     "{d} = helper({d})",
-    "try:\n    pass\nexcept Exception:\n    pass",
+    "try:\n    _y = {h}.num(1)\n    return _y\nexcept ValueError:\n    pass",
     "with open('x'):\n    pass",
     "_f = lambda: {d}",
     "del {d}",
@@ -204,10 +212,13 @@ def block(draw: st.DrawFn, body: Body, indent: str, depth: int) -> None:
             st.sampled_from(
                 ["static", "dynamic", "dynamic", "append", "for", "if", "while", "aug", "unpack"]
                 + ["comprehension", "iterate", "iterate", "box", "dyn_if", "dyn_for", "dyn_comp"]
+                + ["dyn_try"]
                 + (["bad"] if draw(st.integers(0, 5)) == 0 else [])
             )
         )
-        if kind in ("for", "if", "while", "iterate", "dyn_if", "dyn_for") and depth >= 2:
+        if kind in ("for", "if", "while", "iterate", "dyn_if", "dyn_for", "dyn_try") and depth >= 2:
+            kind = "dynamic"
+        if kind in ("dyn_if", "dyn_for", "dyn_comp", "dyn_try", "bad") and body.in_try:
             kind = "dynamic"
         if kind in ("append", "box") and body.regions:
             # A list appended to or a dict changed in a region is a task result after it.
@@ -313,6 +324,22 @@ def block(draw: st.DrawFn, body: Body, indent: str, depth: int) -> None:
             draw(statements(body, indent + "    ", depth + 1))
             body.regions -= 1
             body.static.remove(var)
+        elif kind == "dyn_try":
+            # A task that may fail, caught: the handler runs when the body's jobs settled.
+            name = body.fresh("t")
+            handle = draw(st.sampled_from(["left", "right"]))
+            emit(f"{indent}try:")
+            emit(f"{indent}    {name} = {handle}.check({draw(dynamic_expr(body))})")
+            body.regions += 1
+            body.in_try = True
+            draw(statements(body, indent + "    ", depth + 1))
+            body.in_try = False
+            emit(f"{indent}except {draw(st.sampled_from(['ValueError', 'Exception']))}:")
+            emit(f"{indent}    {name} = {draw(static_expr(body))}")
+            draw(statements(body, indent + "    ", depth + 1))
+            body.regions -= 1
+            if depth == 0:
+                body.dynamic.append(name)
         elif kind == "dyn_comp" and depth == 0:
             name, var = body.fresh("acc"), body.fresh("c")
             handle = draw(st.sampled_from(["left", "right"]))

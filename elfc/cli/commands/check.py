@@ -124,10 +124,10 @@ def render_text(
             where = f"{display_path(p.path, cwd)}:{p.line}:"
             if p.jobs is not None:
                 more = (
-                    ", and more when a branch or loop on task results expands at run time"
+                    ", and more when a branch, loop or `try` on task results expands at run time"
                     if p.regions == 1
-                    else f", and more when its {p.regions} branches or loops on task results "
-                    "expand at run time"
+                    else f", and more when its {p.regions} branches, loops or `try`s on task "
+                    "results expand at run time"
                     if p.regions
                     else ""
                 )
