@@ -411,10 +411,19 @@ def _compile(fn: Callable[..., Any]) -> Compiled:
         return Compiled(name, tuple(diags))
     source_revision = normalized_revision(source.text, positions.tree)
     revision = revision_of(
-        source_revision, *sorted(set(analysis.tasks.values())), *sorted(inlined_revisions)
+        source_revision,
+        *sorted(set(analysis.tasks.values())),
+        *sorted(inlined_revisions),
+        *(f"{name}={rev}" for name, rev in sorted(analysis.helpers.items())),
     )
     used_regions: set[str | None] = {r for n in nodes if (r := getattr(n, "region", None))}
-    regions = [r for r in analysis.regions.values() if _region_used(r.id, analysis, used_regions)]
+    # A region is drawn when jobs run in it; a `try` and a call region are, always (a call
+    # region is one job, and a `try`'s handlers may hold none).
+    regions = [
+        r
+        for r in analysis.regions.values()
+        if r.kind in ("try", "call") or _region_used(r.id, analysis, used_regions)
+    ]
     def_line = positions.span(fndef).line
     template = Template(
         pipeline=name,

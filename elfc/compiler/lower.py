@@ -345,6 +345,8 @@ class BuildState:
     default_elf: str | None = None
     """The elf that runs an expansion whose decision reads no job of this state (in an
     expansion: the elf of the expanding job)."""
+    last_call: str | None = None
+    """The job of the last call region made (the next one waits for it)."""
     trying: list[Trying] = field(default_factory=list)
     """The ``try`` statements around task calls whose body is running, innermost last."""
 
@@ -504,6 +506,22 @@ class Frame:
         """True when a value of ``decision`` holds a task result that does not exist yet."""
         return any(_pending(v, self.state.evaluate is not None) for v in decision)
 
+    def applied(
+        self,
+        rid: str,
+        fn: Callable[..., Any] | None,
+        decision: list[Any],
+        inputs: list[Any],
+        names: tuple[str, ...],
+        outs: int,
+        iteration: int = 0,
+    ) -> Any:
+        """A call region (a plain function called with task results): :meth:`region`, one
+        job that runs the call once its values exist. Such jobs run one after the other in
+        the order the pipeline makes them (their side effects, ``print`` and logging, happen
+        in Python's order), and a ``try`` body may hold them."""
+        return self.region(rid, fn, decision, inputs, names, outs, iteration, call=True)
+
     def region(
         self,
         rid: str,
@@ -513,6 +531,7 @@ class Frame:
         names: tuple[str, ...],
         outs: int,
         iteration: int = 0,
+        call: bool = False,
     ) -> Any:
         """Run region ``rid`` (the region function ``fn``) now if the values of ``decision``
         are known, else make its expansion job; the region's values (a list of ``outs``, or
@@ -529,7 +548,7 @@ class Frame:
         state = self.state
         if len(state.jobs) >= MAX_JOBS:
             raise BuildError(f"the run would make more than {MAX_JOBS} jobs")
-        if state.trying:
+        if state.trying and not call:
             raise BuildError(
                 f"{self.compiled.describe(rid)} is in the body of a `try` around task calls: "
                 "put the `try` inside the branch or loop instead"
@@ -544,6 +563,13 @@ class Frame:
         for v in decision:
             if _holds_dyn(v):
                 deps |= refs(value_ir(v))
+        if call:
+            if state.last_call is not None:
+                deps.add(state.last_call)
+            if state.trying:
+                previous = state.previous_job()
+                if previous is not None:
+                    deps.add(previous)
         # The elf of the last job the decision reads expands it: its workers are the ones
         # running when the decision becomes known.
         last = max((state.elf_of[k] for k in deps if k in state.elf_of), default=None)
@@ -567,6 +593,10 @@ class Frame:
         }
         state.keys.add(key)
         state.elf_of[key] = (len(state.jobs), elf_name)
+        if call:
+            state.last_call = key
+            if state.trying:
+                state.made(key)
         state.jobs.append(
             JobSpec(
                 key=key,

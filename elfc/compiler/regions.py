@@ -31,7 +31,7 @@ from collections.abc import Iterator
 
 from elfc.compiler.lower import BUILDER
 
-MARKERS = {"decide": "if", "each": "for", "poll": "while"}
+MARKERS = {"decide": "if", "each": "for", "poll": "while", "apply": "call"}
 DECISION, ITERATION, COUNTER = "__elfc_d", "__elfc_i", "__elfc_n"
 CAUGHT, THROWN = "__elfc_e", "__elfc_x"
 SYNTHETIC = frozenset([BUILDER, DECISION, ITERATION, COUNTER, CAUGHT, THROWN])
@@ -356,6 +356,9 @@ class _Pass:
             if isinstance(comp, ast.IfExp):
                 found.append(self.conditional(holder, field, comp))
                 continue
+            if isinstance(comp, ast.Call):
+                found.append(self.applied(holder, field, comp))
+                continue
             assert isinstance(comp, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp)
             first = comp.generators[0]
             marked = _marker_call(first.iter)
@@ -379,6 +382,21 @@ class _Pass:
             _replace(holder, field, comp, call)
             found.append(fdef)
         return found
+
+    def applied(self, holder: ast.AST, field: str, node: ast.Call) -> ast.stmt:
+        """``f(result)``: a region returning the call's value (the call is its decision:
+        the task calls in its arguments are made before it, the rest runs in it)."""
+        marked = _marker_call(node)
+        assert marked is not None
+        _, rid, decision = marked
+        body: list[ast.stmt] = [ast.Return(value=decision.in_region())]
+        params = tuple(sorted((_used_names(body) & self.local_names) - SYNTHETIC))
+        fdef = _region_def(region_function_name(rid), params, body)
+        _fill_locations(fdef, node)
+        call = _region_call(rid, None, decision.at_call(), params, -1, None, method="applied")
+        _fill_locations(call, node)
+        _replace(holder, field, node, call)
+        return fdef
 
     def conditional(self, holder: ast.AST, field: str, node: ast.IfExp) -> ast.stmt:
         """``a if test else b`` on a task result: a region returning the arm taken."""
@@ -519,7 +537,10 @@ def _marked_comprehensions(s: ast.stmt) -> list[tuple[ast.AST, str, ast.expr]]:
                 if (
                     isinstance(child, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp)
                     and _marker_call(child.generators[0].iter) is not None
-                ) or (isinstance(child, ast.IfExp) and _marker_call(child.test) is not None):
+                ) or (
+                    (isinstance(child, ast.IfExp) and _marker_call(child.test) is not None)
+                    or (_marker_call(child) or ("",))[0] == "call"
+                ):
                     out.append((node, name, child))
     # Innermost first: a marked comprehension inside another one's first iterable is replaced
     # before the outer one captures it.
@@ -785,9 +806,10 @@ def _region_call(
     params: tuple[str, ...],
     outs: int,
     iteration: str | None,
+    method: str = "region",
 ) -> ast.Call:
     return _builder_call(
-        "region",
+        method,
         ast.Constant(rid),
         fn if fn is not None else ast.Constant(None),
         decision,

@@ -95,6 +95,8 @@ def _mark(node: Any, kind: str, rid: str, names: tuple[str, ...]) -> Any:
         lpar=[cst.LeftParen()],
         rpar=[cst.RightParen()],
     )
+    if isinstance(node, cst.Call):
+        return _attr_call(kind, _str(rid), node, deciding)
     if isinstance(node, cst.IfExp):
         test = _attr_call(kind, _str(rid), node.test, deciding)
         return node.with_changes(

@@ -74,7 +74,7 @@ class Span(msgspec.Struct, frozen=True):
     end_column: int
 
 
-RegionKind = Literal["loop", "if", "for", "while", "comp", "then", "else", "try", "except"]
+RegionKind = Literal["loop", "if", "for", "while", "comp", "then", "else", "try", "except", "call"]
 
 
 class Region(msgspec.Struct, frozen=True, tag="loop"):
@@ -85,7 +85,8 @@ class Region(msgspec.Struct, frozen=True, tag="loop"):
     :data:`EXPAND`): ``if`` (a branch, also an ``assert``), ``for`` (a loop over a result),
     ``while`` (one expansion per iteration), ``comp`` (a comprehension over a result);
     ``try`` (a ``try`` statement around task calls: its handlers, ``else`` and ``finally``
-    run when the jobs of its body have settled, see :data:`CATCH`); ``then`` and ``else``
+    run when the jobs of its body have settled, see :data:`CATCH`), ``call`` (a call of a
+    plain function with task results, run once when they exist); ``then`` and ``else``
     are the arms of an ``if`` region, ``except`` a handler of a ``try`` (drawn as such,
     nothing more).
     """
@@ -101,7 +102,7 @@ class Region(msgspec.Struct, frozen=True, tag="loop"):
     def dynamic(self) -> bool:
         """True for a region that runs when a task result exists (not a static loop, not an
         arm of a branch)."""
-        return self.kind in ("if", "for", "while", "comp", "try")
+        return self.kind in ("if", "for", "while", "comp", "try", "call")
 
     @property
     def indexed(self) -> bool:

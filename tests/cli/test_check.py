@@ -64,7 +64,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             def flow(rounds: int = 2) -> int:
                 n = store.count()
                 store.save("cat", n)
-                return store.save(shout(n), rounds)
+                return store.save(n(rounds), rounds)
             """
         ),
     )
@@ -84,12 +84,12 @@ def test_text_output_has_location_excerpt_caret_help_and_summary(
     code, out, _ = run(capsys)
     assert code == 1
     lines = out.splitlines()
-    head = "flows_cli.py:28:23: ELF101 `shout` is called with `n`, a task result"
+    head = "flows_cli.py:28:23: ELF101 `n` is called with `n`, a task result"
     start = next(i for i, line in enumerate(lines) if line.startswith(head))
     assert lines[start + 1 : start + 4] == [
         "   |",
-        "28 |     return store.save(shout(n), rounds)",
-        "   |                       ^^^^^^^^",
+        "28 |     return store.save(n(rounds), rounds)",
+        "   |                       ^^^^^^^^^",
     ]
     assert lines[start + 4].startswith("   = help: move this call into a @task")
     assert 'flows_cli.py:27:5: ELF201 the result of `store.save("cat", n)` is never used' in out
@@ -109,7 +109,7 @@ def test_json_output(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "path", "line", "column", "end_line", "end_column", "code", "severity", "message", "help"
     }  # fmt: skip
     assert found[1]["path"] == "flows_cli.py"
-    assert (found[1]["column"], found[1]["end_column"]) == (23, 31)
+    assert (found[1]["column"], found[1]["end_column"]) == (23, 32)
 
 
 def test_json_stays_clean_when_checked_modules_print(
@@ -296,8 +296,8 @@ def test_the_command_runs_as_a_subprocess() -> None:
         timeout=120,
     )
     assert proc.returncode == 1, proc.stderr
-    assert "tests/check/cases/ELF101_bad.py:18:12: ELF101" in proc.stdout
-    assert proc.stdout.splitlines()[-1] == "4 errors, 0 warnings in 6 pipelines (6 files)"
+    assert "tests/check/cases/ELF101_bad.py:22:12: ELF101" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "3 errors, 0 warnings in 6 pipelines (6 files)"
 
 
 def test_a_dotted_module_is_found_from_the_current_directory(

@@ -37,6 +37,9 @@ from elfc.model.ir import (
 from elfc.model.methods import PURE_METHOD_NAMES, methods_of
 from elfc.model.ops import BUILTINS, Op
 
+KEYED = frozenset(["sorted", "min", "max"])
+"""Builtins that take a ``key`` function: with one, a call region (the function is code)."""
+
 
 class Calls(Core):
     def ex_Call(self, node: cst.Call) -> Val:
@@ -78,8 +81,12 @@ class Calls(Core):
                     if v.bt > S:
                         out = join(out, replace(v, bt=C, ir=None))
                 return out
-        if is_builtin:
+        if is_builtin and not (name in KEYED and any(a.keyword for a, _ in args)):
             return self.builtin_call(node, name, args)
+        if id(node) in self.applying:  # analysed as its own region: it runs there
+            return Val(S)
+        if callable(target) and all(v.bt != C for _, v in args):
+            return self.apply_region(node, target)
         what = next(v.what for _, v in args if v.bt > S)
         self.report(dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=what)
         for a, v in args:
@@ -183,6 +190,12 @@ class Calls(Core):
                 self.materialize(a.value, v)
             self._grow(func.value, dynamic_args)
             return STATIC
+        if id(node) in self.applying:
+            return Val(S)
+        target = getattr(recv.static, method, MISSING) if recv.static is not MISSING else MISSING
+        if target is not MISSING and callable(target) and all(v.bt != C for v in dynamic_args):
+            # `log.info("%s rows", n)`, `math.floor(x)`, `statistics.mean(xs)`: a call region.
+            return self.apply_region(node, target)
         self.report(dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=dynamic_args[0].what)
         return Val(D)
 
@@ -192,6 +205,8 @@ class Calls(Core):
         """``recv.method(args)`` as a derive when it is a pure method of the receiver's type."""
         method = func.attr.value
         receiver_type = recv.tp if recv.bt == D else literal_type(func.value)
+        if recv.bt == S and recv.static is not MISSING and receiver_type in (None, Any, object):
+            receiver_type = type(recv.static)  # a module, a logger: its methods are not pure
         if isinstance(receiver_type, type) and receiver_type not in (object, Any):
             if method not in methods_of(receiver_type):
                 return None

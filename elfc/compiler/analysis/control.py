@@ -23,6 +23,10 @@ re-evaluate.
 from __future__ import annotations
 
 import contextlib
+import inspect
+import sys
+import types
+import typing
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, get_args, get_origin
@@ -32,9 +36,17 @@ import libcst as cst
 from elfc.compiler import diagnostics as dg
 from elfc.compiler.analysis.core import Core
 from elfc.compiler.analysis.values import STATIC, C, D, S, Val, join_env
+from elfc.compiler.elves import normalized_revision
 from elfc.model.ir import Region, RegionKind
 
-MARKER = {"if": "decide", "assert": "decide", "for": "each", "comp": "each", "while": "poll"}
+MARKER = {
+    "if": "decide",
+    "assert": "decide",
+    "for": "each",
+    "comp": "each",
+    "while": "poll",
+    "call": "apply",
+}
 
 
 class Control(Core):
@@ -358,9 +370,9 @@ class Control(Core):
         self.out.tries[self.span(s).line] = rid
         outer_region, outer_place = self.region, self.place
         self.place = "nested"
-        marks = len(self.out.marks)
+        marks = self._region_marks()
         self.block(s.body)
-        if len(self.out.marks) > marks:
+        if self._region_marks() > marks:
             self.report(
                 dg.REGION_UNSUPPORTED, s, construct=header,
                 problem="and its body branches or loops on a task result",
@@ -394,6 +406,60 @@ class Control(Core):
             self.block(s.finalbody.body)
         self.region, self.place = outer_region, outer_place
         self.touched_after(s, before, rid)
+
+    def _region_marks(self) -> int:
+        """How many branches and loops on task results are marked (calls not counted: a call
+        region is one job, which a ``try`` body runs in its order)."""
+        return sum(1 for m in self.out.marks.values() if m[0] != "apply")
+
+    # -- calls of plain functions ------------------------------------------------------------
+    def apply_region(self, node: cst.Call, target: Any) -> Val:
+        """``f(rows)``: a function of the user's code (or ``print``, a logger's method,
+        ``math``, ``statistics``, ``sorted(key=...)``...) called with task results. A region
+        whose value is the call's: it runs once, where the values exist, in a process that
+        imported the pipeline (the function's source revision is part of the pipeline's)."""
+        header = self.code(node)
+        header = header if len(header) <= 60 else header[:57] + "..."
+        what = next(
+            (v.what for a in node.args if (v := self.probe(a.value)).bt > S), "a task result"
+        )
+        local = [n for n in _names_read(node.func) if n in self.env]
+        if local:
+            self.report(
+                dg.CALL_WITH_DYNAMIC, node, func=self.code(node.func), what=what,
+                help=f"`{local[0]}` is a variable of the pipeline, and the call runs where the "
+                "result exists, in another process that cannot be handed it: define the "
+                "function (or the logger, the object) at module level; a lambda written in "
+                "the call itself is fine",
+            )  # fmt: skip
+            return Val(D, what=f"`{header}`")
+        if getattr(target, "__module__", None) == "__main__":
+            self.report(
+                dg.CALL_WITH_DYNAMIC, node, func=self.code(node.func), what=what,
+                help="the call runs where the result exists, in a worker, which cannot import "
+                "a function defined in `__main__` (a script or a notebook cell): define it in "
+                "a module the workers import, such as the pipeline's",
+            )  # fmt: skip
+            return Val(D, what=f"`{header}`")
+        # Its arguments were analysed as the pipeline's own code before it was known to be a
+        # call region: a branch or loop they opened runs in the region instead.
+        inside = {id(n) for n in _walk(node)} - {id(node)}
+        for key in [k for k in self.out.marks if k in inside]:
+            rid = self.out.marks.pop(key)[1]
+            self.out.regions.pop(rid, None)
+            self.out.chains.pop(rid, None)
+        self.applying.add(id(node))
+        try:
+            names, saved, _ = self.decision(node)
+        finally:
+            self.applying.discard(id(node))
+        self.env.update(saved)
+        rid = self.open_region(node, "call", header)
+        self.mark(node, "call", rid, names)
+        revision = _helper_revision(target)
+        if revision is not None:
+            self.out.helpers[f"{target.__module__}:{target.__qualname__}"] = revision
+        return Val(D, deps={rid: header[:40]}, tp=_returns(target), what=f"`{header}`")
 
     def _try_refusals(self, s: cst.Try) -> tuple[str, str] | None:
         """Why a ``try`` around task calls cannot be a region here (problem, fix), if so."""
@@ -465,6 +531,32 @@ class Control(Core):
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _returns(target: Any) -> Any:
+    """What calling ``target`` gives, by its annotation (a class: an instance), else Any."""
+    if isinstance(target, type):
+        return target
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # no annotations, or ones that do not resolve here
+        return Any
+    tp = hints.get("return", Any)
+    return Any if tp is type(None) else tp
+
+
+def _helper_revision(target: Any) -> str | None:
+    """The source revision of a function of the user's code (not the standard library's,
+    not a builtin, not elfc's), or None."""
+    if not isinstance(target, types.FunctionType):
+        return None
+    module = target.__module__ or ""
+    if module.split(".")[0] in sys.stdlib_module_names or module.startswith("elfc"):
+        return None
+    try:
+        return normalized_revision(inspect.getsource(target))
+    except (OSError, TypeError):
+        return None
 
 
 def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:

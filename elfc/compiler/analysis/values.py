@@ -125,6 +125,9 @@ class Analysis:
     """id(statement or comprehension) -> (marker, region id, deciding names) of each region
     whose decision is a task result (see ``regions.py``): marker in decide, each, poll; the
     names of the variables decided on."""
+    helpers: dict[str, str] = field(default_factory=dict)
+    """``module:qualname`` -> source revision of each function of the user's code a call
+    region calls (part of the pipeline's revision: a process whose copy differs refuses it)."""
     tries: dict[int, str] = field(default_factory=dict)
     """First line of each ``try`` statement around task calls -> its region id (the builder
     pass finds the statement by its line, see ``regions.py``)."""

@@ -1,7 +1,10 @@
-"""ELF101: a plain function (or a builtin that is not pure) is called with a task result, at
-submission, before the result exists."""
+"""ELF101: a function is called with a task result where no process that runs it could be
+handed the function: a task result itself, a function or object the pipeline made, a function
+defined in `__main__`."""
 
 from __future__ import annotations
+
+import logging
 
 from _elves import animals, store
 
@@ -13,11 +16,15 @@ def shout(word: str) -> str:
 
 
 @pipeline
-def plain_function() -> int:
+def local_functions() -> int:
     m = animals.measure()
-    loud = shout(m["species"])  # ELF101
-    print(m)  # ELF101
-    names = animals.names()
-    joined = ascii(names)  # ELF101
-    ordered = sorted(names, key=len)  # ELF101
-    return store.save(loud, len(joined) + len(ordered))
+    louder = shout
+    loud = louder(m["species"])  # ELF101
+    log = logging.getLogger("census")
+    log.info("measured %s", m)  # ELF101
+
+    def whisper(word: str) -> str:
+        return word.lower()
+
+    quiet = whisper(m["species"])  # ELF101
+    return store.save(loud + quiet, 1)

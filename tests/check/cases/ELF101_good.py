@@ -1,23 +1,31 @@
-"""ELF101 fixed: work on task results happens in tasks, or with whitelisted pure builtins;
-plain functions take static values."""
+"""ELF101 fixed: the functions are defined at module level (a lambda written in the call is
+fine); a call with a task result then runs once, where the result exists."""
 
 from __future__ import annotations
 
-from _elves import animals, store, text
+import logging
+
+from _elves import animals, store
 
 from elfc import pipeline
+
+log = logging.getLogger("census")
 
 
 def shout(word: str) -> str:
     return word.upper() + "!"
 
 
+def whisper(word: str) -> str:
+    return word.lower()
+
+
 @pipeline
-def plain_function(greeting: str = "hello") -> int:
+def local_functions() -> int:
     m = animals.measure()
-    loud = text.upper(m["species"])
-    intro = shout(greeting)
+    loud = shout(m["species"])
+    log.info("measured %s", m)
+    quiet = whisper(m["species"])
     names = animals.names()
-    joined = text.join(names)
-    ordered = sorted(names)
-    return store.save(loud + intro, len(joined) + len(ordered))
+    ordered = sorted(names, key=lambda name: name[::-1])
+    return store.save(loud + quiet, len(ordered))

@@ -1,0 +1,109 @@
+"""Plain functions, ``print`` and logging called with task results mean what Python means:
+plain Python == in-process == workers on a mycelium, each call made once, its output in the
+run's logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from elfc import connect
+from elfc.pipeline import Pipeline
+from tests.runtime.fixtures import helpers as hp
+from tests.runtime.fixtures.harness import ThreadWorkers
+from tests.runtime.test_python_meaning import plain, same
+
+
+@pytest.mark.parametrize("p", hp.PIPELINES, ids=lambda p: p.name.rpartition(":")[2])
+def test_in_process_gives_python_s_value(p: Pipeline[..., Any]) -> None:
+    assert p.check() == []
+    expected = plain(p)
+    got = p()
+    assert same(got, expected), (got, expected)
+
+
+def test_workers_give_python_s_values(url: str, threads: ThreadWorkers) -> None:
+    threads.start(hp.warehouse)
+    mycelium = connect(url)
+    runs = [(p, mycelium.submit(p)) for p in hp.PIPELINES]
+    for p, run in runs:
+        assert same(run.wait(timeout=60), plain(p)), p.name
+
+
+def test_print_and_logging_land_in_the_run_s_logs_in_order(
+    url: str, threads: ThreadWorkers
+) -> None:
+    threads.start(hp.warehouse)
+    mycelium = connect(url)
+    run = mycelium.submit(hp.print_and_log, 7)
+    assert run.wait(timeout=60) == 7
+    text = "".join(record.text for record in mycelium.store.list_logs(run.id))
+    assert "downloaded 7 rows" in text
+    assert "7 rows downloaded" in text
+    assert text.index("downloaded 7 rows") < text.index("7 rows downloaded")
+
+
+def test_an_impure_helper_runs_once_per_call_even_when_its_consumer_is_retried(
+    url: str, threads: ThreadWorkers, tmp_path: Path
+) -> None:
+    path = tmp_path / "calls.txt"
+    assert hp.impure_helper(str(path), 3) == 7
+    assert path.read_text().splitlines() == ["3"]
+    path.unlink()
+    threads.start(hp.warehouse)
+    threads.start(hp.picky)
+    mycelium = connect(url)
+    run = mycelium.submit(hp.impure_helper, str(path), 4)
+    assert run.wait(timeout=60) == 9
+    assert path.read_text().splitlines() == ["4"]  # once, though `take` ran twice
+    (take,) = [j for j in mycelium.store.list_jobs(run.id) if j.task == "take"]
+    assert take.attempts == 2
+
+
+MODULE = """
+from elfc import elf, named, pipeline, task
+
+
+@elf
+class Counter:
+    @task
+    def count(self, n: int) -> int:
+        return n
+
+
+counter = named(Counter, "helpers-counter-{tag}")
+
+
+def scale(x: int) -> int:
+    return x * {factor}  # a comment changes nothing
+
+
+@pipeline
+def scaled(n: int = 2) -> int:
+    return scale(counter.count(n))
+"""
+
+
+def _load(tmp_path: Path, tag: str, factor: str) -> Any:
+    import importlib.util
+
+    path = tmp_path / f"helper_rev_{tag}.py"
+    path.write_text(MODULE.format(tag=tag, factor=factor))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_helper_s_source_is_part_of_the_pipeline_s_revision(tmp_path: Path) -> None:
+    """A worker whose copy of the helper differs refuses the call, as it refuses a task of
+    another revision: the helper's source revision is part of the pipeline's."""
+    a, b = _load(tmp_path, "a", "3"), _load(tmp_path, "b", "4")
+    assert a.scaled() == 6 and b.scaled() == 8
+    revisions = [m.scaled.compiled().program_revision() for m in (a, b)]
+    sources = [m.scaled.compiled().template.source_revision for m in (a, b)]
+    assert sources[0] == sources[1]  # the pipeline's own text is the same...
+    assert revisions[0] != revisions[1]  # ...its helper's is not
