@@ -275,6 +275,7 @@ _REGION_WORDS = {
     "while": "loop on a task result",
     "comp": "comprehension on a task result",
     "try": "handlers of the body's task failures",
+    "call": "a call on task results",
 }
 
 
@@ -327,6 +328,8 @@ def _describe(node: Node, arguments: Mapping[str, object]) -> tuple[Kind, tuple[
         receiver = node.handles[0] if len(node.handles) == 1 else f"({' | '.join(node.handles)})"
         return "call", (f"{receiver}.{node.task} · L{node.span.line}",)
     if isinstance(node, DeriveNode):
+        if isinstance(node.expr, dict) and "out" in node.expr:  # a call run when values exist
+            return "derive", (f"{_shorten(node.source)} · L{node.span.line}",)
         return "derive", (_shorten(node.source),)
     if isinstance(node, InlineNode):
         return "inline", (

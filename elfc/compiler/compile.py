@@ -417,12 +417,12 @@ def _compile(fn: Callable[..., Any]) -> Compiled:
         *(f"{name}={rev}" for name, rev in sorted(analysis.helpers.items())),
     )
     used_regions: set[str | None] = {r for n in nodes if (r := getattr(n, "region", None))}
-    # A region is drawn when jobs run in it; a `try` and a call region are, always (a call
-    # region is one job, and a `try`'s handlers may hold none).
+    # A region is drawn when jobs run in it; a `try` always (its handlers may hold none). A
+    # call region is drawn as its node.
     regions = [
         r
         for r in analysis.regions.values()
-        if r.kind in ("try", "call") or _region_used(r.id, analysis, used_regions)
+        if r.kind == "try" or _region_used(r.id, analysis, used_regions)
     ]
     def_line = positions.span(fndef).line
     template = Template(

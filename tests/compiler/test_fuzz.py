@@ -182,7 +182,7 @@ BAD = [
     "for _x in {h}.pair(1, 2):\n    break\nelse:\n    pass",
     "for _x in range(2):\n    if {d} > 3:\n        break",
     "{d} = {d}.to_bytes(2, 'big')",
-    "{d} = helper({d})",
+    "_g = helper\n_y = _g({d})",
     "try:\n    _y = {h}.num(1)\n    return _y\nexcept ValueError:\n    pass",
     "with open('x'):\n    pass",
     "_f = lambda: {d}",
@@ -212,7 +212,7 @@ def block(draw: st.DrawFn, body: Body, indent: str, depth: int) -> None:
             st.sampled_from(
                 ["static", "dynamic", "dynamic", "append", "for", "if", "while", "aug", "unpack"]
                 + ["comprehension", "iterate", "iterate", "box", "dyn_if", "dyn_for", "dyn_comp"]
-                + ["dyn_try"]
+                + ["dyn_try", "call"]
                 + (["bad"] if draw(st.integers(0, 5)) == 0 else [])
             )
         )
@@ -324,6 +324,13 @@ def block(draw: st.DrawFn, body: Body, indent: str, depth: int) -> None:
             draw(statements(body, indent + "    ", depth + 1))
             body.regions -= 1
             body.static.remove(var)
+        elif kind == "call":
+            # A plain function of the user's called with a task result: run once, where the
+            # result exists.
+            name = body.fresh("h")
+            emit(f"{indent}{name} = helper({draw(dynamic_expr(body))})")
+            if depth == 0:
+                body.dynamic.append(name)
         elif kind == "dyn_try":
             # A task that may fail, caught: the handler runs when the body's jobs settled.
             name = body.fresh("t")

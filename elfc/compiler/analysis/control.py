@@ -37,7 +37,8 @@ from elfc.compiler import diagnostics as dg
 from elfc.compiler.analysis.core import Core
 from elfc.compiler.analysis.values import STATIC, C, D, S, Val, join_env
 from elfc.compiler.elves import normalized_revision
-from elfc.model.ir import Region, RegionKind
+from elfc.model.ir import DeriveNode, Region, RegionKind
+from elfc.model.ops import Op
 
 MARKER = {
     "if": "decide",
@@ -448,6 +449,7 @@ class Control(Core):
             rid = self.out.marks.pop(key)[1]
             self.out.regions.pop(rid, None)
             self.out.chains.pop(rid, None)
+        inputs = [self.probe(a.value) for a in node.args]
         self.applying.add(id(node))
         try:
             names, saved, _ = self.decision(node)
@@ -456,6 +458,15 @@ class Control(Core):
         self.env.update(saved)
         rid = self.open_region(node, "call", header)
         self.mark(node, "call", rid, names)
+        # Drawn as a node of its own, fed by what its arguments read.
+        self.add_node(
+            DeriveNode(
+                id=rid, expr={Op.OUT.value: rid}, span=self.span(node), region=self.region,
+                source=header,
+            )
+        )  # fmt: skip
+        for v in inputs:
+            self.edges_into(rid, v)
         revision = _helper_revision(target)
         if revision is not None:
             self.out.helpers[f"{target.__module__}:{target.__qualname__}"] = revision
