@@ -68,3 +68,17 @@ def branchy_chain(n: int = 40) -> int:
         else:
             x = -1
     return x
+
+
+def same(x: int) -> int:
+    """A plain function of the user's (a pure reshaping) between two hops."""
+    return x + 0
+
+
+@pipeline
+def helper_chain(n: int = 40) -> int:
+    """``plain_chain`` with a plain function called on each hop's result before the next."""
+    x = tick.step(0)
+    for i in range(n - 1):
+        x = (tock if i % 2 == 0 else tick).step(same(x))
+    return x

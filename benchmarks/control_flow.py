@@ -5,7 +5,8 @@ submission and once expanded from a list a task returns; alternating rounds, med
 EXPANSION: for 10,000 and 100,000 elements, the time from the list's job completing to the
 last element job being ready, and the cost per element.
 BRANCH: a chain of hops with a branch on each hop's result, against the same chain without
-(the branch's cost on the critical path, per hop).
+(the branch's cost on the critical path, per hop). HELPER: the same chain with a plain function
+called on each hop's result (a call region) before the next hop.
 
     python benchmarks/control_flow.py [--runs 5] [--fanout 2000]
 """
@@ -100,17 +101,22 @@ def main() -> None:
 
     procs = [start(url, "tick"), start(url, "tock")]
     timed(m, ce.branchy_chain, n=4)
-    plain, branchy = [], []
+    timed(m, ce.helper_chain, n=4)
+    plain, branchy, helped = [], [], []
     for _ in range(args.runs):
         p, (v1, _) = timed(m, ce.plain_chain, n=args.chain)
         b, (v2, _) = timed(m, ce.branchy_chain, n=args.chain)
-        assert v1 == v2 == args.chain
+        h, (v3, _) = timed(m, ce.helper_chain, n=args.chain)
+        assert v1 == v2 == v3 == args.chain, (v1, v2, v3)
         plain.append(p / args.chain * 1000)
         branchy.append(b / args.chain * 1000)
+        helped.append(h / args.chain * 1000)
     stop(procs)
     out["chain_ms_per_hop"] = median(plain)
     out["branchy_chain_ms_per_hop"] = median(branchy)
     out["branch_ms_on_critical_path"] = round(median(branchy) - median(plain), 4)
+    out["helper_chain_ms_per_hop"] = median(helped)
+    out["helper_ms_on_critical_path"] = round(median(helped) - median(plain), 4)
     print(msgspec.json.format(msgspec.json.encode(out), indent=2).decode())
 
 

@@ -23,7 +23,8 @@ import inspect
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -35,7 +36,7 @@ from elfc.compiler.text import char_offset
 from elfc.config import PYPROJECT, elfc_table, find_pyproject
 from elfc.decorators import HANDLES, Handle, is_elf
 from elfc.errors import ElfcError, PathNotFound
-from elfc.model.ir import CATCH, EXPAND, Span
+from elfc.model.ir import CATCH, EXPAND, CallNode, DeriveNode, Region, Span, Template
 from elfc.model.records import ElfRecord
 from elfc.pipeline import Pipeline
 from elfc.runtime.client import registered_otherwise
@@ -61,6 +62,9 @@ class PipelineSummary:
     regions: int = 0
     """How many of those jobs expand a branch or loop on task results at run time."""
     why: str = ""
+    formula: str = ""
+    """The jobs those expansions add, as a formula of what the run reads (``2·len(files) +
+    (1 or 0)``); empty without expansions."""
 
 
 @dataclass(frozen=True)
@@ -224,8 +228,16 @@ class _Checker:
         except Exception as exc:
             self.add([_build_error(exc, p, summary)])
             return _replace(summary, why=f"building it failed ({type(exc).__name__})")
-        expanding = sum(1 for job in run.jobs if job.task in (EXPAND, CATCH))
-        return _replace(summary, jobs=len(run.jobs) - expanding, regions=expanding)
+        expanding = Counter(job.node for job in run.jobs if job.task in (EXPAND, CATCH))
+        template = p.compiled().template
+        made = {job.node for job in run.jobs}
+        formula = job_formula(template, expanding, made) if template is not None else ""
+        return _replace(
+            summary,
+            jobs=len(run.jobs) - sum(expanding.values()),
+            regions=sum(expanding.values()),
+            formula=formula,
+        )
 
     def handles(self, checked: set[str]) -> None:
         """ELF114 and ELF202 over the handles made in the checked files and those the checked
@@ -679,3 +691,95 @@ def _mypy_diagnostic(span: Span, severity: str, message: str, code: str | None) 
         "reported by mypy" + (f" (error code `{code}`)" if code else "")
         + "; run mypy itself for its notes and context",
     )  # fmt: skip
+
+
+def job_formula(template: Template, expansions: Mapping[str, int], made: set[str]) -> str:
+    """The jobs that the expansions of a run add, as a formula: ``n·len(x)`` per loop over a
+    result ``x`` (``n`` jobs per element), ``(a or b)`` per branch, ``n per poll`` per
+    ``while``, ``(0 or n)`` per ``try`` (its handlers), ``1`` per call on results.
+    ``expansions``: region id -> how many expansion jobs of it the submission made;
+    ``made``: the nodes the submission made jobs of. Empty when the count has no formula (a
+    branch that returns takes the rest of the pipeline with it)."""
+    regions = {r.id: r for r in template.regions}
+
+    def dynamic_above(rid: str | None) -> bool:
+        while rid is not None and rid in regions:
+            if regions[rid].dynamic:
+                return True
+            rid = regions[rid].parent
+        return False
+
+    if any(
+        isinstance(n, CallNode) and n.id not in made and not dynamic_above(n.region)
+        for n in template.nodes
+    ):
+        return ""
+    children: dict[str | None, list[Region]] = {}
+    for r in template.regions:
+        children.setdefault(r.parent, []).append(r)
+    direct: Counter[str | None] = Counter()
+    calls: dict[str, str | None] = {}
+    for n in template.nodes:
+        if isinstance(n, CallNode):
+            direct[n.region] += 1
+        elif isinstance(n, DeriveNode) and isinstance(n.expr, dict) and "out" in n.expr:
+            calls[n.id] = n.region  # a call region: one job where it sits
+
+    def inner(rid: str) -> str:
+        terms = [str(direct[rid] + sum(1 for r in calls.values() if r == rid))]
+        for child in children.get(rid, []):
+            if child.kind == "loop":
+                terms.append(f"{_paren(inner(child.id))}·k")
+            elif child.kind in ("then", "else", "except"):
+                continue
+            else:
+                terms.append(term(child))
+        return _plus(terms)
+
+    def term(r: Region) -> str:
+        body = inner(r.id)
+        if r.kind in ("for", "comp"):
+            iterable = r.header.partition(" in ")[2] or "…"
+            return f"len({iterable})" if body == "1" else f"{_paren(body)}·len({iterable})"
+        if r.kind == "while":
+            return f"{_paren(body)} per poll"
+        arms = [inner(a.id) for a in children.get(r.id, []) if a.kind in ("then", "else")]
+        if r.kind == "if":
+            if len(arms) < 2:
+                arms.append("0")
+            return _either([_plus([body, a]) for a in arms])
+        if r.kind == "try":
+            handlers = [inner(a.id) for a in children.get(r.id, []) if a.kind == "except"]
+            return _either([body, *handlers])  # its `else` (no failure), or a handler
+        return body
+
+    parts = []
+    for rid, count in expansions.items():
+        if rid in calls:
+            parts.append(str(count))
+            continue
+        found = regions.get(rid.rsplit("/", 1)[-1])
+        if found is None:
+            continue
+        r = found
+        t = term(r)
+        parts.append(t if count == 1 else f"{count}·{_paren(t)}")
+    return _plus(parts)
+
+
+def _either(options: list[str]) -> str:
+    """``(a or b)``: the jobs of one of several paths (one term when they agree)."""
+    unique = list(dict.fromkeys(options))
+    return unique[0] if len(unique) == 1 else f"({' or '.join(unique)})"
+
+
+def _plus(terms: Iterable[str]) -> str:
+    kept = [t for t in terms if t != "0"]
+    numbers = [t for t in kept if t.isdigit()]
+    rest = [t for t in kept if not t.isdigit()]
+    total = sum(int(t) for t in numbers)
+    return " + ".join(([str(total)] if total else []) + rest) or "0"
+
+
+def _paren(text: str) -> str:
+    return text if text.isdigit() or text.startswith("(") else f"({text})"

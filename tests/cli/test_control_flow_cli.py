@@ -48,13 +48,19 @@ def test_a_loop_over_a_task_result_expands_one_job_per_element(
     assert doubles == sorted(f"r1/n2#{i}" for i in range(30))
 
 
-def test_check_v_says_which_pipelines_expand_at_run_time(procs: Processes) -> None:
+def test_check_v_counts_the_jobs_that_expand_at_run_time_as_a_formula(procs: Processes) -> None:
     done = procs.call("check", "-v", str(FIXTURE))
     assert done.returncode == 0, done.stderr + done.stdout
     lines = {
-        line.split(": ", 1)[1].split("(")[0]: line
+        line.split(": ", 1)[1].split("(")[0]: line.split(") makes ", 1)[1]
         for line in done.stdout.splitlines()
         if ": " in line and " makes " in line
     }
-    assert "expands at run time" in lines["map_then_reduce"]
-    assert "expand" not in lines["conditional_expression"]
+    tail = " as its branches, loops and calls on task results run"
+    assert lines["map_then_reduce"] == "2 jobs + len(items)" + tail
+    assert lines["if_without_else"] == "2 jobs + (1 or 0)" + tail
+    assert lines["branch_inside_loop"] == "1 job + (2 + (1 or 0))·len(items)" + tail
+    assert lines["poll_until_done"] == "2 jobs + 2 per poll" + tail
+    assert lines["conditional_expression"] == "2 jobs"
+    # A branch that returns takes the rest of the pipeline with it: no formula then.
+    assert lines["quality_gate"] == "1 job, and more" + tail

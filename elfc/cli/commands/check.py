@@ -123,14 +123,11 @@ def render_text(
         for p in result.pipelines:
             where = f"{display_path(p.path, cwd)}:{p.line}:"
             if p.jobs is not None:
-                more = (
-                    ", and more when a branch, loop or `try` on task results expands at run time"
-                    if p.regions == 1
-                    else f", and more when its {p.regions} branches, loops or `try`s on task "
-                    "results expand at run time"
-                    if p.regions
-                    else ""
-                )
+                more = ""
+                if p.regions and p.formula and p.formula != "0":
+                    more = f" + {p.formula} as its branches, loops and calls on task results run"
+                elif p.regions and not p.formula:
+                    more = ", and more as its branches, loops and calls on task results run"
                 out += f"{where} {p.call} makes {_count(p.jobs, 'job')}{more}\n"
             else:
                 out += f"{where} {p.call}: job count unknown ({p.why or 'it does not compile'})\n"
