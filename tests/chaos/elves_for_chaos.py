@@ -106,3 +106,16 @@ def too_deep(log: str) -> int:
     for _ in range(500):
         x = x + 1
     return squarer.square(log, x, 0.0)
+
+
+def logged_total(log: str, values: list[int]) -> int:
+    """A plain function with a side effect, called on a task result: logs ``helper``."""
+    append_line(log, f"helper {len(values)}")
+    return sum(values)
+
+
+@pipeline
+def helped(log: str, n: int = 5, pause: float = 2.0) -> int:
+    """A helper between two tasks, its consumer slow enough to be killed in."""
+    total = logged_total(log, adder.numbers(log, n))
+    return squarer.square(log, total, pause)

@@ -209,6 +209,33 @@ def test_a_dynamic_map_survives_kills_mid_expansion_and_mid_map(
     )  # fmt: skip
 
 
+def test_a_helper_runs_once_when_the_worker_of_its_consumer_is_killed(
+    procs: Processes, url: str, tmp_path: Path
+) -> None:
+    module = chaos()
+    mycelium = connect(url)
+    log = tmp_path / "helped.log"
+    adder = procs.worker(CHAOS, "adder", url, "--lease", LEASE)
+    first = procs.worker(CHAOS, "squarer", url, "--lease", LEASE)
+    run = mycelium.submit(module.helped, str(log), 5, 2.0)
+
+    def squaring() -> bool:
+        return any(
+            j.task == "square" and j.status == "running" for j in mycelium.store.list_jobs(run.id)
+        )
+
+    wait_until(squaring, 30, "the helper's consumer to start")
+    first.send_signal(signal.SIGKILL)
+    assert first.wait(5) == -signal.SIGKILL
+    procs.worker(CHAOS, "squarer", url, "--lease", LEASE)
+    assert run.wait(timeout=90) == 100  # sum(range(5)) ** 2
+    lines = log.read_text().split("\n")[:-1]
+    assert lines.count("helper 5") == 1, lines  # once, though its consumer ran twice
+    (square,) = [j for j in mycelium.store.list_jobs(run.id) if j.task == "square"]
+    assert square.attempts == 2
+    assert procs.stop(adder) == 0
+
+
 def test_a_worker_paused_past_its_lease_whose_taker_is_killed_takes_the_job_back(
     procs: Processes, url: str, tmp_path: Path
 ) -> None:
