@@ -8,7 +8,9 @@ mycelium stored:
 * a host's link cut mid-run: its leases expire, the other host finishes the run; when the
   link is back, the cut host's late completions are refused (one stored result per job) and
   it goes on serving;
-* the server restarted mid-run: the workers reconnect and nothing is lost or run twice.
+* the server restarted mid-run: the workers reconnect and nothing is lost or run twice;
+* a host cut off in the middle of a transaction does not keep its locks: the server ends
+  its session.
 
 Needs root (namespaces), ``ip`` (iproute2) and PostgreSQL's binaries; skipped otherwise.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -238,3 +241,46 @@ def test_a_server_restart_mid_run_loses_nothing(
     for proc in started:
         assert proc.poll() is None, here.procs.output(proc)
         assert here.procs.stop(proc) == 0, here.procs.output(proc)
+
+
+HOLD = """
+import sys, time
+from elfc.mycelium.postgres import PostgresStore
+con = PostgresStore(sys.argv[1])._connection()
+con.execute("BEGIN")
+con.execute("SELECT * FROM elfc.meta FOR UPDATE")
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_server_ends_the_session_of_a_host_cut_off_mid_transaction(
+    site: tuple[Site, Mycelium], hosts: list[netns.Host]
+) -> None:
+    """A worker's transaction holds row locks (a job, the run's counters) until it ends: the
+    session of a host cut off while one is open must not keep them, or every other host
+    waits for the rows, or skips them, until the server would notice by itself (hours)."""
+    here, _ = site
+    host = hosts[0]
+    holder = here.procs.start(host.exec(sys.executable, "-c", HOLD, here.url(host)))
+    wait_until(lambda: "locked" in here.procs.output(holder), 30, "the lock to be taken")
+    netns.cut(host)
+    try:
+        t0 = time.monotonic()
+
+        def free() -> bool:
+            with here.server.connect(here.db) as con:
+                con.execute("SET lock_timeout = '200ms'")
+                try:
+                    con.execute("SELECT * FROM elfc.meta FOR UPDATE")
+                except Exception:
+                    return False
+                return True
+
+        wait_until(free, 40, "the cut session's locks to be released", every=0.5)
+        took = time.monotonic() - t0
+    finally:
+        netns.mend(host)
+    assert took < 20
+    addresses = {str(a) for (a,) in here.sql("SELECT client_addr FROM pg_stat_activity")}
+    assert host.address not in addresses
