@@ -20,19 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from common import (
-    Figures,
-    Sizes,
-    figures,
-    first_result,
-    larger,
-    measure_chain,
-    measure_fanout,
-    memory,
-    stopping,
-    temp_dir,
-    wait_for,
-)
+from common import Figures, Sizes, measure_all, stopping, temp_dir, wait_for
 from dbos import DBOS, DBOSClient
 from pg_common import fresh_database
 
@@ -113,10 +101,8 @@ def run_round(sizes: Sizes) -> dict[str, Figures]:
                 handle = client.enqueue(options, n)  # type: ignore[arg-type]
                 return int(handle.get_result(polling_interval_sec=POLL))
 
-            start_s = first_result(lambda n: run("fanout", n), launched)
-            fan = measure_fanout(lambda n: run("fanout", n), sizes)
-            mem = memory()
-            hop = measure_chain(lambda n: run("chain", n), sizes)
-            mem = larger(mem, memory())
+            figures = measure_all(
+                lambda n: run("fanout", n), lambda n: run("chain", n), sizes, launched
+            )
             client.destroy()
-    return {"dbos": figures(fan, hop, start_s, mem)}
+    return {"dbos": figures}

@@ -20,17 +20,7 @@ import time
 import uuid
 
 import procrastinate
-from common import (
-    Figures,
-    Sizes,
-    figures,
-    first_result,
-    larger,
-    measure_chain,
-    measure_fanout,
-    memory,
-    stopping,
-)
+from common import Figures, Sizes, measure_all, stopping
 from pg_common import fresh_database
 
 URL_ENV = "PG_PEERS_PROCRASTINATE_DB"
@@ -126,9 +116,5 @@ def run_round(sizes: Sizes) -> dict[str, Figures]:
 
             launched = time.perf_counter()
             with stopping([_start_worker(url), _start_worker(url)]):
-                start_s = first_result(run_fanout, launched)
-                fan = measure_fanout(run_fanout, sizes)
-                mem = memory()
-                hop = measure_chain(run_chain, sizes)
-                mem = larger(mem, memory())
-    return {"procrastinate": figures(fan, hop, start_s, mem)}
+                figures = measure_all(run_fanout, run_chain, sizes, launched)
+    return {"procrastinate": figures}

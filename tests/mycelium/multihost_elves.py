@@ -1,8 +1,8 @@
 """The elf of the multi-host tests: a fan-out whose every call is recorded.
 
-Each call appends its job's key (``source``, ``work 17``, ``total``) to a file of its
-process in ``$ELFC_CALLS``, named ``<network namespace inode>-<pid>``: which host ran which
-job how many times, read back by ``tests.mycelium.netns.calls``.
+Each call appends a line (its key, ``source``, ``work 17`` or ``total``, a tab, its job's id)
+to a file of its process in ``$ELFC_CALLS``, named ``<network namespace inode>-<pid>``: which
+host ran which job how many times, read back by ``tests.mycelium.netns.calls``.
 """
 
 from __future__ import annotations
@@ -11,16 +11,15 @@ import os
 import time
 
 from elfc import elf, named, pipeline, task
+from elfc.runtime.context import current_job
+from tests.runtime.elves_for_tests import append_line
 
 
 def _record(key: str) -> None:
     ns = os.readlink("/proc/self/ns/net").removeprefix("net:[").removesuffix("]")
-    path = os.path.join(os.environ["ELFC_CALLS"], f"{ns}-{os.getpid()}")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, f"{key}\n".encode())
-    finally:
-        os.close(fd)
+    job = current_job()
+    assert job is not None
+    append_line(os.path.join(os.environ["ELFC_CALLS"], f"{ns}-{os.getpid()}"), f"{key}\t{job.job}")
 
 
 @elf

@@ -130,11 +130,13 @@ def reachable(host: Host, address: str, port: int) -> bool:
     return subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
 
 
-def calls(folder: Path) -> list[tuple[int, int, str]]:
+def calls(folder: Path) -> list[tuple[int, int, str, str]]:
     """Every call :mod:`tests.mycelium.multihost_elves` recorded in ``folder``:
-    (namespace inode, pid, job key)."""
-    found: list[tuple[int, int, str]] = []
+    (namespace inode, pid, key, job id)."""
+    found: list[tuple[int, int, str, str]] = []
     for path in sorted(folder.glob("*-*")):
         ns, pid = path.name.split("-")
-        found.extend((int(ns), int(pid), key) for key in path.read_text().splitlines())
+        for line in path.read_text().splitlines():
+            key, job = line.split("\t")
+            found.append((int(ns), int(pid), key, job))
     return found

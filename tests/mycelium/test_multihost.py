@@ -17,6 +17,7 @@ Needs root (namespaces), ``ip`` (iproute2) and PostgreSQL's binaries; skipped ot
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -113,12 +114,16 @@ class Site:
     def calls_by(self) -> dict[int, Counter[str]]:
         """Each namespace's calls: {namespace inode: Counter(job key)}."""
         out: dict[int, Counter[str]] = {}
-        for ns, _pid, key in netns.calls(self.calls):
+        for ns, _pid, key, _job in netns.calls(self.calls):
             out.setdefault(ns, Counter())[key] += 1
         return out
 
     def pids(self, host: netns.Host) -> set[int]:
-        return {pid for ns, pid, _ in netns.calls(self.calls) if ns == host.inode()}
+        return {pid for ns, pid, _, _ in netns.calls(self.calls) if ns == host.inode()}
+
+    def jobs(self) -> dict[str, str]:
+        """{key: job id} of the calls recorded (keys of the last run win)."""
+        return {key: job for _, _, key, job in netns.calls(self.calls)}
 
     def stored(self, run_id: str) -> tuple[object, ...]:
         """(jobs, jobs with a stored result, jobs succeeded) of a run."""
@@ -192,24 +197,26 @@ def test_a_cut_host_s_leases_expire_and_its_late_completions_are_refused(
     # Back on the network, the cut host finishes what it held and is refused.
     wait_until(lambda: REFUSED in here.procs.output(workers[cut]), 60, "a refused completion")
     assert here.stored(run.id) == (n + 2, n + 2, n + 2)
-    pids = here.pids(cut)
-    expired = {
-        key
-        for key, history in here.sql(
-            "SELECT key, history::text FROM elfc.jobs "
+    histories = {
+        str(job): str(history)
+        for job, history in here.sql(
+            "SELECT id, history::text FROM elfc.jobs "
             "WHERE run_no = (SELECT no FROM elfc.runs WHERE id = %s)",
             run.id,
         )
-        if any(f":{pid}:" in str(history) and "expired" in str(history) for pid in pids)
     }
-    assert expired, "no lease of the cut host expired"
-    by_host = here.calls_by()
-    everything = sum(by_host.values(), Counter())
+    pids = here.pids(cut)
+    expired = {job for job, history in histories.items() if "expired" in history}
+    lapsed = re.compile(r"lease of [^\"]*:(\d+):spread:[^\"]* expired")
+    owners = {int(pid) for job in expired for pid in lapsed.findall(histories[job])}
+    assert owners & pids, "no lease of the cut host expired"
+    everything = sum(here.calls_by().values(), Counter())
     assert set(everything) == keys(n)
-    twice = {key for key, count in everything.items() if count > 1}
-    assert max(everything.values()) <= 2
-    assert {k for k in twice if by_host[cut.inode()][k] and by_host[other.inode()][k]} == twice
-    assert len(twice) <= len(expired)  # only jobs taken from it were run again
+    # A job ran again only after a lease of it expired (mostly the cut host's; on a loaded
+    # machine a starved heartbeat of the other host's may lapse too).
+    job_of = here.jobs()
+    twice = {job_of[key] for key, count in everything.items() if count > 1}
+    assert twice <= expired, twice - expired
     # The cut host goes on serving: alone now, it runs a new run whole.
     assert here.procs.stop(workers[other]) == 0, here.procs.output(workers[other])
     before = here.calls_by()[cut.inode()]
