@@ -14,12 +14,10 @@ benchmarks/README.md for what each configuration is.
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
 import json
 import os
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -80,27 +78,8 @@ def main() -> None:
         return
     stem = f"{started:%Y-%m-%d}-postgres-{peers.machine_slug(m)}"
     args.results.mkdir(parents=True, exist_ok=True)
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    found["postgresql"] = version
-    record = {
-        "started": started.isoformat(timespec="seconds"),
-        "elapsed_s": round(elapsed, 1),
-        "load_average": {"before": load_before, "after": peers.load()},
-        "machine": m,
-        "versions": found,
-        "elfc_source": peers.source_state(),
-        "plan": asdict(plan),
-        "setup": {label: SETUP[label] for label in rows},
-        "summary": summaries,
-        "elfc_ratio": peers.ratios(summaries),
-        "runs": {label: row.runs for label, row in rows.items()},
-        "failures": {label: row.failures for label, row in rows.items() if row.failures},
-    }
+    found = {**peers.versions(PACKAGES), "postgresql": version}
+    record = peers.run_record(plan, rows, started, load_before, elapsed, found, SETUP)
     (args.results / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
     md = f"# {stem}\n\n{m['cpu_model']}, {m['nproc']} CPUs; PostgreSQL {version}.\n\n{text}\n"
     (args.results / f"{stem}.md").write_text(md)
