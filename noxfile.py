@@ -51,6 +51,14 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_pg(session: nox.Session) -> None:
+    """elfc's PostgreSQL mycelium against Procrastinate and DBOS on one throw-away server
+    (not in the default set). Needs PostgreSQL's binaries (Debian's postgresql)."""
+    session.install("-e", ".[dev,postgres,bench-pg]")
+    session.run("python", "benchmarks/pg_peers.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def chaos(session: nox.Session) -> None:
     """The chaos suite's long version (on demand: the short one runs with the tests)."""
     session.install("-e", ".[dev,arango]")

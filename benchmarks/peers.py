@@ -286,13 +286,15 @@ def machine_slug(m: dict[str, Any]) -> str:
     return f"{cpu}-{m['nproc']}cpu-{round(m['mem_total_gib'] or 0)}gib"
 
 
-def versions() -> dict[str, str]:
+def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     out = {}
-    for name in PACKAGES:
+    for name in packages:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = "not installed"
+    if "redis" not in packages:
+        return out
     with contextlib.suppress(OSError):
         text = subprocess.run(["redis-server", "--version"], capture_output=True, text=True)
         found = re.search(r"v=(\S+)", text.stdout)
@@ -312,6 +314,33 @@ def source_state() -> dict[str, Any]:
 
 def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def run_record(
+    plan: Plan,
+    rows: dict[str, Row],
+    started: datetime.datetime,
+    load_before: list[float],
+    elapsed: float,
+    found_versions: dict[str, str],
+    setup: dict[str, str],
+) -> dict[str, Any]:
+    """Everything a run measured and what it ran on, for its JSON file."""
+    summaries = {label: summarize(row) for label, row in rows.items()}
+    return {
+        "started": started.isoformat(timespec="seconds"),
+        "elapsed_s": round(elapsed, 1),
+        "load_average": {"before": load_before, "after": load()},
+        "machine": machine(),
+        "versions": found_versions,
+        "elfc_source": source_state(),
+        "plan": asdict(plan),
+        "setup": {label: setup[label] for label in rows},
+        "summary": summaries,
+        "elfc_ratio": ratios(summaries),
+        "runs": {label: row.runs for label, row in rows.items()},
+        "failures": {label: row.failures for label, row in rows.items() if row.failures},
+    }
 
 
 # ---- the chart ------------------------------------------------------------------------------
@@ -405,20 +434,7 @@ def main() -> None:
         return
     stem = f"{started:%Y-%m-%d}-{machine_slug(m)}"
     args.results.mkdir(parents=True, exist_ok=True)
-    record = {
-        "started": started.isoformat(timespec="seconds"),
-        "elapsed_s": round(elapsed, 1),
-        "load_average": {"before": load_before, "after": load()},
-        "machine": m,
-        "versions": versions(),
-        "elfc_source": source_state(),
-        "plan": asdict(plan),
-        "setup": {label: SETUP[label] for label in rows},
-        "summary": summaries,
-        "elfc_ratio": ratios(summaries),
-        "runs": {label: row.runs for label, row in rows.items()},
-        "failures": {label: row.failures for label, row in rows.items() if row.failures},
-    }
+    record = run_record(plan, rows, started, load_before, elapsed, versions(), SETUP)
     (args.results / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
     title = (f"elfc and its peers, {started:%Y-%m-%d}: {m['cpu_model']}, {m['nproc']} CPUs, "
              f"2 worker processes each; median of {plan.runs} rounds, bars min-max")  # fmt: skip

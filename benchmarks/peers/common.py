@@ -107,6 +107,18 @@ def figures(fanout: float, chain: float, start_s: float, memory: Memory) -> Figu
     )
 
 
+def measure_all(
+    fanout: Callable[[int], int], chain: Callable[[int], int], sizes: Sizes, launched: float
+) -> Figures:
+    """A round of a system whose workers serve both workloads and are up: its start-up
+    (from ``launched``), FANOUT, CHAIN and the memory of its processes."""
+    start_s = first_result(fanout, launched)
+    fan = measure_fanout(fanout, sizes)
+    mem = memory()
+    hop = measure_chain(chain, sizes)
+    return figures(fan, hop, start_s, larger(mem, memory()))
+
+
 def _status_kib(pid: int, field: str, name: str = "status") -> int:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():

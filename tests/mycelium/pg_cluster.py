@@ -72,6 +72,8 @@ class Cluster:
     durable: bool = False
     """Keep PostgreSQL's fsync (benchmarks); the tests turn it off, which only risks data on
     an OS crash."""
+    listen: str = "127.0.0.1"
+    """The server's ``listen_addresses`` (the multi-host tests add their own namespaces')."""
     counter: Iterator[int] = dataclasses.field(default_factory=itertools.count)
     prefix: str = dataclasses.field(default_factory=lambda: f"elfc_t{secrets.token_hex(3)}")
 
@@ -115,7 +117,7 @@ class Cluster:
     def start(self) -> None:
         assert self.data is not None
         options = (
-            f"-c port={self.port} -c listen_addresses=127.0.0.1 "
+            f"-c port={self.port} -c listen_addresses={self.listen} "
             f"-c unix_socket_directories={self.data} -c max_connections=300 "
             "-c shared_buffers=128MB"
         )

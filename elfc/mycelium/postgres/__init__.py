@@ -157,6 +157,14 @@ DEFAULTS = {
 """libpq parameters used unless the URL sets them: connecting gives up after 10 s, and a
 connection whose peer vanished (a cut network) is noticed within about 10 s, not the
 kernel's 15 minutes."""
+_SERVER_KEEPALIVES = (
+    "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
+    "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000"
+)
+"""The same on the server's side of a connection: a session whose client was cut off in the
+middle of a transaction is ended within about 11 s, and with it the row locks it held (a job,
+a run's counters), which other hosts' transactions would otherwise wait for, or skip, until
+the server's kernel gave up on the socket (hours). Ignored over a unix socket."""
 _IDLE = 0
 """libpq's ``PQTRANS_IDLE``: no transaction open on the connection."""
 _BEGIN = "BEGIN; SELECT pg_current_xact_id()::text"
@@ -323,6 +331,7 @@ class PostgresStore(Store):
         if con is None or con.closed:
             con = self._connect()
             try:
+                con.execute(_SERVER_KEEPALIVES)
                 self._check_schema(con)
             except BaseException:
                 self._drop(con)
