@@ -437,6 +437,10 @@ class Worker:
             self._keep_output(job)
             self.current = None
             self._avg = 0.8 * self._avg + 0.2 * (time.perf_counter() - started)
+        if plan.result is not None and not (plan.jobs or plan.not_taken or plan.handled):
+            # Nothing to add (a call on task results, a branch whose arm makes no job): a
+            # completion like a task's, batched with the next claim.
+            return Outcome(job, result=plan.result)
         self._store_logs()
         try:
             applied = self.store.expand(job.id, self.id, plan)
