@@ -107,3 +107,27 @@ def test_a_helper_s_source_is_part_of_the_pipeline_s_revision(tmp_path: Path) ->
     sources = [m.scaled.compiled().template.source_revision for m in (a, b)]
     assert sources[0] == sources[1]  # the pipeline's own text is the same...
     assert revisions[0] != revisions[1]  # ...its helper's is not
+
+
+def test_a_helper_defined_in_main_is_reported_with_a_fix(tmp_path: Path) -> None:
+    module = _load(tmp_path, "main", "2")
+    module.scale.__module__ = "__main__"  # as a script's or a notebook cell's function is
+    from elfc.compiler.compile import compile_pipeline
+
+    compiled = compile_pipeline(module.scaled.fn)
+    (d,) = [d for d in compiled.diagnostics if d.code == "ELF101"]
+    assert "`__main__`" in d.help and "module the workers import" in d.help
+    assert d.line == 21  # `return scale(counter.count(n))` (MODULE starts with a newline)
+
+
+def test_graph_draws_a_call_as_its_own_node_with_its_line() -> None:
+    from elfc.render import drawing
+
+    template = hp.with_a_helper.compiled().template
+    assert template is not None
+    boxes = {b.id: b for b in drawing(template).boxes}
+    call = next(b for b in boxes.values() if b.lines[0].startswith("envelope("))
+    assert call.lines[0] == 'envelope("sales", rows) · L63'
+    arrows = {(a.source, a.target) for a in drawing(template).arrows}
+    assert ("n1", call.id) in arrows  # fed by `rows`
+    assert any(source == call.id for source, _ in arrows)  # and feeding `store`
