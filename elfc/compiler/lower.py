@@ -11,6 +11,7 @@ source the process imported itself: nothing stored in a mycelium is ever execute
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import types
@@ -277,9 +278,12 @@ def _pending(value: Any, can_evaluate: bool) -> bool:
 
 def _region_input(name: str, value: Any) -> list[Any]:
     """How a value a region reads crosses to the process that expands it: ``["u"]`` unbound,
-    ``["h", name]`` a handle, else ``["v", ir]`` (task results in it as refs)."""
+    ``["h", name]`` a handle, ``["l", name]`` a logger, else ``["v", ir]`` (task results in it
+    as refs)."""
     if value is UNBOUND:
         return ["u"]
+    if isinstance(value, logging.Logger):  # `log = logging.getLogger(...)` in the pipeline
+        return ["l", value.name]
     handle = as_handle(value)
     if handle is not None:
         return ["h", handle.name]

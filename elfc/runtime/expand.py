@@ -19,6 +19,7 @@ imported itself.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -98,6 +99,8 @@ def expansion_of(
         tag = entry[0]
         if tag == "u":
             return UNBOUND
+        if tag == "l":
+            return logging.getLogger(entry[1])
         if tag == "h":
             found = HANDLES.get(entry[1])
             if not found:

@@ -192,8 +192,14 @@ class Calls(Core):
             return STATIC
         if id(node) in self.applying:
             return Val(S)
-        target = getattr(recv.static, method, MISSING) if recv.static is not MISSING else MISSING
-        if target is not MISSING and callable(target) and all(v.bt != C for v in dynamic_args):
+        # A method of a static object: a module's function, a logger's, one the pipeline
+        # made itself (its value is known only when the pipeline runs).
+        target = getattr(recv.static, method, None) if recv.static is not MISSING else None
+        if (
+            recv.bt == S
+            and (target is None or callable(target))
+            and all(v.bt != C for v in dynamic_args)
+        ):
             # `log.info("%s rows", n)`, `math.floor(x)`, `statistics.mean(xs)`: a call region.
             return self.apply_region(node, target)
         self.report(dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=dynamic_args[0].what)

@@ -424,7 +424,7 @@ class Control(Core):
         what = next(
             (v.what for a in node.args if (v := self.probe(a.value)).bt > S), "a task result"
         )
-        local = [n for n in _names_read(node.func) if n in self.env]
+        local = [n for n in _names_read(node.func) if n in self.env and n in self._functions()]
         if local:
             self.report(
                 dg.CALL_WITH_DYNAMIC, node, func=self.code(node.func), what=what,
@@ -471,6 +471,24 @@ class Control(Core):
         if revision is not None:
             self.out.helpers[f"{target.__module__}:{target.__qualname__}"] = revision
         return Val(D, deps={rid: header[:40]}, tp=_returns(target), what=f"`{header}`")
+
+    def _functions(self) -> set[str]:
+        """The names the pipeline binds to functions it defines (``def``, ``lambda``): no
+        other process can be handed one."""
+        found = getattr(self, "_function_names", None)
+        if found is None:
+            found = set()
+            for n in _scoped(self.fndef.body):
+                if isinstance(n, cst.FunctionDef):
+                    found.add(n.name.value)
+                elif isinstance(n, cst.Assign) and isinstance(n.value, cst.Lambda):
+                    for t in n.targets:
+                        _bound(t.target, found)
+                elif isinstance(n, cst.Assign) and isinstance(n.value, cst.Name):
+                    for t in n.targets:  # `f = helper`: an alias of a function is one too
+                        _bound(t.target, found)
+            self._function_names = found
+        return found
 
     def _try_refusals(self, s: cst.Try) -> tuple[str, str] | None:
         """Why a ``try`` around task calls cannot be a region here (problem, fix), if so."""

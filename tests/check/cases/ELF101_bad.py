@@ -21,7 +21,7 @@ def local_functions() -> int:
     louder = shout
     loud = louder(m["species"])  # ELF101
     log = logging.getLogger("census")
-    log.info("measured %s", m)  # ELF101
+    log.info("measured %s", m)
 
     def whisper(word: str) -> str:
         return word.lower()
