@@ -473,15 +473,23 @@ class JobTable:
             if source.removeprefix(f"{aql.JOBS}/") in done:
                 target = target.removeprefix(f"{aql.JOBS}/")
                 hits[target] = hits.get(target, 0) + 1
-        out = []
+        return [
+            {"elf": self.jobs[target]["elf"], "ready": ready}
+            for target, ready in self._count_down(hits, b["now"]).items()
+        ]
+
+    def _count_down(self, hits: dict[str, int], now: float) -> dict[str, bool]:
+        """Each job of ``hits`` waits for as many dependencies less; ready at 0 if pending.
+        Job id -> whether it became ready."""
+        out = {}
         for target, k in hits.items():
             j = self.jobs[target]
             ready = j["status"] == "pending" and j["waiting"] == k
             j["waiting"] -= k
             if ready:
                 j["status"] = "ready"
-                j["history"] = [*j["history"], [b["now"], "ready", ""]]
-            out.append({"elf": j["elf"], "ready": ready})
+                j["history"] = [*j["history"], [now, "ready", ""]]
+            out[target] = ready
         return out
 
     def get_results(self, b: dict[str, Any]) -> list[Any]:
@@ -564,13 +572,7 @@ class JobTable:
             v = self.jobs[target]
             v.update(status="skipped", finished=b["now"])
             v["history"] = [*v["history"], [b["now"], "skipped", b["note"]]]
-        for target, k in hits.items():
-            j = self.jobs[target]
-            ready = j["status"] == "pending" and j["waiting"] == k
-            j["waiting"] -= k
-            if ready:
-                j["status"] = "ready"
-                j["history"] = [*j["history"], [b["now"], "ready", ""]]
+        self._count_down(hits, b["now"])
         return [self.jobs[t]["run"] for t in [*skipped, *hits]]
 
     def put_results(self, b: dict[str, Any]) -> list[Any]:

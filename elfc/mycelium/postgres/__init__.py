@@ -194,6 +194,21 @@ def _event(status: str, note: str = "%(note)s") -> str:
     )
 
 
+def _count_down(hits: str) -> str:
+    """SQL that drops each job's waiting counter by ``k`` for the rows ``(job, k)`` of the
+    query ``hits`` (dependencies of it that settled now); a pending job at 0 becomes ready.
+    It returns ``run_no, elf, status, waiting`` of each (see :meth:`_Txn.readied`)."""
+    return (
+        "WITH hits AS (" + hits + ") UPDATE elfc.jobs j SET waiting = j.waiting - hits.k, "
+        "status = CASE WHEN j.waiting = hits.k AND j.status = 'pending' THEN 'ready' "
+        "ELSE j.status END, "
+        "history = CASE WHEN j.waiting = hits.k AND j.status = 'pending' THEN "
+        + _event("ready", "''")
+        + " ELSE j.history END "
+        "FROM hits WHERE j.no = hits.job RETURNING j.run_no, j.elf, j.status, j.waiting"
+    )
+
+
 # -- the driver, imported on first use ----------------------------------------------------------
 
 
@@ -779,16 +794,9 @@ class PostgresStore(Store):
         "SELECT j.id, r.value FROM elfc.jobs j JOIN elfc.results r ON r.job = j.no "
         "WHERE j.cache_key = %s AND j.status = 'succeeded' ORDER BY j.finished DESC LIMIT 1"
     )
-    _READY_DEPENDENTS = (
-        "WITH hits AS (SELECT dependent AS job, count(*)::int AS k FROM elfc.edges "
-        "WHERE dep = ANY(%(up)s::bigint[]) GROUP BY dependent ORDER BY dependent) "
-        "UPDATE elfc.jobs j SET waiting = j.waiting - hits.k, "
-        "status = CASE WHEN j.waiting = hits.k AND j.status = 'pending' THEN 'ready' "
-        "ELSE j.status END, "
-        "history = CASE WHEN j.waiting = hits.k AND j.status = 'pending' THEN "
-        + _event("ready", "''")
-        + " ELSE j.history END "
-        "FROM hits WHERE j.no = hits.job RETURNING j.run_no, j.elf, j.status, j.waiting"
+    _READY_DEPENDENTS = _count_down(
+        "SELECT dependent AS job, count(*)::int AS k FROM elfc.edges "
+        "WHERE dep = ANY(%(up)s::bigint[]) GROUP BY dependent ORDER BY dependent"
     )
 
     def complete_many(
@@ -870,10 +878,8 @@ class PostgresStore(Store):
                 )
                 if upstream:
                     readied = t.execute(self._READY_DEPENDENTS, cursor=True, up=upstream)
-        for run_no, elf, status, waiting in readied.fetchall() if readied else ():
-            if status == "ready" and waiting == 0:
-                t.move(run_no, elf, "pending", "ready")
-                t.rings.add(f"elf:{elf}")
+        if readied:
+            t.readied(readied.fetchall())
         accepted = []
         for job_id, _ in done:
             accepted.append(stored.pop(job_id, None) is not None)
@@ -1014,18 +1020,11 @@ class PostgresStore(Store):
         + " WHERE j.no IN (SELECT no FROM down) AND j.status = 'pending' "
         "RETURNING j.no, j.run_no, j.elf"
     )
-    _READY_CATCHERS = (
-        # _READY_DEPENDENTS for the CATCH jobs that wait for the jobs of %(up)s to settle.
-        "WITH hits AS (SELECT e.dependent AS job, count(*)::int AS k FROM elfc.edges e "
+    _READY_CATCHERS = _count_down(
+        # The CATCH jobs that wait for the jobs of %(up)s to settle.
+        "SELECT e.dependent AS job, count(*)::int AS k FROM elfc.edges e "
         "JOIN elfc.jobs d ON d.no = e.dependent WHERE e.dep = ANY(%(up)s::bigint[]) "
-        "AND d.task = %(catch)s GROUP BY e.dependent ORDER BY e.dependent) "
-        "UPDATE elfc.jobs j SET waiting = j.waiting - hits.k, "
-        "status = CASE WHEN j.waiting = hits.k AND j.status = 'pending' THEN 'ready' "
-        "ELSE j.status END, "
-        "history = CASE WHEN j.waiting = hits.k AND j.status = 'pending' THEN "
-        + _event("ready", "''")
-        + " ELSE j.history END "
-        "FROM hits WHERE j.no = hits.job RETURNING j.run_no, j.elf, j.status, j.waiting"
+        "AND d.task = %(catch)s GROUP BY e.dependent ORDER BY e.dependent"
     )
 
     def _skip_dependents(self, t: _Txn, job_no: int) -> None:
@@ -1036,12 +1035,7 @@ class PostgresStore(Store):
         for _, run_no, elf in rows:
             t.move(run_no, elf, "pending", "skipped")
         settled = [job_no, *(no for no, _, _ in rows)]
-        for run_no, elf, status, waiting in t.execute(
-            self._READY_CATCHERS, up=settled, catch=CATCH
-        ).fetchall():
-            if status == "ready" and waiting == 0:
-                t.move(run_no, elf, "pending", "ready")
-                t.rings.add(f"elf:{elf}")
+        t.readied(t.execute(self._READY_CATCHERS, up=settled, catch=CATCH).fetchall())
 
     def _requeue(self, t: _Txn, sql: str, **values: Any) -> int:
         """Running jobs back to ready, or to cancelled when their run was cancelled."""
@@ -1191,12 +1185,7 @@ class PostgresStore(Store):
             _put_result(t, job_no, plan.result)
             t.move(run_no, elf, "running", "succeeded")
             if dependents:
-                for r, e, status, waiting in t.execute(
-                    self._READY_DEPENDENTS, up=[job_no]
-                ).fetchall():
-                    if status == "ready" and waiting == 0:
-                        t.move(r, e, "pending", "ready")
-                        t.rings.add(f"elf:{e}")
+                t.readied(t.execute(self._READY_DEPENDENTS, up=[job_no]).fetchall())
         else:
             assert plan.join_payload is not None
             args, kwargs, deps = plan.join_payload
@@ -1816,6 +1805,14 @@ class _Txn:
         old, new = _BUCKET.get(old, old), _BUCKET.get(new, new)
         if old != new:
             self.moves[run_no, elf, old, new] += 1
+
+    def readied(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Count the moves of the jobs a statement of :func:`_count_down` made ready, and
+        wake their elves."""
+        for run_no, elf, status, waiting in rows:
+            if status == "ready" and waiting == 0:
+                self.move(run_no, elf, "pending", "ready")
+                self.rings.add(f"elf:{elf}")
 
     def add(self, run_no: int, elf: str, status: str, k: int) -> None:
         """Count ``k`` jobs added to the run in ``status`` (an expansion's)."""
