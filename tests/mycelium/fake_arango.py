@@ -348,6 +348,7 @@ class JobTable:
             "EXTEND_LEASES", "RUN_COUNTS", "LIST_RUNS", "CANCEL_RUN", "CANCEL_JOBS",
             "LIST_JOBS_WITH_STATUS", "CACHED_RESULT", "RUN_CACHED", "PUT_RESULTS", "EXPANDING",
             "EXPAND_RUN", "EXTERNAL", "ADD_DEPENDENTS", "EXPAND_JOB", "HANDLE", "HANDLED_RESULTS",
+            "LIST_FAILURES",
         ):  # fmt: skip
             fake.answer[name] = getattr(self, name.lower())
 
@@ -574,6 +575,9 @@ class JobTable:
             v["history"] = [*v["history"], [b["now"], "skipped", b["note"]]]
         self._count_down(hits, b["now"])
         return [self.jobs[t]["run"] for t in [*skipped, *hits]]
+
+    def list_failures(self, b: dict[str, Any]) -> list[Any]:
+        return sorted(self.failures.values(), key=lambda f: -f["last_seen"])[: b["limit"]]
 
     def put_results(self, b: dict[str, Any]) -> list[Any]:
         for doc in b["docs"]:

@@ -1024,6 +1024,13 @@ class ArangoStore(Store):
                     aql.ADD_DEPENDENTS,
                     counts=[{"id": k, "n": n} for k, n in sorted(rows.outside.items())],
                 )
+            if plan.handled:
+                taken = t.query(
+                    aql.HANDLE, run=run_id, keys=plan.handled, now=t.now,
+                    note=handled_note(job_id),
+                )  # fmt: skip
+                if taken:
+                    t.query(aql.HANDLED_RESULTS, jobs=taken, value=HANDLED.decode())
             note = expanded_note(plan)
             if plan.result is not None:
                 t.query(
@@ -1049,13 +1056,6 @@ class ArangoStore(Store):
                 )  # fmt: skip
                 if rows.join_status == "skipped" and job["dependents"]:
                     _skip_dependents(t, job)
-            if plan.handled:
-                taken = t.query(
-                    aql.HANDLE, run=run_id, keys=plan.handled, now=t.now,
-                    note=handled_note(job_id),
-                )  # fmt: skip
-                if taken:
-                    t.query(aql.HANDLED_RESULTS, jobs=taken, value=HANDLED.decode())
             t.settle.add(run_id)
             return True
 
