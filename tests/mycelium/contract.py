@@ -17,7 +17,8 @@ import msgspec
 import pytest
 
 from elfc.errors import MyceliumError
-from elfc.model.ir import EXPAND, JOIN, BuiltRun, JobSpec
+from elfc.model.ir import CATCH, EXPAND, JOIN, BuiltRun, JobSpec
+from elfc.model.raised import HANDLED, describe
 from elfc.model.records import (
     Claimed,
     ElfRecord,
@@ -27,7 +28,13 @@ from elfc.model.records import (
     WorkerInfo,
 )
 from elfc.model.status import JOB_STATUSES
-from elfc.mycelium.common import MAX_LOST_LEASES, Expansion, cached_note
+from elfc.mycelium.common import (
+    MAX_LOST_LEASES,
+    Expansion,
+    cached_note,
+    handled_note,
+    retry_plan,
+)
 from elfc.mycelium.store import Store
 from elfc.mycelium.urls import open_mycelium
 
@@ -35,6 +42,11 @@ LEASE = 30.0
 BOOM = FailureRecord(
     "ValueError", "boom", 'Traceback:\n  File "x.py", line 1\nValueError: boom', "r1"
 )
+
+RAISED = describe(ValueError("boom"), BOOM.traceback)
+"""What a handler reads of ``BOOM``."""
+CAUGHT = FailureRecord(BOOM.error_type, BOOM.message, BOOM.traceback, "r1", RAISED)
+"""``BOOM`` with the exception a ``try``'s handler reads."""
 
 
 def job(key: str, elf: str = "e", deps: Sequence[str] = (), seq: int | None = None) -> JobSpec:
@@ -86,6 +98,13 @@ def expander(key: str, deps: Sequence[str] = ()) -> JobSpec:
     reads it)."""
     region = {"lit": {"region": key.split("#")[0]}}
     return JobSpec(key, key.split("#")[0], "x", EXPAND, "r1", (region,), {}, tuple(deps), 0)
+
+
+def catcher(key: str, deps: Sequence[str] = ()) -> JobSpec:
+    """A ``try`` statement's job of elf ``x``: it waits for ``deps`` to settle (its payload
+    stands for the statement's region: the store never reads it)."""
+    region = {"lit": {"region": key.split("#")[0], "kind": "try"}}
+    return JobSpec(key, key.split("#")[0], "x", CATCH, "r1", (region,), {}, tuple(deps), 0)
 
 
 def joining(*keys: str) -> Any:
@@ -141,8 +160,14 @@ def _context() -> Any:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
-class MyceliumContract:
-    """Behaviour every mycelium backend must have."""
+def _fail_later(url: str, delay: float, job_id: str) -> None:
+    time.sleep(delay)
+    with open_mycelium(url) as m:
+        assert m.fail(job_id, "w", CAUGHT)
+
+
+class Backend:
+    """A fresh mycelium per test: a backend's test class provides ``mycelium_url``."""
 
     @pytest.fixture
     def mycelium_url(self) -> str:
@@ -152,6 +177,180 @@ class MyceliumContract:
     def mycelium(self, mycelium_url: str) -> Iterator[Store]:
         with open_mycelium(mycelium_url) as m:
             yield m
+
+
+class TryContract(Backend):
+    """How every backend settles the jobs of a ``try`` statement (:data:`CATCH` jobs, the
+    failures stored for them, the failures a handler takes). Part of
+    :class:`MyceliumContract`; the ArangoDB backend also runs it over the loopback fake."""
+
+    def test_a_catch_job_waits_for_its_dependencies_to_settle_and_reads_the_exception(
+        self, mycelium: Store
+    ) -> None:
+        built = run_of(
+            job("s#0", "slow"), job("a#0"), job("b#0", deps=["a#0"]),
+            catcher("t#0", ["s#0", "a#0", "b#0"]),
+        )  # fmt: skip
+        run_id = mycelium.submit(built)
+        assert mycelium.complete(take(mycelium, "slow", "s#0").id, "w", b"0")
+        waiting = {j.key: (j.status, j.waiting) for j in mycelium.list_jobs(run_id)}
+        assert waiting["t#0"] == ("pending", 2)  # a success settles a dependency of it too
+        a = take(mycelium, "e", "a#0")
+        assert mycelium.fail(a.id, "w", CAUGHT)
+        jobs = {j.key: j for j in mycelium.list_jobs(run_id)}
+        assert {k: j.status for k, j in jobs.items()} == {
+            "s#0": "succeeded", "a#0": "failed", "b#0": "skipped", "t#0": "ready",
+        }  # fmt: skip
+        assert jobs["t#0"].waiting == 0 and jobs["t#0"].history[-1].status == "ready"
+        assert counted(mycelium, run_id) == {"succeeded": 1, "failed": 1, "skipped": 1, "ready": 1}
+        failed = mycelium.get_job(a.id)
+        assert failed is not None and failed.result == RAISED and failed.failure is not None
+        assert failed.failure.message == "boom"
+        t = take(mycelium, "x", "t#0")
+        assert (t.task, t.deps) == (CATCH, ("s#0", "a#0", "b#0"))
+        assert t.results == {"s#0": b"0", "a#0": RAISED}  # nothing of the skipped b#0
+        assert mycelium.results(run_id, t.deps) == t.results
+        assert mycelium.run_status(run_id) == "running"
+        assert mycelium.complete(t.id, "w", b'"caught"')
+        assert mycelium.run_status(run_id) == "failed"  # no handler took the failure
+
+    def test_skipping_stops_at_a_catch_job_and_settles_the_ones_after_it(
+        self, mycelium: Store
+    ) -> None:
+        built = run_of(
+            job("a#0"), job("b#0", deps=["a#0"]), catcher("t#0", ["b#0"]),
+            job("d#0", deps=["t#0"]), job("e#0", deps=["d#0"]), catcher("u#0", ["b#0", "t#0"]),
+        )  # fmt: skip
+        run_id = mycelium.submit(built)
+        assert mycelium.fail(take(mycelium, "e", "a#0").id, "w", CAUGHT)
+        jobs = {j.key: (j.status, j.waiting) for j in mycelium.list_jobs(run_id)}
+        assert jobs["a#0"][0] == "failed" and jobs["b#0"][0] == "skipped"
+        assert (jobs["t#0"], jobs["u#0"]) == (("ready", 0), ("pending", 1))
+        assert (jobs["d#0"], jobs["e#0"]) == (("pending", 1), ("pending", 1))
+        t = take(mycelium, "x", "t#0")
+        assert t.results == {}  # b#0 was skipped: it left nothing
+        assert mycelium.complete(t.id, "w", b'"fallback"')
+        assert drain(mycelium) == ["d#0", "e#0"]
+        u = take(mycelium, "x", "u#0")
+        assert u.results == {"t#0": b'"fallback"'}
+        assert mycelium.complete(u.id, "w", b"null")
+        assert counted(mycelium, run_id) == {"failed": 1, "skipped": 1, "succeeded": 4}
+        assert mycelium.run_status(run_id) == "failed"
+
+    def test_the_failures_a_handler_took_become_handled_and_the_run_succeeds(
+        self, mycelium: Store
+    ) -> None:
+        built = run_of(
+            job("a#0"), job("a#0/x#0"), job("b#0", deps=["a#0"]), catcher("t#0", ["a#0", "b#0"]),
+            job("d#0", deps=["t#0"]),
+        )  # fmt: skip
+        run_id = mycelium.submit(built)
+        for c in mycelium.claim("e", "w", LEASE, limit=2):
+            assert mycelium.fail(c.id, "w", CAUGHT)
+        t = take(mycelium, "x", "t#0")
+        plan = Expansion([], result=b'"fallback"', handled=["a#0"])
+        assert mycelium.expand(t.id, "w", plan)
+        jobs = {j.key: j for j in mycelium.list_jobs(run_id)}
+        assert {k: j.status for k, j in jobs.items()} == {
+            "a#0": "handled", "a#0/x#0": "handled", "b#0": "skipped", "t#0": "succeeded",
+            "d#0": "ready",
+        }  # fmt: skip
+        assert counted(mycelium, run_id) == {
+            "handled": 2, "skipped": 1, "succeeded": 1, "ready": 1,
+        }  # fmt: skip
+        for key in ("a#0", "a#0/x#0"):
+            got = mycelium.get_job(jobs[key].id)
+            assert got is not None and got.result == HANDLED and got.failure is not None
+            assert (got.history[-1].status, got.history[-1].note) == ("handled", handled_note(t.id))
+            assert [e.status for e in got.history][-2:] == ["failed", "handled"]
+        assert mycelium.results(run_id, ["a#0", "t#0"]) == {"a#0": HANDLED, "t#0": b'"fallback"'}
+        assert drain(mycelium) == ["d#0"]
+        info = mycelium.run_info(run_id)
+        assert info is not None and (info.status, info.error) == ("succeeded", None)
+        assert info.counts["handled"] == 2 and info.elf_counts["e"]["handled"] == 2
+
+    def test_a_handlers_jobs_are_joined_by_a_catch_job_that_waits_for_them_to_settle(
+        self, mycelium: Store
+    ) -> None:
+        run_id = mycelium.submit(
+            run_of(job("a#0"), catcher("t#0", ["a#0"]), job("c#0", deps=["t#0"]))
+        )
+        assert mycelium.fail(take(mycelium, "e", "a#0").id, "w", CAUGHT)
+        t = take(mycelium, "x", "t#0")
+        made = [job("h#0"), job("h#1")]
+        plan = Expansion(made, join=joining("h#1"), handled=["a#0"], settles=True)
+        assert plan.join_task == CATCH
+        assert mycelium.expand(t.id, "w", plan)
+        jobs = {j.key: j for j in mycelium.list_jobs(run_id)}
+        assert (jobs["t#0"].task, jobs["t#0"].status, jobs["t#0"].waiting) == (CATCH, "pending", 2)
+        assert jobs["t#0"].deps == ("h#0", "h#1")
+        assert (jobs["a#0"].status, jobs["h#0"].status, jobs["h#1"].status) == (
+            "handled", "ready", "ready",
+        )  # fmt: skip
+        h0, h1 = mycelium.claim("e", "w", LEASE, limit=2)
+        assert (h0.key, h1.key) == ("h#0", "h#1")
+        assert mycelium.fail(h0.id, "w", CAUGHT)
+        jobs = {j.key: j for j in mycelium.list_jobs(run_id)}
+        assert (jobs["t#0"].status, jobs["t#0"].waiting, jobs["c#0"].status) == (
+            "pending", 1, "pending",
+        )  # fmt: skip
+        assert mycelium.claim("x", "w", LEASE) == []  # h#1 has not settled yet
+        assert mycelium.complete(h1.id, "w", b"1")
+        joined = take(mycelium, "x", "t#0")
+        assert (joined.id, joined.task, joined.args) == (t.id, CATCH, (joining("h#1"),))
+        assert joined.results == {"h#0": RAISED, "h#1": b"1"}
+        assert mycelium.fail(joined.id, "w", CAUGHT)  # the join raises the handler's failure
+        statuses = {j.key: j.status for j in mycelium.list_jobs(run_id)}
+        assert statuses == {
+            "a#0": "handled", "t#0": "failed", "c#0": "skipped", "h#0": "failed",
+            "h#1": "succeeded",
+        }  # fmt: skip
+        assert mycelium.run_status(run_id) == "failed"
+        counts = {"handled": 1, "failed": 2, "succeeded": 1, "skipped": 1}
+        assert counted(mycelium, run_id) == counts
+
+    @pytest.mark.parametrize("handled", [[], ["a#0"]], ids=["none", "another"])
+    def test_a_failure_no_handler_took_fails_the_run(
+        self, mycelium: Store, handled: list[str]
+    ) -> None:
+        run_id = mycelium.submit(run_of(job("a#0"), job("a#00"), catcher("t#0", ["a#0", "a#00"])))
+        for c in mycelium.claim("e", "w", LEASE, limit=2):
+            assert mycelium.fail(c.id, "w", CAUGHT)
+        t = take(mycelium, "x", "t#0")
+        assert mycelium.expand(t.id, "w", Expansion([], result=b"null", handled=handled))
+        jobs = {j.key: j for j in mycelium.list_jobs(run_id)}
+        assert jobs["a#0"].status == ("handled" if handled else "failed")
+        assert jobs["a#00"].status == "failed"  # a key starting so, not one below a#0/
+        untouched = mycelium.get_job(jobs["a#00"].id)
+        assert untouched is not None and untouched.result == RAISED
+        info = mycelium.run_info(run_id)
+        assert info is not None and info.status == "failed" and info.finished is not None
+        assert info.counts["failed"] == (1 if handled else 2)
+        assert info.counts["handled"] == len(handled)
+        assert info.error == f"{info.counts['failed']} job(s) failed, 0 skipped"
+
+    def test_a_catch_job_that_a_failure_readies_wakes_its_elf(self, mycelium_url: str) -> None:
+        with open_mycelium(mycelium_url) as m:
+            m.submit(run_of(job("a#0"), catcher("t#0", ["a#0"])))
+            a = take(m, "e", "a#0")
+            m.wait_for_work("x", 0.01)
+            proc = _context().Process(target=_fail_later, args=(mycelium_url, 0.3, a.id))
+            proc.start()
+            try:
+                start = time.monotonic()
+                deadline = start + 20
+                while not (claimed := m.claim("x", "w", LEASE)):
+                    assert time.monotonic() < deadline, "the catch job never became ready"
+                    m.wait_for_work("x", 10.0)
+                waited = time.monotonic() - start
+            finally:
+                proc.join(timeout=20)
+        assert [c.key for c in claimed] == ["t#0"] and proc.exitcode == 0
+        assert waited < 5.0
+
+
+class MyceliumContract(TryContract):
+    """Behaviour every mycelium backend must have."""
 
     # -- revisions, elves, templates ---------------------------------------------------
 
@@ -676,6 +875,29 @@ class MyceliumContract:
         assert mycelium.get_job(first.id).history[-1].note == "retried at task revision r1"  # type: ignore[union-attr]
         assert drain(mycelium) == ["c#0", "c#1"]
         assert mycelium.run_status(run_id) == "succeeded"
+
+    def test_retry_jobs_runs_a_handled_job_again_without_its_stored_exception(
+        self, mycelium: Store
+    ) -> None:
+        run_id = mycelium.submit(run_of(job("a#0"), catcher("t#0", ["a#0"])))
+        a = take(mycelium, "e", "a#0")
+        assert mycelium.fail(a.id, "w", CAUGHT)
+        t = take(mycelium, "x", "t#0")
+        assert mycelium.expand(t.id, "w", Expansion([], result=b"1", handled=["a#0"]))
+        assert mycelium.run_status(run_id) == "succeeded"
+        plan = retry_plan(mycelium.list_jobs(run_id), lambda j: j.revision)
+        assert plan == {a.id: "r1", t.id: "r1"}  # the handled job, and what read it
+        assert mycelium.retry_jobs(run_id, plan)
+        assert mycelium.results(run_id, ["a#0", "t#0"]) == {}
+        statuses = {j.key: (j.status, j.waiting) for j in mycelium.list_jobs(run_id)}
+        assert statuses == {"a#0": ("ready", 0), "t#0": ("pending", 1)}
+        assert counted(mycelium, run_id) == {"ready": 1, "pending": 1}
+        assert mycelium.complete(take(mycelium, "e", "a#0").id, "w", b"2")
+        again = take(mycelium, "x", "t#0")
+        assert again.results == {"a#0": b"2"}
+        assert mycelium.complete(again.id, "w", b"3")
+        assert mycelium.run_status(run_id) == "succeeded"
+        assert counted(mycelium, run_id) == {"succeeded": 2}
 
     def test_prune_deletes_old_settled_runs_with_what_only_they_used(self, mycelium: Store) -> None:
         mycelium.put_revisions(

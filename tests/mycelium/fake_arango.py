@@ -346,7 +346,9 @@ class JobTable:
             "REQUEUE", "EXPIRED", "EXPIRE", "SETTLE", "RUN_STATUS", "BY_PREFIX", "LIST_JOBS",
             "JOB_EXTRAS", "NEXT_RUN_NO", "COMPLETE", "READY_DEPENDENTS", "GET_RESULTS",
             "EXTEND_LEASES", "RUN_COUNTS", "LIST_RUNS", "CANCEL_RUN", "CANCEL_JOBS",
-            "LIST_JOBS_WITH_STATUS", "CACHED_RESULT", "RUN_CACHED",
+            "LIST_JOBS_WITH_STATUS", "CACHED_RESULT", "RUN_CACHED", "PUT_RESULTS", "EXPANDING",
+            "EXPAND_RUN", "EXTERNAL", "ADD_DEPENDENTS", "EXPAND_JOB", "HANDLE", "HANDLED_RESULTS",
+            "LIST_FAILURES",
         ):  # fmt: skip
             fake.answer[name] = getattr(self, name.lower())
 
@@ -472,15 +474,23 @@ class JobTable:
             if source.removeprefix(f"{aql.JOBS}/") in done:
                 target = target.removeprefix(f"{aql.JOBS}/")
                 hits[target] = hits.get(target, 0) + 1
-        out = []
+        return [
+            {"elf": self.jobs[target]["elf"], "ready": ready}
+            for target, ready in self._count_down(hits, b["now"]).items()
+        ]
+
+    def _count_down(self, hits: dict[str, int], now: float) -> dict[str, bool]:
+        """Each job of ``hits`` waits for as many dependencies less; ready at 0 if pending.
+        Job id -> whether it became ready."""
+        out = {}
         for target, k in hits.items():
             j = self.jobs[target]
             ready = j["status"] == "pending" and j["waiting"] == k
             j["waiting"] -= k
             if ready:
                 j["status"] = "ready"
-                j["history"] = [*j["history"], [b["now"], "ready", ""]]
-            out.append({"elf": j["elf"], "ready": ready})
+                j["history"] = [*j["history"], [now, "ready", ""]]
+            out[target] = ready
         return out
 
     def get_results(self, b: dict[str, Any]) -> list[Any]:
@@ -539,26 +549,107 @@ class JobTable:
         j["history"] = [*j["history"], [now, "failed", b["note"]]]
         return [j["run"]]
 
+    def _targets(self, sources: set[str]) -> list[str]:
+        """The dependents of the jobs ``sources``, once per edge."""
+        return [
+            t.removeprefix(f"{aql.JOBS}/")
+            for s, t in self.edges
+            if s.removeprefix(f"{aql.JOBS}/") in sources
+        ]
+
     def skip_dependents(self, b: dict[str, Any]) -> list[Any]:
         start = b["start"].removeprefix(f"{aql.JOBS}/")
-        seen, frontier, out = {start}, [start], []
+        seen, frontier, skipped = {start}, [start], []
         while frontier:
-            nxt = [
-                t.removeprefix(f"{aql.JOBS}/")
-                for f in frontier
-                for s, t in self.edges
-                if s.removeprefix(f"{aql.JOBS}/") == f
-                and t.removeprefix(f"{aql.JOBS}/") not in seen
-            ]
+            nxt = [t for t in dict.fromkeys(self._targets(set(frontier))) if t not in seen]
             seen.update(nxt)
-            frontier = nxt
-            for target in nxt:
-                v = self.jobs[target]
-                if v["status"] == "pending":
-                    v.update(status="skipped", finished=b["now"])
-                    v["history"] = [*v["history"], [b["now"], "skipped", b["note"]]]
-                    out.append(v["run"])
+            frontier = [t for t in nxt if self.jobs[t]["task"] != b["catch"]]  # pruned there
+            skipped += [t for t in frontier if self.jobs[t]["status"] == "pending"]
+        hits: dict[str, int] = {}
+        for target in self._targets({start, *skipped}):
+            if self.jobs[target]["task"] == b["catch"]:
+                hits[target] = hits.get(target, 0) + 1
+        for target in skipped:
+            v = self.jobs[target]
+            v.update(status="skipped", finished=b["now"])
+            v["history"] = [*v["history"], [b["now"], "skipped", b["note"]]]
+        self._count_down(hits, b["now"])
+        return [self.jobs[t]["run"] for t in [*skipped, *hits]]
+
+    def list_failures(self, b: dict[str, Any]) -> list[Any]:
+        return sorted(self.failures.values(), key=lambda f: -f["last_seen"])[: b["limit"]]
+
+    def put_results(self, b: dict[str, Any]) -> list[Any]:
+        for doc in b["docs"]:
+            self.results[doc["_key"]] = dict(doc)
+        return []
+
+    def handle(self, b: dict[str, Any]) -> list[Any]:
+        below = tuple(f"{k}/" for k in b["keys"])
+        out = []
+        for j in self.jobs.values():
+            if j["run"] != b["run"] or j["status"] != "failed":
+                continue
+            if j["key"] in b["keys"] or j["key"].startswith(below):
+                j["status"] = "handled"
+                j["history"] = [*j["history"], [b["now"], "handled", b["note"]]]
+                out.append(j["_key"])
         return out
+
+    def handled_results(self, b: dict[str, Any]) -> list[Any]:
+        for job in b["jobs"]:
+            if job in self.results:
+                self.results[job]["value"] = b["value"]
+        return []
+
+    # -- expanding regions ------------------------------------------------------------------
+
+    def expanding(self, b: dict[str, Any]) -> list[Any]:
+        j = self._held(b["job"], b["worker"])
+        if j is None:
+            return []
+        fields = ("run", "run_no", "key", "elf", "task", "attempts", "dependents")
+        return [
+            {
+                "id": j["_key"], **{k: j[k] for k in fields},
+                "run_status": self.runs[j["run"]]["status"], "reuse": j.get("reuse") is True,
+            }
+        ]  # fmt: skip
+
+    def expand_run(self, b: dict[str, Any]) -> list[Any]:
+        r = self.runs.get(b["run"])
+        if r is None or r["status"] != "running":
+            return []
+        first = r.get("next_seq")
+        if first is None:
+            first = max(j["seq"] for j in self.jobs.values() if j["run"] == r["_key"]) + 1
+        r.update(total=r["total"] + b["added"], next_seq=first + b["added"])
+        return [first]
+
+    def external(self, b: dict[str, Any]) -> list[Any]:
+        return [
+            {"id": j["_key"], "key": j["key"], "status": j["status"]}
+            for j in self.jobs.values()
+            if j["run"] == b["run"] and j["key"] in b["keys"]
+        ]
+
+    def add_dependents(self, b: dict[str, Any]) -> list[Any]:
+        for count in b["counts"]:
+            self.jobs[count["id"]]["dependents"] += count["n"]
+        return []
+
+    def expand_job(self, b: dict[str, Any]) -> list[Any]:
+        j = self._held(b["job"], b["worker"])
+        if j is None:
+            return []
+        for field in ("task", "args", "kwargs", "deps"):
+            if b[field] is not None:
+                j[field] = b[field]
+        now, status = b["now"], b["status"]
+        j.update(status=status, waiting=b["waiting"], lease_until=None)
+        j["finished"] = now if status in ("succeeded", "skipped") else None
+        j["history"] = [*j["history"], [now, status, b["note"]]]
+        return [j["_key"]]
 
     def _back(self, j: dict[str, Any], now: float, note: str) -> dict[str, Any]:
         status = "cancelled" if self.runs[j["run"]]["status"] == "cancelled" else "ready"

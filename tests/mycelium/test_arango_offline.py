@@ -780,7 +780,7 @@ def test_a_new_job_waiting_for_a_failed_job_is_skipped_with_the_join_and_its_dep
     values = dict(txn.ran)
     assert (values["EXPAND_JOB"]["status"], values["EXPAND_JOB"]["waiting"]) == ("skipped", 0)
     assert values["SKIP_DEPENDENTS"] == {
-        "start": "elfc_jobs/g1", "now": 1234.5, "note": "upstream g#0 failed",
+        "start": "elfc_jobs/g1", "catch": "@catch", "now": 1234.5, "note": "upstream g#0 failed",
     }  # fmt: skip
 
 

@@ -1,8 +1,8 @@
 """Runtime scenarios written for SQLite that need none of its internals, run again on the
 PostgreSQL mycelium (a server the tests start: ``tests/mycelium/pg_cluster.py``): replicas
 that never run a job twice, stop signals mid-job, leases kept by queued jobs, a late
-completion from a worker that lost its lease, and branches and loops on task results
-(expansions) giving Python's values."""
+completion from a worker that lost its lease, branches and loops on task results
+(expansions) and ``try``/``except`` around task calls giving Python's values."""
 
 from __future__ import annotations
 
@@ -27,6 +27,18 @@ from tests.runtime.test_recovery import (  # noqa: F401  (tests and fixtures, co
     test_ctrl_c_on_replicas_lets_each_finish_its_job,
     test_jobs_queued_in_a_worker_keep_their_leases,
     test_sigterm_mid_job_finishes_the_job_then_exits_0,
+)
+from tests.runtime.test_try_except import (  # noqa: F401  (collected here)
+    test_a_handled_failure_is_recorded_and_does_not_fail_the_run,
+    test_a_later_call_in_the_body_never_runs_after_a_failure,
+    test_an_unhandled_failure_fails_the_run_with_the_original_error,
+    test_retries_happen_before_the_handler_runs,
+)
+from tests.runtime.test_try_except import (  # noqa: F401  (collected here, renamed)
+    test_every_path_gives_python_s_value as test_every_try_path_gives_python_s_value,
+)
+from tests.runtime.test_try_except import (  # noqa: F401  (collected here, renamed)
+    test_workers_give_python_s_values as test_workers_give_python_s_values_around_try,
 )
 from tests.runtime.test_worker import test_two_replicas_never_run_a_job_twice  # noqa: F401
 

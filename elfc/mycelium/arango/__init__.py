@@ -65,7 +65,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from elfc.errors import MyceliumError
-from elfc.model.ir import BuiltRun, JobSpec, revision_of
+from elfc.model.ir import CATCH, BuiltRun, JobSpec, revision_of
+from elfc.model.raised import HANDLED
 from elfc.model.records import (
     Claimed,
     ElfRecord,
@@ -100,6 +101,7 @@ from elfc.mycelium.common import (
     expansion_note,
     failure_digest,
     failure_summary,
+    handled_note,
     job_history,
     lost_lease_failure,
     lost_leases,
@@ -1022,6 +1024,13 @@ class ArangoStore(Store):
                     aql.ADD_DEPENDENTS,
                     counts=[{"id": k, "n": n} for k, n in sorted(rows.outside.items())],
                 )
+            if plan.handled:
+                taken = t.query(
+                    aql.HANDLE, run=run_id, keys=plan.handled, now=t.now,
+                    note=handled_note(job_id),
+                )  # fmt: skip
+                if taken:
+                    t.query(aql.HANDLED_RESULTS, jobs=taken, value=HANDLED.decode())
             note = expanded_note(plan)
             if plan.result is not None:
                 t.query(
@@ -1046,12 +1055,7 @@ class ArangoStore(Store):
                     status=rows.join_status, waiting=rows.join_waiting, now=t.now, note=note,
                 )  # fmt: skip
                 if rows.join_status == "skipped" and job["dependents"]:
-                    t.query(
-                        aql.SKIP_DEPENDENTS,
-                        start=f"{aql.JOBS}/{job_id}",
-                        now=t.now,
-                        note=skip_note(job["key"]),
-                    )
+                    _skip_dependents(t, job)
             t.settle.add(run_id)
             return True
 
@@ -1093,7 +1097,10 @@ class ArangoStore(Store):
             return True
 
         return self._transaction(
-            [aql.FAILURES, aql.JOB_FAILURES, aql.JOBS], write, "record a failure", _READS
+            [aql.FAILURES, aql.JOB_FAILURES, aql.JOBS, aql.RESULTS],
+            write,
+            "record a failure",
+            _READS,
         )
 
     def release_many(self, job_ids: Iterable[str], worker_id: str) -> int:
@@ -1600,14 +1607,28 @@ def _fail_held(
         _record_failure(t, job, digest, failure)
     note = failure_summary(failure)
     t.query(aql.FAIL, job=job["id"], worker=owner, now=t.now, failure=digest, note=note)
-    if job["dependents"]:
+    if failure.raised is not None:
+        value = failure.raised.decode()
         t.query(
-            aql.SKIP_DEPENDENTS,
-            start=f"{aql.JOBS}/{job['id']}",
-            now=t.now,
-            note=skip_note(job["key"]),
+            aql.PUT_RESULTS,
+            docs=[{"_key": job["id"], "run": job["run"], "key": job["key"], "value": value}],
         )
+    if job["dependents"]:
+        _skip_dependents(t, job)
     t.settle.add(job["run"])
+
+
+def _skip_dependents(t: _Txn, job: Mapping[str, Any]) -> None:
+    """Job ``job`` (a ``HELD``, ``EXPIRED`` or ``EXPANDING`` row) can never succeed: its
+    dependents are skipped, transitively, up to the ``@catch`` jobs, for which it and every
+    job skipped now have settled."""
+    t.query(
+        aql.SKIP_DEPENDENTS,
+        start=f"{aql.JOBS}/{job['id']}",
+        catch=CATCH,
+        now=t.now,
+        note=skip_note(job["key"]),
+    )
 
 
 def _template_docs(revision: str, template_json: bytes) -> dict[str, list[dict[str, Any]]]:
@@ -1714,18 +1735,21 @@ def _claimed(elf: str, rows: list[Any]) -> tuple[list[Claimed], list[tuple[Any, 
                 kwargs,
                 deps,
                 int(r["attempts"]),
-                _inputs(deps, r["results"]),
+                _inputs(deps, r["results"], r["task"] == CATCH),
                 bool(r.get("reuse")),
             )
         )
     return claimed, damaged
 
 
-def _inputs(deps: Sequence[str], rows: Sequence[Sequence[str]]) -> dict[str, bytes] | None:
+def _inputs(
+    deps: Sequence[str], rows: Sequence[Sequence[str]], settles: bool = False
+) -> dict[str, bytes] | None:
     """The results a claimed job reads, as CLAIM fetched them; ``None`` (ask ``results``)
-    if one is missing, which a ready job's dependencies never are."""
+    if one is missing, which a ready job's dependencies never are, but for a ``@catch``
+    job's (``settles``): a dependency of it that was skipped left none."""
     found = {key: value.encode() for key, value in rows}
-    return found if len(found) == len(set(deps)) else None
+    return found if settles or len(found) == len(set(deps)) else None
 
 
 def _failure(doc: Mapping[str, Any]) -> FailureInfo:

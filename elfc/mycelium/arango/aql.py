@@ -709,17 +709,81 @@ SKIP_DEPENDENTS = _q(
     "SKIP_DEPENDENTS",
     """
 // index: elfc_deps/edge, elfc_jobs/primary
-// Every transitive dependent, breadth first, each visited once.
+// Every transitive dependent of @start, breadth first, each visited once, up to the jobs of
+// `try` statements (task @catch), which are neither skipped nor passed: for each of those,
+// @start and every job skipped now have settled, so its waiting counter drops by its edges
+// from them (READY_DEPENDENTS' rule: ready at 0). One UPDATE writes both, after every read
+// (a query modifies a collection once, and never reads it after).
 WITH elfc_jobs
-FOR v IN 1..1000000000 OUTBOUND @start elfc_deps
-  OPTIONS { order: "bfs", uniqueVertices: "global" }
-  FILTER v.status == "pending"
-  UPDATE v WITH {
+LET skipped = (
+  FOR v IN 1..1000000000 OUTBOUND @start elfc_deps
+    PRUNE v._id != @start AND v.task == @catch
+    OPTIONS { order: "bfs", uniqueVertices: "global" }
+    FILTER v.task != @catch AND v.status == "pending"
+    RETURN v
+)
+LET catchers = (
+  FOR e IN elfc_deps
+    FILTER e._from IN APPEND([@start], skipped[*]._id)
+    COLLECT target = e._to WITH COUNT INTO k
+    FOR j IN elfc_jobs
+      FILTER j._id == target AND j.task == @catch
+      RETURN { job: j, k: k }
+)
+FOR x IN APPEND((FOR v IN skipped RETURN { job: v, k: 0 }), catchers)
+  LET j = x.job
+  LET ready = x.k > 0 AND j.status == "pending" AND j.waiting == x.k
+  UPDATE j WITH (x.k == 0 ? {
     status: "skipped",
     finished: @now,
-    history: PUSH(v.history, [@now, "skipped", @note])
+    history: PUSH(j.history, [@now, "skipped", @note])
+  } : {
+    waiting: j.waiting - x.k,
+    status: ready ? "ready" : j.status,
+    history: ready ? PUSH(j.history, [@now, "ready", ""]) : j.history
+  }) IN elfc_jobs OPTIONS { ignoreRevs: false }
+  RETURN j.run
+""",
+)
+
+PUT_RESULTS = _q(
+    "PUT_RESULTS",
+    """
+// index: elfc_results/primary
+// A failed job's exception (what a `try` statement's handler reads), keyed by the job's id:
+// it replaces a result stored before.
+FOR d IN @docs
+  INSERT d INTO elfc_results OPTIONS { overwriteMode: "replace" }
+""",
+)
+
+HANDLE = _q(
+    "HANDLE",
+    """
+// index: elfc_jobs/by_run
+// In an expansion's transaction: the failed jobs of the run that a `try` statement's handler
+// took (those of @keys, and those of their expansions: keys below "key/") become handled.
+// Failed jobs are final: only a retry, which needs the run settled, writes them too.
+FOR j IN elfc_jobs
+  FILTER j.run == @run AND j.status == "failed"
+  FILTER j.key IN @keys
+    OR FIRST(FOR k IN @keys FILTER STARTS_WITH(j.key, CONCAT(k, "/")) LIMIT 1 RETURN true)
+  UPDATE j WITH {
+    status: "handled",
+    history: PUSH(j.history, [@now, "handled", @note])
   } IN elfc_jobs OPTIONS { ignoreRevs: false }
-  RETURN v.run
+  RETURN j._key
+""",
+)
+
+HANDLED_RESULTS = _q(
+    "HANDLED_RESULTS",
+    """
+// index: elfc_results/primary
+// The stored exception of each job HANDLE marked becomes @value (a failure no longer).
+FOR r IN elfc_results
+  FILTER r._key IN @jobs
+  UPDATE r WITH { value: @value } IN elfc_results
 """,
 )
 
@@ -1005,7 +1069,7 @@ RESET_JOBS = _q(
 // Every named job pending first: COUNT_WAITING then sees which dependencies run again.
 FOR j IN elfc_jobs
   FILTER j._key IN @jobs AND j.run == @run
-    AND j.status IN ["succeeded", "failed", "skipped", "cancelled", "not_taken"]
+    AND j.status IN ["succeeded", "failed", "skipped", "cancelled", "not_taken", "handled"]
   UPDATE j WITH {
     status: "pending",
     revision: @revisions[j._key],

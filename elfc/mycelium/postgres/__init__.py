@@ -55,7 +55,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from elfc.errors import MyceliumError
-from elfc.model.ir import BuiltRun
+from elfc.model.ir import CATCH, BuiltRun
+from elfc.model.raised import HANDLED
 from elfc.model.records import (
     Claimed,
     ElfRecord,
@@ -86,6 +87,7 @@ from elfc.mycelium.common import (
     expiry_note,
     failure_digest,
     failure_summary,
+    handled_note,
     job_info_of,
     lost_lease_failure,
     lost_leases,
@@ -197,6 +199,21 @@ def _event(status: str, note: str = "%(note)s") -> str:
     return (
         "coalesce(j.history, '[]'::jsonb) || "
         f"jsonb_build_array(jsonb_build_array(%(now)s::float8, {status}, {note}::text))"
+    )
+
+
+def _count_down(hits: str) -> str:
+    """SQL that drops each job's waiting counter by ``k`` for the rows ``(job, k)`` of the
+    query ``hits`` (dependencies of it that settled now); a pending job at 0 becomes ready.
+    It returns ``run_no, elf, status, waiting`` of each (see :meth:`_Txn.readied`)."""
+    return (
+        "WITH hits AS (" + hits + ") UPDATE elfc.jobs j SET waiting = j.waiting - hits.k, "
+        "status = CASE WHEN j.waiting = hits.k AND j.status = 'pending' THEN 'ready' "
+        "ELSE j.status END, "
+        "history = CASE WHEN j.waiting = hits.k AND j.status = 'pending' THEN "
+        + _event("ready", "''")
+        + " ELSE j.history END "
+        "FROM hits WHERE j.no = hits.job RETURNING j.run_no, j.elf, j.status, j.waiting"
     )
 
 
@@ -786,16 +803,9 @@ class PostgresStore(Store):
         "SELECT j.id, r.value FROM elfc.jobs j JOIN elfc.results r ON r.job = j.no "
         "WHERE j.cache_key = %s AND j.status = 'succeeded' ORDER BY j.finished DESC LIMIT 1"
     )
-    _READY_DEPENDENTS = (
-        "WITH hits AS (SELECT dependent AS job, count(*)::int AS k FROM elfc.edges "
-        "WHERE dep = ANY(%(up)s::bigint[]) GROUP BY dependent ORDER BY dependent) "
-        "UPDATE elfc.jobs j SET waiting = j.waiting - hits.k, "
-        "status = CASE WHEN j.waiting = hits.k AND j.status = 'pending' THEN 'ready' "
-        "ELSE j.status END, "
-        "history = CASE WHEN j.waiting = hits.k AND j.status = 'pending' THEN "
-        + _event("ready", "''")
-        + " ELSE j.history END "
-        "FROM hits WHERE j.no = hits.job RETURNING j.run_no, j.elf, j.status, j.waiting"
+    _READY_DEPENDENTS = _count_down(
+        "SELECT dependent AS job, count(*)::int AS k FROM elfc.edges "
+        "WHERE dep = ANY(%(up)s::bigint[]) GROUP BY dependent ORDER BY dependent"
     )
 
     def complete_many(
@@ -870,17 +880,15 @@ class PostgresStore(Store):
             with t.cur.connection.pipeline():  # both statements in one round trip
                 t.execute(
                     "INSERT INTO elfc.results (job, value) SELECT * FROM unnest(%(nos)s::bigint[], "
-                    "%(values)s::bytea[])",
+                    "%(values)s::bytea[]) " + _REPLACE_RESULT,
                     cursor=True,
                     nos=[row[1] for row in rows],
                     values=[first[row[0]] for row in rows],
                 )
                 if upstream:
                     readied = t.execute(self._READY_DEPENDENTS, cursor=True, up=upstream)
-        for run_no, elf, status, waiting in readied.fetchall() if readied else ():
-            if status == "ready" and waiting == 0:
-                t.move(run_no, elf, "pending", "ready")
-                t.rings.add(f"elf:{elf}")
+        if readied:
+            t.readied(readied.fetchall())
         accepted = []
         for job_id, _ in done:
             accepted.append(stored.pop(job_id, None) is not None)
@@ -979,6 +987,8 @@ class PostgresStore(Store):
             note=failure_summary(failure),
             no=job_no,
         )
+        if failure.raised is not None:
+            _put_result(t, job_no, failure.raised)
         t.move(run_no, elf, "running", "failed")
         self._skip_dependents(t, job_no)
 
@@ -1008,21 +1018,33 @@ class PostgresStore(Store):
             attempt=attempt,
         )
 
+    _SKIP = (
+        # Down the edges, but neither into nor through a `try`'s job (CATCH).
+        "WITH RECURSIVE down (no) AS (SELECT e.dependent FROM elfc.edges e "
+        "JOIN elfc.jobs d ON d.no = e.dependent WHERE e.dep = %(no)s AND d.task <> %(catch)s "
+        "UNION SELECT e.dependent FROM elfc.edges e JOIN down ON e.dep = down.no "
+        "JOIN elfc.jobs d ON d.no = e.dependent WHERE d.task <> %(catch)s) "
+        "UPDATE elfc.jobs j SET status = 'skipped', finished = %(now)s, history = "
+        + _event("skipped")
+        + " WHERE j.no IN (SELECT no FROM down) AND j.status = 'pending' "
+        "RETURNING j.no, j.run_no, j.elf"
+    )
+    _READY_CATCHERS = _count_down(
+        # The CATCH jobs that wait for the jobs of %(up)s to settle.
+        "SELECT e.dependent AS job, count(*)::int AS k FROM elfc.edges e "
+        "JOIN elfc.jobs d ON d.no = e.dependent WHERE e.dep = ANY(%(up)s::bigint[]) "
+        "AND d.task = %(catch)s GROUP BY e.dependent ORDER BY e.dependent"
+    )
+
     def _skip_dependents(self, t: _Txn, job_no: int) -> None:
-        rows = t.execute(
-            "WITH RECURSIVE down (no) AS (SELECT dependent FROM elfc.edges WHERE dep = %(no)s "
-            "UNION SELECT e.dependent FROM elfc.edges e JOIN down d ON e.dep = d.no) "
-            "UPDATE elfc.jobs j SET status = 'skipped', finished = %(now)s, history = "
-            + _event("skipped")
-            + " WHERE j.no IN (SELECT no FROM down) AND j.status = 'pending' "
-            "RETURNING j.run_no, j.elf",
-            no=job_no,
-            note=skip_note(
-                _one(t.execute("SELECT key FROM elfc.jobs WHERE no = %(no)s", no=job_no).fetchone())
-            ),
-        )
-        for run_no, elf in rows.fetchall():
+        """Job ``job_no`` can never succeed: its dependents are skipped, transitively, up to
+        the ``@catch`` jobs, for which it and every job skipped now have settled."""
+        key = _one(t.execute("SELECT key FROM elfc.jobs WHERE no = %(no)s", no=job_no).fetchone())
+        rows = t.execute(self._SKIP, no=job_no, catch=CATCH, note=skip_note(key)).fetchall()
+        for _, run_no, elf in rows:
             t.move(run_no, elf, "pending", "skipped")
+        settled = [job_no, *(no for no, _, _ in rows)]
+        t.readied(t.execute(self._READY_CATCHERS, up=settled, catch=CATCH).fetchall())
 
     def _requeue(self, t: _Txn, sql: str, **values: Any) -> int:
         """Running jobs back to ready, or to cancelled when their run was cancelled."""
@@ -1169,19 +1191,10 @@ class PostgresStore(Store):
                 self._EXPANDED, task=None, status="succeeded", waiting=0,
                 note=expanded_note(plan), no=job_no,
             )  # fmt: skip
-            t.execute(
-                "INSERT INTO elfc.results (job, value) VALUES (%(no)s, %(value)s)",
-                no=job_no,
-                value=plan.result,
-            )
+            _put_result(t, job_no, plan.result)
             t.move(run_no, elf, "running", "succeeded")
             if dependents:
-                for r, e, status, waiting in t.execute(
-                    self._READY_DEPENDENTS, up=[job_no]
-                ).fetchall():
-                    if status == "ready" and waiting == 0:
-                        t.move(r, e, "pending", "ready")
-                        t.rings.add(f"elf:{e}")
+                t.readied(t.execute(self._READY_DEPENDENTS, up=[job_no]).fetchall())
         else:
             assert plan.join_payload is not None
             args, kwargs, deps = plan.join_payload
@@ -1202,6 +1215,8 @@ class PostgresStore(Store):
         elves = sorted({e for e, _ in rows.added})
         if elves:
             t.execute(self._COUNTERS, run=run_no, elves=elves, statuses=list(_COUNTED_STATUSES))
+        if plan.handled:
+            self._handle(t, run_no, plan.handled, job_id)
         t.execute(self._LOCK_COUNTS, run=run_no)
         status = _one(
             t.execute(
@@ -1263,6 +1278,30 @@ class PostgresStore(Store):
                 t.rings.add(f"elf:{e}")
         t.touched.add(run_no)
         return True
+
+    _HANDLE = (
+        "UPDATE elfc.jobs j SET status = 'handled', history = " + _event("handled") + " "
+        "WHERE j.run_no = %(run)s AND j.status = 'failed' AND (j.key = ANY(%(keys)s::text[]) "
+        "OR EXISTS (SELECT 1 FROM unnest(%(keys)s::text[]) AS k (key) "
+        "WHERE starts_with(j.key, k.key || '/'))) RETURNING j.no, j.elf"
+    )
+
+    def _handle(self, t: _Txn, run_no: int, keys: list[str], catcher: str) -> None:
+        """The ``failed`` jobs ``keys`` of run ``run_no`` (and the failed jobs of their
+        expansions, below ``key/``) were taken by a handler."""
+        rows = t.execute(self._HANDLE, run=run_no, keys=keys, note=handled_note(catcher)).fetchall()
+        if not rows:
+            return
+        t.execute(
+            "UPDATE elfc.results SET value = %(value)s WHERE job = ANY(%(nos)s::bigint[])",
+            value=HANDLED,
+            nos=[no for no, _ in rows],
+        )
+        elves = sorted({elf for _, elf in rows})
+        # A run stored before `handled` existed has no counter of it yet.
+        t.execute(self._COUNTERS, run=run_no, elves=elves, statuses=["handled"])
+        for _, elf in rows:
+            t.move(run_no, elf, "failed", "handled")
 
     def heartbeat(self, worker: WorkerInfo, running: Iterable[str] = ()) -> set[str]:
         ids = list(running)
@@ -1776,6 +1815,14 @@ class _Txn:
         if old != new:
             self.moves[run_no, elf, old, new] += 1
 
+    def readied(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Count the moves of the jobs a statement of :func:`_count_down` made ready, and
+        wake their elves."""
+        for run_no, elf, status, waiting in rows:
+            if status == "ready" and waiting == 0:
+                self.move(run_no, elf, "pending", "ready")
+                self.rings.add(f"elf:{elf}")
+
     def add(self, run_no: int, elf: str, status: str, k: int) -> None:
         """Count ``k`` jobs added to the run in ``status`` (an expansion's)."""
         self.added[run_no, elf, _BUCKET.get(status, status)] += k
@@ -1897,6 +1944,18 @@ def _insert_logs(t: _Txn, logs: Sequence[LogRecord]) -> int:
         texts=[log.text.encode("utf-8", "surrogatepass") for log in logs],
         truncated=[log.truncated for log in logs],
     ).rowcount
+
+
+_REPLACE_RESULT = "ON CONFLICT (job) DO UPDATE SET value = excluded.value"
+"""A job's result replaces what it stored before (a failure's exception, for a handler)."""
+
+
+def _put_result(t: _Txn, job_no: int, value: bytes) -> None:
+    t.execute(
+        "INSERT INTO elfc.results (job, value) VALUES (%(no)s, %(value)s) " + _REPLACE_RESULT,
+        no=job_no,
+        value=value,
+    )
 
 
 def _text(stored: bytes) -> str:
