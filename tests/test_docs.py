@@ -117,7 +117,9 @@ def test_the_cli_reference_is_every_command_help() -> None:
 
 
 @pytest.mark.slow
-def test_the_documentation_code_passes_mypy_and_pyright_strict(tmp_path: Path) -> None:
+def test_the_documentation_code_and_the_examples_pass_mypy_and_pyright_strict(
+    tmp_path: Path,
+) -> None:
     write_files(tmp_path)
     # broken.py is `elfc check`'s example of mistakes: mypy finds the misspelt key too.
     names = sorted(p.name for p in tmp_path.glob("*.py") if p.name != "broken.py")
@@ -155,6 +157,15 @@ def test_the_documentation_code_passes_mypy_and_pyright_strict(tmp_path: Path) -
         text=True,
     )
     assert checked.returncode == 0, checked.stdout
+    # The examples, as pyproject.toml's [tool.pyright] says (strict).
+    examples = subprocess.run(
+        [pyright, "--pythonpath", sys.executable], cwd=ROOT, capture_output=True, text=True
+    )
+    assert examples.returncode == 0, examples.stdout
+    assert (
+        "examples"
+        in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pyright"]["include"]
+    )
 
 
 @pytest.mark.slow
