@@ -96,8 +96,7 @@ each example end to end."""
 @nox.session(python=NEWER)
 def tests_newer(session: nox.Session) -> None:
     """The whole pytest suite on each newer Python (on demand: about 9 minutes each)."""
-    session.install("-e", ".[dev,arango,postgres,ui]")
-    session.run("pytest", "-q", *session.posargs)
+    tests(session)
 
 
 @nox.session(python=NEWER)
