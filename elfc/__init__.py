@@ -2,8 +2,10 @@
 
 Elves are classes decorated with ``@elf`` whose ``@task`` methods do the work; pipelines are
 functions decorated with ``@pipeline`` whose bodies are compiled into graphs of jobs that run
-in the elves' own processes (or threads: ``serve``), through a mycelium (SQLite by default, or
-ArangoDB).
+in the elves' own processes (or threads: ``serve``), through a mycelium (SQLite by default,
+PostgreSQL or ArangoDB).
+
+Every exception a program using elfc can meet derives from ``ElfcError`` and is exported here.
 """
 
 from elfc._version import __version__ as __version__
@@ -13,11 +15,15 @@ from elfc.errors import (
     CompileError,
     ElfcError,
     ElfConflict,
+    ElfDefinitionError,
+    ElfStartFailed,
+    ExpressionError,
     HandleMisuse,
     JobFailure,
     MyceliumError,
     RunCancelled,
     RunFailed,
+    ServeError,
     ValueCrossingError,
 )
 from elfc.pipeline import Pipeline, pipeline
@@ -29,7 +35,10 @@ __all__ = [
     "BuildError",
     "CompileError",
     "ElfConflict",
+    "ElfDefinitionError",
+    "ElfStartFailed",
     "ElfcError",
+    "ExpressionError",
     "HandleMisuse",
     "JobFailure",
     "Mycelium",
@@ -38,6 +47,7 @@ __all__ = [
     "Run",
     "RunCancelled",
     "RunFailed",
+    "ServeError",
     "Serving",
     "ValueCrossingError",
     "connect",

@@ -27,6 +27,10 @@
     └── JobInterrupted            ... in a task's thread, when its worker is stopped now
 
 Exceptions that a task raises on purpose stay outside this tree: they are stored as failures.
+
+Every exception of the tree that a program using elfc can meet is exported from ``elfc``;
+``TargetError``, ``PathNotFound``, ``UsageError``, ``NotFound`` and ``GraphvizMissing`` are
+raised by the commands' own code, which prints them and exits 1 or 2.
 """
 
 from __future__ import annotations

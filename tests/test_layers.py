@@ -4,7 +4,7 @@ Every import statement of every module under ``elfc/`` counts — at module leve
 function, or under ``if TYPE_CHECKING:`` — because each of them is a dependency a reader has to
 hold in mind, and a lazy import that points up is a cycle in hiding. A module may import
 modules of a lower layer, or of its own package in the same layer; nothing else. There is no
-allow-list: a new exception is a design change, made here and in README's design notes.
+allow-list: a new exception is a design change, made here and in the design notes (docs/design.md).
 """
 
 from __future__ import annotations

@@ -95,10 +95,11 @@ class Mycelium:
         return run_failures(self.store, run_id)
 
     def close(self) -> None:
+        """Close the connection to the mycelium; the ``Run`` objects it made stop working."""
         self.store.close()
 
     def __enter__(self) -> Mycelium:
-        """``with connect(url) as m: ...`` closes the connection at the end."""
+        """``with connect(url) as m: ...`` closes the connection at the end of the block."""
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -49,7 +49,12 @@ class Run(Generic[R]):
         return status
 
     def wait(self, timeout: float | None = None) -> R:
-        """Block until the run settles; return its value, or raise ``RunFailed``/``TimeoutError``."""
+        """Block until the run settles and return its value.
+
+        Raises ``RunFailed`` (with each failed job) when it failed, ``RunCancelled`` when it
+        was cancelled, and ``TimeoutError`` when it is still running after ``timeout``
+        seconds (the run goes on).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         status = self.status()
         while status not in FINAL_RUN_STATUSES:
@@ -66,6 +71,10 @@ class Run(Generic[R]):
         return value
 
     def failures(self) -> list[JobFailure]:
+        """Each failed job of the run so far, with its stored failure (exception type,
+        message, remote traceback), without waiting for the run to settle; ``[]`` when none
+        has failed. A run failed by its return annotation has none: see ``RunFailed.reason``.
+        """
         return run_failures(self._store, self.id)
 
     def cancel(self) -> None:

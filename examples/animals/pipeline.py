@@ -167,9 +167,9 @@ formatter = named(Formatter, "formatter")
 @pipeline
 def census(rounds: int = 10) -> str:
     """Measure ``rounds`` animals, store each one, and report their weights and heights."""
-    saved = []
-    weights = []
-    heights = []
+    saved: list[int] = []
+    weights: list[int] = []
+    heights: list[int] = []
     for _ in range(rounds):
         m = animals.measure()
         saved.append(store.save(m))

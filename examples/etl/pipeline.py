@@ -116,7 +116,7 @@ def daily_sales(day: str = "2026-12-01", max_dropped: float = 0.2, poll_every: f
     if not files:
         return f"{day}: nothing to load"
 
-    cleaned = []
+    cleaned: list[Cleaned] = []
     for file in files:  # a loop over a task result: one read and one clean job per file
         try:
             lines = source.read(file)

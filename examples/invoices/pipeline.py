@@ -73,7 +73,7 @@ FEE = Decimal("1.05")
 def reminders(numbers: tuple[str, ...] = ("A-1", "A-2", "A-3"), terms_days: int = 30) -> list[str]:
     """One reminder per invoice: its amount with a 5 % fee, when it was due, how late it is."""
     today = ledger.today()
-    sent = []
+    sent: list[str] = []
     for number in numbers:
         invoice = ledger.invoice(number)
         due = invoice.issued + timedelta(days=terms_days)

@@ -34,7 +34,7 @@ STOP_WORDS_TEXT = """
 a an and are as at be but by for from has have he her his in into is it its not of on or out she
 so that the their them there they this to up was what when where which while who will with
 """
-STOP_WORDS = STOP_WORDS_TEXT.split()
+STOP_WORDS: list[str] = list(STOP_WORDS_TEXT.split())
 """Words too common to tell the texts apart."""
 
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
@@ -118,7 +118,7 @@ reporter = named(Reporter, "reporter")
 @pipeline
 def wordstats(top: int = 10) -> list[WordCount]:
     """The ``top`` most frequent words over every text in ``texts/``."""
-    counts = []
+    counts: list[dict[str, int]] = []
     for name in text_names():
         counts.append(counter.count(reader.read(name)))
     return reporter.top(merger.merge(counts), top)

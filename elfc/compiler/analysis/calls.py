@@ -85,8 +85,9 @@ class Calls(Core):
             return self.builtin_call(node, name, args)
         if id(node) in self.applying:  # analysed as its own region: it runs there
             return Val(S)
-        if callable(target) and all(v.bt != C for _, v in args):
-            return self.apply_region(node, target)
+        if (callable(target) or target is MISSING) and all(v.bt != C for _, v in args):
+            # MISSING: a callable the pipeline itself binds (apply_region says if it can run)
+            return self.apply_region(node, None if target is MISSING else target)
         what = next(v.what for _, v in args if v.bt > S)
         self.report(dg.CALL_WITH_DYNAMIC, node, func=self.code(func), what=what)
         for a, v in args:

@@ -430,8 +430,7 @@ class Control(Core):
                 dg.CALL_WITH_DYNAMIC, node, func=self.code(node.func), what=what,
                 help=f"`{local[0]}` is a variable of the pipeline, and the call runs where the "
                 "result exists, in another process that cannot be handed it: define the "
-                "function (or the logger, the object) at module level; a lambda written in "
-                "the call itself is fine",
+                "function at module level (a lambda written in the call itself is fine)",
             )  # fmt: skip
             return Val(D, what=f"`{header}`")
         if getattr(target, "__module__", None) == "__main__":
@@ -478,7 +477,9 @@ class Control(Core):
         found = getattr(self, "_function_names", None)
         if found is None:
             found = set()
-            for n in _scoped(self.fndef.body):
+            nodes = _scoped(self.fndef.body)
+            nodes += [c for n in nodes for c in n.children if isinstance(c, cst.FunctionDef)]
+            for n in nodes:
                 if isinstance(n, cst.FunctionDef):
                     found.add(n.name.value)
                 elif isinstance(n, cst.Assign) and isinstance(n.value, cst.Lambda):
