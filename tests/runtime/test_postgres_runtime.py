@@ -21,6 +21,13 @@ from tests.runtime.test_control_flow import (  # noqa: F401  (collected here)
     test_not_taken_jobs_are_recorded_and_never_run,
     test_workers_give_python_s_values,
 )
+from tests.runtime.test_helpers import (  # noqa: F401  (collected here, renamed)
+    test_an_impure_helper_runs_once_per_call_even_when_its_consumer_is_retried,
+    test_print_and_logging_land_in_the_run_s_logs_in_order,
+)
+from tests.runtime.test_helpers import (  # noqa: F401  (collected here, renamed)
+    test_workers_give_python_s_values as test_workers_give_python_s_values_with_helpers,
+)
 from tests.runtime.test_recovery import (  # noqa: F401  (tests and fixtures, collected here)
     started_by,
     test_a_second_sigterm_gives_the_job_back_and_another_worker_runs_it,
