@@ -574,14 +574,6 @@ class Frame:
                 previous = state.previous_job()
                 if previous is not None:
                     deps.add(previous)
-        # The elf of the last job the decision reads expands it: its workers are the ones
-        # running when the decision becomes known.
-        last = max((state.elf_of[k] for k in deps if k in state.elf_of), default=None)
-        elf_name = last[1] if last is not None else state.default_elf
-        if elf_name is None and state.elf_of:
-            elf_name = next(iter(state.elf_of.values()))[1]
-        if elf_name is None:
-            raise BuildError(f"region {rid}: no elf of the run can expand it")
         program = self.compiled
         spec = {
             "pipeline": program.qualified_name(),
@@ -595,19 +587,34 @@ class Frame:
             "outs": outs,
             "iteration": iteration,
         }
-        state.keys.add(key)
-        state.elf_of[key] = (len(state.jobs), elf_name)
         if call:
             state.last_call = key
             if state.trying:
                 state.made(key)
+        return self._system_job(key, rid, EXPAND, spec, deps, outs)
+
+    def _system_job(
+        self, key: str, rid: str, task: str, spec: dict[str, Any], deps: set[str], outs: int
+    ) -> Any:
+        """Add region ``rid``'s ``@expand``/``@catch`` job; the placeholders of its values."""
+        state = self.state
+        # The elf of the last job the region reads runs it: its workers are the ones running
+        # when those values exist.
+        last = max((state.elf_of[k] for k in deps if k in state.elf_of), default=None)
+        elf_name = last[1] if last is not None else state.default_elf
+        if elf_name is None and state.elf_of:
+            elf_name = next(iter(state.elf_of.values()))[1]
+        if elf_name is None:
+            raise BuildError(f"region {rid}: no elf of the run can run it")
+        state.keys.add(key)
+        state.elf_of[key] = (len(state.jobs), elf_name)
         state.jobs.append(
             JobSpec(
                 key=key,
                 node=self.prefix + rid,
                 elf=elf_name,
-                task=EXPAND,
-                revision=program.program_revision(),
+                task=task,
+                revision=self.compiled.program_revision(),
                 args=({Op.LIT: spec},),
                 kwargs={},
                 deps=tuple(sorted(deps)),
@@ -667,10 +674,6 @@ class Frame:
         if len(state.jobs) >= MAX_JOBS:
             raise BuildError(f"the run would make more than {MAX_JOBS} jobs")
         key = self.key(rid)
-        last = max((state.elf_of[k] for k in deps if k in state.elf_of), default=None)
-        elf_name = last[1] if last is not None else state.default_elf
-        if elf_name is None:
-            raise BuildError(f"region {rid}: no elf of the run can run its handlers")
         program = self.compiled
 
         def entries(values: list[Any]) -> list[Any]:
@@ -691,33 +694,13 @@ class Frame:
             "outs": outs,
             "iteration": 0,
         }
-        state.keys.add(key)
-        state.elf_of[key] = (len(state.jobs), elf_name)
-        state.jobs.append(
-            JobSpec(
-                key=key,
-                node=self.prefix + rid,
-                elf=elf_name,
-                task=CATCH,
-                revision=program.program_revision(),
-                args=({Op.LIT: spec},),
-                kwargs={},
-                deps=tuple(sorted(deps)),
-                seq=len(state.jobs),
-            )
-        )
         if state.trying:
-            # The `try` around this one: the job is one of its body's, after the others.
+            # A `try` around this one: the job is one of its body's, after the others.
             previous = state.previous_job()
-            if previous is not None and previous not in deps:
-                job = state.jobs[-1]
-                state.jobs[-1] = msgspec.structs.replace(
-                    job, deps=tuple(sorted({*job.deps, previous}))
-                )
+            if previous is not None:
+                deps.add(previous)
             state.made(key)
-        if outs < 0:
-            return Dyn({Op.OUT: key})
-        return [Dyn({Op.OUT: [key, i]}) for i in range(outs)]
+        return self._system_job(key, rid, CATCH, spec, deps, outs)
 
     def tick(self, rid: str, iteration: int) -> int:
         """The next iteration number of ``while`` region ``rid``, within its bound."""

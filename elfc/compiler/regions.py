@@ -200,45 +200,11 @@ class _Pass:
                 node.value = _outs(outs)
         if not tail:
             body = [*body, ast.Return(value=_outs(outs))]
-        unbind = [
-            ast.If(
-                test=ast.Compare(_name(p), [ast.Is()], [_builder_attr("UNBOUND")]),
-                body=[ast.Delete([_name(p, ast.Del())])],
-                orelse=[],
-            )
-            for p in params
-        ]
+        unbind = _unbind(params)
         fresh = [ast.Assign([_name(g, ast.Store())], ast.List([], ast.Load())) for g in growing]
         fdef = _region_def(fname, params, [*unbind, *fresh, *body] or [ast.Pass()])
         call = _region_call(rid, _name(fname), decision.at_call(), params, count, None)
-        site: list[ast.stmt]
-        if tail:
-            site = [ast.Return(value=call)]
-        elif outs:
-            temp = {o: f"__elfc_o_{o}" if o in growing else o for o in outs}
-            site = [
-                ast.Assign(
-                    [ast.Tuple([_name(temp[o], ast.Store()) for o in outs], ast.Store())], call
-                ),
-                *(
-                    ast.If(
-                        test=ast.Compare(_name(o), [ast.Is()], [_builder_attr("UNBOUND")]),
-                        body=[ast.Delete([_name(o, ast.Del())])],
-                        orelse=[],
-                    )
-                    for o in outs
-                    if o not in growing
-                ),
-                *(
-                    ast.Assign(
-                        [_name(g, ast.Store())],
-                        _builder_call("splice", _name(g), _name(temp[g])),
-                    )
-                    for g in growing
-                ),
-            ]
-        else:
-            site = [ast.Expr(call)]
+        site = _site(call, outs, growing, tail)
         _fill_locations(fdef, s)
         for node in site:
             _fill_locations(node, s)
@@ -307,14 +273,7 @@ class _Pass:
             else tuple(sorted(((_stored_names(inner) & self.local_names) | body_names) - SYNTHETIC))
         )
         params = tuple(sorted(used - SYNTHETIC))
-        unbind = [
-            ast.If(
-                test=ast.Compare(_name(p), [ast.Is()], [_builder_attr("UNBOUND")]),
-                body=[ast.Delete([_name(p, ast.Del())])],
-                orelse=[],
-            )
-            for p in params
-        ]
+        unbind = _unbind(params)
         body = [*unbind, *inner, *([] if tail else [ast.Return(value=_outs(outs))])]
         fname = region_function_name(rid)
         fdef = _region_def(fname, params, body)
@@ -325,23 +284,7 @@ class _Pass:
             _names_tuple(params),
             ast.Constant(-1 if tail else len(outs)),
         )
-        site: list[ast.stmt]
-        if tail:
-            site = [ast.Return(value=call)]
-        elif outs:
-            site = [
-                ast.Assign([ast.Tuple([_name(o, ast.Store()) for o in outs], ast.Store())], call),
-                *(
-                    ast.If(
-                        test=ast.Compare(_name(o), [ast.Is()], [_builder_attr("UNBOUND")]),
-                        body=[ast.Delete([_name(o, ast.Del())])],
-                        orelse=[],
-                    )
-                    for o in outs
-                ),
-            ]
-        else:
-            site = [ast.Expr(call)]
+        site = _site(call, outs, (), tail)
         start = ast.Expr(_builder_call("trying", ast.Constant(rid), _names_tuple(params)))
         for node in (start, guarded, fdef, *site):
             _fill_locations(node, s)
@@ -414,6 +357,48 @@ class _Pass:
         _fill_locations(call, node)
         _replace(holder, field, node, call)
         return fdef
+
+
+def _unbind(params: tuple[str, ...]) -> list[ast.stmt]:
+    """At a region function's start: a parameter that came in unbound is deleted (reading it
+    raises as in Python)."""
+    return [
+        ast.If(
+            test=ast.Compare(_name(p), [ast.Is()], [_builder_attr("UNBOUND")]),
+            body=[ast.Delete([_name(p, ast.Del())])],
+            orelse=[],
+        )
+        for p in params
+    ]
+
+
+def _site(
+    call: ast.expr, outs: tuple[str, ...], growing: tuple[str, ...], tail: bool
+) -> list[ast.stmt]:
+    """Where a region is called: its value returned (``tail``), or its values assigned back to
+    the variables ``outs`` (deleted where unbound; a ``growing`` list gets what the region
+    appended spliced on)."""
+    if tail:
+        return [ast.Return(value=call)]
+    if not outs:
+        return [ast.Expr(call)]
+    temp = {o: f"__elfc_o_{o}" if o in growing else o for o in outs}
+    return [
+        ast.Assign([ast.Tuple([_name(temp[o], ast.Store()) for o in outs], ast.Store())], call),
+        *(
+            ast.If(
+                test=ast.Compare(_name(o), [ast.Is()], [_builder_attr("UNBOUND")]),
+                body=[ast.Delete([_name(o, ast.Del())])],
+                orelse=[],
+            )
+            for o in outs
+            if o not in growing
+        ),
+        *(
+            ast.Assign([_name(g, ast.Store())], _builder_call("splice", _name(g), _name(temp[g])))
+            for g in growing
+        ),
+    ]
 
 
 def _region_def(name: str, params: tuple[str, ...], body: list[ast.stmt]) -> ast.FunctionDef:

@@ -172,6 +172,21 @@ def _append_event(status: str) -> str:
     return f"json_insert(coalesce(history, '[]'), '$[#]', json_array(?, '{status}', ?))"
 
 
+def _lower_waiting(hits: str) -> str:
+    """The update that lowers the waiting counter of each job that ``hits`` (a query of
+    ``(job, k)`` rows) names by ``k``, making it ``ready`` at 0 (with its history event)."""
+    return (
+        f"WITH hits (job, k) AS ({hits}) "
+        "UPDATE jobs SET waiting = waiting - hits.k, "
+        "status = CASE WHEN waiting = hits.k AND status = 'pending' THEN 'ready' ELSE status END, "
+        "history = CASE WHEN waiting = hits.k AND status = 'pending' THEN "
+        + _append_event("ready")
+        + " ELSE history END "
+        "FROM hits WHERE jobs.no = hits.job "
+        "RETURNING run_no, elf, status, waiting"
+    )
+
+
 class SQLiteStore(Store):
     """The mycelium in one SQLite file: ``SQLiteStore(".elfc/mycelium.db")``."""
 
@@ -672,16 +687,9 @@ class SQLiteStore(Store):
         "JOIN results r ON r.job = j.no "
         "WHERE j.cache_key = ? AND j.status = 'succeeded' ORDER BY j.finished DESC LIMIT 1"
     )
-    _READY_DEPENDENTS = (
-        "WITH hits (job, k) AS (SELECT dependent, count(*) FROM edges "
-        "WHERE dep IN (SELECT value FROM json_each(?)) GROUP BY dependent) "
-        "UPDATE jobs SET waiting = waiting - hits.k, "
-        "status = CASE WHEN waiting = hits.k AND status = 'pending' THEN 'ready' ELSE status END, "
-        "history = CASE WHEN waiting = hits.k AND status = 'pending' THEN "
-        + _append_event("ready")
-        + " ELSE history END "
-        "FROM hits WHERE jobs.no = hits.job "
-        "RETURNING run_no, elf, status, waiting"
+    _READY_DEPENDENTS = _lower_waiting(
+        "SELECT dependent, count(*) FROM edges "
+        "WHERE dep IN (SELECT value FROM json_each(?)) GROUP BY dependent"
     )
 
     def complete_many(
@@ -745,12 +753,7 @@ class SQLiteStore(Store):
             if dependents:
                 upstream.append(job_no)
         if upstream:
-            for run_no, elf, status, waiting in con.execute(
-                self._READY_DEPENDENTS, (_encode(upstream), now, "")
-            ):
-                if status == "ready" and waiting == 0:
-                    t.move(run_no, elf, "pending", "ready")
-                    t.rings.add(f"elf:{elf}")
+            t.readied(con.execute(self._READY_DEPENDENTS, (_encode(upstream), now, "")))
         return accepted
 
     # -- expanding regions ------------------------------------------------------------------
@@ -853,12 +856,7 @@ class SQLiteStore(Store):
             con.execute(self._SUCCEED, (now, now, expanded_note(plan), job_no))
             con.execute("INSERT INTO results (job, value) VALUES (?, ?)", (job_no, plan.result))
             t.move(run_no, elf, "running", "succeeded")
-            for r, e, status, waiting in con.execute(
-                self._READY_DEPENDENTS, (_encode([job_no]), now, "")
-            ):
-                if status == "ready" and waiting == 0:
-                    t.move(r, e, "pending", "ready")
-                    t.rings.add(f"elf:{e}")
+            t.readied(con.execute(self._READY_DEPENDENTS, (_encode([job_no]), now, "")))
             return True
         assert plan.join_payload is not None
         con.execute(
@@ -1002,24 +1000,11 @@ class SQLiteStore(Store):
         for _, run_no, elf in rows:
             t.move(run_no, elf, "pending", "skipped")
         settled = [job_no, *(no for no, _, _ in rows)]
-        for run_no, elf, status, waiting in t.con.execute(
-            self._READY_CATCHERS, (_encode(settled), CATCH, t.now, "")
-        ):
-            if status == "ready" and waiting == 0:
-                t.move(run_no, elf, "pending", "ready")
-                t.rings.add(f"elf:{elf}")
+        t.readied(t.con.execute(self._READY_CATCHERS, (_encode(settled), CATCH, t.now, "")))
 
-    _READY_CATCHERS = (
-        "WITH hits (job, k) AS (SELECT e.dependent, count(*) FROM edges e "
-        "JOIN jobs j ON j.no = e.dependent "
-        "WHERE e.dep IN (SELECT value FROM json_each(?)) AND j.task = ? GROUP BY e.dependent) "
-        "UPDATE jobs SET waiting = waiting - hits.k, "
-        "status = CASE WHEN waiting = hits.k AND status = 'pending' THEN 'ready' ELSE status END, "
-        "history = CASE WHEN waiting = hits.k AND status = 'pending' THEN "
-        + _append_event("ready")
-        + " ELSE history END "
-        "FROM hits WHERE jobs.no = hits.job "
-        "RETURNING run_no, elf, status, waiting"
+    _READY_CATCHERS = _lower_waiting(
+        "SELECT e.dependent, count(*) FROM edges e JOIN jobs j ON j.no = e.dependent "
+        "WHERE e.dep IN (SELECT value FROM json_each(?)) AND j.task = ? GROUP BY e.dependent"
     )
 
     def _requeue(
@@ -1627,6 +1612,14 @@ class _Txn:
         old, new = _BUCKET.get(old, old), _BUCKET.get(new, new)
         if old != new:
             self.moves[run_no, elf, old, new] += 1
+
+    def readied(self, rows: Iterable[tuple[int, str, str, int]]) -> None:
+        """Count the jobs of ``rows`` (of a ``_lower_waiting`` query) that became ready, and
+        ring their elves."""
+        for run_no, elf, status, waiting in rows:
+            if status == "ready" and waiting == 0:
+                self.move(run_no, elf, "pending", "ready")
+                self.rings.add(f"elf:{elf}")
 
     def flush(self) -> None:
         """Apply the counted moves; settle every run that may have no active job left."""
