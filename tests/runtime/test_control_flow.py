@@ -12,24 +12,11 @@ from elfc.errors import RunFailed
 from elfc.pipeline import Pipeline
 from tests.runtime.fixtures import control_flow as cf
 from tests.runtime.fixtures.harness import ThreadWorkers
-from tests.runtime.test_python_meaning import plain, same
+from tests.runtime.test_python_meaning import plain, same, three_ways
 
-
-@pytest.mark.parametrize("p", cf.PIPELINES, ids=lambda p: p.name.rpartition(":")[2])
-def test_in_process_gives_python_s_value(p: Pipeline[..., Any]) -> None:
-    assert p.check() == []
-    expected = plain(p)
-    got = p()
-    assert same(got, expected), (got, expected)
-
-
-def test_workers_give_python_s_values(url: str, threads: ThreadWorkers) -> None:
-    threads.start(cf.shop)
-    mycelium = connect(url)
-    runs = [(p, mycelium.submit(p)) for p in cf.PIPELINES]
-    for p, run in runs:
-        got = run.wait(timeout=60)
-        assert same(got, plain(p)), (p.name, got, plain(p))
+test_in_process_gives_python_s_value, test_workers_give_python_s_values = three_ways(
+    cf.PIPELINES, cf.shop
+)
 
 
 @pytest.mark.parametrize(

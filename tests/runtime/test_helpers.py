@@ -7,29 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from elfc import connect
-from elfc.pipeline import Pipeline
 from tests.runtime.fixtures import helpers as hp
 from tests.runtime.fixtures.harness import ThreadWorkers
-from tests.runtime.test_python_meaning import plain, same
+from tests.runtime.test_python_meaning import three_ways
 
-
-@pytest.mark.parametrize("p", hp.PIPELINES, ids=lambda p: p.name.rpartition(":")[2])
-def test_in_process_gives_python_s_value(p: Pipeline[..., Any]) -> None:
-    assert p.check() == []
-    expected = plain(p)
-    got = p()
-    assert same(got, expected), (got, expected)
-
-
-def test_workers_give_python_s_values(url: str, threads: ThreadWorkers) -> None:
-    threads.start(hp.warehouse)
-    mycelium = connect(url)
-    runs = [(p, mycelium.submit(p)) for p in hp.PIPELINES]
-    for p, run in runs:
-        assert same(run.wait(timeout=60), plain(p)), p.name
+test_in_process_gives_python_s_value, test_workers_give_python_s_values = three_ways(
+    hp.PIPELINES, hp.warehouse
+)
 
 
 def test_print_and_logging_land_in_the_run_s_logs_in_order(

@@ -7,6 +7,7 @@ compared as text, an Enum equal to its value, bytes measured as base64, a tuple 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -78,3 +79,29 @@ def test_a_helper_that_calls_tasks_is_inlined() -> None:
         ("n1/n1", "names"), ("n1/n2", "names"), ("n2", "names"), ("n3/n1", "count"),
         ("n3/n2", "bounds"),
     ]  # fmt: skip
+
+
+def three_ways(
+    pipelines: list[Pipeline[..., Any]], *handles: Any
+) -> tuple[Callable[..., None], Callable[..., None]]:
+    """Two tests for ``pipelines`` (each runnable with its defaults), for a module to bind:
+    the in-process run gives plain Python's value, and so do workers serving ``handles``."""
+
+    @pytest.mark.parametrize("p", pipelines, ids=lambda p: p.name.rpartition(":")[2])
+    def in_process(p: Pipeline[..., Any]) -> None:
+        assert p.check() == []
+        expected = plain(p)
+        got = p()
+        assert same(got, expected), (got, expected)
+
+    def on_workers(url: str, threads: ThreadWorkers) -> None:
+        for handle in handles:
+            threads.start(handle)
+        mycelium = connect(url)
+        runs = [(p, mycelium.submit(p)) for p in pipelines]
+        for p, run in runs:
+            got = run.wait(timeout=60)
+            assert same(got, plain(p)), (p.name, got, plain(p))
+            assert mycelium.store.run_status(run.id) == "succeeded", p.name
+
+    return in_process, on_workers

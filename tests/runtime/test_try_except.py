@@ -13,25 +13,11 @@ from elfc.errors import RunFailed
 from elfc.pipeline import Pipeline
 from tests.runtime.fixtures import try_except as te
 from tests.runtime.fixtures.harness import ThreadWorkers
-from tests.runtime.test_python_meaning import plain, same
+from tests.runtime.test_python_meaning import plain, same, three_ways
 
-
-@pytest.mark.parametrize("p", te.PIPELINES, ids=lambda p: p.name.rpartition(":")[2])
-def test_in_process_gives_python_s_value(p: Pipeline[..., Any]) -> None:
-    assert p.check() == []
-    expected = plain(p)
-    got = p()
-    assert same(got, expected), (got, expected)
-
-
-def test_workers_give_python_s_values(url: str, threads: ThreadWorkers) -> None:
-    threads.start(te.source)
-    mycelium = connect(url)
-    runs = [(p, mycelium.submit(p)) for p in te.PIPELINES]
-    for p, run in runs:
-        got = run.wait(timeout=60)
-        assert same(got, plain(p)), (p.name, got, plain(p))
-        assert mycelium.store.run_info(run.id).status == "succeeded"  # type: ignore[union-attr]
+test_in_process_gives_python_s_value, test_workers_give_python_s_values = three_ways(
+    te.PIPELINES, te.source
+)
 
 
 @pytest.mark.parametrize(
