@@ -138,7 +138,7 @@ def test_the_documentation_code_and_the_examples_pass_mypy_and_pyright_strict(
         text=True,
     )
     errors = [line for line in broken.stdout.splitlines() if ": error:" in line]
-    assert len(errors) == 1 and errors[0].startswith("broken.py:16:"), broken.stdout
+    assert len(errors) == 1 and errors[0].startswith("broken.py:15:"), broken.stdout
     pyright = Path(sys.executable).parent / "pyright"
     if not pyright.exists():
         pytest.skip("pyright is not installed (pip install -e '.[dev]')")
