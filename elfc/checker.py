@@ -718,15 +718,16 @@ def job_formula(template: Template, expansions: Mapping[str, int], made: set[str
     for r in template.regions:
         children.setdefault(r.parent, []).append(r)
     direct: Counter[str | None] = Counter()
-    calls: dict[str, str | None] = {}
+    calls: set[str] = set()
     for n in template.nodes:
         if isinstance(n, CallNode):
             direct[n.region] += 1
         elif isinstance(n, DeriveNode) and isinstance(n.expr, dict) and "out" in n.expr:
-            calls[n.id] = n.region  # a call region: one job where it sits
+            calls.add(n.id)  # a call region: one job where it sits
+            direct[n.region] += 1
 
     def inner(rid: str) -> str:
-        terms = [str(direct[rid] + sum(1 for r in calls.values() if r == rid))]
+        terms = [str(direct[rid])]
         for child in children.get(rid, []):
             if child.kind == "loop":
                 terms.append(f"{_paren(inner(child.id))}·k")

@@ -510,22 +510,6 @@ class Frame:
         """True when a value of ``decision`` holds a task result that does not exist yet."""
         return any(_pending(v, self.state.evaluate is not None) for v in decision)
 
-    def applied(
-        self,
-        rid: str,
-        fn: Callable[..., Any] | None,
-        decision: list[Any],
-        inputs: list[Any],
-        names: tuple[str, ...],
-        outs: int,
-        iteration: int = 0,
-    ) -> Any:
-        """A call region (a plain function called with task results): :meth:`region`, one
-        job that runs the call once its values exist. Such jobs run one after the other in
-        the order the pipeline makes them (their side effects, ``print`` and logging, happen
-        in Python's order), and a ``try`` body may hold them."""
-        return self.region(rid, fn, decision, inputs, names, outs, iteration, call=True)
-
     def region(
         self,
         rid: str,
@@ -539,7 +523,12 @@ class Frame:
     ) -> Any:
         """Run region ``rid`` (the region function ``fn``) now if the values of ``decision``
         are known, else make its expansion job; the region's values (a list of ``outs``, or
-        with ``outs`` -1 the one value that ends the pipeline)."""
+        with ``outs`` -1 the one value that ends the pipeline).
+
+        ``call``: a call region (a plain function called with task results), one job that
+        runs the call once its values exist. Such jobs run one after the other in the order
+        the pipeline makes them (their side effects, ``print`` and logging, happen in Python's
+        order), and a ``try`` body may hold them."""
         if not self.deferred(decision):
             evaluate = self.state.evaluate
             known = [

@@ -336,7 +336,7 @@ class _Pass:
         params = tuple(sorted((_used_names(body) & self.local_names) - SYNTHETIC))
         fdef = _region_def(region_function_name(rid), params, body)
         _fill_locations(fdef, node)
-        call = _region_call(rid, None, decision.at_call(), params, -1, None, method="applied")
+        call = _region_call(rid, None, decision.at_call(), params, -1, None, call=True)
         _fill_locations(call, node)
         _replace(holder, field, node, call)
         return fdef
@@ -791,10 +791,10 @@ def _region_call(
     params: tuple[str, ...],
     outs: int,
     iteration: str | None,
-    method: str = "region",
+    call: bool = False,
 ) -> ast.Call:
-    return _builder_call(
-        method,
+    node = _builder_call(
+        "region",
         ast.Constant(rid),
         fn if fn is not None else ast.Constant(None),
         decision,
@@ -803,6 +803,9 @@ def _region_call(
         ast.Constant(outs),
         _name(iteration) if iteration else ast.Constant(0),
     )
+    if call:
+        node.keywords = [ast.keyword(arg="call", value=ast.Constant(True))]
+    return node
 
 
 def _fill_locations(node: ast.AST, like: ast.AST) -> None:

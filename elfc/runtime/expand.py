@@ -147,21 +147,19 @@ def _settled(
     """What a ``try``'s handlers see once its body's jobs have settled: the first failure in
     the body's order (a job's, a value's the body computed, or its static code's), the
     variables as they were there, and the failed jobs a handler taking it takes too."""
-    raw = results.raw if isinstance(results, Inputs) else None
-    failed: list[str] = []
+    failed: dict[str, bytes] = {}
     inner: set[str] = set()
     for key in sorted(available):
-        try:
-            stored = raw(key) if raw is not None else None
-        except ExpressionError:  # skipped: no result
+        stored = _stored(results, key)
+        if stored is None:  # skipped: no result
             available.discard(key)
-            continue
-        if stored is not None and is_raised(stored):
-            failed.append(key)
-        elif stored is not None and is_handled(stored):
+        elif is_raised(stored):
+            failed[key] = stored
+        elif is_handled(stored):
             inner.add(key)
     available.difference_update(failed)
     available.difference_update(inner)
+    taken = list(failed)
     current = list(spec["base"])
     for kind, key, entries in spec["events"]:
         if kind == "j" and (key in inner or (key not in available and key not in failed)):
@@ -170,12 +168,11 @@ def _settled(
             current = entries
             continue
         if kind == "j" and key in failed:
-            assert raw is not None
-            return rebuild_exception(raw(key)), [rebuild(e) for e in current], failed
+            return rebuild_exception(failed[key]), [rebuild(e) for e in current], taken
         if kind == "x":
             thrown = spec["thrown"]
             assert thrown is not None
-            return rebuild_exception(thrown.encode()), [rebuild(e) for e in entries], failed
+            return rebuild_exception(thrown.encode()), [rebuild(e) for e in entries], taken
         if kind == "s":
             try:
                 for e, old in zip(entries, current, strict=True):
@@ -183,9 +180,19 @@ def _settled(
                         rebuild(e)
             except ExpressionError as exc:
                 cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
-                return cause, [rebuild(e) for e in current], failed
+                return cause, [rebuild(e) for e in current], taken
         current = entries
-    return None, [rebuild(e) for e in spec["final"]], failed
+    return None, [rebuild(e) for e in spec["final"]], taken
+
+
+def _stored(results: Results, key: str) -> bytes | None:
+    """Job ``key``'s stored result as the claim carried it (None: it has none, skipped)."""
+    if not isinstance(results, Inputs):
+        return None
+    try:
+        return results.raw(key)
+    except ExpressionError:
+        return None
 
 
 def is_try_spec(payload: Any) -> bool:
@@ -201,14 +208,10 @@ def settled_join(expr: IR, deps: tuple[str, ...] | list[str], results: Results) 
     # A job the handlers made that has no result was skipped: a failure before it is then
     # among these (re-raised here), or a `try` inside the handler took it, or it happened
     # before the `try` (and fails the run by itself).
-    if isinstance(results, Inputs):
-        for key in deps:  # in the order the handlers made them
-            try:
-                stored = results.raw(key)
-            except ExpressionError:
-                continue
-            if is_raised(stored):
-                raise rebuild_exception(stored)
+    for key in deps:  # in the order the handlers made them
+        stored = _stored(results, key)
+        if stored is not None and is_raised(stored):
+            raise rebuild_exception(stored)
     return join_value(expr, results)
 
 

@@ -136,10 +136,9 @@ def _region_job(
     if plan.handled:
         taken = tuple(plan.handled)
         below = tuple(k + "/" for k in taken)
-        for f in failures:
-            if f.job in taken or f.job.startswith(below):
-                raised[f.job] = HANDLED
-        failures[:] = [f for f in failures if f.job not in taken and not f.job.startswith(below)]
+        handled = {f.job for f in failures if f.job in taken or f.job.startswith(below)}
+        raised.update(dict.fromkeys(handled, HANDLED))
+        failures[:] = [f for f in failures if f.job not in handled]
     for made in plan.jobs:
         h = HANDLES.get(made.elf)
         if made.elf not in handles and h:

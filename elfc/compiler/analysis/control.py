@@ -23,6 +23,7 @@ re-evaluate.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import sys
 import types
@@ -421,10 +422,9 @@ class Control(Core):
         imported the pipeline (the function's source revision is part of the pipeline's)."""
         header = self.code(node)
         header = header if len(header) <= 60 else header[:57] + "..."
-        what = next(
-            (v.what for a in node.args if (v := self.probe(a.value)).bt > S), "a task result"
-        )
-        local = [n for n in _names_read(node.func) if n in self.env and n in self._functions()]
+        inputs = [self.probe(a.value) for a in node.args]
+        what = next((v.what for v in inputs if v.bt > S), "a task result")
+        local = [n for n in _names_read(node.func) if n in self.env and n in self._functions]
         if local:
             self.report(
                 dg.CALL_WITH_DYNAMIC, node, func=self.code(node.func), what=what,
@@ -448,7 +448,6 @@ class Control(Core):
             rid = self.out.marks.pop(key)[1]
             self.out.regions.pop(rid, None)
             self.out.chains.pop(rid, None)
-        inputs = [self.probe(a.value) for a in node.args]
         self.applying.add(id(node))
         try:
             names, saved, _ = self.decision(node)
@@ -471,24 +470,19 @@ class Control(Core):
             self.out.helpers[f"{target.__module__}:{target.__qualname__}"] = revision
         return Val(D, deps={rid: header[:40]}, tp=_returns(target), what=f"`{header}`")
 
+    @functools.cached_property
     def _functions(self) -> set[str]:
         """The names the pipeline binds to functions it defines (``def``, ``lambda``): no
         other process can be handed one."""
-        found = getattr(self, "_function_names", None)
-        if found is None:
-            found = set()
-            nodes = _scoped(self.fndef.body)
-            nodes += [c for n in nodes for c in n.children if isinstance(c, cst.FunctionDef)]
-            for n in nodes:
-                if isinstance(n, cst.FunctionDef):
-                    found.add(n.name.value)
-                elif isinstance(n, cst.Assign) and isinstance(n.value, cst.Lambda):
-                    for t in n.targets:
-                        _bound(t.target, found)
-                elif isinstance(n, cst.Assign) and isinstance(n.value, cst.Name):
-                    for t in n.targets:  # `f = helper`: an alias of a function is one too
-                        _bound(t.target, found)
-            self._function_names = found
+        found: set[str] = set()
+        nodes = _scoped(self.fndef.body)
+        nodes += [c for n in nodes for c in n.children if isinstance(c, cst.FunctionDef)]
+        for n in nodes:
+            if isinstance(n, cst.FunctionDef):
+                found.add(n.name.value)
+            elif isinstance(n, cst.Assign) and isinstance(n.value, cst.Lambda | cst.Name):
+                for t in n.targets:  # `f = helper`: an alias of a function is one too
+                    _bound(t.target, found)
         return found
 
     def _try_refusals(self, s: cst.Try) -> tuple[str, str] | None:
