@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from elfc.errors import MyceliumError
-from elfc.model.records import LogRecord
+from elfc.model.records import LogRecord, RevisionRecord
 from elfc.mycelium import sqlite as sqlite_module
-from elfc.mycelium.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from elfc.mycelium.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, checkpoint
 from elfc.mycelium.urls import DEFAULT_URL, default_url, mask_url, open_mycelium
 
 from .contract import LEASE, MyceliumContract, drain, fanout, job, run_of
@@ -136,6 +136,30 @@ def test_the_parent_folder_is_created_and_wal_is_on(tmp_path: Path) -> None:
 def _plan(m: SQLiteStore, sql: str, params: tuple[Any, ...]) -> str:
     con = m._connection()
     return " | ".join(row[-1] for row in con.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+
+def test_checkpoints_run_in_a_thread_not_in_commits(tmp_path: Path) -> None:
+    """The store's connection never checkpoints inside a commit (wal_autocheckpoint 0); its
+    checkpoint thread copies the log into the database file after EVERY write transactions."""
+    store = SQLiteStore(tmp_path / "m.db")
+    con = store._connection()
+    assert con.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    db = tmp_path / "m.db"
+    before = db.stat().st_size
+    source = "x" * 20_000
+
+    def write(i: int) -> None:
+        store.put_revisions([RevisionRecord(f"h{i}", "task", "T.t", "m", source, None, None)])
+
+    for i in range(checkpoint.EVERY - 1):
+        write(i)
+    assert db.stat().st_size == before  # all of it in the log so far
+    write(checkpoint.EVERY)
+    deadline = time.monotonic() + 10
+    while db.stat().st_size < before + 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert db.stat().st_size > before + 1_000_000
+    store.close()
 
 
 def test_hot_queries_use_indexes_not_scans(tmp_path: Path) -> None:

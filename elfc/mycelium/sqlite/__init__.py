@@ -98,6 +98,7 @@ from elfc.mycelium.common import (
     skip_note,
     undecodable_failure,
 )
+from elfc.mycelium.sqlite.checkpoint import Checkpointer
 from elfc.mycelium.sqlite.doorbell import Doorbell, Listener
 from elfc.mycelium.store import Store
 
@@ -164,12 +165,13 @@ _encode = msgspec.json.Encoder().encode
 _decode_history = msgspec.json.Decoder(tuple[Event, ...]).decode
 
 
-def _append_event(status: str) -> str:
-    """SQL that appends ``[?1 time, status, ?2 note]`` to a job's history (status is a literal
-    from this module, never a value)."""
+def _append_event(status: str, time: str = "?", note: str = "?") -> str:
+    """SQL that appends ``[time, status, note]`` to a job's history: ``time`` and ``note`` are
+    parameters (``?`` by default, the next two), ``status`` a literal from this module, never a
+    value."""
     if status not in JOB_STATUSES:
         raise ValueError(status)
-    return f"json_insert(coalesce(history, '[]'), '$[#]', json_array(?, '{status}', ?))"
+    return f"json_insert(coalesce(history, '[]'), '$[#]', json_array({time}, '{status}', {note}))"
 
 
 def _lower_waiting(hits: str) -> str:
@@ -202,6 +204,7 @@ class SQLiteStore(Store):
         self._fork = FORKS[0]
         self._closed = False
         self._bell = Doorbell(self.path)
+        self._checkpoints = Checkpointer(self.path)
         self._run_ids: dict[int, str] = {}
         self._rung = False
         """A bell woke ``wait_for_work``: the next claim skips its read-only probe."""
@@ -227,6 +230,7 @@ class SQLiteStore(Store):
                 self._con.close()
             self._con = None
             self._bell.close()
+            self._checkpoints.close()
 
     # -- connection and transactions ---------------------------------------------------
 
@@ -248,6 +252,7 @@ class SQLiteStore(Store):
         self._con = None
         self._lock = threading.RLock()
         self._bell.after_fork()
+        self._checkpoints = Checkpointer(self.path)  # the parent's thread is not here
         self._fork = FORKS[0]
 
     def _connect(self) -> sqlite3.Connection:
@@ -301,6 +306,7 @@ class SQLiteStore(Store):
                 f"file system is writable and has free space"
             ) from exc
         con.execute("PRAGMA synchronous = NORMAL")
+        con.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoint.py runs them instead
         con.execute("PRAGMA temp_store = MEMORY")
         con.execute("PRAGMA cache_size = -65536")
 
@@ -422,6 +428,7 @@ class SQLiteStore(Store):
             staged = self._staged
             out = self._retry(attempt)
             self._staged = [] if staged is self._staged else self._staged[len(staged) :]
+            self._checkpoints.committed()
         for channel in txn.rings:
             self._bell.ring(channel)
         return out
@@ -601,6 +608,7 @@ class SQLiteStore(Store):
             )
         }
         claimed = []
+        decoded = []
         for run_no, _seq, job_id, key, task, revision, no, attempts, reuse in rows:
             t.move(run_no, elf, "ready", "running")
             try:
@@ -612,6 +620,12 @@ class SQLiteStore(Store):
                 failure = undecodable_failure(job_id, revision, exc)
                 self._fail_held(t, no, run_no, elf, task, attempts, failure)
                 continue
+            decoded.append(
+                (run_no, job_id, key, task, revision, attempts, reuse, args, kwargs, dep_keys)
+            )
+        inputs = self._inputs(t.con, [(d[0], d[-1]) for d in decoded])
+        for run_no, job_id, key, task, revision, attempts, reuse, args, kwargs, dep_keys in decoded:
+            found = inputs.get(run_no) if 0 < len(dep_keys) <= INLINE_RESULTS else None
             claimed.append(
                 Claimed(
                     job_id,
@@ -624,9 +638,7 @@ class SQLiteStore(Store):
                     kwargs,
                     dep_keys,
                     attempts,
-                    self._inputs(t.con, run_no, payloads[no][2])
-                    if 0 < len(dep_keys) <= INLINE_RESULTS
-                    else None,
+                    None if found is None else {k: found[k] for k in dep_keys if k in found},
                     bool(reuse),
                 )
             )
@@ -637,10 +649,23 @@ class SQLiteStore(Store):
         "WHERE j.run_no = ? AND j.key IN (SELECT value FROM json_each(?))"
     )
 
-    def _inputs(self, con: sqlite3.Connection, run_no: int, deps: bytes) -> dict[str, bytes]:
-        """The results a claimed job reads, fetched in the claiming transaction (saves the
-        worker a read per job)."""
-        return {k: _blob(v) for k, v in con.execute(self._INPUTS, (run_no, deps))}
+    def _inputs(
+        self, con: sqlite3.Connection, jobs: Sequence[tuple[int, tuple[str, ...]]]
+    ) -> dict[int, dict[str, bytes]]:
+        """The results claimed jobs read, fetched in the claiming transaction (saves the
+        worker a read per job): per run, one query for the keys its jobs of ``jobs`` (run,
+        dependency keys) read, for the jobs that read at most :data:`INLINE_RESULTS`. A run
+        absent from the answer has no job that gets its results with the claim."""
+        wanted: dict[int, set[str]] = {}
+        for run_no, keys in jobs:
+            if 0 < len(keys) <= INLINE_RESULTS:
+                wanted.setdefault(run_no, set()).update(keys)
+        return {
+            run_no: {
+                k: _blob(v) for k, v in con.execute(self._INPUTS, (run_no, _encode(sorted(keys))))
+            }
+            for run_no, keys in wanted.items()
+        }
 
     def _run_id(self, con: sqlite3.Connection, run_no: int) -> str:
         run_id = self._run_ids.get(run_no)
@@ -676,6 +701,12 @@ class SQLiteStore(Store):
         "UPDATE jobs SET status = 'succeeded', finished = ?, lease_until = NULL, history = "
         + _append_event("succeeded")
         + " WHERE no = ?"
+    )
+    _SUCCEED_HELD = (
+        "UPDATE jobs SET status = 'succeeded', finished = ?1, lease_until = NULL, history = "
+        + _append_event("succeeded", "?1", "?2")
+        + " WHERE id IN (SELECT value FROM json_each(?3)) AND status = 'running' "
+        "AND lease_owner = ?2 RETURNING id, no, run_no, elf, dependents"
     )
     _SUCCEED_KEYED = (
         "UPDATE jobs SET status = 'succeeded', finished = ?, lease_until = NULL, history = "
@@ -732,26 +763,38 @@ class SQLiteStore(Store):
     ) -> list[bool]:
         con, now = t.con, t.now
         keys, reused = keys or {}, reused or {}
+        plain = [job_id for job_id, _ in done if job_id not in keys and job_id not in reused]
+        held: dict[str, tuple[int, int, str, int]] = {}
+        if plain:
+            # One statement for the batch: the lease check and the status change of every job
+            # the worker still holds (one SELECT and one UPDATE per job cost twice as much).
+            held = {
+                job_id: rest
+                for job_id, *rest in con.execute(
+                    self._SUCCEED_HELD, (now, worker_id, _encode(plain))
+                )
+            }
         accepted = []
         upstream = []
+        stored = []
         for job_id, result in done:
-            row = con.execute(self._LEASED, (job_id, worker_id)).fetchone()
+            row = held.get(job_id)
+            if row is None and (job_id in keys or job_id in reused):
+                row = con.execute(self._LEASED, (job_id, worker_id)).fetchone()
+                if row is not None:
+                    key, source = keys.get(job_id), reused.get(job_id)
+                    note = worker_id if source is None else cached_note(source)
+                    con.execute(self._SUCCEED_KEYED, (now, now, note, key, source, row[0]))
             accepted.append(row is not None)
             if row is None:
                 continue
             job_no, run_no, elf, dependents = row
-            key, source = keys.get(job_id), reused.get(job_id)
-            if key is None and source is None:
-                con.execute(self._SUCCEED, (now, now, worker_id, job_no))
-            else:
-                note = worker_id if source is None else cached_note(source)
-                con.execute(self._SUCCEED_KEYED, (now, now, note, key, source, job_no))
-            con.execute(
-                "INSERT OR REPLACE INTO results (job, value) VALUES (?, ?)", (job_no, result)
-            )
+            stored.append((job_no, result))
             t.move(run_no, elf, "running", "succeeded")
             if dependents:
                 upstream.append(job_no)
+        if stored:
+            con.executemany("INSERT OR REPLACE INTO results (job, value) VALUES (?, ?)", stored)
         if upstream:
             t.readied(con.execute(self._READY_DEPENDENTS, (_encode(upstream), now, "")))
         return accepted
